@@ -1,0 +1,22 @@
+"""Image readers and writers, chosen by file ending, all returning one convention.
+
+See :mod:`autoseg.io.geometry` for the axis order (stated there once).
+"""
+
+from autoseg.io.base import atomic_write, file_ending, get_io, read_image, register_io, supported_endings, write_image
+from autoseg.io.geometry import Geometry, ImageData
+
+# Registration order sets the default backend per ending: SimpleITK first.
+from autoseg.io import sitk_io, nibabel_io, png_io  # noqa: E402,F401  isort: skip
+
+__all__ = [
+    "Geometry",
+    "ImageData",
+    "atomic_write",
+    "file_ending",
+    "get_io",
+    "read_image",
+    "register_io",
+    "supported_endings",
+    "write_image",
+]

@@ -1,0 +1,115 @@
+"""Reader/writer interface and the registry that picks one by file ending."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from abc import ABC, abstractmethod
+from pathlib import Path
+from typing import Callable
+
+from autoseg.errors import AutosegError
+from autoseg.io.geometry import ImageData
+
+
+class ImageIO(ABC):
+    """Reads and writes one family of file formats.
+
+    ``read`` returns an :class:`ImageData` in the convention of
+    :mod:`autoseg.io.geometry`; ``write`` restores the file's geometry exactly.
+    ``write`` may assume its path ends with one of ``endings`` and need not be
+    atomic: :func:`write_image` takes care of that.
+    """
+
+    name: str = ""
+    endings: tuple[str, ...] = ()
+    writable_endings: tuple[str, ...] | None = None  # None: all of ``endings``
+
+    @abstractmethod
+    def read(self, path: Path) -> ImageData: ...
+
+    @abstractmethod
+    def write(self, image: ImageData, path: Path) -> None: ...
+
+
+_REGISTRY: dict[str, ImageIO] = {}
+# The reader used for an ending when no backend is named: the first registered for it.
+_DEFAULT_FOR_ENDING: dict[str, str] = {}
+
+
+def register_io(cls: type[ImageIO]) -> type[ImageIO]:
+    """Class decorator that makes a reader/writer available by name and by ending."""
+    instance = cls()
+    _REGISTRY[cls.name] = instance
+    for ending in cls.endings:
+        _DEFAULT_FOR_ENDING.setdefault(ending, cls.name)
+    return cls
+
+
+def supported_endings() -> list[str]:
+    return sorted(_DEFAULT_FOR_ENDING, key=len, reverse=True)
+
+
+def file_ending(path: str | Path) -> str:
+    """Returns the registered ending of ``path`` (longest match, lower case, e.g. ``.nii.gz``)."""
+    name = Path(path).name.lower()
+    for ending in supported_endings():
+        if name.endswith(ending):
+            return ending
+    raise AutosegError(
+        f"{path}: unsupported file type. Supported endings: {', '.join(sorted(_DEFAULT_FOR_ENDING))}."
+    )
+
+
+def get_io(path: str | Path, backend: str | None = None) -> ImageIO:
+    """Returns the reader/writer for ``path``: the named ``backend`` or the default for its ending."""
+    ending = file_ending(path)
+    if backend is None:
+        return _REGISTRY[_DEFAULT_FOR_ENDING[ending]]
+    if backend not in _REGISTRY:
+        raise AutosegError(f"unknown image backend {backend!r}; known: {', '.join(sorted(_REGISTRY))}.")
+    io = _REGISTRY[backend]
+    if ending not in io.endings:
+        raise AutosegError(f"{path}: backend {backend!r} does not handle {ending} files; it handles {', '.join(io.endings)}.")
+    return io
+
+
+def read_image(path: str | Path, backend: str | None = None) -> ImageData:
+    """Reads an image file into ``(C, *spatial)`` + geometry. Raises AutosegError naming the file on failure."""
+    path = Path(path)
+    io = get_io(path, backend)
+    if not path.is_file():
+        raise AutosegError(f"{path}: no such file.")
+    try:
+        return io.read(path)
+    except AutosegError:
+        raise
+    except Exception as error:  # the libraries raise many types for corrupt files
+        raise AutosegError(f"{path}: cannot be read as {file_ending(path)} ({error}). Is the file complete and uncorrupted?") from error
+
+
+def write_image(image: ImageData, path: str | Path, backend: str | None = None) -> None:
+    """Writes ``image`` to ``path`` atomically: a temporary file in the same folder, then a rename."""
+    path = Path(path)
+    io = get_io(path, backend)
+    ending = file_ending(path)
+    if io.writable_endings is not None and ending not in io.writable_endings:
+        raise AutosegError(f"{path}: {ending} is a lossy or read-only format here; write one of {', '.join(io.writable_endings)}.")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(path, lambda tmp: io.write(image, tmp), suffix=ending)
+
+
+def atomic_write(path: Path, write: Callable[[Path], None], suffix: str = "") -> None:
+    """Calls ``write(tmp)`` for a temporary path beside ``path``, then renames it into place.
+
+    On any failure the temporary file is removed and ``path`` is left as it was.
+    """
+    handle, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".tmp{suffix}", dir=path.parent)
+    os.close(handle)
+    tmp = Path(tmp_name)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
