@@ -1,0 +1,99 @@
+"""Registry of seeded stand-in dataset generators, filled by a decorator."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from autoseg.errors import AutosegError
+
+
+@dataclass(frozen=True)
+class StandIn:
+    """A generator of one stand-in dataset.
+
+    ``generate(raw_root, dataset_id, num_cases, num_test, seed, overwrite)`` writes
+    ``DatasetXXX_<folder_name>`` into ``raw_root`` and returns its path.
+    """
+
+    key: str
+    dataset_id: int
+    folder_name: str
+    summary: str
+    default_cases: int
+    default_test: int
+    generate: Callable[..., Path]
+
+
+_GENERATORS: dict[str, StandIn] = {}
+
+
+def register_stand_in(key: str, dataset_id: int, folder_name: str, summary: str, default_cases: int, default_test: int):
+    """Decorator registering a generator function under ``key``."""
+
+    def decorate(function: Callable[..., Path]) -> Callable[..., Path]:
+        _GENERATORS[key] = StandIn(key, dataset_id, folder_name, summary, default_cases, default_test, function)
+        return function
+
+    return decorate
+
+
+def get_stand_in(key: str) -> StandIn:
+    if key not in _GENERATORS:
+        raise AutosegError(f"unknown stand-in dataset {key!r}; known: {', '.join(sorted(_GENERATORS))}.")
+    return _GENERATORS[key]
+
+
+def stand_ins() -> list[StandIn]:
+    return sorted(_GENERATORS.values(), key=lambda s: s.dataset_id)
+
+
+def generate_stand_in(
+    key: str,
+    raw_root: Path,
+    dataset_id: int | None = None,
+    num_cases: int | None = None,
+    num_test: int | None = None,
+    seed: int = 0,
+    overwrite: bool = False,
+) -> Path:
+    """Writes the stand-in ``key`` into ``raw_root`` and returns the dataset folder."""
+    stand_in = get_stand_in(key)
+    num_cases = stand_in.default_cases if num_cases is None else num_cases
+    num_test = stand_in.default_test if num_test is None else num_test
+    if num_cases < 1 or num_test < 0:
+        raise AutosegError(f"need at least 1 training case and no negative test count; got {num_cases} and {num_test}.")
+    return stand_in.generate(
+        raw_root=Path(raw_root),
+        dataset_id=stand_in.dataset_id if dataset_id is None else dataset_id,
+        num_cases=num_cases,
+        num_test=num_test,
+        seed=seed,
+        overwrite=overwrite,
+    )
+
+
+def case_rng(seed: int, index: int) -> "np.random.Generator":
+    """Returns the generator for case ``index``: a case does not change when the case count does."""
+    import numpy as np
+
+    return np.random.default_rng([seed, index])
+
+
+def subject_sessions(num_cases: int, num_test: int, seed: int, draw_sessions):
+    """Yields ``(split, subject_index, rng, num_sessions)`` for datasets with several cases per subject.
+
+    ``draw_sessions(rng)`` draws a subject's session count; it is cut so that the
+    splits hold exactly ``num_cases`` and ``num_test`` cases and no subject spans
+    both. ``rng`` is the subject's own generator, to be used for all its sessions.
+    """
+    written, subject = 0, 0
+    for split, count in (("train", num_cases), ("test", num_test)):
+        target = written + count
+        while written < target:
+            rng = case_rng(seed, subject)
+            sessions = int(min(draw_sessions(rng), target - written))
+            yield split, subject, rng, sessions
+            written += sessions
+            subject += 1
