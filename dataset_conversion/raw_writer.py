@@ -6,13 +6,14 @@ import csv
 import json
 import os
 import shutil
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Iterator
 
 from autoseg.dataset.raw import SPLITS
 from autoseg.errors import AutosegError
-from autoseg.io import ImageData, write_image
+from autoseg.io import ImageData, atomic_write, write_image
 from autoseg.paths import dataset_folder_name, datasets_in
 
 
@@ -28,19 +29,11 @@ class RawCase:
     split: str = "train"
 
 
-def write_raw_dataset(
-    raw_root: Path,
-    dataset_id: int,
-    name: str,
-    dataset_json: dict,
-    cases: Iterable[RawCase],
-    overwrite: bool = False,
-) -> Path:
-    """Writes ``cases`` as ``raw_root/DatasetXXX_Name`` and returns that folder.
+@contextmanager
+def staged_dataset(raw_root: Path, dataset_id: int, name: str, overwrite: bool = False) -> Iterator[Path]:
+    """Yields a hidden staging folder that becomes ``raw_root/DatasetXXX_Name`` when the block succeeds.
 
-    ``dataset_json`` holds every key but ``numTraining``, which is counted. The
-    dataset is built in a hidden folder beside the target and renamed into
-    place at the end, so an interrupted run leaves no half-written dataset.
+    An interrupted or failing block leaves no dataset and no staging folder.
     Refuses to reuse an id held by a dataset of another name, and to replace
     an existing dataset unless ``overwrite``.
     """
@@ -56,9 +49,7 @@ def write_raw_dataset(
     staging = raw_root / f".{folder}.partial-{os.getpid()}"
     shutil.rmtree(staging, ignore_errors=True)
     try:
-        num_training = _write_cases(staging, dataset_json, cases)
-        spec = {**dataset_json, "numTraining": num_training}
-        (staging / "dataset.json").write_text(json.dumps(spec, indent=2) + "\n")
+        yield staging
         if target.exists():
             retired = raw_root / f".{folder}.old-{os.getpid()}"
             os.replace(target, retired)
@@ -66,10 +57,32 @@ def write_raw_dataset(
             shutil.rmtree(retired)
         else:
             os.replace(staging, target)
-    except BaseException:
+    finally:
         shutil.rmtree(staging, ignore_errors=True)
-        raise
-    return target
+
+
+def write_raw_dataset(
+    raw_root: Path,
+    dataset_id: int,
+    name: str,
+    dataset_json: dict,
+    cases: Iterable[RawCase],
+    overwrite: bool = False,
+) -> Path:
+    """Writes ``cases`` as ``raw_root/DatasetXXX_Name`` (all or nothing) and returns that folder.
+
+    ``dataset_json`` holds every key but ``numTraining``, which is counted.
+    """
+    with staged_dataset(raw_root, dataset_id, name, overwrite) as staging:
+        staging.mkdir()
+        num_training = _write_cases(staging, dataset_json, cases)
+        write_json(staging / "dataset.json", {**dataset_json, "numTraining": num_training})
+    return Path(raw_root) / dataset_folder_name(dataset_id, name)
+
+
+def write_json(path: Path, data: dict) -> None:
+    """Writes indented JSON atomically."""
+    atomic_write(path, lambda tmp: tmp.write_text(json.dumps(data, indent=2) + "\n"))
 
 
 def _write_cases(staging: Path, dataset_json: dict, cases: Iterable[RawCase]) -> int:

@@ -6,8 +6,10 @@ See :mod:`autoseg.io.geometry` for the axis order (stated there once).
 from autoseg.io.base import atomic_write, file_ending, get_io, read_image, register_io, supported_endings, write_image
 from autoseg.io.geometry import Geometry, ImageData
 
-# Registration order sets the default backend per ending: SimpleITK first.
-from autoseg.io import sitk_io, nibabel_io, png_io  # noqa: E402,F401  isort: skip
+# Registration order sets the default backend per ending. nibabel comes first for
+# NIfTI because ITK's NIfTI reader turns NaN into 0, hiding corrupt voxels; the
+# two agree on arrays and geometry otherwise (tests/io).
+from autoseg.io import nibabel_io, sitk_io, png_io  # noqa: E402,F401  isort: skip
 
 __all__ = [
     "Geometry",

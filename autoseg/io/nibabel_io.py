@@ -1,6 +1,7 @@
 """nibabel reader/writer for NIfTI, converting RAS voxel-order data to autoseg's convention.
 
-nibabel returns data indexed ``[i, j, k]`` (x index first) with an affine to
+This is the default NIfTI reader: unlike ITK's, it returns stored NaN values
+unchanged, so verification can find them. nibabel returns data indexed ``[i, j, k]`` (x index first) with an affine to
 RAS world coordinates; ITK (and autoseg) use LPS. The two world frames differ
 by a sign on x and y, and the array is transposed to ``(z, y, x)``.
 """
@@ -27,6 +28,8 @@ class NibabelIO(ImageIO):
     def read(self, path: Path) -> ImageData:
         image = nib.load(str(path))
         data = np.asanyarray(image.dataobj)
+        if data.dtype == np.float64 and image.get_data_dtype() != np.float64:
+            data = data.astype(np.float32)  # integers stored with scl_slope: float32 is exact enough
         if data.ndim == 4:
             channels = np.moveaxis(data, 3, 0)
         elif data.ndim in (2, 3):

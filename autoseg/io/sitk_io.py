@@ -14,7 +14,10 @@ from autoseg.io.geometry import Geometry, ImageData
 
 @register_io
 class SimpleITKIO(ImageIO):
-    """Reads 2D/3D scalar or vector images; a 4D image's last ITK axis becomes the channel axis."""
+    """Reads 2D/3D scalar or vector images; a 4D image's last ITK axis becomes the channel axis.
+
+    Note: ITK's NIfTI reader replaces NaN with 0, which is why nibabel reads NIfTI by default.
+    """
 
     name = "simpleitk"
     endings = (".nii.gz", ".nii", ".nrrd", ".nhdr", ".mha", ".mhd")

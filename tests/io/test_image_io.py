@@ -122,3 +122,22 @@ def test_overwrite_is_atomic_on_failure(tmp_path):
         write_image(ImageData(np.full((1, 3, 3), -1.0), Geometry.identity((1.0, 1.0))), target)
     np.testing.assert_array_equal(read_image(target).array, original.array)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["keep.png"]
+
+
+def test_default_nifti_reader_keeps_nan(tmp_path):
+    array = np.ones((1, 4, 4, 4), np.float32)
+    array[0, 1, 2, 3] = np.nan
+    write_image(ImageData(array, Geometry.identity((1.0, 1.0, 1.0))), tmp_path / "n.nii.gz")
+    assert np.isnan(read_image(tmp_path / "n.nii.gz").array[0, 1, 2, 3])
+
+
+def test_scaled_integer_nifti_reads_as_float32(tmp_path):
+    import nibabel as nib
+
+    stored = np.arange(24, dtype=np.int16).reshape(2, 3, 4)  # (x, y, z)
+    image = nib.Nifti1Image(stored, np.eye(4))
+    image.header.set_slope_inter(0.5, 10.0)
+    nib.save(image, tmp_path / "scaled.nii.gz")
+    loaded = read_image(tmp_path / "scaled.nii.gz")
+    assert loaded.array.dtype == np.float32
+    assert loaded.array[0, 2, 1, 0] == pytest.approx(10.0 + 0.5 * stored[0, 1, 2])

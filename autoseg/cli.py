@@ -1,0 +1,121 @@
+"""The ``autoseg`` command: argparse subcommands, each a few lines over a Python API function."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import traceback
+from pathlib import Path
+
+from autoseg import __version__
+from autoseg.errors import AutosegError
+from autoseg.paths import data_root, find_dataset
+
+EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
+
+
+def _raw_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--raw", metavar="DIR", help="raw datasets folder (default: $AUTOSEG_RAW, else ./autoseg_data/raw)")
+
+
+def _processes_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("-np", "--num_processes", type=int, default=None, metavar="N", help="worker processes (default: CPUs available, at most 8)")
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    from autoseg.dataset import verify_dataset
+
+    report = verify_dataset(find_dataset(args.dataset, data_root("raw", args.raw)), args.num_processes)
+    print(report.summary())
+    return EXIT_OK if report.ok else EXIT_PROBLEMS
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    from dataset_conversion.synthetic import generate_stand_in, stand_ins
+
+    keys = [s.key for s in stand_ins()] if args.name == "all" else [args.name]
+    if args.name == "all" and args.dataset_id is not None:
+        raise AutosegError("-d cannot be combined with 'all': each stand-in has its own id.")
+    for key in keys:
+        folder = generate_stand_in(key, data_root("raw", args.raw), args.dataset_id, args.cases, args.test, args.seed, args.overwrite)
+        print(f"wrote {folder}")
+    return EXIT_OK
+
+
+def cmd_convert(args: argparse.Namespace) -> int:
+    from autoseg.dataset import verify_dataset
+    from dataset_conversion.converters import convert_dataset
+
+    folder = convert_dataset(args.converter, Path(args.source), data_root("raw", args.raw), args.dataset_id, args.name, args.overwrite)
+    print(f"wrote {folder}")
+    report = verify_dataset(folder, args.num_processes)
+    print(report.summary())
+    return EXIT_OK if report.ok else EXIT_PROBLEMS
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from autoseg.demo import run_demo
+
+    return EXIT_OK if run_demo(data_root("raw", args.raw), seed=args.seed) else EXIT_PROBLEMS
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from dataset_conversion.converters import converters
+    from dataset_conversion.synthetic import stand_ins
+
+    parser = argparse.ArgumentParser(prog="autoseg", description="Self-configuring deep learning for medical images.")
+    parser.add_argument("--version", action="version", version=f"autoseg {__version__}")
+    parser.add_argument("--verbose", action="store_true", help="show tracebacks for errors")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    verify = commands.add_parser("verify", help="check a raw dataset and report every problem", description="Check dataset.json, the file layout and every image; report all problems, each naming its case and file. Exits 1 if any are found.")
+    verify.add_argument("-d", "--dataset", required=True, help="dataset id (4), folder name (Dataset004_Name) or path")
+    _raw_option(verify)
+    _processes_option(verify)
+    verify.set_defaults(run=cmd_verify)
+
+    generate = commands.add_parser("generate", help="write a seeded stand-in dataset", description="Write a seeded, realistic stand-in dataset in the raw format.\n\n" + "\n".join(f"  {s.key:<9} Dataset{s.dataset_id:03d}_{s.folder_name}: {s.summary}" for s in stand_ins()), formatter_class=argparse.RawDescriptionHelpFormatter)
+    generate.add_argument("name", choices=[s.key for s in stand_ins()] + ["all"], help="which stand-in, or all")
+    generate.add_argument("-d", "--dataset_id", type=int, default=None, help="dataset id (default: the stand-in's own, 901-906)")
+    generate.add_argument("--cases", type=int, default=None, help="training cases (default: the stand-in's own)")
+    generate.add_argument("--test", type=int, default=None, help="held-out test cases (default: the stand-in's own)")
+    generate.add_argument("--seed", type=int, default=0)
+    generate.add_argument("--overwrite", action="store_true", help="replace an existing dataset of the same id and name")
+    _raw_option(generate)
+    generate.set_defaults(run=cmd_generate)
+
+    convert = commands.add_parser("convert", help="convert a public dataset layout to the raw format", description="Convert a public dataset layout into the raw format, then verify it.\n\n" + "\n".join(f"  {c.key:<10} {c.summary}" for c in converters()), formatter_class=argparse.RawDescriptionHelpFormatter)
+    convert.add_argument("converter", choices=[c.key for c in converters()])
+    convert.add_argument("source", help="the downloaded dataset's folder")
+    convert.add_argument("-d", "--dataset_id", type=int, required=True, help="id of the new raw dataset")
+    convert.add_argument("--name", default=None, help="dataset name (default: from the source)")
+    convert.add_argument("--overwrite", action="store_true")
+    _raw_option(convert)
+    _processes_option(convert)
+    convert.set_defaults(run=cmd_convert)
+
+    demo = commands.add_parser("demo", help="run autoseg on built-in stand-in datasets", description="Generate the built-in stand-in datasets and verify each.")
+    demo.add_argument("--seed", type=int, default=0)
+    _raw_option(demo)
+    demo.set_defaults(run=cmd_demo)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Runs the CLI; returns the exit status (0 ok, 1 problems found, 2 bad input)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.run(args)
+    except AutosegError as error:
+        if args.verbose:
+            traceback.print_exc()
+        print(f"autoseg {args.command}: error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Converters from public dataset layouts, and seeded generators of stand-in datasets."""

@@ -1,0 +1,35 @@
+"""Shared fixtures: tiny stand-in datasets built once per session with the project's own generators."""
+
+import shutil
+
+import pytest
+
+from dataset_conversion.synthetic import generate_stand_in
+
+
+@pytest.fixture(scope="session")
+def stand_in_cache(tmp_path_factory):
+    """Returns a function ``(key, cases, test) -> pristine dataset folder`` (generated once; do not modify)."""
+    root = tmp_path_factory.mktemp("stand_ins")
+    made = {}
+
+    def get(key: str, cases: int = 3, test: int = 1):
+        if (key, cases, test) not in made:
+            raw = root / f"{key}_{cases}_{test}"
+            made[key, cases, test] = generate_stand_in(key, raw, num_cases=cases, num_test=test, seed=7)
+        return made[key, cases, test]
+
+    return get
+
+
+@pytest.fixture
+def dataset_copy(stand_in_cache, tmp_path):
+    """Returns a function giving a fresh, modifiable copy of a tiny stand-in dataset."""
+
+    def copy(key: str, cases: int = 3, test: int = 1):
+        source = stand_in_cache(key, cases, test)
+        target = tmp_path / "raw" / source.name
+        shutil.copytree(source, target)
+        return target
+
+    return copy

@@ -1,0 +1,63 @@
+import pytest
+
+from autoseg.dataset.dataset_json import DatasetSpec, dataset_json_problems
+from autoseg.errors import AutosegError
+
+VALID = {
+    "channel_names": {"0": "T1", "1": "FLAIR"},
+    "labels": {"background": 0, "lesion": 1},
+    "numTraining": 3,
+    "file_ending": ".nii.gz",
+}
+
+
+def with_changes(**changes):
+    data = {**VALID, **changes}
+    return {k: v for k, v in data.items() if v is not None}
+
+
+def test_valid_nnunet_dataset_json_parses_with_segmentation_default():
+    spec = DatasetSpec.from_json(VALID)
+    assert spec.task == "segmentation" and spec.num_channels == 2
+    assert spec.label_values() == {0, 1}
+
+
+@pytest.mark.parametrize(
+    "changes, expected",
+    [
+        ({"channel_names": None}, "'channel_names' is missing"),
+        ({"channel_names": None, "modality": {"0": "CT"}}, "rename it"),
+        ({"channel_names": {"0": "T1", "2": "T2"}}, "without gaps"),
+        ({"numTraining": "3"}, "'numTraining' must be a non-negative integer"),
+        ({"file_ending": "nii.gz"}, "'file_ending' must be a string"),
+        ({"file_ending": ".dcm"}, "is not supported"),
+        ({"task": "detection"}, "'task' must be one of"),
+        ({"labels": {"lesion": 1}}, "background with value 0"),
+        ({"labels": {"background": 0, "a": 1, "b": 1}}, "used by more than one"),
+        ({"labels": {"background": 0, "a": "one"}}, "must be an integer"),
+        ({"labels": {"background": 0, "whole": [1, 2], "core": [2]}}, "regions_class_order"),
+        ({"task": "regression"}, "'targets' must be a non-empty object"),
+        ({"task": "classification"}, "'classes' must map at least two"),
+        ({"task": "classification", "classes": {"CN": 0, "AD": 2}}, "integers 0..1"),
+    ],
+)
+def test_each_invalid_dataset_json_is_named(changes, expected):
+    problems = dataset_json_problems(with_changes(**changes))
+    assert any(expected in problem for problem in problems), problems
+
+
+def test_all_problems_reported_at_once():
+    problems = dataset_json_problems({"numTraining": -1, "task": "segmentation"})
+    assert len(problems) >= 3
+    with pytest.raises(AutosegError, match="(?s)channel_names.*numTraining.*file_ending"):
+        DatasetSpec.from_json({"numTraining": -1})
+
+
+def test_round_trip_keeps_extra_keys():
+    data = {**VALID, "name": "X", "reference": "somewhere", "task": "segmentation"}
+    assert DatasetSpec.from_json(data).to_json() == data
+
+
+def test_regions_are_parsed():
+    spec = DatasetSpec.from_json(with_changes(labels={"background": 0, "whole": [1, 2], "core": [2]}, regions_class_order=[1, 2]))
+    assert spec.has_regions and spec.label_values() == {0, 1, 2}
