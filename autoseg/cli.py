@@ -37,7 +37,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
     if args.name == "all" and args.dataset_id is not None:
         raise AutosegError("-d cannot be combined with 'all': each stand-in has its own id.")
     for key in keys:
-        folder = generate_stand_in(key, data_root("raw", args.raw), args.dataset_id, args.cases, args.test, args.seed, args.overwrite)
+        folder = generate_stand_in(key, data_root("raw", args.raw), args.dataset_id, args.cases, args.test, args.seed, args.overwrite, args.zoom)
         print(f"wrote {folder}")
     return EXIT_OK
 
@@ -80,6 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--cases", type=int, default=None, help="training cases (default: the stand-in's own)")
     generate.add_argument("--test", type=int, default=None, help="held-out test cases (default: the stand-in's own)")
     generate.add_argument("--seed", type=int, default=0)
+    generate.add_argument("--zoom", type=float, default=1.0, help="image grid scale: 2 gives twice the voxels per axis over the same anatomy")
     generate.add_argument("--overwrite", action="store_true", help="replace an existing dataset of the same id and name")
     _raw_option(generate)
     generate.set_defaults(run=cmd_generate)
@@ -87,7 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
     convert = commands.add_parser("convert", help="convert a public dataset layout to the raw format", description="Convert a public dataset layout into the raw format, then verify it.\n\n" + "\n".join(f"  {c.key:<10} {c.summary}" for c in converters()), formatter_class=argparse.RawDescriptionHelpFormatter)
     convert.add_argument("converter", choices=[c.key for c in converters()])
     convert.add_argument("source", help="the downloaded dataset's folder")
-    convert.add_argument("-d", "--dataset_id", type=int, required=True, help="id of the new raw dataset")
+    convert.add_argument("-d", "--dataset_id", type=int, default=None, help="id of the new raw dataset (default: the source's own TaskXX/DatasetXXX id, else the lowest free id)")
     convert.add_argument("--name", default=None, help="dataset name (default: from the source)")
     convert.add_argument("--overwrite", action="store_true")
     _raw_option(convert)

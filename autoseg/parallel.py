@@ -29,8 +29,9 @@ def map_cases(function: Callable[[T], R], items: Iterable[T], num_processes: int
     """
     items = list(items)
     workers = min(num_processes or default_num_processes(), max(1, len(items)))
-    show = bool(desc) and len(items) > 1
+    # None lets tqdm hide the bar when stderr is not a terminal (CI logs, pipes).
+    disable = None if desc and len(items) > 1 else True
     if workers == 1:
-        return [function(item) for item in tqdm(items, desc=desc, disable=not show, leave=False)]
+        return [function(item) for item in tqdm(items, desc=desc, disable=disable, leave=False)]
     with ProcessPoolExecutor(max_workers=workers) as pool:
-        return list(tqdm(pool.map(function, items), total=len(items), desc=desc, disable=not show, leave=False))
+        return list(tqdm(pool.map(function, items), total=len(items), desc=desc, disable=disable, leave=False))

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
 from autoseg.errors import AutosegError
+from autoseg.paths import datasets_in
 
 
 @dataclass(frozen=True)
@@ -40,10 +42,25 @@ def converters() -> list[Converter]:
     return sorted(_CONVERTERS.values(), key=lambda c: c.key)
 
 
-def convert_dataset(key: str, source: Path, raw_root: Path, dataset_id: int, name: str | None = None, overwrite: bool = False) -> Path:
-    """Converts the public dataset at ``source`` with converter ``key``; returns the raw dataset folder."""
+def convert_dataset(key: str, source: Path, raw_root: Path, dataset_id: int | None = None, name: str | None = None, overwrite: bool = False) -> Path:
+    """Converts the public dataset at ``source`` with converter ``key``; returns the raw dataset folder.
+
+    Without ``dataset_id``, the id in the source's name (``Task04_...``,
+    ``Dataset027_...``) is used, else the lowest id not taken in ``raw_root``.
+    """
     converter = get_converter(key)
     source = Path(source)
     if not source.exists():
         raise AutosegError(f"{source}: no such file or folder to convert.")
+    if dataset_id is None:
+        dataset_id = default_dataset_id(source, Path(raw_root))
     return converter.convert(source, Path(raw_root), dataset_id, name or converter.default_name, overwrite)
+
+
+def default_dataset_id(source: Path, raw_root: Path) -> int:
+    """Returns the id named by ``source`` (TaskXX_Name, DatasetXXX_Name) if free, else the lowest free id from 1."""
+    taken = set(datasets_in(raw_root))
+    match = re.match(r"^(?:Task|Dataset)(\d+)_", source.name)
+    if match and int(match[1]) not in taken:
+        return int(match[1])
+    return next(i for i in range(1, len(taken) + 2) if i not in taken)

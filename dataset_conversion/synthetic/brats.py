@@ -24,7 +24,7 @@ import numpy as np
 from autoseg.io import Geometry, ImageData, write_image
 from dataset_conversion.converters.brats import MODALITIES, convert_brats
 from dataset_conversion.synthetic.phantom import bias_field, ellipsoid, make_brain, partial_volume, rician, smooth_field
-from dataset_conversion.synthetic.registry import case_rng, register_stand_in
+from dataset_conversion.synthetic.registry import case_rng, register_stand_in, zoomed_grid
 
 SHAPE = (40, 56, 48)
 SPACING = (3.0, 3.0, 3.0)
@@ -77,11 +77,12 @@ def brats_subject(rng: np.random.Generator, shape: tuple[int, int, int] = SHAPE)
     return images, label
 
 
-def write_brats_layout(destination: Path, num_cases: int, num_test: int, seed: int) -> Path:
+def write_brats_layout(destination: Path, num_cases: int, num_test: int, seed: int, zoom: float = 1.0) -> Path:
     """Writes ``MICCAI_BraTS_2019_Data_Training/{HGG,LGG}/<subject>/`` and ``..._Validation/`` below ``destination``."""
-    geometry = Geometry(SPACING, (0.0, -239.0, 0.0), (-1.0, 0, 0, 0, -1.0, 0, 0, 0, 1.0))
+    shape, spacing = zoomed_grid(SHAPE, SPACING, zoom)
+    geometry = Geometry(spacing, (0.0, -239.0, 0.0), (-1.0, 0, 0, 0, -1.0, 0, 0, 0, 1.0))
     for index in range(num_cases + num_test):
-        images, label = brats_subject(case_rng(seed, index))
+        images, label = brats_subject(case_rng(seed, index), shape)
         subject = f"BraTS19_SYN_{index:03d}_1"
         if index < num_cases:
             grade = "HGG" if np.any(label == 4) else "LGG"
@@ -95,7 +96,7 @@ def write_brats_layout(destination: Path, num_cases: int, num_test: int, seed: i
 
 
 @register_stand_in("brats", 902, "BraTS2019", "3D brain tumours, 4 MRI channels, BraTS labels 1/2/4 as regions", default_cases=10, default_test=2)
-def generate_brats(raw_root: Path, dataset_id: int, num_cases: int, num_test: int, seed: int, overwrite: bool) -> Path:
+def generate_brats(raw_root: Path, dataset_id: int, num_cases: int, num_test: int, seed: int, overwrite: bool, zoom: float = 1.0) -> Path:
     with tempfile.TemporaryDirectory() as source:
-        write_brats_layout(Path(source), num_cases, num_test, seed)
+        write_brats_layout(Path(source), num_cases, num_test, seed, zoom)
         return convert_brats(Path(source), raw_root, dataset_id, "BraTS2019", overwrite)

@@ -26,7 +26,7 @@ from scipy import ndimage
 from autoseg.io import Geometry, ImageData, write_image
 from dataset_conversion.converters.isles import MAPS, convert_isles
 from dataset_conversion.synthetic.phantom import make_brain, partial_volume, smooth_field
-from dataset_conversion.synthetic.registry import case_rng, register_stand_in
+from dataset_conversion.synthetic.registry import case_rng, register_stand_in, zoomed_grid
 
 SHAPE = (14, 72, 64)
 SPACING = (6.5, 2.0, 2.0)
@@ -70,12 +70,13 @@ def isles_case(rng: np.random.Generator, shape: tuple[int, int, int] = SHAPE) ->
     return images, infarct.astype(np.uint8)
 
 
-def write_isles_layout(destination: Path, num_cases: int, num_test: int, seed: int) -> Path:
+def write_isles_layout(destination: Path, num_cases: int, num_test: int, seed: int, zoom: float = 1.0) -> Path:
     """Writes ``ISLES2017_Training/training_<n>/SMIR.Brain.XX.O.MR_<map>.<id>/...nii`` (and Testing) below ``destination``."""
-    geometry = Geometry(SPACING, (-64.0, -72.0, -40.0), (1.0, 0, 0, 0, 1.0, 0, 0, 0, 1.0))
+    shape, spacing = zoomed_grid(SHAPE, SPACING, zoom)
+    geometry = Geometry(spacing, (-64.0, -72.0, -40.0), (1.0, 0, 0, 0, 1.0, 0, 0, 0, 1.0))
     file_id = 127000
     for index in range(num_cases + num_test):
-        images, label = isles_case(case_rng(seed, index))
+        images, label = isles_case(case_rng(seed, index), shape)
         training = index < num_cases
         folder = destination / ("ISLES2017_Training" if training else "ISLES2017_Testing") / (f"training_{index + 1}" if training else f"test_{index + 1}")
         entries = [(f"MR_{name}", images[name]) for name in MAPS] + ([("OT", label)] if training else [])
@@ -87,7 +88,7 @@ def write_isles_layout(destination: Path, num_cases: int, num_test: int, seed: i
 
 
 @register_stand_in("isles", 903, "ISLES2017", "3D stroke lesions, 6 perfusion/diffusion maps, anisotropic", default_cases=10, default_test=2)
-def generate_isles(raw_root: Path, dataset_id: int, num_cases: int, num_test: int, seed: int, overwrite: bool) -> Path:
+def generate_isles(raw_root: Path, dataset_id: int, num_cases: int, num_test: int, seed: int, overwrite: bool, zoom: float = 1.0) -> Path:
     with tempfile.TemporaryDirectory() as source:
-        write_isles_layout(Path(source), num_cases, num_test, seed)
+        write_isles_layout(Path(source), num_cases, num_test, seed, zoom)
         return convert_isles(Path(source), raw_root, dataset_id, "ISLES2017", overwrite)

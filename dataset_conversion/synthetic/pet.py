@@ -21,7 +21,7 @@ from scipy import ndimage
 from autoseg.io import Geometry, ImageData
 from dataset_conversion.raw_writer import RawCase, write_raw_dataset
 from dataset_conversion.synthetic.phantom import bias_field, ellipsoid, make_brain, partial_volume, rician
-from dataset_conversion.synthetic.registry import case_rng, register_stand_in
+from dataset_conversion.synthetic.registry import case_rng, register_stand_in, zoomed_grid
 
 SHAPE = (40, 48, 44)
 SPACING = (3.0, 3.0, 3.0)
@@ -46,9 +46,12 @@ def activity_map(rng: np.random.Generator, shape: tuple[int, int, int] = SHAPE):
     return activity.astype(np.float32), brain
 
 
-def acquire(activity: np.ndarray, dose_fraction: float, rng: np.random.Generator) -> np.ndarray:
-    """Returns a reconstructed PET image (kBq/ml) of ``activity`` acquired at ``dose_fraction`` of the standard dose."""
-    sigma_voxels = [PSF_FWHM_MM / 2.355 / s for s in SPACING]
+def acquire(activity: np.ndarray, dose_fraction: float, rng: np.random.Generator, spacing: tuple[float, ...] = SPACING) -> np.ndarray:
+    """Returns a reconstructed PET image (kBq/ml) of ``activity`` acquired at ``dose_fraction`` of the standard dose.
+
+    ``spacing`` (mm) converts the scanner's PSF to voxels.
+    """
+    sigma_voxels = [PSF_FWHM_MM / 2.355 / s for s in spacing]
     blurred = ndimage.gaussian_filter(activity, sigma_voxels)
     counts_per_kbq = COUNTS_PER_KBQ_FULL_DOSE * dose_fraction
     counts = rng.poisson(np.clip(blurred, 0, None) * counts_per_kbq)
@@ -63,18 +66,29 @@ def t1_image(brain, rng: np.random.Generator) -> np.ndarray:
     return rician(signal * bias_field(signal.shape, rng, 0.15) * scale, 0.02 * scale, rng).astype(np.float32)
 
 
-def generate_pet_dataset(raw_root: Path, dataset_id: int, num_cases: int, num_test: int, seed: int, overwrite: bool, dose_fraction: float = 0.05, with_mr: bool = True) -> Path:
+def generate_pet_dataset(
+    raw_root: Path,
+    dataset_id: int,
+    num_cases: int,
+    num_test: int,
+    seed: int,
+    overwrite: bool,
+    zoom: float = 1.0,
+    dose_fraction: float = 0.05,
+    with_mr: bool = True,
+) -> Path:
     """Writes the low-dose PET stand-in; see the module docstring for the physics."""
-    geometry = Geometry(SPACING, (-66.0, -72.0, -60.0), (1.0, 0, 0, 0, 1.0, 0, 0, 0, 1.0))
+    shape, spacing = zoomed_grid(SHAPE, SPACING, zoom)
+    geometry = Geometry(spacing, (-66.0, -72.0, -60.0), (1.0, 0, 0, 0, 1.0, 0, 0, 0, 1.0))
 
     def cases():
         for index in range(num_cases + num_test):
             rng = case_rng(seed, index)
-            activity, brain = activity_map(rng)
-            channels = [ImageData(acquire(activity, dose_fraction, rng)[None], geometry)]
+            activity, brain = activity_map(rng, shape)
+            channels = [ImageData(acquire(activity, dose_fraction, rng, spacing)[None], geometry)]
             if with_mr:
                 channels.append(ImageData(t1_image(brain, rng)[None], geometry))
-            target = ImageData(acquire(activity, 1.0, rng)[None], geometry)
+            target = ImageData(acquire(activity, 1.0, rng, spacing)[None], geometry)
             yield RawCase(f"pet_{index:03d}", channels, [target], split="train" if index < num_cases else "test")
 
     channel_names = {"0": "PET"} | ({"1": "T1"} if with_mr else {})
@@ -91,5 +105,5 @@ def generate_pet_dataset(raw_root: Path, dataset_id: int, num_cases: int, num_te
 
 
 @register_stand_in("pet", 904, "LowDosePET", "3D brain FDG PET at 5% dose (+ T1 MR) -> standard dose, regression", default_cases=10, default_test=2)
-def generate_pet(raw_root: Path, dataset_id: int, num_cases: int, num_test: int, seed: int, overwrite: bool) -> Path:
-    return generate_pet_dataset(raw_root, dataset_id, num_cases, num_test, seed, overwrite)
+def generate_pet(raw_root: Path, dataset_id: int, num_cases: int, num_test: int, seed: int, overwrite: bool, zoom: float = 1.0) -> Path:
+    return generate_pet_dataset(raw_root, dataset_id, num_cases, num_test, seed, overwrite, zoom)

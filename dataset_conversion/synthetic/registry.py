@@ -13,7 +13,7 @@ from autoseg.errors import AutosegError
 class StandIn:
     """A generator of one stand-in dataset.
 
-    ``generate(raw_root, dataset_id, num_cases, num_test, seed, overwrite)`` writes
+    ``generate(raw_root, dataset_id, num_cases, num_test, seed, overwrite, zoom)`` writes
     ``DatasetXXX_<folder_name>`` into ``raw_root`` and returns its path.
     """
 
@@ -57,13 +57,20 @@ def generate_stand_in(
     num_test: int | None = None,
     seed: int = 0,
     overwrite: bool = False,
+    zoom: float = 1.0,
 ) -> Path:
-    """Writes the stand-in ``key`` into ``raw_root`` and returns the dataset folder."""
+    """Writes the stand-in ``key`` into ``raw_root`` and returns the dataset folder.
+
+    ``zoom`` scales the image grid (2 doubles each axis's voxel count and halves
+    its spacing); the anatomy and field of view stay the same.
+    """
     stand_in = get_stand_in(key)
     num_cases = stand_in.default_cases if num_cases is None else num_cases
     num_test = stand_in.default_test if num_test is None else num_test
     if num_cases < 1 or num_test < 0:
         raise AutosegError(f"need at least 1 training case and no negative test count; got {num_cases} and {num_test}.")
+    if not 0.25 <= zoom <= 8:
+        raise AutosegError(f"zoom must be between 0.25 and 8, got {zoom}.")
     return stand_in.generate(
         raw_root=Path(raw_root),
         dataset_id=stand_in.dataset_id if dataset_id is None else dataset_id,
@@ -71,7 +78,14 @@ def generate_stand_in(
         num_test=num_test,
         seed=seed,
         overwrite=overwrite,
+        zoom=zoom,
     )
+
+
+def zoomed_grid(shape: tuple[int, ...], spacing: tuple[float, ...], zoom: float) -> tuple[tuple[int, ...], tuple[float, ...]]:
+    """Returns (shape, spacing) with ``zoom`` times the voxels per axis over the same field of view."""
+    new_shape = tuple(max(4, round(n * zoom)) for n in shape)
+    return new_shape, tuple(s * n / m for s, n, m in zip(spacing, shape, new_shape))
 
 
 def case_rng(seed: int, index: int) -> "np.random.Generator":

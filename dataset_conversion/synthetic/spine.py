@@ -27,14 +27,14 @@ import numpy as np
 from autoseg.io import Geometry, ImageData
 from dataset_conversion.raw_writer import RawCase, write_raw_dataset
 from dataset_conversion.synthetic.phantom import bias_field, ellipsoid, normalised_grid, partial_volume, rician, smooth_field
-from dataset_conversion.synthetic.registry import case_rng, register_stand_in
+from dataset_conversion.synthetic.registry import case_rng, register_stand_in, zoomed_grid
 
 SHAPE = (128, 128)
 LABELS = {"background": 0, "paraspinal_left": 1, "paraspinal_right": 2, "psoas": 3}
 
 
 def spine_slice(rng: np.random.Generator, shape: tuple[int, int] = SHAPE) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
-    """Returns (water, fat, label, pixel spacing in mm) of one synthetic subject."""
+    """Returns (water, fat, label, pixel spacing in mm at the default 128 x 128 grid) of one synthetic subject."""
     spacing = rng.uniform(2.6, 3.2)
     y, x = normalised_grid(shape)
     angle = rng.uniform(-0.12, 0.12)
@@ -102,11 +102,13 @@ def spine_slice(rng: np.random.Generator, shape: tuple[int, int] = SHAPE) -> tup
 
 
 @register_stand_in("spine", 901, "LumbarSpineDixon", "2D lumbar-spine muscles, Dixon water + fat", default_cases=24, default_test=6)
-def generate_spine(raw_root: Path, dataset_id: int, num_cases: int, num_test: int, seed: int, overwrite: bool) -> Path:
+def generate_spine(raw_root: Path, dataset_id: int, num_cases: int, num_test: int, seed: int, overwrite: bool, zoom: float = 1.0) -> Path:
     def cases():
         for index in range(num_cases + num_test):
-            water, fat, label, spacing = spine_slice(case_rng(seed, index))
-            geometry = Geometry((spacing, spacing), (-0.5 * spacing * SHAPE[1], -0.5 * spacing * SHAPE[0]), (1.0, 0.0, 0.0, 1.0))
+            shape, _ = zoomed_grid(SHAPE, (1.0, 1.0), zoom)
+            water, fat, label, pixel = spine_slice(case_rng(seed, index), shape)
+            spacing = pixel * SHAPE[0] / shape[0]
+            geometry = Geometry((spacing, spacing), (-0.5 * spacing * shape[1], -0.5 * spacing * shape[0]), (1.0, 0.0, 0.0, 1.0))
             yield RawCase(
                 f"spine_{index:03d}",
                 [ImageData(water[None], geometry), ImageData(fat[None], geometry)],

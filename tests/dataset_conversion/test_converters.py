@@ -141,3 +141,10 @@ def test_nnunet_v2_dataset_is_copied_unchanged(stand_in_cache, tmp_path):
 def test_missing_source_is_named(tmp_path):
     with pytest.raises(AutosegError, match="no such file or folder"):
         convert_dataset("decathlon", tmp_path / "nowhere", tmp_path / "raw", 1)
+
+
+def test_default_id_comes_from_the_source_name_or_is_the_lowest_free(tmp_path):
+    task = make_msd_task(tmp_path, num_train=1, num_test=0)
+    assert convert_dataset("decathlon", task, tmp_path / "raw").name == "Dataset001_BrainTumour"
+    # Task01's id is now taken: the next conversion gets the lowest free id.
+    assert convert_dataset("decathlon", task, tmp_path / "raw", name="Again").name == "Dataset002_Again"

@@ -128,3 +128,16 @@ def test_failed_generation_leaves_nothing(tmp_path, monkeypatch):
     with pytest.raises(RuntimeError):
         generate_stand_in("spine", tmp_path, num_cases=3, num_test=0)
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("key", ["spine", "isles", "tumour2d"])
+def test_zoom_refines_the_grid_over_the_same_field_of_view(tmp_path, key):
+    base = RawDataset(generate_stand_in(key, tmp_path / "a", num_cases=1, num_test=0)).cases()[0]
+    fine = RawDataset(generate_stand_in(key, tmp_path / "b", num_cases=1, num_test=0, zoom=1.5)).cases()[0]
+    coarse_image, fine_image = read_image(base.image_files[0]), read_image(fine.image_files[0])
+    ratio = np.array(fine_image.spatial_shape) / np.array(coarse_image.spatial_shape)
+    assert np.all(ratio >= 1.4) or key == "tumour2d" and np.all(ratio[-2:] >= 1.4)
+    if key != "tumour2d":  # PNG slices have no spacing
+        coarse_fov = np.array(coarse_image.spatial_shape) * coarse_image.geometry.spacing
+        fine_fov = np.array(fine_image.spatial_shape) * fine_image.geometry.spacing
+        np.testing.assert_allclose(fine_fov, coarse_fov, rtol=0.01)
