@@ -53,6 +53,60 @@ def cmd_convert(args: argparse.Namespace) -> int:
     return EXIT_OK if report.ok else EXIT_PROBLEMS
 
 
+def _preprocessed_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--preprocessed", metavar="DIR", help="preprocessed data folder (default: $AUTOSEG_PREPROCESSED, else ./autoseg_data/preprocessed)")
+
+
+def _open_dataset(args: argparse.Namespace):
+    """Returns (raw dataset, its folder in the preprocessed root)."""
+    from autoseg.dataset import RawDataset
+
+    dataset = RawDataset(find_dataset(args.dataset, data_root("raw", args.raw)))
+    return dataset, data_root("preprocessed", args.preprocessed) / dataset.name
+
+
+def cmd_fingerprint(args: argparse.Namespace) -> int:
+    from autoseg.plan_and_preprocess import run_fingerprint
+
+    dataset, output = _open_dataset(args)
+    run_fingerprint(dataset, output, args.num_processes, args.overwrite)
+    return EXIT_OK
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    from autoseg.plan_and_preprocess import run_plan
+
+    dataset, output = _open_dataset(args)
+    _print_plans(run_plan(dataset, output, args.planner, args.gpu_memory_gb, args.overwrite))
+    return EXIT_OK
+
+
+def cmd_preprocess(args: argparse.Namespace) -> int:
+    from autoseg.plan_and_preprocess import plans_file, run_preprocess
+    from autoseg.plans import Plans
+
+    dataset, output = _open_dataset(args)
+    plans = Plans.load(output / plans_file(args.planner))
+    run_preprocess(dataset, output, plans, args.configurations, args.num_processes, args.overwrite)
+    return EXIT_OK
+
+
+def cmd_plan_and_preprocess(args: argparse.Namespace) -> int:
+    from autoseg.plan_and_preprocess import plan_and_preprocess
+
+    dataset, output = _open_dataset(args)
+    plans = plan_and_preprocess(dataset, output, args.configurations, args.planner, args.gpu_memory_gb, args.num_processes, args.verify, args.overwrite)
+    _print_plans(plans)
+    return EXIT_OK
+
+
+def _print_plans(plans) -> None:
+    for name, config in plans.configurations.items():
+        spacing = ", ".join(f"{s:.3g}" for s in config.spacing)
+        print(f"  {name:<11} spacing ({spacing}) mm, patch {config.patch_size}, batch {config.batch_size}, "
+              f"{config.architecture.num_stages} stages, mirror axes {config.mirror_axes}, ~{config.estimated_memory_gb:.2f} GB")
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from autoseg.demo import run_demo
 
@@ -94,6 +148,30 @@ def build_parser() -> argparse.ArgumentParser:
     _raw_option(convert)
     _processes_option(convert)
     convert.set_defaults(run=cmd_convert)
+
+    def dataset_command(name: str, help_text: str, run, description: str) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, help=help_text, description=description)
+        sub.add_argument("-d", "--dataset", required=True, help="dataset id, folder name or path")
+        sub.add_argument("--overwrite", action="store_true", help="recompute instead of reusing existing results (and hand edits)")
+        _raw_option(sub)
+        _preprocessed_option(sub)
+        _processes_option(sub)
+        sub.set_defaults(run=run)
+        return sub
+
+    def planning_options(sub: argparse.ArgumentParser) -> None:
+        sub.add_argument("-pl", "--planner", default="default", help="planner name (default: default)")
+        sub.add_argument("--gpu_memory_gb", type=float, default=None, help="memory budget for training (default: the CUDA device's, else 8)")
+
+    dataset_command("fingerprint", "compute fingerprint.json for a dataset", cmd_fingerprint, "Spacings, shapes, intensity and class statistics of the training cases, written to fingerprint.json.")
+    planning_options(dataset_command("plan", "plan configurations from the fingerprint", cmd_plan, "Target spacing, patch and batch size, network topology and normalisation, written to plans.json. An existing plans.json (perhaps edited by hand) is kept unless --overwrite."))
+    preprocess = dataset_command("preprocess", "preprocess the training cases as plans.json says", cmd_preprocess, "Crop, normalise and resample every training case for the chosen configurations; finished cases are skipped.")
+    preprocess.add_argument("-c", "--configurations", nargs="+", default=None, help="configurations (default: all planned)")
+    preprocess.add_argument("-pl", "--planner", default="default", help="whose plans to use (default: default)")
+    both = dataset_command("plan_and_preprocess", "fingerprint, plan and preprocess in one go", cmd_plan_and_preprocess, "Run verify (with --verify), fingerprint, plan and preprocess.")
+    both.add_argument("-c", "--configurations", nargs="+", default=None, help="configurations to preprocess (default: all planned)")
+    both.add_argument("--verify", action="store_true", help="verify the raw dataset first")
+    planning_options(both)
 
     demo = commands.add_parser("demo", help="run autoseg on built-in stand-in datasets", description="Generate the built-in stand-in datasets and verify each.")
     demo.add_argument("--seed", type=int, default=0)

@@ -1,0 +1,175 @@
+"""The dataset fingerprint: what planning needs to know about a raw dataset (fingerprint.json).
+
+Per case: spacing, shape before and after cropping to the non-zero region,
+per-class voxel counts and centroids (segmentation) or the class
+(classification). Over the dataset: per-channel intensity statistics of the
+foreground (the labelled voxels for segmentation, the non-zero region
+otherwise) and, for regression, of the targets, all from a seeded sample of
+voxels per case, so the fingerprint is deterministic.
+
+Class centroids are given per spatial axis as a position within the case's
+non-zero bounding box, from -1 (first voxel) to 1 (last). The planner uses
+them to decide which axes may be mirrored.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+
+from autoseg.dataset import Case, DatasetSpec, RawDataset
+from autoseg.io import atomic_write, read_image
+from autoseg.parallel import map_cases
+from autoseg.preprocessing.crop import bounding_box, crop, nonzero_mask
+
+SAMPLES_PER_CASE = 10_000
+
+
+@dataclass
+class IntensityStatistics:
+    mean: float
+    std: float
+    median: float
+    percentile_00_5: float
+    percentile_99_5: float
+    min: float
+    max: float
+    num_samples: int
+
+    @classmethod
+    def of(cls, values: np.ndarray) -> "IntensityStatistics":
+        if values.size == 0:
+            return cls(0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0)
+        values = values.astype(np.float64)
+        low, median, high = np.percentile(values, [0.5, 50.0, 99.5])
+        return cls(float(values.mean()), float(values.std()), float(median), float(low), float(high), float(values.min()), float(values.max()), int(values.size))
+
+
+@dataclass
+class CaseFingerprint:
+    case_id: str
+    spacing: list[float]
+    shape: list[int]
+    cropped_shape: list[int]
+    class_voxels: dict[str, int] = field(default_factory=dict)
+    class_centroids: dict[str, list[float]] = field(default_factory=dict)
+    class_index: int | None = None
+
+
+@dataclass
+class Fingerprint:
+    dataset: str
+    task: str
+    channel_names: dict[str, str]
+    cases: list[CaseFingerprint]
+    intensity_statistics: dict[str, IntensityStatistics]
+    target_statistics: dict[str, IntensityStatistics] = field(default_factory=dict)
+    class_counts: dict[str, int] = field(default_factory=dict)
+    seed: int = 0
+
+    @property
+    def spacings(self) -> np.ndarray:
+        return np.array([c.spacing for c in self.cases])
+
+    @property
+    def ndim(self) -> int:
+        return len(self.cases[0].spacing)
+
+    def shapes_at(self, spacing: np.ndarray, cropped: bool = True) -> np.ndarray:
+        """Returns every case's (cropped) shape after resampling to ``spacing``."""
+        shapes = np.array([c.cropped_shape if cropped else c.shape for c in self.cases], dtype=float)
+        return np.round(shapes * self.spacings / np.asarray(spacing))
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict) -> "Fingerprint":
+        data = dict(data)
+        data["cases"] = [CaseFingerprint(**c) for c in data["cases"]]
+        for key in ("intensity_statistics", "target_statistics"):
+            data[key] = {k: IntensityStatistics(**v) for k, v in data.get(key, {}).items()}
+        return cls(**data)
+
+    def save(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(path, lambda tmp: tmp.write_text(json.dumps(self.to_json(), indent=2) + "\n"))
+
+    @classmethod
+    def load(cls, path: Path) -> "Fingerprint":
+        return cls.from_json(json.loads(Path(path).read_text()))
+
+
+def _sample(values: np.ndarray, rng: np.random.Generator, count: int) -> np.ndarray:
+    return values if values.size <= count else rng.choice(values, count, replace=False)
+
+
+def _centroid(mask: np.ndarray, box: list[tuple[int, int]]) -> list[float]:
+    coordinates = np.argwhere(mask).mean(axis=0)
+    return [float(2 * (c - start) / max(stop - start - 1, 1) - 1) for c, (start, stop) in zip(coordinates, box)]
+
+
+def fingerprint_case(item: tuple[int, Case], spec: DatasetSpec, seed: int, samples: int = SAMPLES_PER_CASE) -> tuple[CaseFingerprint, list[np.ndarray], list[np.ndarray]]:
+    """Returns a case's fingerprint and its sampled foreground intensities per channel and per target."""
+    index, case = item
+    rng = np.random.default_rng([seed, index])
+    images = [read_image(path) for path in case.image_files]
+    channels = np.concatenate([image.array for image in images])
+    geometry = images[0].geometry
+    mask = nonzero_mask(channels)
+    box = bounding_box(mask)
+    record = CaseFingerprint(
+        case.case_id,
+        list(geometry.spacing),
+        list(channels.shape[1:]),
+        [stop - start for start, stop in box],
+        class_index=case.class_index,
+    )
+    foreground = mask
+    targets: list[np.ndarray] = []
+    if spec.task == "segmentation" and case.label_files:
+        label = read_image(case.label_files[0]).array[0]
+        for value in sorted(spec.label_values() - {0}):
+            present = label == value
+            count = int(present.sum())
+            record.class_voxels[str(value)] = count
+            if count:
+                record.class_centroids[str(value)] = _centroid(present, box)
+        if (label > 0).any():
+            foreground = label > 0
+    elif spec.task == "regression":
+        target = np.concatenate([read_image(path).array for path in case.label_files])
+        targets = [_sample(t[mask], rng, samples) for t in target]
+    intensities = [_sample(c[foreground], rng, samples) for c in channels]
+    return record, intensities, targets
+
+
+def compute_fingerprint(dataset: RawDataset, num_processes: int | None = None, seed: int = 0) -> Fingerprint:
+    """Returns the fingerprint of ``dataset``'s training cases (see the module docstring)."""
+    spec = dataset.spec
+    cases = dataset.cases("train")
+    results = map_cases(partial(fingerprint_case, spec=spec, seed=seed), list(enumerate(cases)), num_processes, desc="fingerprint")
+    records = [r[0] for r in results]
+    intensity = {
+        str(c): IntensityStatistics.of(np.concatenate([r[1][c] for r in results])) for c in range(spec.num_channels)
+    }
+    targets = {}
+    if spec.task == "regression":
+        targets = {str(t): IntensityStatistics.of(np.concatenate([r[2][t] for r in results])) for t in range(len(spec.targets))}
+    class_counts = {}
+    if spec.task == "classification":
+        class_counts = {name: sum(r.class_index == index for r in records) for name, index in spec.classes.items()}
+    return Fingerprint(
+        dataset=dataset.name,
+        task=spec.task,
+        channel_names={str(k): v for k, v in spec.channel_names.items()},
+        cases=records,
+        intensity_statistics=intensity,
+        target_statistics=targets,
+        class_counts=class_counts,
+        seed=seed,
+    )

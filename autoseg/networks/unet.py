@@ -1,0 +1,147 @@
+"""A U-Net built entirely from a plan's ``architecture`` record (2D or 3D).
+
+Each stage is ``n_conv`` blocks of convolution -> instance norm -> leaky ReLU;
+the first block of each encoder stage downsamples with a strided convolution,
+the decoder upsamples with transposed convolutions and concatenates the skip
+connection. With deep supervision, ``forward`` returns one output per decoder
+stage, highest resolution first.
+
+Tensors are ``(N, C, *spatial)`` with spatial axes in autoseg's array order.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+
+@dataclass
+class Architecture:
+    """The network part of a configuration in plans.json.
+
+    ``kernel_sizes[s]`` and ``strides[s]`` give, per spatial axis, the kernel
+    and the downsampling stride of encoder stage ``s`` (stage 0 has stride 1).
+    """
+
+    features_per_stage: list[int]
+    kernel_sizes: list[list[int]]
+    strides: list[list[int]]
+    n_conv_per_stage: int = 2
+    n_conv_per_stage_decoder: int = 2
+    deep_supervision: bool = True
+    negative_slope: float = 0.01
+
+    def __post_init__(self) -> None:
+        stages = len(self.features_per_stage)
+        if not (len(self.kernel_sizes) == len(self.strides) == stages) or stages < 1:
+            raise ValueError(f"architecture needs one kernel size and stride per stage ({stages} stages); got {len(self.kernel_sizes)} and {len(self.strides)}")
+        dims = {len(k) for k in self.kernel_sizes} | {len(s) for s in self.strides}
+        if len(dims) != 1 or dims.pop() not in (2, 3):
+            raise ValueError("every kernel size and stride must list 2 or 3 axes, all the same")
+
+    @property
+    def ndim(self) -> int:
+        return len(self.kernel_sizes[0])
+
+    @property
+    def num_stages(self) -> int:
+        return len(self.features_per_stage)
+
+    def total_stride(self) -> list[int]:
+        """Returns, per axis, the product of all strides: patch sizes must be divisible by it."""
+        total = [1] * self.ndim
+        for stride in self.strides:
+            total = [t * s for t, s in zip(total, stride)]
+        return total
+
+    def to_json(self) -> dict:
+        return dict(self.__dict__)
+
+    @classmethod
+    def from_json(cls, data: dict) -> "Architecture":
+        return cls(**data)
+
+
+def _conv(ndim: int):
+    return nn.Conv3d if ndim == 3 else nn.Conv2d
+
+
+class ConvBlock(nn.Sequential):
+    """Convolution -> instance norm (affine) -> leaky ReLU (in place)."""
+
+    def __init__(self, ndim: int, in_channels: int, out_channels: int, kernel: list[int], stride: list[int], negative_slope: float):
+        norm = nn.InstanceNorm3d if ndim == 3 else nn.InstanceNorm2d
+        super().__init__(
+            _conv(ndim)(in_channels, out_channels, kernel, stride, padding=[k // 2 for k in kernel]),
+            norm(out_channels, eps=1e-5, affine=True),
+            nn.LeakyReLU(negative_slope, inplace=True),
+        )
+
+
+def _stage(ndim: int, in_channels: int, out_channels: int, kernel: list[int], stride: list[int], n_conv: int, slope: float) -> nn.Sequential:
+    blocks = [ConvBlock(ndim, in_channels, out_channels, kernel, stride, slope)]
+    blocks += [ConvBlock(ndim, out_channels, out_channels, kernel, [1] * ndim, slope) for _ in range(n_conv - 1)]
+    return nn.Sequential(*blocks)
+
+
+class Encoder(nn.Module):
+    """The contracting path; ``forward`` returns every stage's output, highest resolution first."""
+
+    def __init__(self, in_channels: int, architecture: Architecture):
+        super().__init__()
+        a = architecture
+        channels = [in_channels] + a.features_per_stage[:-1]
+        self.stages = nn.ModuleList(
+            _stage(a.ndim, c_in, c_out, k, s, a.n_conv_per_stage, a.negative_slope)
+            for c_in, c_out, k, s in zip(channels, a.features_per_stage, a.kernel_sizes, a.strides)
+        )
+        self.out_channels = a.features_per_stage[-1]
+
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        skips = []
+        for stage in self.stages:
+            x = stage(x)
+            skips.append(x)
+        return skips
+
+
+class UNet(nn.Module):
+    """Encoder, decoder and a 1x1 convolution head per decoder stage."""
+
+    def __init__(self, in_channels: int, out_channels: int, architecture: Architecture):
+        super().__init__()
+        a = architecture
+        self.architecture = a
+        self.deep_supervision = a.deep_supervision
+        self.encoder = Encoder(in_channels, a)
+        transposed = nn.ConvTranspose3d if a.ndim == 3 else nn.ConvTranspose2d
+        self.upsample = nn.ModuleList()
+        self.decoder = nn.ModuleList()
+        self.heads = nn.ModuleList()
+        for s in range(a.num_stages - 2, -1, -1):
+            below, here = a.features_per_stage[s + 1], a.features_per_stage[s]
+            self.upsample.append(transposed(below, here, a.strides[s + 1], a.strides[s + 1], bias=False))
+            self.decoder.append(_stage(a.ndim, 2 * here, here, a.kernel_sizes[s], [1] * a.ndim, a.n_conv_per_stage_decoder, a.negative_slope))
+            self.heads.append(_conv(a.ndim)(here, out_channels, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor | list[torch.Tensor]:
+        skips = self.encoder(x)
+        x = skips[-1]
+        outputs = []
+        for up, stage, head, skip in zip(self.upsample, self.decoder, self.heads, reversed(skips[:-1])):
+            x = stage(torch.cat((up(x), skip), dim=1))
+            if self.deep_supervision and self.training:
+                outputs.append(head(x))
+        if self.deep_supervision and self.training:
+            return outputs[::-1]
+        return self.heads[-1](x)
+
+
+def initialise_weights(module: nn.Module, negative_slope: float = 0.01) -> None:
+    """Kaiming-normal initialisation for the leaky ReLU's slope; zero biases."""
+    if isinstance(module, (nn.Conv2d, nn.Conv3d, nn.ConvTranspose2d, nn.ConvTranspose3d)):
+        nn.init.kaiming_normal_(module.weight, a=negative_slope)
+        if module.bias is not None:
+            nn.init.zeros_(module.bias)

@@ -1,0 +1,173 @@
+"""The stages between a raw dataset and training: fingerprint, plan, preprocess.
+
+Each stage reads the files of the one before it in
+``AUTOSEG_PREPROCESSED/DatasetXXX_Name/`` and writes its own:
+``fingerprint.json``, ``plans.json`` (or ``plans_<planner>.json``), then one
+folder of preprocessed cases per data identifier. A user may stop after any
+stage, edit its JSON and go on: existing fingerprint and plans are kept unless
+``overwrite`` is set.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import asdict
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+
+from autoseg.dataset import Case, RawDataset, verify_dataset
+from autoseg.errors import AutosegError
+from autoseg.fingerprint import Fingerprint, compute_fingerprint
+from autoseg.io import atomic_write, read_image
+from autoseg.parallel import map_cases
+from autoseg.plans import Configuration, Plans
+from autoseg.preprocessing.pipeline import CaseProperties, preprocess_case
+from autoseg.preprocessing.storage import is_finished, save_case
+from autoseg.tasks import task_for
+
+
+def plans_file(planner: str) -> str:
+    return "plans.json" if planner == "default" else f"plans_{planner}.json"
+
+
+def run_fingerprint(dataset: RawDataset, output_dir: Path, num_processes: int | None = None, overwrite: bool = False, seed: int = 0) -> Fingerprint:
+    """Computes (or, unless ``overwrite``, reuses) ``output_dir/fingerprint.json``."""
+    path = output_dir / "fingerprint.json"
+    if path.is_file() and not overwrite:
+        print(f"using existing {path} (pass --overwrite to recompute)")
+        return Fingerprint.load(path)
+    fingerprint = compute_fingerprint(dataset, num_processes, seed)
+    fingerprint.save(path)
+    print(f"wrote {path}")
+    return fingerprint
+
+
+def run_plan(dataset: RawDataset, output_dir: Path, planner: str = "default", gpu_memory_gb: float | None = None, overwrite: bool = False) -> Plans:
+    """Plans from ``fingerprint.json``; keeps an existing (possibly hand-edited) plans file unless ``overwrite``."""
+    from planners import get_planner
+
+    plan = get_planner(planner)
+    path = output_dir / plans_file(planner)
+    if path.is_file() and not overwrite:
+        print(f"using existing {path} (pass --overwrite to re-plan)")
+        return Plans.load(path)
+    fingerprint_path = output_dir / "fingerprint.json"
+    if not fingerprint_path.is_file():
+        raise AutosegError(f"{fingerprint_path} not found; run `autoseg fingerprint -d {dataset.name}` first.")
+    plans = plan(Fingerprint.load(fingerprint_path), dataset.spec, gpu_memory_gb)
+    plans.planner = planner
+    plans.save(path)
+    shutil.copyfile(dataset.root / "dataset.json", output_dir / "dataset.json")
+    print(f"wrote {path}")
+    return plans
+
+
+def _settings(plans: Plans, configuration: Configuration) -> dict:
+    """The plan values preprocessed data depends on; data made under other values is redone."""
+    return {
+        "spacing": configuration.spacing,
+        "normalisation": {k: asdict(v) for k, v in plans.normalisation.items()},
+        "target_normalisation": {k: asdict(v) for k, v in plans.target_normalisation.items()},
+        "input_size": None if task_is_dense(plans) else configuration.patch_size,
+    }
+
+
+def task_is_dense(plans: Plans) -> bool:
+    from autoseg.tasks import get_task
+
+    return get_task(plans.task).dense_output
+
+
+def _preprocess_one(item: tuple[int, Case], dataset_root: Path, plans: Plans, configuration: Configuration, folder: Path, seed: int) -> str:
+    index, case = item
+    dataset = RawDataset(dataset_root)
+    task = task_for(dataset.spec)
+    images = [read_image(path) for path in case.image_files]
+    channels = np.concatenate([image.array for image in images])
+    target = None
+    if case.label_files:
+        target = np.concatenate([read_image(path).array for path in case.label_files])
+    data, target, record = preprocess_case(channels, images[0].geometry, target, plans, configuration, task.target_kind == "label")
+    data = task.prepare_input(data, configuration)
+    if target is not None and task.target_kind == "label":
+        target = target.astype(np.uint8 if target.max() < 256 else np.int16)
+    locations = task.sampling_locations(target, np.random.default_rng([seed, index])) if target is not None else {}
+    properties = CaseProperties(
+        case_id=case.case_id,
+        geometry=images[0].geometry.to_json(),
+        original_shape=record["original_shape"],
+        crop_box=record["box"],
+        cropped_shape=record["cropped_shape"],
+        spacing=list(images[0].geometry.spacing),
+        class_index=case.class_index,
+        subject=case.subject,
+        locations={name: int(len(coordinates)) for name, coordinates in locations.items()},
+    )
+    save_case(folder, data, target, locations, properties)
+    return case.case_id
+
+
+def run_preprocess(
+    dataset: RawDataset,
+    output_dir: Path,
+    plans: Plans,
+    configurations: list[str] | None = None,
+    num_processes: int | None = None,
+    overwrite: bool = False,
+    seed: int = 0,
+) -> dict[str, Path]:
+    """Preprocesses the training cases for each configuration; returns {data identifier: folder}.
+
+    Finished cases are skipped unless ``overwrite``; if the plans changed since
+    a folder was made (spacing, normalisation), that folder is redone.
+    """
+    names = configurations or list(plans.configurations)
+    folders = {}
+    cases = dataset.cases("train")
+    for name in names:
+        configuration = plans.configuration(name)
+        identifier = configuration.data_identifier
+        if identifier in folders:
+            continue
+        source = plans.configurations.get(identifier, configuration)
+        folder = output_dir / identifier
+        settings = _settings(plans, source)
+        settings_path = folder / "settings.json"
+        if folder.is_dir() and (overwrite or not settings_path.is_file() or json.loads(settings_path.read_text()) != settings):
+            if not overwrite and settings_path.is_file():
+                print(f"{folder}: plans changed since it was preprocessed; preprocessing again")
+            shutil.rmtree(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        atomic_write(settings_path, lambda tmp: tmp.write_text(json.dumps(settings, indent=2) + "\n"))
+        todo = [(i, case) for i, case in enumerate(cases) if not is_finished(folder, case.case_id)]
+        if len(todo) < len(cases):
+            print(f"{folder}: {len(cases) - len(todo)} case(s) already done, {len(todo)} to go")
+        worker = partial(_preprocess_one, dataset_root=dataset.root, plans=plans, configuration=source, folder=folder, seed=seed)
+        map_cases(worker, todo, num_processes, desc=f"preprocess {identifier}")
+        folders[identifier] = folder
+        print(f"preprocessed {len(cases)} cases into {folder}")
+    return folders
+
+
+def plan_and_preprocess(
+    dataset: RawDataset,
+    output_dir: Path,
+    configurations: list[str] | None = None,
+    planner: str = "default",
+    gpu_memory_gb: float | None = None,
+    num_processes: int | None = None,
+    verify: bool = False,
+    overwrite: bool = False,
+) -> Plans:
+    """Runs verify (optional), fingerprint, plan and preprocess; returns the plans."""
+    if verify:
+        report = verify_dataset(dataset.root, num_processes)
+        if not report.ok:
+            raise AutosegError(report.summary())
+    run_fingerprint(dataset, output_dir, num_processes, overwrite)
+    plans = run_plan(dataset, output_dir, planner, gpu_memory_gb, overwrite)
+    run_preprocess(dataset, output_dir, plans, configurations, num_processes, overwrite)
+    return plans

@@ -1,0 +1,139 @@
+"""plans.json: what the planner decided, read by preprocessing, training and prediction.
+
+The JSON is the source of truth: a user may edit it (patch size, batch size,
+normalisation) and every later stage honours the edit. See docs/planning.md.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from autoseg.errors import AutosegError
+from autoseg.io import atomic_write
+from autoseg.networks import Architecture
+
+
+@dataclass
+class ChannelNormalisation:
+    """How one input channel (or regression target) is normalised; ``parameters`` hold dataset statistics."""
+
+    scheme: str
+    use_nonzero_mask: bool = False
+    parameters: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class Configuration:
+    """One trainable configuration (``2d``, ``3d_fullres``, ``3d_lowres``).
+
+    ``spacing`` and ``patch_size`` follow the preprocessed data's spatial axes.
+    For 2D training on 3D data, ``slice_axis`` names the axis that is sliced and
+    ``patch_size`` holds the other two. ``data_identifier`` names the
+    preprocessed data folder; configurations with equal spacing share it.
+    """
+
+    name: str
+    data_identifier: str
+    spacing: list[float]
+    patch_size: list[int]
+    batch_size: int
+    architecture: Architecture
+    mirror_axes: list[int]
+    median_shape: list[int]
+    slice_axis: int | None = None
+    estimated_memory_gb: float = 0.0
+    previous_stage: str | None = None
+
+    @property
+    def ndim(self) -> int:
+        return len(self.patch_size)
+
+    def to_json(self) -> dict:
+        data = asdict(self)
+        data["architecture"] = self.architecture.to_json()
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict) -> "Configuration":
+        data = dict(data)
+        data["architecture"] = Architecture.from_json(data["architecture"])
+        return cls(**data)
+
+
+@dataclass
+class Plans:
+    dataset: str
+    planner: str
+    task: str
+    gpu_memory_gb: float
+    mixed_precision: bool
+    normalisation: dict[str, ChannelNormalisation]
+    configurations: dict[str, Configuration]
+    target_normalisation: dict[str, ChannelNormalisation] = field(default_factory=dict)
+
+    def configuration(self, name: str) -> Configuration:
+        if name not in self.configurations:
+            raise AutosegError(f"configuration {name!r} is not in the plans of {self.dataset}; planned: {', '.join(self.configurations)}.")
+        return self.configurations[name]
+
+    def to_json(self) -> dict:
+        return {
+            "dataset": self.dataset,
+            "planner": self.planner,
+            "task": self.task,
+            "gpu_memory_gb": self.gpu_memory_gb,
+            "mixed_precision": self.mixed_precision,
+            "normalisation": {k: asdict(v) for k, v in self.normalisation.items()},
+            "target_normalisation": {k: asdict(v) for k, v in self.target_normalisation.items()},
+            "configurations": {k: v.to_json() for k, v in self.configurations.items()},
+        }
+
+    @classmethod
+    def from_json(cls, data: dict) -> "Plans":
+        return cls(
+            dataset=data["dataset"],
+            planner=data["planner"],
+            task=data["task"],
+            gpu_memory_gb=data["gpu_memory_gb"],
+            mixed_precision=data["mixed_precision"],
+            normalisation={k: ChannelNormalisation(**v) for k, v in data["normalisation"].items()},
+            target_normalisation={k: ChannelNormalisation(**v) for k, v in data.get("target_normalisation", {}).items()},
+            configurations={k: Configuration.from_json(v) for k, v in data["configurations"].items()},
+        )
+
+    def save(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(path, lambda tmp: tmp.write_text(json.dumps(self.to_json(), indent=2) + "\n"))
+
+    @classmethod
+    def load(cls, path: Path) -> "Plans":
+        """Reads plans.json; raises AutosegError naming the file and the problem if it is missing or malformed."""
+        path = Path(path)
+        if not path.is_file():
+            raise AutosegError(f"{path} not found; run `autoseg plan` (or plan_and_preprocess) for this dataset first.")
+        try:
+            plans = cls.from_json(json.loads(path.read_text()))
+        except (json.JSONDecodeError, KeyError, TypeError, ValueError) as error:
+            raise AutosegError(f"{path} is not valid plans ({type(error).__name__}: {error}); fix the edit or re-run `autoseg plan --overwrite`.") from error
+        plans.validate(path)
+        return plans
+
+    def validate(self, source: Path | str = "plans.json") -> None:
+        """Raises AutosegError if an edited value cannot work (e.g. a patch not divisible by the network's strides)."""
+        from autoseg.preprocessing.normalisation import get_scheme
+
+        for channel in list(self.normalisation.values()) + list(self.target_normalisation.values()):
+            get_scheme(channel.scheme)
+        for name, config in self.configurations.items():
+            where = f"{source}: configuration {name!r}"
+            if config.batch_size < 1:
+                raise AutosegError(f"{where}: batch_size must be at least 1, got {config.batch_size}.")
+            if len(config.patch_size) != config.architecture.ndim or len(config.spacing) != (config.ndim if config.slice_axis is None else config.ndim + 1):
+                raise AutosegError(f"{where}: patch_size {config.patch_size} and spacing {config.spacing} do not fit a {config.architecture.ndim}D network.")
+            divisor = config.architecture.total_stride()
+            if any(p < 1 or p % d for p, d in zip(config.patch_size, divisor)):
+                raise AutosegError(f"{where}: patch_size {config.patch_size} must be positive multiples of {divisor} (the network's total stride per axis).")
+            if any(a < 0 or a >= config.ndim for a in config.mirror_axes):
+                raise AutosegError(f"{where}: mirror_axes {config.mirror_axes} must be spatial axes 0..{config.ndim - 1}.")

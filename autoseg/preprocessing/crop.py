@@ -1,0 +1,41 @@
+"""Cropping to the non-zero region, and its inverse.
+
+Many medical images carry a frame of zeros (skull-stripped brains, masked
+perfusion maps, padded slices). Cropping it away saves memory and time, and
+records a mask of where the image had content, used by normalisation.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import ndimage
+
+
+def nonzero_mask(channels: np.ndarray) -> np.ndarray:
+    """Returns the voxels where any channel is non-zero, holes filled. ``channels``: (C, *spatial)."""
+    mask = np.any(channels != 0, axis=0)
+    return ndimage.binary_fill_holes(mask)
+
+
+def bounding_box(mask: np.ndarray) -> list[tuple[int, int]]:
+    """Returns [(start, stop), ...] per axis of the mask's True voxels; the whole array if none."""
+    if not mask.any():
+        return [(0, size) for size in mask.shape]
+    box = []
+    for axis in range(mask.ndim):
+        present = np.any(mask, axis=tuple(a for a in range(mask.ndim) if a != axis))
+        indices = np.flatnonzero(present)
+        box.append((int(indices[0]), int(indices[-1]) + 1))
+    return box
+
+
+def crop(array: np.ndarray, box: list[tuple[int, int]]) -> np.ndarray:
+    """Returns ``array`` (C, *spatial) cropped to ``box`` on its spatial axes."""
+    return array[(slice(None), *(slice(start, stop) for start, stop in box))]
+
+
+def uncrop(array: np.ndarray, box: list[tuple[int, int]], shape: tuple[int, ...], fill: float = 0) -> np.ndarray:
+    """Returns ``array`` (C, *cropped) placed back into a (C, *shape) array filled with ``fill``."""
+    full = np.full((array.shape[0], *shape), fill, dtype=array.dtype)
+    full[(slice(None), *(slice(start, stop) for start, stop in box))] = array
+    return full

@@ -1,0 +1,145 @@
+"""Intensity normalisation schemes, chosen per channel by name and stored in plans.json.
+
+| scheme | for | what it does |
+|---|---|---|
+| ``ct`` | channel named CT | clip to the dataset's foreground 0.5/99.5 percentiles, z-score with the dataset's foreground mean and std (Hounsfield units mean the same in every scan) |
+| ``zscore`` | MR and anything unnamed | z-score each image with its own mean and std, inside the non-zero mask when cropping removed much of the image (outside set to 0) |
+| ``pet`` | names containing PET | divide by the dataset's foreground mean: zero stays zero, uptake ratios between and within subjects are kept, hot lesions are not clipped |
+| ``scale`` | non-negative regression targets | like ``pet``: divide by the dataset's target mean; exactly reversible |
+| ``zscore_dataset`` | signed regression targets | z-score with the dataset's target mean and std; exactly reversible |
+| ``rgb`` | 8-bit natural images (rgb, red, green, blue, gray) | divide by 255 |
+| ``noNorm`` | channels named noNorm | unchanged |
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+
+from autoseg.errors import AutosegError
+from autoseg.plans import ChannelNormalisation
+
+
+class Scheme:
+    """Normalises (and, where it is defined, restores) one channel: ``(spatial...)`` float32 arrays."""
+
+    name = ""
+    reversible = False
+
+    def normalise(self, image: np.ndarray, mask: np.ndarray | None, parameters: dict) -> np.ndarray:
+        raise NotImplementedError
+
+    def restore(self, image: np.ndarray, parameters: dict) -> np.ndarray:
+        raise AutosegError(f"normalisation {self.name!r} cannot be undone; regression targets need 'scale' or 'zscore_dataset'.")
+
+
+_SCHEMES: dict[str, Scheme] = {}
+
+
+def register_scheme(cls: type[Scheme]) -> type[Scheme]:
+    _SCHEMES[cls.name] = cls()
+    return cls
+
+
+def get_scheme(name: str) -> Scheme:
+    if name not in _SCHEMES:
+        raise AutosegError(f"unknown normalisation scheme {name!r}; known: {', '.join(sorted(_SCHEMES))}.")
+    return _SCHEMES[name]
+
+
+@register_scheme
+class CTScheme(Scheme):
+    name = "ct"
+
+    def normalise(self, image, mask, parameters):
+        clipped = np.clip(image, parameters["percentile_00_5"], parameters["percentile_99_5"])
+        return ((clipped - parameters["mean"]) / max(parameters["std"], 1e-8)).astype(np.float32)
+
+
+@register_scheme
+class ZScorePerImage(Scheme):
+    name = "zscore"
+
+    def normalise(self, image, mask, parameters):
+        values = image[mask] if mask is not None and mask.any() else image
+        normalised = (image - values.mean()) / max(float(values.std()), 1e-8)
+        if mask is not None:
+            normalised = np.where(mask, normalised, 0)
+        return normalised.astype(np.float32)
+
+
+@register_scheme
+class PETScheme(Scheme):
+    name = "pet"
+
+    def normalise(self, image, mask, parameters):
+        return (image / max(parameters["mean"], 1e-8)).astype(np.float32)
+
+
+@register_scheme
+class ScaleScheme(PETScheme):
+    name = "scale"
+    reversible = True
+
+    def restore(self, image, parameters):
+        return (image * max(parameters["mean"], 1e-8)).astype(np.float32)
+
+
+@register_scheme
+class ZScoreDataset(Scheme):
+    name = "zscore_dataset"
+    reversible = True
+
+    def normalise(self, image, mask, parameters):
+        return ((image - parameters["mean"]) / max(parameters["std"], 1e-8)).astype(np.float32)
+
+    def restore(self, image, parameters):
+        return (image * max(parameters["std"], 1e-8) + parameters["mean"]).astype(np.float32)
+
+
+@register_scheme
+class RGBScheme(Scheme):
+    name = "rgb"
+
+    def normalise(self, image, mask, parameters):
+        return (image / 255.0).astype(np.float32)
+
+
+@register_scheme
+class NoNormalisation(Scheme):
+    name = "noNorm"
+
+    def normalise(self, image, mask, parameters):
+        return image.astype(np.float32)
+
+
+_RGB_NAMES = {"rgb", "r", "g", "b", "red", "green", "blue", "gray", "grey"}
+
+
+def scheme_for_channel(channel_name: str) -> str:
+    """Returns the scheme name a channel gets by default from its name in dataset.json."""
+    lowered = channel_name.strip().lower()
+    if lowered == "ct":
+        return "ct"
+    if lowered == "nonorm":
+        return "noNorm"
+    if lowered in _RGB_NAMES:
+        return "rgb"
+    if re.search(r"(^|[^a-z])pet([^a-z]|$)", lowered):
+        return "pet"
+    return "zscore"
+
+
+def normalise_channels(channels: np.ndarray, mask: np.ndarray, normalisation: dict[str, ChannelNormalisation]) -> np.ndarray:
+    """Returns ``channels`` (C, *spatial) normalised channel by channel as the plans say."""
+    out = np.empty(channels.shape, dtype=np.float32)
+    for index in range(channels.shape[0]):
+        setting = normalisation[str(index)]
+        out[index] = get_scheme(setting.scheme).normalise(channels[index].astype(np.float32), mask if setting.use_nonzero_mask else None, setting.parameters)
+    return out
+
+
+def restore_targets(targets: np.ndarray, normalisation: dict[str, ChannelNormalisation]) -> np.ndarray:
+    """Undoes the regression targets' normalisation: (T, *spatial) in, original units out."""
+    return np.stack([get_scheme(normalisation[str(i)].scheme).restore(targets[i], normalisation[str(i)].parameters) for i in range(targets.shape[0])])

@@ -1,0 +1,73 @@
+"""The task interface and its registry."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from autoseg.dataset import DatasetSpec
+from autoseg.errors import AutosegError
+
+
+class Task:
+    """What varies between task kinds. Subclasses override what differs.
+
+    * ``dense_output``: the network predicts an image (U-Net with a decoder), or
+      one vector per case (encoder and a classification head);
+    * ``out_channels(spec)``: the network's output channels;
+    * ``plan_target_normalisation(fingerprint)``: how targets are normalised
+      (only regression has image-valued targets to normalise);
+    * ``uses_label_geometry``: whether label centroids constrain mirroring;
+    * ``target_kind``: ``label`` (an integer image), ``image`` (float images on
+      the input's grid) or ``class`` (one class per case, no target image);
+    * ``prepare_input(data, configuration)``: a last step of preprocessing
+      (classification fits every case to the network's fixed input size);
+    * ``sampling_locations(target, rng)``: voxels that patch sampling should
+      oversample, by name.
+    """
+
+    name = ""
+    dense_output = True
+    uses_label_geometry = False
+    target_kind = "label"
+    locations_per_class = 10_000
+
+    def out_channels(self, spec: DatasetSpec) -> int:
+        raise NotImplementedError
+
+    def plan_target_normalisation(self, fingerprint) -> dict:
+        return {}
+
+    def prepare_input(self, data: np.ndarray, configuration) -> np.ndarray:
+        return data
+
+    def sampling_locations(self, target: np.ndarray | None, rng: np.random.Generator) -> dict[str, np.ndarray]:
+        return {}
+
+    def _sample(self, mask: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """Returns up to ``locations_per_class`` coordinates (N, ndim) of ``mask``'s True voxels."""
+        coordinates = np.argwhere(mask)
+        if len(coordinates) > self.locations_per_class:
+            coordinates = coordinates[np.sort(rng.choice(len(coordinates), self.locations_per_class, replace=False))]
+        return coordinates.astype(np.int32)
+
+
+_TASKS: dict[str, Task] = {}
+
+
+def register_task(cls: type[Task]) -> type[Task]:
+    _TASKS[cls.name] = cls()
+    return cls
+
+
+def get_task(name: str) -> Task:
+    if name not in _TASKS:
+        raise AutosegError(f"unknown task {name!r}; known: {', '.join(sorted(_TASKS))}.")
+    return _TASKS[name]
+
+
+def task_for(spec: DatasetSpec) -> Task:
+    return get_task(spec.task)
+
+
+def task_names() -> list[str]:
+    return sorted(_TASKS)

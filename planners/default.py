@@ -1,0 +1,237 @@
+"""The default planner: configurations 2d, 3d_fullres and (for large images) 3d_lowres.
+
+The rules, documented with their reasons in docs/planning.md:
+
+* target spacing: the median spacing per axis; when the data is strongly
+  anisotropic (coarsest / finest median spacing > 3, and the coarse axis has
+  over 3 times fewer voxels) the coarse axis takes the 10th percentile of its
+  spacings instead, but never finer than the other axes;
+* patch: the median cropped shape at the target spacing, shrunk with its
+  aspect kept until a batch of 2 fits the memory budget of the analytic
+  model (planners.memory); then the batch grows to fill the budget, capped so
+  that one batch covers at most 5 % of the dataset's voxels (at least 2);
+* 3d_lowres when the full-resolution patch covers less than a quarter of the
+  median image: the spacing grows 3 % at a time (fine axes first when
+  anisotropic) until the patch covers a quarter;
+* 2d slices along the coarsest axis; 2D datasets get 2d only; classification
+  gets one configuration whose patch is the network's fixed input size;
+* mirroring axes from the labels (see ``mirror_axes``).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+
+import numpy as np
+
+from autoseg.dataset import DatasetSpec
+from autoseg.errors import AutosegError
+from autoseg.fingerprint import Fingerprint
+from autoseg.plans import ChannelNormalisation, Configuration, Plans
+from autoseg.preprocessing.normalisation import scheme_for_channel
+from autoseg.tasks import task_for
+from planners.memory import training_step_memory
+from planners.registry import register_planner
+from planners.topology import MIN_EDGE, plan_topology
+
+DEFAULT_GPU_MEMORY_GB = 8.0
+ANISOTROPY_THRESHOLD = 3.0
+MAX_STAGES = {2: 7, 3: 6}
+MAX_FEATURES = {2: 512, 3: 320}
+MAX_BATCH_FRACTION = 0.05
+LOWRES_COVERAGE = 0.25
+USE_MASK_BELOW_CROP_FRACTION = 0.75
+
+
+def available_gpu_memory_gb() -> float | None:
+    """Returns the total memory of CUDA device 0 in GiB, or None without CUDA."""
+    import torch
+
+    if torch.cuda.is_available():
+        return torch.cuda.get_device_properties(0).total_memory / 2**30
+    return None
+
+
+def target_spacing(fingerprint: Fingerprint) -> list[float]:
+    """Returns the full-resolution target spacing (rule in the module docstring)."""
+    spacings = fingerprint.spacings
+    target = np.median(spacings, axis=0)
+    median_shape = np.median(np.array([c.shape for c in fingerprint.cases]), axis=0)
+    coarse = int(np.argmax(target))
+    others = [a for a in range(len(target)) if a != coarse]
+    if not others:
+        return target.tolist()
+    anisotropic_spacing = target[coarse] > ANISOTROPY_THRESHOLD * min(target[others])
+    anisotropic_voxels = median_shape[coarse] * ANISOTROPY_THRESHOLD < min(median_shape[others])
+    if anisotropic_spacing and anisotropic_voxels:
+        lower = np.percentile(spacings[:, coarse], 10)
+        target[coarse] = max(lower, max(target[others]) + 1e-5)
+    return [float(s) for s in target]
+
+
+def plan_normalisation(fingerprint: Fingerprint) -> dict[str, ChannelNormalisation]:
+    """Returns each channel's scheme from its name, with the dataset statistics it needs."""
+    crop_fractions = [np.prod(c.cropped_shape) / np.prod(c.shape) for c in fingerprint.cases]
+    use_mask = float(np.median(crop_fractions)) < USE_MASK_BELOW_CROP_FRACTION
+    plans = {}
+    for index, name in fingerprint.channel_names.items():
+        scheme = scheme_for_channel(name)
+        stats = fingerprint.intensity_statistics[index]
+        parameters = {"mean": stats.mean, "std": stats.std, "percentile_00_5": stats.percentile_00_5, "percentile_99_5": stats.percentile_99_5}
+        plans[index] = ChannelNormalisation(scheme, use_mask and scheme == "zscore", parameters)
+    return plans
+
+
+_SIDE = re.compile(r"(^|[_\-\s.])(left|right|l|r|lt|rt)($|[_\-\s.])", re.IGNORECASE)
+
+
+def _side_free_name(name: str) -> str | None:
+    """Returns the name without its left/right token, or None if it has none."""
+    stripped, count = _SIDE.subn(r"\1\3", name)
+    return re.sub(r"[_\-\s.]+", "_", stripped).strip("_").lower() if count else None
+
+
+def mirror_axes(fingerprint: Fingerprint, spec: DatasetSpec) -> list[int]:
+    """Returns the spatial axes along which flipping keeps every label's meaning.
+
+    An axis is excluded when two classes are each other's mirror image along
+    it: their centroids sit on opposite sides of that axis (mean beyond 0.1 of
+    the half-extent, the same side in at least 90 % of cases where both are
+    present) and level with each other on the other axes (within 0.25), or
+    their names differ only by a left/right token. Flipping along such an axis
+    would teach the network that left is right. A structure that sits on one
+    side alone (the liver) does not block mirroring: a flipped liver is still
+    a liver.
+    """
+    ndim = fingerprint.ndim
+    if not task_for(spec).uses_label_geometry:
+        return list(range(ndim))
+    names = {str(v): n for n, v in spec.labels.items() if not isinstance(v, tuple)}
+    values = sorted(k for k in names if k != "0")
+    excluded = set()
+    for i, first in enumerate(values):
+        for second in values[i + 1 :]:
+            named_pair = _side_free_name(names[first]) is not None and _side_free_name(names[first]) == _side_free_name(names[second])
+            pairs = [(c.class_centroids[first], c.class_centroids[second]) for c in fingerprint.cases if first in c.class_centroids and second in c.class_centroids]
+            if not pairs:
+                continue
+            a, b = np.array([p[0] for p in pairs]), np.array([p[1] for p in pairs])
+            for axis in range(ndim):
+                opposite = np.mean(np.sign(a[:, axis]) != np.sign(b[:, axis])) >= 0.9
+                apart = abs(a[:, axis].mean()) > 0.1 and abs(b[:, axis].mean()) > 0.1 and np.sign(a[:, axis].mean()) != np.sign(b[:, axis].mean())
+                others = [o for o in range(ndim) if o != axis]
+                level = all(abs(a[:, o].mean() - b[:, o].mean()) < 0.25 for o in others)
+                if opposite and apart and (level or named_pair):
+                    excluded.add(axis)
+    return [axis for axis in range(ndim) if axis not in excluded]
+
+
+def fit_patch_and_batch(
+    spacing: list[float],
+    median_shape: list[float],
+    dataset_voxels: float,
+    in_channels: int,
+    out_channels: int,
+    budget_bytes: float,
+    mixed_precision: bool,
+    decoder: bool,
+):
+    """Returns (architecture, patch size, batch size, estimated GB) of the largest patch that fits, aspect kept."""
+    ndim = len(spacing)
+    scale = 1.0
+    while True:
+        wanted = [max(1, round(m * scale)) for m in median_shape]
+        architecture, patch = plan_topology(spacing, wanted, MAX_STAGES[ndim], max_features=MAX_FEATURES[ndim])
+        memory = training_step_memory(architecture, patch, in_channels, out_channels, 2, mixed_precision, decoder)
+        if memory.total_bytes <= budget_bytes:
+            break
+        if all(w <= MIN_EDGE for w in wanted):
+            raise AutosegError(f"no patch fits in {budget_bytes / 2**30:.1f} GB of GPU memory, even {patch}; pass a larger --gpu_memory_gb.")
+        scale *= 0.95
+    fixed = training_step_memory(architecture, patch, in_channels, out_channels, 0, mixed_precision, decoder).total_bytes
+    per_sample = (memory.total_bytes - fixed) / 2
+    by_memory = int((budget_bytes - fixed) // per_sample)
+    by_coverage = int(MAX_BATCH_FRACTION * dataset_voxels // np.prod(patch))
+    batch = max(2, min(by_memory, by_coverage))
+    estimate = training_step_memory(architecture, patch, in_channels, out_channels, batch, mixed_precision, decoder)
+    return architecture, patch, batch, estimate.total_gb
+
+
+def _configuration(name, data_identifier, spacing, shapes, fingerprint_axes, context, slice_axis=None, previous=None) -> Configuration:
+    """Plans one configuration; ``shapes`` are the cases' cropped shapes at ``spacing`` (all axes)."""
+    in_plane = [a for a in range(shapes.shape[1]) if a != slice_axis]
+    median_shape = np.median(shapes[:, in_plane], axis=0).tolist()
+    dataset_voxels = float(np.sum(np.prod(shapes, axis=1)))
+    architecture, patch, batch, memory_gb = fit_patch_and_batch(
+        [spacing[a] for a in in_plane], median_shape, dataset_voxels, context["in_channels"], context["out_channels"], context["budget"], context["mixed_precision"], context["decoder"]
+    )
+    mirror = [i for i, a in enumerate(in_plane) if a in fingerprint_axes]
+    return Configuration(
+        name=name,
+        data_identifier=data_identifier,
+        spacing=[float(s) for s in spacing],
+        patch_size=[int(p) for p in patch],
+        batch_size=int(batch),
+        architecture=architecture,
+        mirror_axes=mirror,
+        median_shape=[int(round(m)) for m in median_shape],
+        slice_axis=slice_axis,
+        estimated_memory_gb=round(memory_gb, 3),
+        previous_stage=previous,
+    )
+
+
+@register_planner("default")
+def plan_default(fingerprint: Fingerprint, spec: DatasetSpec, gpu_memory_gb: float | None = None, mixed_precision: bool = True) -> Plans:
+    """Returns the plans for a dataset from its fingerprint (rules in the module docstring)."""
+    if gpu_memory_gb is None:
+        gpu_memory_gb = available_gpu_memory_gb() or DEFAULT_GPU_MEMORY_GB
+    if gpu_memory_gb <= 0:
+        raise AutosegError(f"--gpu_memory_gb must be positive, got {gpu_memory_gb}.")
+    task = task_for(spec)
+    context = {
+        "in_channels": spec.num_channels,
+        "out_channels": task.out_channels(spec),
+        "budget": gpu_memory_gb * 2**30,
+        "mixed_precision": mixed_precision,
+        "decoder": task.dense_output,
+    }
+    spacing = target_spacing(fingerprint)
+    shapes = fingerprint.shapes_at(np.array(spacing))
+    axes = mirror_axes(fingerprint, spec)
+    configurations = {}
+    if fingerprint.ndim == 2:
+        configurations["2d"] = _configuration("2d", "2d", spacing, shapes, axes, context)
+    else:
+        fullres = _configuration("3d_fullres", "3d_fullres", spacing, shapes, axes, context)
+        if task.dense_output:
+            slice_axis = int(np.argmax(spacing))
+            configurations["2d"] = _configuration("2d", "3d_fullres", spacing, shapes, axes, context, slice_axis=slice_axis)
+        configurations["3d_fullres"] = fullres
+        median = np.median(shapes, axis=0)
+        if task.dense_output and np.prod(fullres.patch_size) < LOWRES_COVERAGE * np.prod(median):
+            configurations["3d_lowres"] = _plan_lowres(fingerprint, spacing, axes, context)
+    return Plans(
+        dataset=fingerprint.dataset,
+        planner="default",
+        task=spec.task,
+        gpu_memory_gb=float(gpu_memory_gb),
+        mixed_precision=mixed_precision,
+        normalisation=plan_normalisation(fingerprint),
+        configurations=configurations,
+        target_normalisation=task.plan_target_normalisation(fingerprint),
+    )
+
+
+def _plan_lowres(fingerprint: Fingerprint, fullres_spacing: list[float], axes: list[int], context: dict) -> Configuration:
+    spacing = np.array(fullres_spacing, dtype=float)
+    while True:
+        coarse = spacing.max()
+        grow = spacing < coarse if coarse / spacing.min() > 2 else np.ones_like(spacing, bool)
+        spacing = np.where(grow, spacing * 1.03, spacing)
+        shapes = fingerprint.shapes_at(spacing)
+        config = _configuration("3d_lowres", "3d_lowres", spacing.tolist(), shapes, axes, context)
+        coverage = np.prod(config.patch_size) / np.prod(np.median(shapes, axis=0))
+        if coverage >= LOWRES_COVERAGE or np.max(spacing / np.array(fullres_spacing)) > 8:
+            return config

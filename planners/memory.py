@@ -1,0 +1,120 @@
+"""An analytic model of the memory one U-Net training step needs.
+
+Everything is counted in bytes for a batch of ``batch_size`` patches. The
+terms, for a network with stage features F_s and voxels per sample V_s at
+stage s (V_s = patch voxels / cumulative stride), K output channels, C input
+channels, and b bytes per activation (4 in float32, 2 under mixed precision):
+
+* activations kept for the backward pass, per sample:
+  - encoder: 2 F_s V_s per convolution block (the convolution's output, which
+    instance norm keeps, and the in-place activation's output, which the next
+    convolution keeps);
+  - decoder: 2 F_s V_s for the concatenated skip and upsampled maps, then
+    2 F_s V_s per convolution block;
+  - heads and loss: LOSS_MAPS K V_s per deep-supervision output (logits,
+    softmax, one-hot target and the Dice and cross-entropy intermediates);
+  - the input and target: (C + 1) V_0;
+* the backward pass's transient gradients: BACKWARD_TRANSIENT times the
+  largest single feature map (F_s V_s), per sample;
+* parameters: P weights in float32, their gradients, SGD momentum, and under
+  mixed precision a half-precision copy cast for the forward pass:
+  P (4 + 4 + 4 [+ 2]) bytes;
+* a fixed WORKSPACE_BYTES for convolution algorithms and allocator slack.
+
+The test suite checks this model against the measured peak memory of real
+training steps (see ``planners.measure_memory``); docs/planning.md gives the
+formula and the tolerance.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from autoseg.networks import Architecture
+
+LOSS_MAPS = 4
+BACKWARD_TRANSIENT = 2
+WORKSPACE_BYTES = 64 * 2**20
+
+
+@dataclass(frozen=True)
+class MemoryEstimate:
+    activation_bytes: int
+    parameter_bytes: int
+    workspace_bytes: int
+
+    @property
+    def total_bytes(self) -> int:
+        return self.activation_bytes + self.parameter_bytes + self.workspace_bytes
+
+    @property
+    def total_gb(self) -> float:
+        return self.total_bytes / 2**30
+
+
+def stage_voxels(architecture: Architecture, patch_size: list[int]) -> list[int]:
+    """Returns the voxels per sample of each stage's feature maps."""
+    voxels = []
+    size = np.asarray(patch_size, dtype=float)
+    for stride in architecture.strides:
+        size = size / np.asarray(stride)
+        voxels.append(int(np.prod(np.ceil(size))))
+    return voxels
+
+
+def count_parameters(architecture: Architecture, in_channels: int, out_channels: int, decoder: bool = True) -> int:
+    """Returns the number of trainable parameters of the U-Net (or, without ``decoder``, the encoder and a linear head)."""
+    a = architecture
+    total = 0
+    channels_in = in_channels
+    for features, kernel in zip(a.features_per_stage, a.kernel_sizes):
+        k = int(np.prod(kernel))
+        total += channels_in * features * k + features + 2 * features  # first conv + bias + norm
+        total += (a.n_conv_per_stage - 1) * (features * features * k + 3 * features)
+        channels_in = features
+    if not decoder:
+        return total + a.features_per_stage[-1] * out_channels + out_channels
+    for s in range(a.num_stages - 1):
+        here, below = a.features_per_stage[s], a.features_per_stage[s + 1]
+        k = int(np.prod(a.kernel_sizes[s]))
+        total += below * here * int(np.prod(a.strides[s + 1]))  # transposed conv, no bias
+        total += 2 * here * here * k + 3 * here
+        total += (a.n_conv_per_stage_decoder - 1) * (here * here * k + 3 * here)
+        total += here * out_channels + out_channels  # head
+    return total
+
+
+def training_step_memory(
+    architecture: Architecture,
+    patch_size: list[int],
+    in_channels: int,
+    out_channels: int,
+    batch_size: int,
+    mixed_precision: bool,
+    decoder: bool = True,
+) -> MemoryEstimate:
+    """Returns the modelled peak memory of one forward + backward + SGD step.
+
+    Without ``decoder`` the network is the encoder with a classification head
+    (no decoder or dense loss terms).
+    """
+    a = architecture
+    voxels = stage_voxels(a, patch_size)
+    features = a.features_per_stage
+    per_sample = (in_channels + 1) * voxels[0]
+    per_sample += sum(a.n_conv_per_stage * 2 * f * v for f, v in zip(features, voxels))
+    if decoder:
+        supervised = range(a.num_stages - 1) if a.deep_supervision else [0]
+        for s in range(a.num_stages - 1):
+            per_sample += (2 + 2 * a.n_conv_per_stage_decoder) * features[s] * voxels[s]
+        per_sample += sum(LOSS_MAPS * out_channels * voxels[s] for s in supervised)
+    per_sample += BACKWARD_TRANSIENT * max(f * v for f, v in zip(features, voxels))
+    bytes_per_value = 2 if mixed_precision else 4
+    parameters = count_parameters(a, in_channels, out_channels, decoder)
+    return MemoryEstimate(
+        activation_bytes=int(per_sample * batch_size * bytes_per_value),
+        parameter_bytes=int(parameters * (14 if mixed_precision else 12)),
+        workspace_bytes=WORKSPACE_BYTES,
+    )

@@ -1,0 +1,47 @@
+"""The analytic memory model against measured peak memory of real training steps (CPU, float32)."""
+
+import pytest
+from torch import nn
+
+from autoseg.networks import Encoder, UNet
+from planners.measure_memory import measure_training_step
+from planners.memory import count_parameters, training_step_memory
+from planners.topology import plan_topology
+
+TOLERANCE = 0.20  # docs/planning.md: the model is within 20 % of the measured peak
+
+TOPOLOGIES = {
+    "2d": dict(spacing=[1.0, 1.0], patch=[192, 192], in_channels=2, out_channels=4, batch=6, max_stages=7, max_features=512),
+    "3d_isotropic": dict(spacing=[1.0, 1.0, 1.0], patch=[48, 48, 48], in_channels=1, out_channels=3, batch=2, max_stages=6, max_features=320),
+    "3d_anisotropic": dict(spacing=[5.0, 0.8, 0.8], patch=[12, 96, 96], in_channels=6, out_channels=2, batch=2, max_stages=6, max_features=320),
+}
+
+
+@pytest.mark.parametrize("name", list(TOPOLOGIES))
+def test_model_matches_measured_peak_memory(name):
+    t = TOPOLOGIES[name]
+    architecture, patch = plan_topology(t["spacing"], t["patch"], t["max_stages"], max_features=t["max_features"])
+    modelled = training_step_memory(architecture, patch, t["in_channels"], t["out_channels"], t["batch"], mixed_precision=False).total_bytes
+    measured = measure_training_step(
+        {"architecture": architecture.to_json(), "patch_size": patch, "in_channels": t["in_channels"], "out_channels": t["out_channels"], "batch_size": t["batch"], "device": "cpu"}
+    )
+    assert measured > 300 * 2**20  # large enough that allocator noise does not decide the test
+    assert abs(modelled / measured - 1) < TOLERANCE, f"{name}: modelled {modelled / 2**20:.0f} MB, measured {measured / 2**20:.0f} MB"
+
+
+@pytest.mark.parametrize("name", list(TOPOLOGIES))
+def test_parameter_count_matches_the_built_network(name):
+    t = TOPOLOGIES[name]
+    architecture, _ = plan_topology(t["spacing"], t["patch"], t["max_stages"], max_features=t["max_features"])
+    network = UNet(t["in_channels"], t["out_channels"], architecture)
+    assert count_parameters(architecture, t["in_channels"], t["out_channels"]) == sum(p.numel() for p in network.parameters())
+    encoder = nn.Sequential(Encoder(t["in_channels"], architecture), nn.Linear(architecture.features_per_stage[-1], t["out_channels"]))
+    assert count_parameters(architecture, t["in_channels"], t["out_channels"], decoder=False) == sum(p.numel() for p in encoder.parameters())
+
+
+def test_memory_grows_linearly_with_batch_and_halves_activations_in_mixed_precision():
+    architecture, patch = plan_topology([1.0, 1.0, 1.0], [64, 64, 64], 6)
+    one = training_step_memory(architecture, patch, 1, 2, 1, False)
+    three = training_step_memory(architecture, patch, 1, 2, 3, False)
+    assert three.activation_bytes == 3 * one.activation_bytes and three.parameter_bytes == one.parameter_bytes
+    assert training_step_memory(architecture, patch, 1, 2, 1, True).activation_bytes == one.activation_bytes // 2

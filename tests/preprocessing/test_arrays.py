@@ -1,0 +1,78 @@
+"""Crop, resample and normalise on small hand-made arrays with known answers."""
+
+import numpy as np
+import pytest
+
+from autoseg.errors import AutosegError
+from autoseg.plans import ChannelNormalisation
+from autoseg.preprocessing.crop import bounding_box, crop, nonzero_mask, uncrop
+from autoseg.preprocessing.normalisation import get_scheme, normalise_channels, restore_targets, scheme_for_channel
+from autoseg.preprocessing.resample import new_shape, resample_image, resample_label, separate_axis
+
+
+def test_crop_and_uncrop_round_trip():
+    array = np.zeros((2, 8, 7))
+    array[1, 2:6, 1:6] = 5
+    array[1, 3, 3] = 0  # a hole inside the region is kept in the mask
+    mask = nonzero_mask(array)
+    box = bounding_box(mask)
+    assert box == [(2, 6), (1, 6)] and mask[3, 3]
+    cropped = crop(array, box)
+    assert cropped.shape == (2, 4, 5)
+    np.testing.assert_array_equal(uncrop(cropped, box, (8, 7)), array)
+    assert bounding_box(np.zeros((3, 4), bool)) == [(0, 3), (0, 4)]
+
+
+def test_new_shape_keeps_the_physical_extent():
+    assert new_shape((10, 100, 100), (5.0, 1.0, 1.0), (2.5, 2.0, 2.0)) == (20, 50, 50)
+    assert separate_axis((6.5, 2.0, 2.0), (6.5, 2.0, 2.0)) == 0
+    assert separate_axis((1.0, 1.0, 1.0), (2.0, 2.0, 2.0)) is None
+
+
+def test_image_resampling_preserves_smooth_content():
+    z, y, x = np.meshgrid(np.linspace(0, 1, 12), np.linspace(0, 1, 20), np.linspace(0, 1, 16), indexing="ij")
+    image = (3 * x + 2 * y - z)[None].astype(np.float32)
+    up = resample_image(image, (24, 40, 32))
+    back = resample_image(up, (12, 20, 16))
+    assert up.shape == (1, 24, 40, 32) and up.dtype == np.float32
+    np.testing.assert_allclose(back, image, atol=0.05)
+
+
+def test_label_resampling_keeps_values_and_shapes():
+    label = np.zeros((1, 20, 20), np.uint8)
+    label[0, 5:15, 5:10] = 1
+    label[0, 5:15, 10:15] = 4
+    assert set(np.unique(resample_label(label, (10, 10)))) == {0, 1, 4}
+    up = resample_label(label, (30, 30))  # finer grid and back: nothing may be lost
+    back = resample_label(up, (20, 20))
+    np.testing.assert_array_equal(back, label)
+
+
+def test_anisotropic_upsampling_uses_nearest_across_slices():
+    image = np.zeros((1, 3, 8, 8), np.float32)
+    image[0, 1] = 10.0
+    up = resample_image(image, (6, 8, 8), axis=0)
+    assert set(np.unique(up)) == {0.0, 10.0}  # no invented in-between slices
+    assert np.all(up[0, 2] == 10.0) and np.all(up[0, 3] == 10.0)
+
+
+def test_normalisation_schemes():
+    image = np.array([[-2000.0, 0.0, 40.0, 3000.0]])
+    ct = get_scheme("ct").normalise(image, None, {"mean": 40.0, "std": 10.0, "percentile_00_5": -100.0, "percentile_99_5": 200.0})
+    np.testing.assert_allclose(ct, [[-14.0, -4.0, 0.0, 16.0]])
+    masked = get_scheme("zscore").normalise(np.array([[0.0, 2.0, 4.0]]), np.array([[False, True, True]]), {})
+    np.testing.assert_allclose(masked, [[0.0, -1.0, 1.0]])
+    pet = get_scheme("pet").normalise(np.array([0.0, 5.0, 20.0]), None, {"mean": 5.0})
+    np.testing.assert_allclose(pet, [0.0, 1.0, 4.0])
+    for name, parameters in (("scale", {"mean": 7.0}), ("zscore_dataset", {"mean": -3.0, "std": 2.0})):
+        values = np.array([[0.0, 1.5, 30.0]], np.float32)
+        scheme = get_scheme(name)
+        np.testing.assert_allclose(scheme.restore(scheme.normalise(values, None, parameters), parameters), values, rtol=1e-6)
+
+
+def test_scheme_chosen_from_channel_name_and_unknown_scheme_named():
+    assert [scheme_for_channel(n) for n in ("CT", "ct", "PET", "FDG_PET", "T1", "petal", "rgb", "noNorm")] == ["ct", "ct", "pet", "pet", "zscore", "zscore", "rgb", "noNorm"]
+    with pytest.raises(AutosegError, match="unknown normalisation scheme 'fancy'.*known: ct"):
+        normalise_channels(np.zeros((1, 2, 2)), np.ones((2, 2), bool), {"0": ChannelNormalisation("fancy")})
+    with pytest.raises(AutosegError, match="cannot be undone"):
+        restore_targets(np.zeros((1, 2)), {"0": ChannelNormalisation("zscore")})
