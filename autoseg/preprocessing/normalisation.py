@@ -19,6 +19,7 @@ import numpy as np
 
 from autoseg.errors import AutosegError
 from autoseg.plans import ChannelNormalisation
+from autoseg.registry import Registry
 
 
 class Scheme:
@@ -34,18 +35,16 @@ class Scheme:
         raise AutosegError(f"normalisation {self.name!r} cannot be undone; regression targets need 'scale' or 'zscore_dataset'.")
 
 
-_SCHEMES: dict[str, Scheme] = {}
+SCHEMES: Registry[Scheme] = Registry("normalisation scheme")
 
 
 def register_scheme(cls: type[Scheme]) -> type[Scheme]:
-    _SCHEMES[cls.name] = cls()
+    SCHEMES.add(cls.name, cls())
     return cls
 
 
 def get_scheme(name: str) -> Scheme:
-    if name not in _SCHEMES:
-        raise AutosegError(f"unknown normalisation scheme {name!r}; known: {', '.join(sorted(_SCHEMES))}.")
-    return _SCHEMES[name]
+    return SCHEMES.get(name)
 
 
 @register_scheme

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from autoseg.dataset import DatasetSpec
-from autoseg.errors import AutosegError
+from autoseg.registry import Registry
 
 
 class Task:
@@ -51,18 +51,16 @@ class Task:
         return coordinates.astype(np.int32)
 
 
-_TASKS: dict[str, Task] = {}
+TASKS: Registry[Task] = Registry("task")
 
 
 def register_task(cls: type[Task]) -> type[Task]:
-    _TASKS[cls.name] = cls()
+    TASKS.add(cls.name, cls())
     return cls
 
 
 def get_task(name: str) -> Task:
-    if name not in _TASKS:
-        raise AutosegError(f"unknown task {name!r}; known: {', '.join(sorted(_TASKS))}.")
-    return _TASKS[name]
+    return TASKS.get(name)
 
 
 def task_for(spec: DatasetSpec) -> Task:
@@ -70,4 +68,4 @@ def task_for(spec: DatasetSpec) -> Task:
 
 
 def task_names() -> list[str]:
-    return sorted(_TASKS)
+    return TASKS.names()

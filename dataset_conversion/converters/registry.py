@@ -9,6 +9,7 @@ from typing import Callable
 
 from autoseg.errors import AutosegError
 from autoseg.paths import datasets_in
+from autoseg.registry import Registry
 
 
 @dataclass(frozen=True)
@@ -21,25 +22,23 @@ class Converter:
     convert: Callable[..., Path]
 
 
-_CONVERTERS: dict[str, Converter] = {}
+CONVERTERS: Registry[Converter] = Registry("converter")
 
 
 def register_converter(key: str, summary: str, default_name: str):
     def decorate(function: Callable[..., Path]) -> Callable[..., Path]:
-        _CONVERTERS[key] = Converter(key, summary, default_name, function)
+        CONVERTERS.add(key, Converter(key, summary, default_name, function))
         return function
 
     return decorate
 
 
 def get_converter(key: str) -> Converter:
-    if key not in _CONVERTERS:
-        raise AutosegError(f"unknown converter {key!r}; known: {', '.join(sorted(_CONVERTERS))}.")
-    return _CONVERTERS[key]
+    return CONVERTERS.get(key)
 
 
 def converters() -> list[Converter]:
-    return sorted(_CONVERTERS.values(), key=lambda c: c.key)
+    return sorted(CONVERTERS, key=lambda c: c.key)
 
 
 def convert_dataset(key: str, source: Path, raw_root: Path, dataset_id: int | None = None, name: str | None = None, overwrite: bool = False) -> Path:

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Callable
 
 from autoseg.errors import AutosegError
+from autoseg.registry import Registry
 
 
 @dataclass(frozen=True)
@@ -26,27 +27,25 @@ class StandIn:
     generate: Callable[..., Path]
 
 
-_GENERATORS: dict[str, StandIn] = {}
+STAND_INS: Registry[StandIn] = Registry("stand-in dataset")
 
 
 def register_stand_in(key: str, dataset_id: int, folder_name: str, summary: str, default_cases: int, default_test: int):
     """Decorator registering a generator function under ``key``."""
 
     def decorate(function: Callable[..., Path]) -> Callable[..., Path]:
-        _GENERATORS[key] = StandIn(key, dataset_id, folder_name, summary, default_cases, default_test, function)
+        STAND_INS.add(key, StandIn(key, dataset_id, folder_name, summary, default_cases, default_test, function))
         return function
 
     return decorate
 
 
 def get_stand_in(key: str) -> StandIn:
-    if key not in _GENERATORS:
-        raise AutosegError(f"unknown stand-in dataset {key!r}; known: {', '.join(sorted(_GENERATORS))}.")
-    return _GENERATORS[key]
+    return STAND_INS.get(key)
 
 
 def stand_ins() -> list[StandIn]:
-    return sorted(_GENERATORS.values(), key=lambda s: s.dataset_id)
+    return sorted(STAND_INS, key=lambda s: s.dataset_id)
 
 
 def generate_stand_in(
