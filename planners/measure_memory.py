@@ -4,8 +4,8 @@ Run as ``python -m planners.measure_memory '<json>'`` with keys architecture,
 patch_size, in_channels, out_channels, batch_size and device; prints a JSON
 line with ``peak_bytes``: on CUDA ``torch.cuda.max_memory_allocated`` during
 the step (mixed precision); on CPU the rise of the process's peak resident
-memory during the step, plus the parameters' own bytes, in a fresh process so
-nothing earlier sets the peak. CPU steps run in float32.
+memory during the step (the kernel's peak mark is reset just before it),
+plus the parameters' own bytes, in a fresh process. CPU steps run in float32.
 """
 
 from __future__ import annotations
@@ -19,6 +19,25 @@ import sys
 def _current_rss_bytes() -> int:
     with open("/proc/self/statm") as handle:
         return int(handle.read().split()[1]) * resource.getpagesize()
+
+
+def _reset_peak_rss() -> bool:
+    """Resets the kernel's peak-RSS mark (VmHWM) to the current RSS; False where Linux does not allow it."""
+    try:
+        with open("/proc/self/clear_refs", "w") as handle:
+            handle.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def _peak_rss_bytes(reset: bool) -> int:
+    if reset:
+        with open("/proc/self/status") as handle:
+            for line in handle:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
 def _run(config: dict) -> dict:
@@ -61,10 +80,11 @@ def _run(config: dict) -> dict:
         step()
         torch.cuda.synchronize()
         return {"peak_bytes": torch.cuda.max_memory_allocated() - start + parameter_bytes}
+    # Without the reset, a transient before the step (importing torch) could hide the step's own peak.
+    reset = _reset_peak_rss()
     before = _current_rss_bytes()
     step()
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    return {"peak_bytes": peak - before + parameter_bytes}
+    return {"peak_bytes": _peak_rss_bytes(reset) - before + parameter_bytes}
 
 
 def measure_training_step(config: dict, timeout_s: float = 600) -> int:

@@ -3,7 +3,8 @@
 Everything is counted in bytes for a batch of ``batch_size`` patches. The
 terms, for a network with stage features F_s and voxels per sample V_s at
 stage s (V_s = patch voxels / cumulative stride), K output channels, C input
-channels, and b bytes per activation (4 in float32, 2 under mixed precision):
+channels, and b bytes per feature-map value (4 in float32, 2 under mixed
+precision; the input, target and loss maps stay float32 either way):
 
 * activations kept for the backward pass, per sample:
   - encoder: 2 F_s V_s per convolution block (the convolution's output, which
@@ -103,18 +104,18 @@ def training_step_memory(
     a = architecture
     voxels = stage_voxels(a, patch_size)
     features = a.features_per_stage
-    per_sample = (in_channels + 1) * voxels[0]
-    per_sample += sum(a.n_conv_per_stage * 2 * f * v for f, v in zip(features, voxels))
+    feature_values = sum(a.n_conv_per_stage * 2 * f * v for f, v in zip(features, voxels))
+    float32_values = (in_channels + 1) * voxels[0]
     if decoder:
         supervised = range(a.num_stages - 1) if a.deep_supervision else [0]
         for s in range(a.num_stages - 1):
-            per_sample += (2 + 2 * a.n_conv_per_stage_decoder) * features[s] * voxels[s]
-        per_sample += sum(LOSS_MAPS * out_channels * voxels[s] for s in supervised)
-    per_sample += BACKWARD_TRANSIENT * max(f * v for f, v in zip(features, voxels))
-    bytes_per_value = 2 if mixed_precision else 4
+            feature_values += (2 + 2 * a.n_conv_per_stage_decoder) * features[s] * voxels[s]
+        float32_values += sum(LOSS_MAPS * out_channels * voxels[s] for s in supervised)
+    feature_values += BACKWARD_TRANSIENT * max(f * v for f, v in zip(features, voxels))
+    per_sample_bytes = feature_values * (2 if mixed_precision else 4) + float32_values * 4
     parameters = count_parameters(a, in_channels, out_channels, decoder)
     return MemoryEstimate(
-        activation_bytes=int(per_sample * batch_size * bytes_per_value),
+        activation_bytes=int(per_sample_bytes * batch_size),
         parameter_bytes=int(parameters * (14 if mixed_precision else 12)),
         workspace_bytes=WORKSPACE_BYTES,
     )

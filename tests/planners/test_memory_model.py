@@ -39,9 +39,11 @@ def test_parameter_count_matches_the_built_network(name):
     assert count_parameters(architecture, t["in_channels"], t["out_channels"], decoder=False) == sum(p.numel() for p in encoder.parameters())
 
 
-def test_memory_grows_linearly_with_batch_and_halves_activations_in_mixed_precision():
+def test_memory_grows_linearly_with_batch_and_mixed_precision_halves_only_feature_maps():
     architecture, patch = plan_topology([1.0, 1.0, 1.0], [64, 64, 64], 6)
     one = training_step_memory(architecture, patch, 1, 2, 1, False)
     three = training_step_memory(architecture, patch, 1, 2, 3, False)
     assert three.activation_bytes == 3 * one.activation_bytes and three.parameter_bytes == one.parameter_bytes
-    assert training_step_memory(architecture, patch, 1, 2, 1, True).activation_bytes == one.activation_bytes // 2
+    half = training_step_memory(architecture, patch, 1, 2, 1, True).activation_bytes
+    float32_part = one.activation_bytes - 2 * (one.activation_bytes - half)  # input, target and loss maps
+    assert 0 < float32_part < 0.2 * one.activation_bytes
