@@ -110,7 +110,7 @@ def _print_plans(plans) -> None:
 def cmd_demo(args: argparse.Namespace) -> int:
     from autoseg.demo import run_demo
 
-    return EXIT_OK if run_demo(data_root("raw", args.raw), seed=args.seed) else EXIT_PROBLEMS
+    return EXIT_OK if run_demo(data_root("raw", args.raw), data_root("preprocessed", args.preprocessed), seed=args.seed) else EXIT_PROBLEMS
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -173,9 +173,10 @@ def build_parser() -> argparse.ArgumentParser:
     both.add_argument("--verify", action="store_true", help="verify the raw dataset first")
     planning_options(both)
 
-    demo = commands.add_parser("demo", help="run autoseg on built-in stand-in datasets", description="Generate the built-in stand-in datasets and verify each.")
+    demo = commands.add_parser("demo", help="run autoseg on built-in stand-in datasets", description="Generate and verify the built-in stand-in datasets, then plan and preprocess the lumbar-spine one.")
     demo.add_argument("--seed", type=int, default=0)
     _raw_option(demo)
+    _preprocessed_option(demo)
     demo.set_defaults(run=cmd_demo)
     return parser
 

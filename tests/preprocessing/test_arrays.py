@@ -76,3 +76,15 @@ def test_scheme_chosen_from_channel_name_and_unknown_scheme_named():
         normalise_channels(np.zeros((1, 2, 2)), np.ones((2, 2), bool), {"0": ChannelNormalisation("fancy")})
     with pytest.raises(AutosegError, match="cannot be undone"):
         restore_targets(np.zeros((1, 2)), {"0": ChannelNormalisation("zscore")})
+
+
+def test_fill_holes_matches_scipy():
+    from scipy import ndimage
+
+    from autoseg.preprocessing.crop import fill_holes
+
+    rng = np.random.default_rng(3)
+    for shape in ((30, 40), (12, 20, 18)):
+        mask = ndimage.binary_opening(rng.random(shape) > 0.35)
+        np.testing.assert_array_equal(fill_holes(mask), ndimage.binary_fill_holes(mask))
+    assert fill_holes(np.ones((3, 3), bool)).all() and not fill_holes(np.zeros((3, 3), bool)).any()
