@@ -1,0 +1,131 @@
+"""Training batches made in background processes, each batch a pure function of (seed, index).
+
+Batch ``i`` is sampled and augmented from generators seeded with
+``(seed, i)`` alone, so the sequence of batches does not depend on the number
+of workers, and a run resumed at iteration ``k`` simply asks for batches
+``k, k+1, ...``: no data-pipeline state needs saving in a checkpoint.
+
+Workers keep at most ``prefetch`` batches ready, so they never outrun the
+training step by more than that, and memory stays bounded.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import deque
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from autoseg.data.augmentation import seed_augmentation, training_transforms
+from autoseg.data.sampling import CaseSampler, sample_batch
+from autoseg.parallel import default_num_processes
+
+
+@dataclass(frozen=True)
+class BatchRecipe:
+    """Everything a worker needs to make any batch: picklable, and small."""
+
+    folder: str
+    case_ids: tuple[str, ...]
+    patch_size: tuple[int, ...]
+    batch_size: int
+    mirror_axes: tuple[int, ...]
+    slice_axis: int | None
+    target_is_label: bool
+    augment: bool
+    seed: int
+
+
+_worker_state: dict = {}
+
+
+def _build(recipe: BatchRecipe):
+    sampler = CaseSampler(Path(recipe.folder), list(recipe.case_ids), list(recipe.patch_size), recipe.slice_axis)
+    transforms = training_transforms(list(recipe.patch_size), list(recipe.mirror_axes), recipe.target_is_label) if recipe.augment else None
+    return sampler, transforms
+
+
+def make_batch(recipe: BatchRecipe, index: int, built=None) -> dict[str, np.ndarray]:
+    """Returns batch ``index`` of ``recipe``: {'data': (B, C, *patch) float32, 'target': (B, T, *patch) if any}."""
+    sampler, transforms = built or _build(recipe)
+    rng = np.random.default_rng([recipe.seed, index])
+    batch = sample_batch(sampler, recipe.batch_size, rng)
+    if transforms is not None:
+        seed_augmentation(int(rng.integers(2**31)))
+        out = transforms(data=batch["data"], seg=batch.get("target"))
+        batch["data"] = out["data"]
+        if "target" in batch:
+            batch["target"] = out["seg"]
+    result = {"data": np.ascontiguousarray(batch["data"], dtype=np.float32)}
+    if "target" in batch:
+        result["target"] = np.ascontiguousarray(batch["target"])
+    return result
+
+
+def _init_worker(recipe: BatchRecipe) -> None:
+    # Each worker does the arithmetic of one batch; more threads per worker only fight over cores.
+    os.environ["OMP_NUM_THREADS"] = "1"
+    _worker_state["recipe"] = recipe
+    _worker_state["built"] = _build(recipe)
+
+
+def _worker_batch(index: int) -> dict[str, np.ndarray]:
+    return make_batch(_worker_state["recipe"], index, _worker_state["built"])
+
+
+def default_num_workers() -> int:
+    """Workers for augmentation: the CPUs available less one for the training loop, at least 1."""
+    return max(1, default_num_processes() - 1)
+
+
+class BatchStream:
+    """Iterates over batches ``start, start+1, ..., stop-1`` of a recipe, made ahead by ``num_workers`` processes.
+
+    ``num_workers=0`` makes every batch in this process (same batches, simpler debugging).
+    Use as a context manager, or call ``close()``.
+    """
+
+    def __init__(self, recipe: BatchRecipe, start: int, stop: int, num_workers: int | None = None, prefetch: int | None = None):
+        self.recipe, self.next_index, self.stop = recipe, start, stop
+        workers = default_num_workers() if num_workers is None else num_workers
+        self.prefetch = prefetch or max(2, 2 * workers)
+        self.pool = ProcessPoolExecutor(max_workers=workers, initializer=_init_worker, initargs=(recipe,)) if workers > 0 else None
+        self.built = None if self.pool else _build(recipe)
+        self.pending: deque[Future] = deque()
+        self.submitted = start
+
+    def _fill(self) -> None:
+        while self.pool and len(self.pending) < self.prefetch and self.submitted < self.stop:
+            self.pending.append(self.pool.submit(_worker_batch, self.submitted))
+            self.submitted += 1
+
+    def __iter__(self):
+        return self
+
+    def __next__(self) -> dict[str, np.ndarray]:
+        if self.next_index >= self.stop:
+            raise StopIteration
+        if self.pool is None:
+            batch = make_batch(self.recipe, self.next_index, self.built)
+        else:
+            self._fill()
+            batch = self.pending.popleft().result()
+            self._fill()
+        self.next_index += 1
+        return batch
+
+    def close(self) -> None:
+        if self.pool is not None:
+            for future in self.pending:
+                future.cancel()
+            self.pool.shutdown(wait=True, cancel_futures=True)
+            self.pool = None
+
+    def __enter__(self) -> "BatchStream":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
