@@ -107,6 +107,18 @@ def _print_plans(plans) -> None:
               f"{config.architecture.num_stages} stages, mirror axes {config.mirror_axes}, ~{config.estimated_memory_gb:.2f} GB")
 
 
+def cmd_train(args: argparse.Namespace) -> int:
+    from autoseg.training import TrainingSettings, train_fold
+
+    preprocessed = find_dataset(args.dataset, data_root("preprocessed", args.preprocessed))
+    settings = TrainingSettings(epochs=args.epochs, iterations_per_epoch=args.iterations_per_epoch, validation_iterations=args.validation_iterations, checkpoint_every=args.checkpoint_every, seed=args.seed, num_workers=args.num_workers)
+    for name, value in (("--epochs", args.epochs), ("--iterations_per_epoch", args.iterations_per_epoch), ("--validation_iterations", args.validation_iterations), ("--checkpoint_every", args.checkpoint_every)):
+        if value < 1:
+            raise AutosegError(f"{name} must be at least 1, got {value}.")
+    train_fold(preprocessed, data_root("results", args.results), args.configuration, args.fold, args.plans, args.device, settings, resume=args.resume)
+    return EXIT_OK
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from autoseg.demo import run_demo
 
@@ -172,6 +184,23 @@ def build_parser() -> argparse.ArgumentParser:
     both.add_argument("-c", "--configurations", nargs="+", default=None, help="configurations to preprocess (default: all planned)")
     both.add_argument("--verify", action="store_true", help="verify the raw dataset first")
     planning_options(both)
+
+    train = commands.add_parser("train", help="train one fold of a configuration", description="Train one cross-validation fold (0-4, or 'all' for every case) of a planned configuration on the preprocessed data.")
+    train.add_argument("dataset", help="dataset id, folder name or path (in the preprocessed folder)")
+    train.add_argument("configuration", help="a planned configuration: 2d, 3d_fullres, 3d_lowres")
+    train.add_argument("fold", help="0-4, or all")
+    train.add_argument("-p", "--plans", default="plans.json", help="plans file in the dataset's preprocessed folder (default: plans.json)")
+    train.add_argument("--device", default=None, help="cpu, cuda, cuda:1, mps (default: CUDA, else MPS, else CPU)")
+    train.add_argument("--continue", dest="resume", action="store_true", help="resume from checkpoint_latest.pt exactly where it stopped")
+    train.add_argument("--epochs", type=int, default=1000)
+    train.add_argument("--iterations_per_epoch", type=int, default=250)
+    train.add_argument("--validation_iterations", type=int, default=50)
+    train.add_argument("--checkpoint_every", type=int, default=5, help="epochs between checkpoint_latest.pt updates")
+    train.add_argument("--num_workers", type=int, default=None, help="augmentation worker processes (default: CPUs - 1)")
+    train.add_argument("--seed", type=int, default=0)
+    _preprocessed_option(train)
+    train.add_argument("--results", metavar="DIR", help="trained models folder (default: $AUTOSEG_RESULTS, else ./autoseg_data/results)")
+    train.set_defaults(run=cmd_train)
 
     demo = commands.add_parser("demo", help="run autoseg on built-in stand-in datasets", description="Generate and verify the built-in stand-in datasets, then plan and preprocess the lumbar-spine one.")
     demo.add_argument("--seed", type=int, default=0)

@@ -6,7 +6,9 @@ the recipe that works across medical segmentation tasks: rotation and
 scaling, Gaussian noise and blur, brightness, contrast, simulated low
 resolution, gamma (plain and inverted), then mirroring, but only along the
 axes the planner allows (see planners/default.py: flipping across the
-patient's left-right axis would swap paired left/right labels).
+patient's left-right axis would swap paired left/right labels). When an axis
+is protected that way, rotations stay within 30 degrees, since a half turn
+swaps left and right too.
 
 For anisotropic 3D patches (coarsest / finest patch axis > 3 in physical size
 is what matters; the voxel ratio of the patch is used, as the planner keeps
@@ -81,8 +83,12 @@ def training_transforms(patch_size: list[int], mirror_axes: list[int], target_is
     ndim = len(patch_size)
     slice_wise = is_anisotropic_patch(patch_size)
     spatial_size = patch_size[1:] if slice_wise else patch_size
-    full_turn = ndim == 2 or slice_wise
-    angle = (-np.pi, np.pi) if full_turn else (-np.pi / 6, np.pi / 6)
+    in_plane_only = ndim == 2 or slice_wise
+    # A half turn swaps left and right just as a mirror does: where the plan protects an axis
+    # from mirroring (paired left/right labels), rotations stay within 30 degrees.
+    protected = len(mirror_axes) < ndim
+    angle = (-np.pi, np.pi) if in_plane_only and not protected else (-np.pi / 6, np.pi / 6)
+    full_turn = in_plane_only
     transforms: list[AbstractTransform] = []
     if slice_wise:
         transforms.append(FoldFirstAxisIntoChannels())

@@ -22,7 +22,11 @@ class Task:
     * ``prepare_input(data, configuration)``: a last step of preprocessing
       (classification fits every case to the network's fixed input size);
     * ``sampling_locations(target, rng)``: voxels that patch sampling should
-      oversample, by name.
+      oversample, by name;
+    * training (dense tasks): ``make_network``, ``make_loss``,
+      ``prepare_targets`` (one target per deep-supervision output) and
+      ``validation_counts`` / ``validation_scores`` (the per-epoch pseudo
+      metric, whose mean picks the best checkpoint).
     """
 
     name = ""
@@ -42,6 +46,25 @@ class Task:
 
     def sampling_locations(self, target: np.ndarray | None, rng: np.random.Generator) -> dict[str, np.ndarray]:
         return {}
+
+    def make_network(self, spec: DatasetSpec, architecture):
+        from autoseg.networks import UNet, initialise_weights
+
+        network = UNet(spec.num_channels, self.out_channels(spec), architecture)
+        network.apply(initialise_weights)
+        return network
+
+    def make_loss(self, spec: DatasetSpec, num_outputs: int):
+        raise NotImplementedError
+
+    def prepare_targets(self, target, spec: DatasetSpec, scales: list[list[int]]) -> list:
+        raise NotImplementedError
+
+    def validation_counts(self, output, target, spec: DatasetSpec) -> dict:
+        raise NotImplementedError
+
+    def validation_scores(self, counts: dict, spec: DatasetSpec) -> dict[str, float]:
+        raise NotImplementedError
 
     def _sample(self, mask: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """Returns up to ``locations_per_class`` coordinates (N, ndim) of ``mask``'s True voxels."""

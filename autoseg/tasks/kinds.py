@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import torch
 
 from autoseg.dataset import DatasetSpec
 from autoseg.plans import ChannelNormalisation
@@ -23,6 +24,52 @@ class SegmentationTask(Task):
         """Per label value present, up to 10,000 of its voxels."""
         return {str(int(value)): self._sample(target[0] == value, rng) for value in np.unique(target) if value != 0}
 
+    @staticmethod
+    def regions(spec: DatasetSpec) -> list[tuple[int, ...]]:
+        """Returns the label values of each region, in dataset.json order (background left out)."""
+        return [value for name, value in spec.labels.items() if value != 0]
+
+    def class_names(self, spec: DatasetSpec) -> list[str]:
+        """Names of the scored output channels: regions, or the non-background labels."""
+        return [name for name, value in spec.labels.items() if value != 0]
+
+    def make_loss(self, spec, num_outputs):
+        from autoseg.losses import DeepSupervisionLoss, DiceCELoss, RegionDiceBCELoss
+
+        return DeepSupervisionLoss(RegionDiceBCELoss() if spec.has_regions else DiceCELoss(), num_outputs)
+
+    def prepare_targets(self, target, spec, scales):
+        """Label map (N, 1, *patch) -> per output level, nearest-downsampled labels or region masks."""
+        from autoseg.losses import labels_to_regions
+
+        target = target.long()
+        if spec.has_regions:
+            target = labels_to_regions(target, self.regions(spec)).to(torch.uint8)
+        return [target[(slice(None), slice(None), *(slice(None, None, f) for f in scale))] for scale in scales]
+
+    def validation_counts(self, output, target, spec):
+        """True positives, false positives and false negatives per scored channel, summed over the batch."""
+        if spec.has_regions:
+            predicted = torch.sigmoid(output.float()) > 0.5
+            reference = target.bool()
+        else:
+            classes = torch.arange(1, output.shape[1], device=output.device).view(1, -1, *[1] * (output.ndim - 2))
+            predicted = output.argmax(1, keepdim=True) == classes
+            reference = target == classes
+        axes = [0, *range(2, output.ndim)]
+        return {
+            "tp": (predicted & reference).sum(axes).double().cpu(),
+            "fp": (predicted & ~reference).sum(axes).double().cpu(),
+            "fn": (~predicted & reference).sum(axes).double().cpu(),
+        }
+
+    def validation_scores(self, counts, spec):
+        """Pseudo-Dice per class over all validation patches (a class absent everywhere scores nan)."""
+        tp, fp, fn = counts["tp"], counts["fp"], counts["fn"]
+        denominator = 2 * tp + fp + fn
+        dice = torch.where(denominator > 0, 2 * tp / denominator.clamp_min(1), torch.full_like(tp, float("nan")))
+        return dict(zip(self.class_names(spec), dice.tolist()))
+
 
 @register_task
 class RegressionTask(Task):
@@ -40,6 +87,26 @@ class RegressionTask(Task):
 
     def out_channels(self, spec: DatasetSpec) -> int:
         return len(spec.targets)
+
+    def make_loss(self, spec, num_outputs):
+        from autoseg.losses import DeepSupervisionLoss
+
+        return DeepSupervisionLoss(torch.nn.L1Loss(), num_outputs)
+
+    def prepare_targets(self, target, spec, scales):
+        """Targets (N, T, *patch) -> per output level, block-averaged to that level's grid."""
+        pool = torch.nn.functional.avg_pool3d if target.ndim == 5 else torch.nn.functional.avg_pool2d
+        target = target.float()
+        return [target if all(f == 1 for f in scale) else pool(target, scale, scale) for scale in scales]
+
+    def validation_counts(self, output, target, spec):
+        axes = [0, *range(2, output.ndim)]
+        return {"absolute_error": (output.float() - target).abs().sum(axes).double().cpu(), "voxels": torch.tensor(float(target[:, :1].numel()), dtype=torch.float64)}
+
+    def validation_scores(self, counts, spec):
+        """Negative mean absolute error per target (in normalised units): higher is better, like Dice."""
+        mae = counts["absolute_error"] / counts["voxels"]
+        return {f"-MAE {name}": -value for name, value in zip(spec.targets.values(), mae.tolist())}
 
     def sampling_locations(self, target, rng):
         """The brightest 1 % of the first target's non-zero voxels ("high"), so patches find small hot lesions."""

@@ -61,3 +61,14 @@ def test_anisotropic_patches_are_augmented_slice_by_slice():
     for _ in range(10):
         out = transforms(data=data.copy(), seg=np.zeros((1, 1, *shape), np.float32))
         assert np.abs(out["data"][0, 0, [0, 2, 3]]).max() < 0.35  # nothing rotated across slices (noise aside)
+
+
+def test_rotation_cannot_swap_left_and_right_when_an_axis_is_protected():
+    from batchgenerators.transforms.spatial_transforms import SpatialTransform
+
+    def angle_range(mirror_axes):
+        spatial = next(t for t in training_transforms([32, 32], mirror_axes).transforms if isinstance(t, SpatialTransform))
+        return spatial.angle_x
+
+    assert angle_range([0, 1]) == pytest.approx((-np.pi, np.pi))  # nothing paired: any in-plane turn
+    assert angle_range([0]) == pytest.approx((-np.pi / 6, np.pi / 6))

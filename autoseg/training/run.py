@@ -1,0 +1,60 @@
+"""``autoseg train``: resolve the preprocessed data, the fold's split and the output folder, then train."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from autoseg.data.splits import SplitCase, load_or_create_splits
+from autoseg.dataset import DatasetSpec
+from autoseg.errors import AutosegError
+from autoseg.plans import Plans
+from autoseg.preprocessing.storage import finished_cases, load_properties
+from autoseg.tasks import task_for
+from autoseg.training.trainer import Trainer, TrainingSettings, pick_device
+
+TRAINER_NAME = "default"
+
+
+def model_folder(results_root: Path, dataset_name: str, plans_name: str, configuration: str) -> Path:
+    return results_root / dataset_name / f"{TRAINER_NAME}__{plans_name}__{configuration}"
+
+
+def train_fold(
+    preprocessed_dir: Path,
+    results_root: Path,
+    configuration_name: str,
+    fold: str,
+    plans_file: str = "plans.json",
+    device: str | None = None,
+    settings: TrainingSettings | None = None,
+    resume: bool = False,
+) -> Path:
+    """Trains one fold (``"0"``..``"4"`` or ``"all"``) of a configuration; returns the fold's output folder."""
+    settings = settings or TrainingSettings()
+    plans = Plans.load(preprocessed_dir / plans_file)
+    configuration = plans.configuration(configuration_name)
+    spec = DatasetSpec.from_json(json.loads((preprocessed_dir / "dataset.json").read_text()), str(preprocessed_dir / "dataset.json"))
+    if not task_for(spec).dense_output:
+        raise AutosegError(f"{preprocessed_dir.name} is a {spec.task} dataset; training {spec.task} models is not supported yet.")
+    data_folder = preprocessed_dir / configuration.data_identifier
+    case_ids = finished_cases(data_folder) if data_folder.is_dir() else []
+    if not case_ids:
+        raise AutosegError(f"{data_folder} holds no preprocessed cases; run `autoseg preprocess -d {preprocessed_dir.name} -c {configuration_name}` first.")
+    properties = [load_properties(data_folder, case_id) for case_id in case_ids]
+    cases = [SplitCase(p.case_id, p.class_index, p.subject) for p in properties]
+    splits = load_or_create_splits(preprocessed_dir / "splits_final.json", cases)
+    if fold == "all":
+        train_ids = validation_ids = case_ids
+    elif fold.isdigit() and int(fold) < len(splits):
+        train_ids, validation_ids = splits[int(fold)]["train"], splits[int(fold)]["val"]
+    else:
+        raise AutosegError(f"fold must be 0-{len(splits) - 1} or 'all', got {fold!r}.")
+    plans_name = Path(plans_file).stem
+    output = model_folder(results_root, preprocessed_dir.name, plans_name, configuration_name) / f"fold_{fold}"
+    if (output / "checkpoint_final.pt").is_file() and not resume:
+        raise AutosegError(f"{output} already holds a finished training; delete it to train again.")
+    torch_device = pick_device(device)
+    print(f"training {preprocessed_dir.name} {configuration_name} fold {fold} on {torch_device}: {len(train_ids)} training, {len(validation_ids)} validation cases -> {output}")
+    Trainer(spec, configuration, data_folder, train_ids, validation_ids, output, torch_device, settings).run(resume=resume)
+    return output

@@ -1,0 +1,179 @@
+"""The generic trainer: one short loop, varied only through the task object.
+
+Per epoch: ``iterations_per_epoch`` SGD steps on augmented patches (batch
+``i`` of the run is a pure function of the seed and ``i``, see
+autoseg/data/loader.py), then ``validation_iterations`` unaugmented patches
+of the validation cases scored with the task's pseudo metric (Dice for
+segmentation). The best checkpoint follows an exponential moving average of
+that score. ``resume=True`` continues from ``checkpoint_latest.pt`` exactly:
+weights, optimiser, epoch, random state and log.
+"""
+
+from __future__ import annotations
+
+import math
+import multiprocessing
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from autoseg.data.loader import BatchRecipe, BatchStream, make_batch
+from autoseg.dataset import DatasetSpec
+from autoseg.io import atomic_write
+from autoseg.plans import Configuration
+from autoseg.tasks import task_for
+from autoseg.training.checkpoint import load_checkpoint, save_checkpoint
+from autoseg.training.log import EpochRecord, TrainingLog
+
+EMA_WEIGHT = 0.9
+
+
+@dataclass
+class TrainingSettings:
+    epochs: int = 1000
+    iterations_per_epoch: int = 250
+    validation_iterations: int = 50
+    initial_lr: float = 1e-2
+    weight_decay: float = 3e-5
+    momentum: float = 0.99
+    gradient_clip: float = 12.0
+    poly_exponent: float = 0.9
+    checkpoint_every: int = 5
+    seed: int = 0
+    num_workers: int | None = None
+
+
+def poly_lr(initial: float, epoch: int, epochs: int, exponent: float = 0.9) -> float:
+    """Returns the learning rate of ``epoch``: initial * (1 - epoch / epochs) ** exponent."""
+    return initial * (1 - epoch / epochs) ** exponent
+
+
+def pick_device(name: str | None = None) -> torch.device:
+    """Returns the named device, else CUDA, else MPS, else the CPU."""
+    if name:
+        return torch.device(name)
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def output_scales(configuration: Configuration) -> list[list[int]]:
+    """Per deep-supervision output (highest resolution first), its downsampling factor per axis."""
+    scales, total = [], [1] * configuration.architecture.ndim
+    for stride in configuration.architecture.strides[:-1]:
+        total = [t * s for t, s in zip(total, stride)]
+        scales.append(list(total))
+    return scales
+
+
+class Trainer:
+    def __init__(self, spec: DatasetSpec, configuration: Configuration, data_folder: Path, train_ids: list[str], validation_ids: list[str], output_dir: Path, device: torch.device, settings: TrainingSettings):
+        self.spec, self.configuration, self.settings = spec, configuration, settings
+        self.output_dir, self.device = Path(output_dir), device
+        self.task = task_for(spec)
+        torch.manual_seed(settings.seed)
+        self.network = self.task.make_network(spec, configuration.architecture).to(device)
+        self.scales = output_scales(configuration)
+        self.loss = self.task.make_loss(spec, len(self.scales))
+        self.optimiser = torch.optim.SGD(self.network.parameters(), lr=settings.initial_lr, momentum=settings.momentum, nesterov=True, weight_decay=settings.weight_decay)
+        self.mixed_precision = device.type == "cuda"
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.mixed_precision)
+        common = dict(folder=str(data_folder), patch_size=tuple(configuration.patch_size), batch_size=configuration.batch_size, mirror_axes=tuple(configuration.mirror_axes), slice_axis=configuration.slice_axis, target_is_label=self.task.target_kind == "label")
+        self.train_recipe = BatchRecipe(case_ids=tuple(train_ids), augment=True, seed=settings.seed, **common)
+        self.validation_recipe = BatchRecipe(case_ids=tuple(validation_ids), augment=False, seed=settings.seed + 1, **common)
+        self.log = TrainingLog()
+        self.start_epoch = 0
+
+    # checkpoints -------------------------------------------------------------
+    def state(self, epoch: int) -> dict:
+        return {
+            "network": self.network.state_dict(),
+            "optimiser": self.optimiser.state_dict(),
+            "scaler": self.scaler.state_dict(),
+            "epoch": epoch,
+            "log": self.log.to_state(),
+            "torch_rng": torch.get_rng_state(),
+            "configuration": self.configuration.name,
+        }
+
+    def restore(self, path: Path) -> None:
+        state = load_checkpoint(path, self.device)
+        self.network.load_state_dict(state["network"])
+        self.optimiser.load_state_dict(state["optimiser"])
+        self.scaler.load_state_dict(state["scaler"])
+        self.log = TrainingLog.from_state(state["log"])
+        # A kill between an epoch's log line and its checkpoint leaves a line the checkpoint does not know.
+        atomic_write(self.output_dir / "training_log.txt", lambda tmp: tmp.write_text("".join(r.line() + "\n" for r in self.log.records)))
+        torch.set_rng_state(state["torch_rng"].cpu())
+        self.start_epoch = state["epoch"] + 1
+        print(f"resuming from {path} after epoch {state['epoch']}")
+
+    # the loop ---------------------------------------------------------------
+    def train_step(self, batch: dict) -> float:
+        data = torch.from_numpy(batch["data"]).to(self.device, non_blocking=True)
+        targets = self.task.prepare_targets(torch.from_numpy(batch["target"]).to(self.device, non_blocking=True), self.spec, self.scales)
+        self.optimiser.zero_grad(set_to_none=True)
+        with torch.autocast(self.device.type, enabled=self.mixed_precision):
+            loss = self.loss(self.network(data), targets)
+        self.scaler.scale(loss).backward()
+        self.scaler.unscale_(self.optimiser)
+        torch.nn.utils.clip_grad_norm_(self.network.parameters(), self.settings.gradient_clip)
+        self.scaler.step(self.optimiser)
+        self.scaler.update()
+        return float(loss.detach())
+
+    @torch.no_grad()
+    def validate(self) -> tuple[float, dict[str, float]]:
+        """Returns the validation loss and the task's pseudo scores on unaugmented validation patches.
+
+        The network stays in training mode: instance norm keeps no running
+        statistics and there is no dropout, so it computes the same function,
+        and training mode returns the deep-supervision outputs the loss needs.
+        """
+        losses, totals = [], {}
+        for index in range(self.settings.validation_iterations):
+            batch = make_batch(self.validation_recipe, index)
+            data = torch.from_numpy(batch["data"]).to(self.device)
+            targets = self.task.prepare_targets(torch.from_numpy(batch["target"]).to(self.device), self.spec, self.scales)
+            with torch.autocast(self.device.type, enabled=self.mixed_precision):
+                outputs = self.network(data)
+                losses.append(float(self.loss(outputs, targets)))
+            for key, value in self.task.validation_counts(outputs[0], targets[0], self.spec).items():
+                totals[key] = totals.get(key, 0) + value
+        return float(np.mean(losses)), self.task.validation_scores(totals, self.spec)
+
+    def run(self, resume: bool = False) -> TrainingLog:
+        """Trains to ``settings.epochs``; returns the log. Checkpoints go to ``output_dir``."""
+        settings = self.settings
+        self.output_dir.mkdir(parents=True, exist_ok=True)
+        latest = self.output_dir / "checkpoint_latest.pt"
+        if resume and latest.is_file():
+            self.restore(latest)
+        context = multiprocessing.get_context("forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn")
+        start, stop = self.start_epoch * settings.iterations_per_epoch, settings.epochs * settings.iterations_per_epoch
+        self.network.train()
+        with BatchStream(self.train_recipe, start, stop, settings.num_workers, mp_context=context) as batches:
+            for epoch in range(self.start_epoch, settings.epochs):
+                began = time.perf_counter()
+                learning_rate = poly_lr(settings.initial_lr, epoch, settings.epochs, settings.poly_exponent)
+                for group in self.optimiser.param_groups:
+                    group["lr"] = learning_rate
+                train_loss = float(np.mean([self.train_step(next(batches)) for _ in range(settings.iterations_per_epoch)]))
+                validation_loss, scores = self.validate()
+                mean_score = float(np.nanmean(list(scores.values()))) if any(not math.isnan(v) for v in scores.values()) else math.nan
+                previous = self.log.records[-1].ema_score if self.log.records else math.nan
+                ema = mean_score if math.isnan(previous) else EMA_WEIGHT * previous + (1 - EMA_WEIGHT) * mean_score
+                improved = not math.isnan(ema) and ema > self.log.best_ema
+                self.log.append(EpochRecord(epoch, train_loss, validation_loss, scores, ema, learning_rate, time.perf_counter() - began), self.output_dir / "training_log.txt")
+                if improved:
+                    save_checkpoint(self.output_dir / "checkpoint_best.pt", self.state(epoch))
+                if (epoch + 1) % settings.checkpoint_every == 0 and epoch + 1 < settings.epochs:
+                    save_checkpoint(latest, self.state(epoch))
+        save_checkpoint(self.output_dir / "checkpoint_final.pt", self.state(settings.epochs - 1))
+        latest.unlink(missing_ok=True)
+        return self.log

@@ -1,0 +1,107 @@
+"""The trainer on a tiny 2D stand-in: loss falls, checkpoints are safe, and a killed run resumes exactly."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+from autoseg.dataset import RawDataset
+from autoseg.errors import AutosegError
+from autoseg.plan_and_preprocess import plan_and_preprocess
+from autoseg.training import TrainingSettings, poly_lr, train_fold
+from autoseg.training.checkpoint import load_checkpoint
+from autoseg.training.trainer import output_scales
+
+
+def shrink_plans(preprocessed):
+    """Edit plans.json as a user with a small machine would: a small patch and network."""
+    path = preprocessed / "plans.json"
+    plans = json.loads(path.read_text())
+    config = plans["configurations"]["2d"]
+    config["patch_size"] = [64, 64]
+    config["batch_size"] = 4
+    for key in ("kernel_sizes", "strides"):
+        config["architecture"][key] = config["architecture"][key][:4]
+    config["architecture"]["features_per_stage"] = [8, 16, 32, 64]
+    path.write_text(json.dumps(plans, indent=2))
+
+
+@pytest.fixture
+def spine(dataset_copy, tmp_path):
+    dataset = RawDataset(dataset_copy("spine", cases=10, test=0))
+    preprocessed = tmp_path / "preprocessed" / dataset.name
+    plan_and_preprocess(dataset, preprocessed, num_processes=1)
+    shrink_plans(preprocessed)
+    return preprocessed, tmp_path / "results"
+
+
+def small(epochs, **changes):
+    return TrainingSettings(epochs=epochs, iterations_per_epoch=12, validation_iterations=2, checkpoint_every=1, num_workers=1, **changes)
+
+
+def test_poly_schedule_and_output_scales():
+    assert poly_lr(0.01, 0, 10) == 0.01 and poly_lr(0.01, 5, 10) == pytest.approx(0.01 * 0.5**0.9)
+    from autoseg.networks import Architecture
+    from autoseg.plans import Configuration
+
+    architecture = Architecture([4, 8, 16, 32], [[3, 3]] * 4, [[1, 1], [2, 2], [2, 1], [2, 2]])
+    config = Configuration("2d", "2d", [1.0, 1.0], [32, 32], 2, architecture, [0], [32, 32])
+    assert output_scales(config) == [[1, 1], [2, 2], [4, 2]]
+
+
+def test_loss_falls_and_checkpoints_are_written_safely(spine):
+    preprocessed, results = spine
+    output = train_fold(preprocessed, results, "2d", "0", settings=small(4))
+    state = load_checkpoint(output / "checkpoint_final.pt")  # weights_only=True: no pickled code
+    losses = [record["train_loss"] for record in state["log"]]
+    assert losses[-1] < 0.8 * losses[0]
+    assert (output / "checkpoint_best.pt").is_file() and not (output / "checkpoint_latest.pt").exists()
+    assert len((output / "training_log.txt").read_text().splitlines()) == 4
+    splits = json.loads((preprocessed / "splits_final.json").read_text())
+    assert len(splits) == 5 and sum(len(f["val"]) for f in splits) == 10
+    with pytest.raises(AutosegError, match="already holds a finished training"):
+        train_fold(preprocessed, results, "2d", "0", settings=small(4))
+
+
+def test_bad_requests_are_refused(spine, tmp_path):
+    preprocessed, results = spine
+    with pytest.raises(AutosegError, match="fold must be 0-4 or 'all'"):
+        train_fold(preprocessed, results, "2d", "7", settings=small(1))
+    with pytest.raises(AutosegError, match="configuration '3d_fullres' is not in the plans"):
+        train_fold(preprocessed, results, "3d_fullres", "0", settings=small(1))
+    broken = tmp_path / "broken.pt"
+    broken.write_bytes(b"not a checkpoint")
+    with pytest.raises(AutosegError, match="not a readable autoseg checkpoint"):
+        load_checkpoint(broken)
+
+
+def _train_command(preprocessed, results, epochs, *extra):
+    return [sys.executable, "-m", "autoseg.cli", "train", str(preprocessed), "2d", "1", "--results", str(results), "--epochs", str(epochs),
+            "--iterations_per_epoch", "12", "--validation_iterations", "2", "--checkpoint_every", "1", "--num_workers", "1", *extra]
+
+
+def test_a_killed_run_resumed_with_continue_ends_with_the_same_weights(spine, tmp_path):
+    preprocessed, results = spine
+    env = dict(os.environ, OMP_NUM_THREADS="1")  # bit-identical arithmetic needs the same thread count
+    subprocess.run(_train_command(preprocessed, tmp_path / "uninterrupted", 5), check=True, env=env, capture_output=True)
+    process = subprocess.Popen(_train_command(preprocessed, results, 5), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    log = results / preprocessed.name / "default__plans__2d" / "fold_1" / "training_log.txt"
+    deadline = time.time() + 120
+    while time.time() < deadline and (not log.is_file() or len(log.read_text().splitlines()) < 2):
+        time.sleep(0.05)
+    os.killpg(process.pid, signal.SIGKILL)  # the trainer and its augmentation workers, mid-run
+    process.wait()
+    fold = log.parent
+    assert not (fold / "checkpoint_final.pt").exists() and (fold / "checkpoint_latest.pt").is_file()
+    subprocess.run(_train_command(preprocessed, results, 5, "--continue"), check=True, env=env, capture_output=True)
+    resumed = load_checkpoint(fold / "checkpoint_final.pt")
+    reference = load_checkpoint(tmp_path / "uninterrupted" / preprocessed.name / "default__plans__2d" / "fold_1" / "checkpoint_final.pt")
+    assert [r["epoch"] for r in resumed["log"]] == list(range(5))
+    assert [line.split()[1] for line in log.read_text().splitlines()] == ["0", "1", "2", "3", "4"]
+    for name, tensor in reference["network"].items():
+        assert torch.equal(tensor, resumed["network"][name]), name
