@@ -163,13 +163,20 @@ class Trainer:
                 learning_rate = poly_lr(settings.initial_lr, epoch, settings.epochs, settings.poly_exponent)
                 for group in self.optimiser.param_groups:
                     group["lr"] = learning_rate
+                if self.device.type == "cuda":
+                    torch.cuda.reset_peak_memory_stats(self.device)
                 train_loss = float(np.mean([self.train_step(next(batches)) for _ in range(settings.iterations_per_epoch)]))
+                if self.device.type == "cuda":
+                    torch.cuda.synchronize(self.device)
+                train_seconds = time.perf_counter() - began
+                peak = torch.cuda.max_memory_allocated(self.device) / 2**30 if self.device.type == "cuda" else None
                 validation_loss, scores = self.validate()
                 mean_score = float(np.nanmean(list(scores.values()))) if any(not math.isnan(v) for v in scores.values()) else math.nan
                 previous = self.log.records[-1].ema_score if self.log.records else math.nan
                 ema = mean_score if math.isnan(previous) else EMA_WEIGHT * previous + (1 - EMA_WEIGHT) * mean_score
                 improved = not math.isnan(ema) and ema > self.log.best_ema
-                self.log.append(EpochRecord(epoch, train_loss, validation_loss, scores, ema, learning_rate, time.perf_counter() - began), self.output_dir / "training_log.txt")
+                record = EpochRecord(epoch, train_loss, validation_loss, scores, ema, learning_rate, time.perf_counter() - began, train_seconds, peak)
+                self.log.append(record, self.output_dir / "training_log.txt")
                 if improved:
                     save_checkpoint(self.output_dir / "checkpoint_best.pt", self.state(epoch))
                 if (epoch + 1) % settings.checkpoint_every == 0 and epoch + 1 < settings.epochs:
