@@ -1,0 +1,73 @@
+"""Segmentation metrics of one structure: overlap and surface distances (mm).
+
+Inputs are boolean masks of equal shape (any dimensionality) and the voxel
+spacing in the same axis order. Conventions for empty masks (reference R,
+prediction P):
+
+| case | Dice, IoU | precision | recall | HD95, ASSD |
+|---|---|---|---|---|
+| both empty | NaN | NaN | NaN | NaN |
+| R empty, P not | 0 | 0 | NaN | image diagonal (mm) |
+| P empty, R not | 0 | NaN | 0 | image diagonal (mm) |
+
+NaN means "nothing to score" and is left out of means; the image diagonal is
+the worst distance a prediction could have, so a missed or invented structure
+is penalised in distance metrics as well as in overlap.
+
+Surface distances: a structure's surface is its voxels with a face-neighbour
+outside it; each surface voxel's distance (mm, Euclidean distance transform
+with the spacing) to the other structure's surface is taken in both
+directions. HD95 is the 95th percentile of the two directions' distances
+pooled; ASSD is the mean of the two directions' mean distances.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from scipy import ndimage
+
+METRICS = ("dice", "iou", "precision", "recall", "hd95", "assd", "reference_voxels", "prediction_voxels")
+
+
+def surface(mask: np.ndarray) -> np.ndarray:
+    """Returns the voxels of ``mask`` with at least one face-neighbour outside it (image borders count as outside)."""
+    eroded = ndimage.binary_erosion(mask, structure=ndimage.generate_binary_structure(mask.ndim, 1), border_value=0)
+    return mask & ~eroded
+
+
+def _directed_distances(source_surface: np.ndarray, target_surface: np.ndarray, spacing) -> np.ndarray:
+    distance_to_target = ndimage.distance_transform_edt(~target_surface, sampling=spacing)
+    return distance_to_target[source_surface]
+
+
+def segmentation_metrics(prediction: np.ndarray, reference: np.ndarray, spacing) -> dict[str, float]:
+    """Returns Dice, IoU, precision, recall, HD95 (mm), ASSD (mm) and voxel counts (conventions above)."""
+    prediction, reference = prediction.astype(bool), reference.astype(bool)
+    if prediction.shape != reference.shape:
+        raise ValueError(f"prediction {prediction.shape} and reference {reference.shape} differ in shape")
+    tp = int(np.count_nonzero(prediction & reference))
+    fp = int(np.count_nonzero(prediction & ~reference))
+    fn = int(np.count_nonzero(~prediction & reference))
+    predicted, present = tp + fp, tp + fn
+    nan = math.nan
+    result = {
+        "dice": 2 * tp / (predicted + present) if predicted + present else nan,
+        "iou": tp / (tp + fp + fn) if tp + fp + fn else nan,
+        "precision": tp / predicted if predicted else nan,
+        "recall": tp / present if present else nan,
+        "reference_voxels": present,
+        "prediction_voxels": predicted,
+    }
+    if not predicted and not present:
+        result["hd95"] = result["assd"] = nan
+    elif not predicted or not present:
+        result["hd95"] = result["assd"] = float(np.linalg.norm(np.array(prediction.shape) * np.asarray(spacing, dtype=float)))
+    else:
+        prediction_surface, reference_surface = surface(prediction), surface(reference)
+        forward = _directed_distances(prediction_surface, reference_surface, spacing)
+        backward = _directed_distances(reference_surface, prediction_surface, spacing)
+        result["hd95"] = float(np.percentile(np.concatenate([forward, backward]), 95))
+        result["assd"] = float((forward.mean() + backward.mean()) / 2)
+    return result
