@@ -115,7 +115,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     for name, value in (("--epochs", args.epochs), ("--iterations_per_epoch", args.iterations_per_epoch), ("--validation_iterations", args.validation_iterations), ("--checkpoint_every", args.checkpoint_every)):
         if value < 1:
             raise AutosegError(f"{name} must be at least 1, got {value}.")
-    train_fold(preprocessed, data_root("results", args.results), args.configuration, args.fold, args.plans, args.device, settings, resume=args.resume)
+    train_fold(preprocessed, data_root("results", args.results), args.configuration, args.fold, args.plans, args.device, settings, resume=args.resume, validation_only=args.val_only)
     return EXIT_OK
 
 
@@ -192,6 +192,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("-p", "--plans", default="plans.json", help="plans file in the dataset's preprocessed folder (default: plans.json)")
     train.add_argument("--device", default=None, help="cpu, cuda, cuda:1, mps (default: CUDA, else MPS, else CPU)")
     train.add_argument("--continue", dest="resume", action="store_true", help="resume from checkpoint_latest.pt exactly where it stopped")
+    train.add_argument("--val_only", action="store_true", help="only re-run the whole-case validation of a finished fold")
     train.add_argument("--epochs", type=int, default=1000)
     train.add_argument("--iterations_per_epoch", type=int, default=250)
     train.add_argument("--validation_iterations", type=int, default=50)

@@ -127,6 +127,7 @@ def run_preprocess(
     names = configurations or list(plans.configurations)
     folders = {}
     cases = dataset.cases("train")
+    copy_references(cases, output_dir / "gt")
     for name in names:
         configuration = plans.configuration(name)
         identifier = configuration.data_identifier
@@ -150,6 +151,16 @@ def run_preprocess(
         folders[identifier] = folder
         print(f"preprocessed {len(cases)} cases into {folder}")
     return folders
+
+
+def copy_references(cases: list[Case], folder: Path) -> None:
+    """Copies each case's raw label or target files into ``folder``, for validation against the original grid."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for case in cases:
+        for path in case.label_files:
+            target = folder / path.name
+            if not target.is_file() or target.stat().st_size != path.stat().st_size:
+                atomic_write(target, lambda tmp, source=path: shutil.copyfile(source, tmp))
 
 
 def plan_and_preprocess(

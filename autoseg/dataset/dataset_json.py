@@ -182,6 +182,10 @@ def _label_problems(data: dict) -> list[str]:
     duplicates = sorted({v for v in plain_values if plain_values.count(v) > 1})
     if duplicates:
         problems.append(f"label values {duplicates} are used by more than one label name")
+    used = set(plain_values) | {v for value in labels.values() if isinstance(value, list) for v in value if _is_int(v)}
+    if not duplicates and not problems and sorted(used) != list(range(len(used))):
+        problems.append(f"label values must be consecutive from 0 (each value is an output channel); got {sorted(used)}. "
+                        "Renumber the label files (e.g. 0, 1, 2, 4 -> 0, 1, 2, 3), or declare regions for nested structures")
     if any(isinstance(v, list) for v in labels.values()):
         order = data.get("regions_class_order")
         num_regions = len(labels) - 1

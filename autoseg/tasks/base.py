@@ -32,6 +32,7 @@ class Task:
     name = ""
     dense_output = True
     uses_label_geometry = False
+    supports_case_validation = False  # whole-case export and metrics after training
     target_kind = "label"
     locations_per_class = 10_000
 

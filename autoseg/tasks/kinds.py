@@ -63,6 +63,30 @@ class SegmentationTask(Task):
             "fn": (~predicted & reference).sum(axes).double().cpu(),
         }
 
+    supports_case_validation = True
+
+    def probabilities(self, logits, spec):
+        """(K, *spatial) logits -> per-channel probabilities: softmax over labels, sigmoid per region."""
+        return torch.sigmoid(logits.float()) if spec.has_regions else torch.softmax(logits.float(), 0)
+
+    def background_fill(self, spec) -> list[float]:
+        """Probabilities outside the cropped region: background certain."""
+        channels = self.out_channels(spec)
+        return [0.0] * channels if spec.has_regions else [1.0] + [0.0] * (channels - 1)
+
+    def label_map(self, probabilities: np.ndarray, spec) -> np.ndarray:
+        """Probabilities (K, *spatial) -> label values (*spatial): argmax, or regions painted in regions_class_order."""
+        if not spec.has_regions:
+            return np.argmax(probabilities, axis=0).astype(np.uint8)
+        labels = np.zeros(probabilities.shape[1:], dtype=np.uint8)
+        for channel, value in enumerate(spec.regions_class_order):
+            labels[probabilities[channel] > 0.5] = value
+        return labels
+
+    def evaluation_masks(self, label_map: np.ndarray, spec) -> dict[str, np.ndarray]:
+        """The structures scored per case: each region, or each non-background label."""
+        return {name: np.isin(label_map, value if isinstance(value, tuple) else (value,)) for name, value in spec.labels.items() if value != 0}
+
     def validation_scores(self, counts, spec):
         """Pseudo-Dice per class over all validation patches (a class absent everywhere scores nan)."""
         tp, fp, fn = counts["tp"], counts["fp"], counts["fn"]

@@ -29,8 +29,12 @@ def train_fold(
     device: str | None = None,
     settings: TrainingSettings | None = None,
     resume: bool = False,
+    validation_only: bool = False,
 ) -> Path:
-    """Trains one fold (``"0"``..``"4"`` or ``"all"``) of a configuration; returns the fold's output folder."""
+    """Trains one fold (``"0"``..``"4"`` or ``"all"``) of a configuration; returns the fold's output folder.
+
+    ``validation_only`` skips training and re-runs the whole-case validation of a finished fold.
+    """
     settings = settings or TrainingSettings()
     plans = Plans.load(preprocessed_dir / plans_file)
     configuration = plans.configuration(configuration_name)
@@ -52,9 +56,16 @@ def train_fold(
         raise AutosegError(f"fold must be 0-{len(splits) - 1} or 'all', got {fold!r}.")
     plans_name = Path(plans_file).stem
     output = model_folder(results_root, preprocessed_dir.name, plans_name, configuration_name) / f"fold_{fold}"
-    if (output / "checkpoint_final.pt").is_file() and not resume:
-        raise AutosegError(f"{output} already holds a finished training; delete it to train again.")
+    finished = (output / "checkpoint_final.pt").is_file()
+    if finished and not (resume or validation_only):
+        raise AutosegError(f"{output} already holds a finished training; delete it to train again, or pass --val_only to validate it again.")
+    if validation_only and not finished:
+        raise AutosegError(f"{output} has no checkpoint_final.pt to validate; train the fold first.")
     torch_device = pick_device(device)
+    trainer = Trainer(spec, configuration, data_folder, train_ids, validation_ids, output, torch_device, settings, preprocessed_dir / "gt")
+    if validation_only:
+        trainer.validate_only()
+        return output
     print(f"training {preprocessed_dir.name} {configuration_name} fold {fold} on {torch_device}: {len(train_ids)} training, {len(validation_ids)} validation cases -> {output}")
-    Trainer(spec, configuration, data_folder, train_ids, validation_ids, output, torch_device, settings).run(resume=resume)
+    trainer.run(resume=resume)
     return output

@@ -72,8 +72,9 @@ def output_scales(configuration: Configuration) -> list[list[int]]:
 
 
 class Trainer:
-    def __init__(self, spec: DatasetSpec, configuration: Configuration, data_folder: Path, train_ids: list[str], validation_ids: list[str], output_dir: Path, device: torch.device, settings: TrainingSettings):
+    def __init__(self, spec: DatasetSpec, configuration: Configuration, data_folder: Path, train_ids: list[str], validation_ids: list[str], output_dir: Path, device: torch.device, settings: TrainingSettings, reference_folder: Path | None = None):
         self.spec, self.configuration, self.settings = spec, configuration, settings
+        self.data_folder, self.validation_ids, self.reference_folder = Path(data_folder), list(validation_ids), reference_folder
         self.output_dir, self.device = Path(output_dir), device
         self.task = task_for(spec)
         torch.manual_seed(settings.seed)
@@ -183,4 +184,44 @@ class Trainer:
                     save_checkpoint(latest, self.state(epoch))
         save_checkpoint(self.output_dir / "checkpoint_final.pt", self.state(settings.epochs - 1))
         latest.unlink(missing_ok=True)
+        self.validate_cases()
         return self.log
+
+    def validate_cases(self) -> dict | None:
+        """Predicts each validation case whole (sliding window, mirroring), exports it in the raw
+        geometry to ``validation/`` and writes per-case and mean metrics to ``validation/summary.json``."""
+        from autoseg.evaluation import evaluate_case, summarise, write_summary
+        from autoseg.inference import predict_slices, sliding_window_predict
+        from autoseg.inference.export import export_segmentation
+        from autoseg.preprocessing.storage import load_case
+
+        if not self.task.supports_case_validation or self.reference_folder is None:
+            return None
+        folder = self.output_dir / "validation"
+        ending = self.spec.file_ending
+        config = self.configuration
+        options = dict(mirror_axes=config.mirror_axes, device=self.device)
+        out_channels = self.task.out_channels(self.spec)
+        self.network.eval()
+        per_case = {}
+        for case_id in self.validation_ids:
+            data, _, properties = load_case(self.data_folder, case_id, mmap=False)
+            image = torch.from_numpy(data)
+            if config.slice_axis is None:
+                logits = sliding_window_predict(self.network, image, config.patch_size, out_channels, **options)
+            else:
+                logits = predict_slices(self.network, image, config.slice_axis, config.patch_size, out_channels, **options)
+            export_segmentation(logits, properties, config, self.spec, self.task, folder / f"{case_id}{ending}")
+            per_case[case_id] = evaluate_case(folder / f"{case_id}{ending}", self.reference_folder / f"{case_id}{ending}", self.spec, self.task)
+        self.network.train()
+        summary = summarise(per_case)
+        write_summary(folder / "summary.json", summary)
+        dice = ", ".join(f"{name} {values['dice']:.4f}" for name, values in summary["mean"].items())
+        print(f"validation of {len(per_case)} cases (whole images, raw geometry): Dice {dice}; written to {folder}")
+        return summary
+
+    def validate_only(self) -> dict | None:
+        """Loads checkpoint_final.pt and runs the whole-case validation again."""
+        state = load_checkpoint(self.output_dir / "checkpoint_final.pt", self.device)
+        self.network.load_state_dict(state["network"])
+        return self.validate_cases()

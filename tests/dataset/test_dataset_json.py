@@ -35,6 +35,7 @@ def test_valid_nnunet_dataset_json_parses_with_segmentation_default():
         ({"labels": {"lesion": 1}}, "background with value 0"),
         ({"labels": {"background": 0, "a": 1, "b": 1}}, "used by more than one"),
         ({"labels": {"background": 0, "a": "one"}}, "must be an integer"),
+        ({"labels": {"background": 0, "a": 1, "b": 4}}, "consecutive from 0"),
         ({"labels": {"background": 0, "whole": [1, 2], "core": [2]}}, "regions_class_order"),
         ({"task": "regression"}, "'targets' must be a non-empty object"),
         ({"task": "classification"}, "'classes' must map at least two"),

@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 
+import numpy as np
 import pytest
 import torch
 
@@ -105,3 +106,23 @@ def test_a_killed_run_resumed_with_continue_ends_with_the_same_weights(spine, tm
     assert [line.split()[1] for line in log.read_text().splitlines()] == ["0", "1", "2", "3", "4"]
     for name, tensor in reference["network"].items():
         assert torch.equal(tensor, resumed["network"][name]), name
+
+
+def test_validation_exports_whole_cases_in_the_raw_geometry_and_scores_them(spine):
+    from autoseg.io import read_image
+
+    preprocessed, results = spine
+    output = train_fold(preprocessed, results, "2d", "2", settings=small(1))
+    summary = json.loads((output / "validation" / "summary.json").read_text())
+    splits = json.loads((preprocessed / "splits_final.json").read_text())
+    assert sorted(summary["cases"]) == sorted(splits[2]["val"])
+    assert set(summary["mean"]) == {"paraspinal_left", "paraspinal_right", "psoas"}
+    assert {"dice", "iou", "precision", "recall", "hd95", "assd"} <= set(summary["foreground_mean"])
+    case = splits[2]["val"][0]
+    exported = read_image(output / "validation" / f"{case}.nii.gz")
+    reference = read_image(preprocessed / "gt" / f"{case}.nii.gz")
+    assert exported.spatial_shape == reference.spatial_shape and exported.geometry == reference.geometry
+    assert set(np.unique(exported.array)) <= {0, 1, 2, 3}
+    (output / "validation" / "summary.json").unlink()
+    train_fold(preprocessed, results, "2d", "2", settings=small(1), validation_only=True)
+    assert (output / "validation" / "summary.json").is_file()
