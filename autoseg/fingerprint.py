@@ -24,7 +24,8 @@ import numpy as np
 from autoseg.dataset import Case, DatasetSpec, RawDataset
 from autoseg.io import atomic_write, read_image
 from autoseg.parallel import map_cases
-from autoseg.preprocessing.crop import bounding_box, crop, nonzero_mask
+from autoseg.preprocessing.crop import bounding_box, nonzero_mask
+from autoseg.tasks import task_for
 
 SAMPLES_PER_CASE = 10_000
 
@@ -104,11 +105,13 @@ class Fingerprint:
         return cls.from_json(json.loads(Path(path).read_text()))
 
 
-def _sample(values: np.ndarray, rng: np.random.Generator, count: int) -> np.ndarray:
+def sample_values(values: np.ndarray, rng: np.random.Generator, count: int = SAMPLES_PER_CASE) -> np.ndarray:
+    """Returns at most ``count`` of ``values``, drawn without replacement."""
     return values if values.size <= count else rng.choice(values, count, replace=False)
 
 
-def _centroid(mask: np.ndarray, box: list[tuple[int, int]]) -> list[float]:
+def centroid_in_box(mask: np.ndarray, box: list[tuple[int, int]]) -> list[float]:
+    """Returns the centroid of ``mask`` as a position in ``box``, from -1 (first voxel) to 1 (last) per axis."""
     coordinates = np.argwhere(mask).mean(axis=0)
     return [float(2 * (c - start) / max(stop - start - 1, 1) - 1) for c, (start, stop) in zip(coordinates, box)]
 
@@ -129,22 +132,9 @@ def fingerprint_case(item: tuple[int, Case], spec: DatasetSpec, seed: int, sampl
         [stop - start for start, stop in box],
         class_index=case.class_index,
     )
-    foreground = mask
-    targets: list[np.ndarray] = []
-    if spec.task == "segmentation" and case.label_files:
-        label = read_image(case.label_files[0]).array[0]
-        for value in sorted(spec.label_values() - {0}):
-            present = label == value
-            count = int(present.sum())
-            record.class_voxels[str(value)] = count
-            if count:
-                record.class_centroids[str(value)] = _centroid(present, box)
-        if (label > 0).any():
-            foreground = label > 0
-    elif spec.task == "regression":
-        target = np.concatenate([read_image(path).array for path in case.label_files])
-        targets = [_sample(t[mask], rng, samples) for t in target]
-    intensities = [_sample(c[foreground], rng, samples) for c in channels]
+    target = np.concatenate([read_image(path).array for path in case.label_files]) if case.label_files else None
+    foreground, targets = task_for(spec).fingerprint_target(record, target, mask, box, spec, rng)
+    intensities = [sample_values(c[foreground], rng, samples) for c in channels]
     return record, intensities, targets
 
 
@@ -157,12 +147,9 @@ def compute_fingerprint(dataset: RawDataset, num_processes: int | None = None, s
     intensity = {
         str(c): IntensityStatistics.of(np.concatenate([r[1][c] for r in results])) for c in range(spec.num_channels)
     }
-    targets = {}
-    if spec.task == "regression":
-        targets = {str(t): IntensityStatistics.of(np.concatenate([r[2][t] for r in results])) for t in range(len(spec.targets))}
-    class_counts = {}
-    if spec.task == "classification":
-        class_counts = {name: sum(r.class_index == index for r in records) for name, index in spec.classes.items()}
+    num_targets = len(results[0][2]) if results else 0
+    targets = {str(t): IntensityStatistics.of(np.concatenate([r[2][t] for r in results])) for t in range(num_targets)}
+    class_counts = {name: sum(r.class_index == index for r in records) for name, index in spec.classes.items()}
     return Fingerprint(
         dataset=dataset.name,
         task=spec.task,

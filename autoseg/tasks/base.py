@@ -42,6 +42,11 @@ class Task:
     def plan_target_normalisation(self, fingerprint) -> dict:
         return {}
 
+    def fingerprint_target(self, record, target, mask, box, spec: DatasetSpec, rng: np.random.Generator):
+        """Adds what the fingerprint needs of a case's target to ``record``; returns
+        (the foreground mask for intensity statistics, sampled target values per target channel)."""
+        return mask, []
+
     def prepare_input(self, data: np.ndarray, configuration) -> np.ndarray:
         return data
 

@@ -20,6 +20,21 @@ class SegmentationTask(Task):
     def out_channels(self, spec: DatasetSpec) -> int:
         return len(spec.labels) - 1 if spec.has_regions else len(spec.labels)
 
+    def fingerprint_target(self, record, target, mask, box, spec, rng):
+        """Voxel counts and centroids per label value; intensities are sampled inside the labelled voxels."""
+        from autoseg.fingerprint import centroid_in_box
+
+        if target is None:
+            return mask, []
+        label = target[0]
+        for value in sorted(spec.label_values() - {0}):
+            present = label == value
+            count = int(present.sum())
+            record.class_voxels[str(value)] = count
+            if count:
+                record.class_centroids[str(value)] = centroid_in_box(present, box)
+        return (label > 0 if (label > 0).any() else mask), []
+
     def sampling_locations(self, target, rng):
         """Per label value present, up to 10,000 of its voxels."""
         return {str(int(value)): self._sample(target[0] == value, rng) for value in np.unique(target) if value != 0}
@@ -111,6 +126,12 @@ class RegressionTask(Task):
 
     def out_channels(self, spec: DatasetSpec) -> int:
         return len(spec.targets)
+
+    def fingerprint_target(self, record, target, mask, box, spec, rng):
+        """Samples each target's values inside the non-zero region, for reversible target normalisation."""
+        from autoseg.fingerprint import sample_values
+
+        return mask, [sample_values(channel[mask], rng) for channel in target]
 
     def make_loss(self, spec, num_outputs):
         from autoseg.losses import DeepSupervisionLoss
