@@ -27,6 +27,7 @@ from autoseg.plans import Configuration
 from autoseg.tasks import task_for
 from autoseg.training.checkpoint import load_checkpoint, save_checkpoint
 from autoseg.training.log import EpochRecord, TrainingLog
+from autoseg.training.plot import plot_progress
 
 EMA_WEIGHT = 0.9
 
@@ -178,6 +179,7 @@ class Trainer:
                 improved = not math.isnan(ema) and ema > self.log.best_ema
                 record = EpochRecord(epoch, train_loss, validation_loss, scores, ema, learning_rate, time.perf_counter() - began, train_seconds, peak)
                 self.log.append(record, self.output_dir / "training_log.txt")
+                plot_progress(self.log, self.output_dir / "progress.png")
                 if improved:
                     save_checkpoint(self.output_dir / "checkpoint_best.pt", self.state(epoch))
                 if (epoch + 1) % settings.checkpoint_every == 0 and epoch + 1 < settings.epochs:

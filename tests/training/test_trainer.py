@@ -63,6 +63,7 @@ def test_loss_falls_and_checkpoints_are_written_safely(spine):
     assert losses[-1] < 0.8 * losses[0]
     assert (output / "checkpoint_best.pt").is_file() and not (output / "checkpoint_latest.pt").exists()
     assert len((output / "training_log.txt").read_text().splitlines()) == 4
+    assert (output / "progress.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     splits = json.loads((preprocessed / "splits_final.json").read_text())
     assert len(splits) == 5 and sum(len(f["val"]) for f in splits) == 10
     with pytest.raises(AutosegError, match="already holds a finished training"):
