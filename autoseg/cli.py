@@ -108,21 +108,25 @@ def _print_plans(plans) -> None:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from autoseg.training import TrainingSettings, train_fold
+    from dataclasses import replace
+
+    from autoseg.training import TRAINERS, train_fold
 
     preprocessed = find_dataset(args.dataset, data_root("preprocessed", args.preprocessed))
-    settings = TrainingSettings(epochs=args.epochs, iterations_per_epoch=args.iterations_per_epoch, validation_iterations=args.validation_iterations, checkpoint_every=args.checkpoint_every, seed=args.seed, num_workers=args.num_workers)
-    for name, value in (("--epochs", args.epochs), ("--iterations_per_epoch", args.iterations_per_epoch), ("--validation_iterations", args.validation_iterations), ("--checkpoint_every", args.checkpoint_every)):
-        if value < 1:
-            raise AutosegError(f"{name} must be at least 1, got {value}.")
-    train_fold(preprocessed, data_root("results", args.results), args.configuration, args.fold, args.plans, args.device, settings, resume=args.resume, validation_only=args.val_only)
+    overrides = {name: getattr(args, name) for name in ("epochs", "iterations_per_epoch", "validation_iterations", "checkpoint_every", "seed", "num_workers") if getattr(args, name) is not None}
+    for name, value in overrides.items():
+        if value < (0 if name in ("seed", "num_workers") else 1):
+            raise AutosegError(f"--{name} must be at least {0 if name in ('seed', 'num_workers') else 1}, got {value}.")
+    settings = replace(TRAINERS.get(args.trainer), **overrides)
+    train_fold(preprocessed, data_root("results", args.results), args.configuration, args.fold, args.plans, args.device, settings, resume=args.resume, validation_only=args.val_only, trainer=args.trainer)
     return EXIT_OK
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from autoseg.demo import run_demo
 
-    return EXIT_OK if run_demo(data_root("raw", args.raw), data_root("preprocessed", args.preprocessed), seed=args.seed) else EXIT_PROBLEMS
+    results = data_root("results", args.results)
+    return EXIT_OK if run_demo(data_root("raw", args.raw), data_root("preprocessed", args.preprocessed), results, seed=args.seed) else EXIT_PROBLEMS
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -189,24 +193,26 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("dataset", help="dataset id, folder name or path (in the preprocessed folder)")
     train.add_argument("configuration", help="a planned configuration: 2d, 3d_fullres, 3d_lowres")
     train.add_argument("fold", help="0-4, or all")
+    train.add_argument("-tr", "--trainer", default="default", help="trainer variant: default (nnU-Net's SGD schedule, 1000 x 250 iterations) or short (Adam, 50 x 50, for CPUs and demos)")
     train.add_argument("-p", "--plans", default="plans.json", help="plans file in the dataset's preprocessed folder (default: plans.json)")
     train.add_argument("--device", default=None, help="cpu, cuda, cuda:1, mps (default: CUDA, else MPS, else CPU)")
     train.add_argument("--continue", dest="resume", action="store_true", help="resume from checkpoint_latest.pt exactly where it stopped")
     train.add_argument("--val_only", action="store_true", help="only re-run the whole-case validation of a finished fold")
-    train.add_argument("--epochs", type=int, default=1000)
-    train.add_argument("--iterations_per_epoch", type=int, default=250)
-    train.add_argument("--validation_iterations", type=int, default=50)
-    train.add_argument("--checkpoint_every", type=int, default=5, help="epochs between checkpoint_latest.pt updates")
+    train.add_argument("--epochs", type=int, default=None, help="default: the trainer's (1000)")
+    train.add_argument("--iterations_per_epoch", type=int, default=None, help="default: the trainer's (250)")
+    train.add_argument("--validation_iterations", type=int, default=None, help="default: the trainer's (50)")
+    train.add_argument("--checkpoint_every", type=int, default=None, help="epochs between checkpoint_latest.pt updates (default: 5)")
     train.add_argument("--num_workers", type=int, default=None, help="augmentation worker processes (default: CPUs - 1)")
-    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--seed", type=int, default=None, help="default: 0")
     _preprocessed_option(train)
     train.add_argument("--results", metavar="DIR", help="trained models folder (default: $AUTOSEG_RESULTS, else ./autoseg_data/results)")
     train.set_defaults(run=cmd_train)
 
-    demo = commands.add_parser("demo", help="run autoseg on built-in stand-in datasets", description="Generate and verify the built-in stand-in datasets, then plan and preprocess the lumbar-spine one.")
+    demo = commands.add_parser("demo", help="run autoseg on built-in stand-in datasets", description="Generate and verify the built-in stand-in datasets, then plan, preprocess and briefly train the lumbar-spine one.")
     demo.add_argument("--seed", type=int, default=0)
     _raw_option(demo)
     _preprocessed_option(demo)
+    demo.add_argument("--results", metavar="DIR", help="trained models folder (default: $AUTOSEG_RESULTS, else ./autoseg_data/results)")
     demo.set_defaults(run=cmd_demo)
     return parser
 

@@ -11,13 +11,10 @@ from autoseg.errors import AutosegError
 from autoseg.plans import Plans
 from autoseg.preprocessing.storage import finished_cases, load_properties
 from autoseg.tasks import task_for
-from autoseg.training.trainer import Trainer, TrainingSettings, pick_device
+from autoseg.training.trainer import TRAINERS, Trainer, TrainingSettings, pick_device
 
-TRAINER_NAME = "default"
-
-
-def model_folder(results_root: Path, dataset_name: str, plans_name: str, configuration: str) -> Path:
-    return results_root / dataset_name / f"{TRAINER_NAME}__{plans_name}__{configuration}"
+def model_folder(results_root: Path, dataset_name: str, trainer: str, plans_name: str, configuration: str) -> Path:
+    return results_root / dataset_name / f"{trainer}__{plans_name}__{configuration}"
 
 
 def train_fold(
@@ -30,12 +27,14 @@ def train_fold(
     settings: TrainingSettings | None = None,
     resume: bool = False,
     validation_only: bool = False,
+    trainer: str = "default",
 ) -> Path:
     """Trains one fold (``"0"``..``"4"`` or ``"all"``) of a configuration; returns the fold's output folder.
 
     ``validation_only`` skips training and re-runs the whole-case validation of a finished fold.
+    ``settings`` default to the registered trainer variant's; ``trainer`` also names the model folder.
     """
-    settings = settings or TrainingSettings()
+    settings = settings or TRAINERS.get(trainer)
     plans = Plans.load(preprocessed_dir / plans_file)
     configuration = plans.configuration(configuration_name)
     spec = DatasetSpec.from_json(json.loads((preprocessed_dir / "dataset.json").read_text()), str(preprocessed_dir / "dataset.json"))
@@ -55,7 +54,7 @@ def train_fold(
     else:
         raise AutosegError(f"fold must be 0-{len(splits) - 1} or 'all', got {fold!r}.")
     plans_name = Path(plans_file).stem
-    output = model_folder(results_root, preprocessed_dir.name, plans_name, configuration_name) / f"fold_{fold}"
+    output = model_folder(results_root, preprocessed_dir.name, trainer, plans_name, configuration_name) / f"fold_{fold}"
     finished = (output / "checkpoint_final.pt").is_file()
     if finished and not (resume or validation_only):
         raise AutosegError(f"{output} already holds a finished training; delete it to train again, or pass --val_only to validate it again.")

@@ -22,6 +22,8 @@ import torch
 
 from autoseg.data.loader import BatchRecipe, BatchStream, make_batch
 from autoseg.dataset import DatasetSpec
+from autoseg.errors import AutosegError
+from autoseg.registry import Registry
 from autoseg.io import atomic_write
 from autoseg.plans import Configuration
 from autoseg.tasks import task_for
@@ -34,6 +36,9 @@ EMA_WEIGHT = 0.9
 
 @dataclass
 class TrainingSettings:
+    """What a trainer variant may change; ``optimiser`` is ``sgd`` (Nesterov) or ``adam``."""
+
+    optimiser: str = "sgd"
     epochs: int = 1000
     iterations_per_epoch: int = 250
     validation_iterations: int = 50
@@ -45,6 +50,21 @@ class TrainingSettings:
     checkpoint_every: int = 5
     seed: int = 0
     num_workers: int | None = None
+
+
+TRAINERS: Registry[TrainingSettings] = Registry("trainer")
+TRAINERS.add("default", TrainingSettings())
+# Short CPU runs and demos: measured on the spine stand-in, Adam reaches whole-case Dice ~0.6-0.7 in
+# 300 iterations, where SGD with momentum 0.99 (tuned for 250,000 iterations) still predicts only background.
+TRAINERS.add("short", TrainingSettings(optimiser="adam", initial_lr=1e-3, epochs=50, iterations_per_epoch=50, validation_iterations=10))
+
+
+def make_optimiser(settings: TrainingSettings, parameters) -> torch.optim.Optimizer:
+    if settings.optimiser == "sgd":
+        return torch.optim.SGD(parameters, lr=settings.initial_lr, momentum=settings.momentum, nesterov=True, weight_decay=settings.weight_decay)
+    if settings.optimiser == "adam":
+        return torch.optim.Adam(parameters, lr=settings.initial_lr, weight_decay=settings.weight_decay)
+    raise AutosegError(f"unknown optimiser {settings.optimiser!r}; known: sgd, adam.")
 
 
 def poly_lr(initial: float, epoch: int, epochs: int, exponent: float = 0.9) -> float:
@@ -82,7 +102,7 @@ class Trainer:
         self.network = self.task.make_network(spec, configuration.architecture).to(device)
         self.scales = output_scales(configuration)
         self.loss = self.task.make_loss(spec, len(self.scales))
-        self.optimiser = torch.optim.SGD(self.network.parameters(), lr=settings.initial_lr, momentum=settings.momentum, nesterov=True, weight_decay=settings.weight_decay)
+        self.optimiser = make_optimiser(settings, self.network.parameters())
         self.mixed_precision = device.type == "cuda"
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.mixed_precision)
         common = dict(folder=str(data_folder), patch_size=tuple(configuration.patch_size), batch_size=configuration.batch_size, mirror_axes=tuple(configuration.mirror_axes), slice_axis=configuration.slice_axis, target_is_label=self.task.target_kind == "label")

@@ -92,7 +92,7 @@ def test_a_killed_run_resumed_with_continue_ends_with_the_same_weights(spine, tm
     env = dict(os.environ, OMP_NUM_THREADS="1")  # bit-identical arithmetic needs the same thread count
     subprocess.run(_train_command(preprocessed, tmp_path / "uninterrupted", 5), check=True, env=env, capture_output=True)
     process = subprocess.Popen(_train_command(preprocessed, results, 5), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    log = results / preprocessed.name / "default__plans__2d" / "fold_1" / "training_log.txt"
+    log = results / preprocessed.name / "default__plans__2d" / "fold_1" / "training_log.txt"  # trainer __ plans __ configuration
     deadline = time.time() + 120
     while time.time() < deadline and (not log.is_file() or len(log.read_text().splitlines()) < 2):
         time.sleep(0.05)
@@ -127,3 +127,17 @@ def test_validation_exports_whole_cases_in_the_raw_geometry_and_scores_them(spin
     (output / "validation" / "summary.json").unlink()
     train_fold(preprocessed, results, "2d", "2", settings=small(1), validation_only=True)
     assert (output / "validation" / "summary.json").is_file()
+
+
+def test_trainer_variants_are_registered_presets(spine):
+    from autoseg.training import TRAINERS
+
+    assert {"default", "short"} <= set(TRAINERS.names())
+    assert TRAINERS.get("default").optimiser == "sgd" and TRAINERS.get("short").optimiser == "adam"
+    with pytest.raises(AutosegError, match="unknown trainer 'fast'; known: default, short"):
+        TRAINERS.get("fast")
+    preprocessed, results = spine
+    from dataclasses import replace
+
+    output = train_fold(preprocessed, results, "2d", "3", settings=replace(TRAINERS.get("short"), epochs=2, iterations_per_epoch=5, validation_iterations=1, num_workers=0), trainer="short")
+    assert output.parent.name == "short__plans__2d" and (output / "checkpoint_final.pt").is_file()
