@@ -81,10 +81,9 @@ def task_is_dense(plans: Plans) -> bool:
     return get_task(plans.task).dense_output
 
 
-def _preprocess_one(item: tuple[int, Case], dataset_root: Path, plans: Plans, configuration: Configuration, folder: Path, seed: int) -> str:
+def _preprocess_one(item: tuple[int, Case], spec, plans: Plans, configuration: Configuration, folder: Path, seed: int) -> str:
     index, case = item
-    dataset = RawDataset(dataset_root)
-    task = task_for(dataset.spec)
+    task = task_for(spec)
     images = [read_image(path) for path in case.image_files]
     channels = np.concatenate([image.array for image in images])
     target = None
@@ -146,7 +145,7 @@ def run_preprocess(
         todo = [(i, case) for i, case in enumerate(cases) if not is_finished(folder, case.case_id)]
         if len(todo) < len(cases):
             print(f"{folder}: {len(cases) - len(todo)} case(s) already done, {len(todo)} to go")
-        worker = partial(_preprocess_one, dataset_root=dataset.root, plans=plans, configuration=source, folder=folder, seed=seed)
+        worker = partial(_preprocess_one, spec=dataset.spec, plans=plans, configuration=source, folder=folder, seed=seed)
         map_cases(worker, todo, num_processes, desc=f"preprocess {identifier}")
         folders[identifier] = folder
         print(f"preprocessed {len(cases)} cases into {folder}")

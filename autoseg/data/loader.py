@@ -42,7 +42,8 @@ class BatchRecipe:
 _worker_state: dict = {}
 
 
-def _build(recipe: BatchRecipe):
+def build(recipe: BatchRecipe):
+    """Returns the (sampler, transforms) that ``make_batch`` needs; build once, reuse for every batch."""
     sampler = CaseSampler(Path(recipe.folder), list(recipe.case_ids), list(recipe.patch_size), recipe.slice_axis)
     transforms = training_transforms(list(recipe.patch_size), list(recipe.mirror_axes), recipe.target_is_label) if recipe.augment else None
     return sampler, transforms
@@ -50,7 +51,7 @@ def _build(recipe: BatchRecipe):
 
 def make_batch(recipe: BatchRecipe, index: int, built=None) -> dict[str, np.ndarray]:
     """Returns batch ``index`` of ``recipe``: {'data': (B, C, *patch) float32, 'target': (B, T, *patch) if any}."""
-    sampler, transforms = built or _build(recipe)
+    sampler, transforms = built or build(recipe)
     rng = np.random.default_rng([recipe.seed, index])
     batch = sample_batch(sampler, recipe.batch_size, rng)
     if transforms is not None:
@@ -69,7 +70,7 @@ def _init_worker(recipe: BatchRecipe) -> None:
     # Each worker does the arithmetic of one batch; more threads per worker only fight over cores.
     os.environ["OMP_NUM_THREADS"] = "1"
     _worker_state["recipe"] = recipe
-    _worker_state["built"] = _build(recipe)
+    _worker_state["built"] = build(recipe)
 
 
 def _worker_batch(index: int) -> dict[str, np.ndarray]:
@@ -95,7 +96,7 @@ class BatchStream:
         workers = default_num_workers() if num_workers is None else num_workers
         self.prefetch = prefetch or max(2, 2 * workers)
         self.pool = ProcessPoolExecutor(max_workers=workers, initializer=_init_worker, initargs=(recipe,), mp_context=mp_context) if workers > 0 else None
-        self.built = None if self.pool else _build(recipe)
+        self.built = None if self.pool else build(recipe)
         self.pending: deque[Future] = deque()
         self.submitted = start
 

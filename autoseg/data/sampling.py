@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from autoseg.preprocessing.storage import load_case, load_locations
+from autoseg.preprocessing.storage import load_arrays, load_locations
 
 FOREGROUND_FRACTION = 1 / 3
 
@@ -39,6 +39,7 @@ class CaseSampler:
         self.patch_size = list(patch_size)
         self.slice_axis = slice_axis
         self._locations: dict[str, dict[str, np.ndarray]] = {}
+        self._arrays: dict[str, tuple[np.ndarray, np.ndarray | None]] = {}
 
     def locations(self, case_id: str) -> dict[str, np.ndarray]:
         if case_id not in self._locations:
@@ -48,7 +49,9 @@ class CaseSampler:
     def sample(self, rng: np.random.Generator, force_foreground: bool, case_id: str | None = None) -> Patch:
         """Returns one patch from ``case_id`` (or a random case)."""
         case_id = case_id or self.case_ids[rng.integers(len(self.case_ids))]
-        data, target, _ = load_case(self.folder, case_id)
+        if case_id not in self._arrays:  # memory maps: opened once, read only where a patch falls
+            self._arrays[case_id] = load_arrays(self.folder, case_id)
+        data, target = self._arrays[case_id]
         locations = self.locations(case_id) if force_foreground else {}
         centre = None
         if locations:

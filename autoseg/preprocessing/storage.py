@@ -50,13 +50,18 @@ def load_properties(folder: Path, case_id: str) -> CaseProperties:
     return CaseProperties.from_json(json.loads((folder / f"{case_id}.json").read_text()))
 
 
-def load_case(folder: Path, case_id: str, mmap: bool = True) -> tuple[np.ndarray, np.ndarray | None, CaseProperties]:
-    """Returns (data, target or None, properties); arrays memory-mapped unless ``mmap`` is False."""
+def load_arrays(folder: Path, case_id: str, mmap: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
+    """Returns (data, target or None), memory-mapped unless ``mmap`` is False."""
     mode = "r" if mmap else None
     data = np.load(folder / f"{case_id}.npy", mmap_mode=mode)
     target_path = folder / f"{case_id}_target.npy"
     target = np.load(target_path, mmap_mode=mode) if target_path.is_file() else None
-    return data, target, load_properties(folder, case_id)
+    return data, target
+
+
+def load_case(folder: Path, case_id: str, mmap: bool = True) -> tuple[np.ndarray, np.ndarray | None, CaseProperties]:
+    """Returns (data, target or None, properties); arrays memory-mapped unless ``mmap`` is False."""
+    return (*load_arrays(folder, case_id, mmap), load_properties(folder, case_id))
 
 
 def load_locations(folder: Path, case_id: str) -> dict[str, np.ndarray]:

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from autoseg.data.loader import BatchRecipe, BatchStream, make_batch
+from autoseg.data.loader import BatchRecipe, BatchStream, build, make_batch
 from autoseg.dataset import DatasetSpec
 from autoseg.errors import AutosegError
 from autoseg.registry import Registry
@@ -108,6 +108,7 @@ class Trainer:
         common = dict(folder=str(data_folder), patch_size=tuple(configuration.patch_size), batch_size=configuration.batch_size, mirror_axes=tuple(configuration.mirror_axes), slice_axis=configuration.slice_axis, target_is_label=self.task.target_kind == "label")
         self.train_recipe = BatchRecipe(case_ids=tuple(train_ids), augment=True, seed=settings.seed, **common)
         self.validation_recipe = BatchRecipe(case_ids=tuple(validation_ids), augment=False, seed=settings.seed + 1, **common)
+        self.validation_maker = build(self.validation_recipe)
         self.log = TrainingLog()
         self.start_epoch = 0
 
@@ -159,7 +160,7 @@ class Trainer:
         """
         losses, totals = [], {}
         for index in range(self.settings.validation_iterations):
-            batch = make_batch(self.validation_recipe, index)
+            batch = make_batch(self.validation_recipe, index, self.validation_maker)
             data = torch.from_numpy(batch["data"]).to(self.device)
             targets = self.task.prepare_targets(torch.from_numpy(batch["target"]).to(self.device), self.spec, self.scales)
             with torch.autocast(self.device.type, enabled=self.mixed_precision):
