@@ -6,8 +6,8 @@ Part 1: fixed topologies (2D, isotropic 3D, anisotropic 3D, a classification
 encoder is not measured here). Part 2: configurations the default planner
 makes for a memory budget, measured at their planned batch size: the planner
 promises they fit. On CUDA the step runs with mixed precision and the peak is
-torch.cuda.max_memory_allocated; on CPU it is float32 and the peak resident
-memory (see planners/measure_memory.py).
+torch.cuda.max_memory_allocated; on CPU it is float32 and the peak tensor
+memory counted by planners.measure_memory.TensorMemoryTracker.
 """
 
 from __future__ import annotations

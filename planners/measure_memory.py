@@ -2,47 +2,69 @@
 
 Run as ``python -m planners.measure_memory '<json>'`` with keys architecture,
 patch_size, in_channels, out_channels, batch_size and device; prints a JSON
-line with ``peak_bytes``: on CUDA ``torch.cuda.max_memory_allocated`` during
-the step (mixed precision); on CPU the rise of the process's peak resident
-memory during the step (the kernel's peak mark is reset just before it),
-plus the parameters' own bytes, in a fresh process. CPU steps run in float32.
+line with ``peak_bytes``, measured in a fresh process on the second step (the
+first creates gradients and momentum, as the planner assumes they exist): the
+peak of tensor memory allocated during the step plus the bytes of parameters,
+gradients and optimiser state. On CUDA the
+caching allocator counts it (``torch.cuda.max_memory_allocated``, mixed
+precision); on the CPU, where no allocator keeps such a count,
+``TensorMemoryTracker`` does (float32). Both count tensors only, never library
+workspaces or allocator caches, so the CPU figure is the same on every machine
+rather than a property of its CPU and malloc.
 """
 
 from __future__ import annotations
 
 import json
-import resource
 import subprocess
 import sys
+import weakref
+
+import torch
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils._pytree import tree_leaves
+from torch.utils.weak import WeakIdKeyDictionary
 
 
-def _current_rss_bytes() -> int:
-    with open("/proc/self/statm") as handle:
-        return int(handle.read().split()[1]) * resource.getpagesize()
+class TensorMemoryTracker(TorchDispatchMode):
+    """Counts the bytes of tensor storages created inside the ``with`` block and their peak.
 
+    Every operator's outputs pass through ``__torch_dispatch__`` (backward
+    included); a storage is counted when first seen and uncounted when it is
+    freed (a weak reference's callback). Storages that existed before the block
+    are not counted.
+    """
 
-def _reset_peak_rss() -> bool:
-    """Resets the kernel's peak-RSS mark (VmHWM) to the current RSS; False where Linux does not allow it."""
-    try:
-        with open("/proc/self/clear_refs", "w") as handle:
-            handle.write("5")
-        return True
-    except OSError:
-        return False
+    def __init__(self) -> None:
+        super().__init__()
+        self.current_bytes = 0
+        self.peak_bytes = 0
+        self._seen: WeakIdKeyDictionary = WeakIdKeyDictionary()
+        self._refs: set[weakref.ref] = set()
 
+    def _count(self, storage: torch.UntypedStorage) -> None:
+        if storage in self._seen or storage.device.type == "meta":
+            return
+        size = storage.nbytes()
+        self._seen[storage] = size
 
-def _peak_rss_bytes(reset: bool) -> int:
-    if reset:
-        with open("/proc/self/status") as handle:
-            for line in handle:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) * 1024
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+        def freed(ref: weakref.ref, size: int = size) -> None:
+            self._refs.discard(ref)
+            self.current_bytes -= size
+
+        self._refs.add(weakref.ref(storage, freed))
+        self.current_bytes += size
+        self.peak_bytes = max(self.peak_bytes, self.current_bytes)
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        outputs = func(*args, **(kwargs or {}))
+        for leaf in tree_leaves(outputs):
+            if isinstance(leaf, torch.Tensor):
+                self._count(leaf.untyped_storage())
+        return outputs
 
 
 def _run(config: dict) -> dict:
-    import torch
-
     from autoseg.networks import Architecture, UNet
 
     torch.manual_seed(0)
@@ -53,7 +75,6 @@ def _run(config: dict) -> dict:
     batch = [config["batch_size"], config["in_channels"], *config["patch_size"]]
     inputs = torch.randn(batch, device=device)
     target = torch.randint(0, config["out_channels"], [batch[0], *batch[2:]], device=device)
-    parameter_bytes = sum(p.numel() * p.element_size() for p in network.parameters())
     use_amp = device.type == "cuda"
 
     def step() -> None:
@@ -73,18 +94,20 @@ def _run(config: dict) -> dict:
         optimiser.step()
         optimiser.zero_grad(set_to_none=False)
 
+    step()  # warm-up: creates the gradients and momentum that every later step carries
+    tensors = [*network.parameters(), *(p.grad for p in network.parameters())]
+    tensors += [value for state in optimiser.state.values() for value in state.values() if isinstance(value, torch.Tensor)]
+    state_bytes = sum(t.numel() * t.element_size() for t in tensors)
     if use_amp:
         torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()
         start = torch.cuda.memory_allocated()
         step()
         torch.cuda.synchronize()
-        return {"peak_bytes": torch.cuda.max_memory_allocated() - start + parameter_bytes}
-    # Without the reset, a transient before the step (importing torch) could hide the step's own peak.
-    reset = _reset_peak_rss()
-    before = _current_rss_bytes()
-    step()
-    return {"peak_bytes": _peak_rss_bytes(reset) - before + parameter_bytes}
+        return {"peak_bytes": torch.cuda.max_memory_allocated() - start + state_bytes}
+    with TensorMemoryTracker() as tracker:
+        step()
+    return {"peak_bytes": tracker.peak_bytes + state_bytes}
 
 
 def measure_training_step(config: dict, timeout_s: float = 600) -> int:
