@@ -117,8 +117,13 @@ def cmd_train(args: argparse.Namespace) -> int:
     for name, value in overrides.items():
         if value < (0 if name in ("seed", "num_workers") else 1):
             raise AutosegError(f"--{name} must be at least {0 if name in ('seed', 'num_workers') else 1}, got {value}.")
-    settings = replace(TRAINERS.get(args.trainer), **overrides)
-    train_fold(preprocessed, data_root("results", args.results), args.configuration, args.fold, args.plans, args.device, settings, resume=args.resume, validation_only=args.val_only, trainer=args.trainer)
+    if args.num_gpus < 1:
+        raise AutosegError(f"--num_gpus must be at least 1, got {args.num_gpus}.")
+    if args.pretrained_weights is not None and not Path(args.pretrained_weights).is_file():
+        raise AutosegError(f"--pretrained_weights {args.pretrained_weights}: no such file.")
+    settings = replace(TRAINERS.get(args.trainer), **overrides, compile=args.compile or TRAINERS.get(args.trainer).compile)
+    train_fold(preprocessed, data_root("results", args.results), args.configuration, args.fold, args.plans, args.device, settings, resume=args.resume, validation_only=args.val_only,
+               trainer=args.trainer, pretrained_weights=args.pretrained_weights, save_probabilities=args.npz, num_processes=args.num_gpus)
     return EXIT_OK
 
 
@@ -198,6 +203,10 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--device", default=None, help="cpu, cuda, cuda:1, mps (default: CUDA, else MPS, else CPU)")
     train.add_argument("--continue", dest="resume", action="store_true", help="resume from checkpoint_latest.pt exactly where it stopped")
     train.add_argument("--val_only", action="store_true", help="only re-run the whole-case validation of a finished fold")
+    train.add_argument("--npz", action="store_true", help="also save the validation cases' class probabilities (validation/CASE.npz), for ensembling")
+    train.add_argument("--pretrained_weights", metavar="CKPT", default=None, help="start from this checkpoint's weights (transfer learning); tensors of other shapes are skipped and reported")
+    train.add_argument("--num_gpus", type=int, default=1, help="train with DDP on this many GPUs (with --device cpu: gloo processes); or start autoseg train under torchrun")
+    train.add_argument("--compile", action="store_true", help="torch.compile the network for training (CUDA; needs a C++ compiler on the CPU)")
     train.add_argument("--epochs", type=int, default=None, help="default: the trainer's (1000)")
     train.add_argument("--iterations_per_epoch", type=int, default=None, help="default: the trainer's (250)")
     train.add_argument("--validation_iterations", type=int, default=None, help="default: the trainer's (50)")

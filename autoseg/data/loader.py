@@ -37,6 +37,7 @@ class BatchRecipe:
     target_is_label: bool
     augment: bool
     seed: int
+    part: tuple[int, int] | None = None  # (start, count) of each batch this process makes; None: all of it
 
 
 _worker_state: dict = {}
@@ -50,10 +51,15 @@ def build(recipe: BatchRecipe):
 
 
 def make_batch(recipe: BatchRecipe, index: int, built=None) -> dict[str, np.ndarray]:
-    """Returns batch ``index`` of ``recipe``: {'data': (B, C, *patch) float32, 'target': (B, T, *patch) if any}."""
+    """Returns batch ``index`` of ``recipe``: {'data': (B, C, *patch) float32, 'target': (B, T, *patch) if any}.
+
+    With ``recipe.part`` set, B is the part's count: under DDP every process
+    makes its own part of the same batch index.
+    """
     sampler, transforms = built or build(recipe)
-    rng = np.random.default_rng([recipe.seed, index])
-    batch = sample_batch(sampler, recipe.batch_size, rng)
+    key = [recipe.seed, index] if recipe.part is None else [recipe.seed, index, *recipe.part]
+    rng = np.random.default_rng(key)
+    batch = sample_batch(sampler, recipe.batch_size, rng, recipe.part)
     if transforms is not None:
         seed_augmentation(int(rng.integers(2**31)))
         out = transforms(data=batch["data"], seg=batch.get("target"))

@@ -92,14 +92,17 @@ def _crop_padded(array: np.ndarray, box: list[list[int]]) -> np.ndarray:
     return out
 
 
-def sample_batch(sampler: CaseSampler, batch_size: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
+def sample_batch(sampler: CaseSampler, batch_size: int, rng: np.random.Generator, part: tuple[int, int] | None = None) -> dict[str, np.ndarray]:
     """Returns {'data': (B, C, *patch), 'target': (B, T, *patch), 'case_ids': [...]}.
 
-    The last ``max(1, round(B / 3))`` samples are forced-foreground, so every
-    batch sees foreground however rare it is.
+    The last ``max(1, round(batch_size / 3))`` samples are forced-foreground, so
+    every batch sees foreground however rare it is. ``part=(start, count)``
+    makes only those positions of the batch (one process's share under DDP,
+    with the same forced-foreground positions as the whole batch).
     """
     forced = max(1, round(batch_size * FOREGROUND_FRACTION))
-    patches = [sampler.sample(rng, force_foreground=i >= batch_size - forced) for i in range(batch_size)]
+    start, count = part or (0, batch_size)
+    patches = [sampler.sample(rng, force_foreground=i >= batch_size - forced) for i in range(start, start + count)]
     batch = {"data": np.stack([p.data for p in patches]), "case_ids": [p.case_id for p in patches]}
     if patches[0].target is not None:
         batch["target"] = np.stack([p.target for p in patches])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -25,3 +26,45 @@ def load_checkpoint(path: Path, device: str | torch.device = "cpu") -> dict:
         return torch.load(path, map_location=device, weights_only=True)
     except Exception as error:  # torch raises several types for truncated or foreign files
         raise AutosegError(f"{path} is not a readable autoseg checkpoint ({type(error).__name__}: {error}).") from error
+
+
+@dataclass
+class TransferReport:
+    """What ``load_pretrained_weights`` did: tensors loaded, and those skipped with the reason."""
+
+    loaded: list[str] = field(default_factory=list)
+    skipped: dict[str, str] = field(default_factory=dict)  # name -> why; kept at their initialisation
+
+    def summary(self, source: Path) -> str:
+        lines = [f"pretrained weights from {source}: loaded {len(self.loaded)} of {len(self.loaded) + len(self.skipped)} tensors"]
+        lines += [f"  skipped {name}: {why}" for name, why in self.skipped.items()]
+        return "\n".join(lines)
+
+
+def load_pretrained_weights(network: torch.nn.Module, path: Path) -> TransferReport:
+    """Copies every tensor of an autoseg checkpoint (or a plain state dict) whose name and shape match.
+
+    Tensors whose shape differs (the first convolution for another number of
+    input channels, the output heads for other classes) or that the checkpoint
+    lacks keep their initialisation and are listed in the report. A checkpoint
+    sharing no tensor with the network is refused: it is for another network.
+    """
+    state = load_checkpoint(path)
+    weights = state.get("network", state)
+    if not isinstance(weights, dict) or not all(isinstance(v, torch.Tensor) for v in weights.values()):
+        raise AutosegError(f"{path} holds no network weights (expected an autoseg checkpoint or a state dict of tensors).")
+    own = network.state_dict()
+    report, matched = TransferReport(), {}
+    for name, tensor in own.items():
+        if name not in weights:
+            report.skipped[name] = "not in the checkpoint"
+        elif weights[name].shape != tensor.shape:
+            report.skipped[name] = f"shape {tuple(weights[name].shape)} in the checkpoint, {tuple(tensor.shape)} here"
+        else:
+            matched[name] = weights[name]
+            report.loaded.append(name)
+    if not matched:
+        raise AutosegError(f"{path} shares no tensor (same name and shape) with this network; was it trained with another architecture? "
+                           "Copy the pretrained configuration's architecture and patch_size into this dataset's plans.json so the networks agree.")
+    network.load_state_dict(matched, strict=False)
+    return report

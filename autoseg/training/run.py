@@ -11,6 +11,7 @@ from autoseg.errors import AutosegError
 from autoseg.plans import Plans
 from autoseg.preprocessing.storage import finished_cases, load_properties
 from autoseg.tasks import task_for
+from autoseg.training import distributed
 from autoseg.training.trainer import TRAINERS, Trainer, TrainingSettings, pick_device
 
 def model_folder(results_root: Path, dataset_name: str, trainer: str, plans_name: str, configuration: str) -> Path:
@@ -28,11 +29,18 @@ def train_fold(
     resume: bool = False,
     validation_only: bool = False,
     trainer: str = "default",
+    pretrained_weights: Path | None = None,
+    save_probabilities: bool = False,
+    num_processes: int = 1,
 ) -> Path:
     """Trains one fold (``"0"``..``"4"`` or ``"all"``) of a configuration; returns the fold's output folder.
 
     ``validation_only`` skips training and re-runs the whole-case validation of a finished fold.
     ``settings`` default to the registered trainer variant's; ``trainer`` also names the model folder.
+    ``pretrained_weights``: a checkpoint to start from (transfer learning).
+    ``save_probabilities``: also write the validation cases' class probabilities (.npz).
+    ``num_processes`` > 1 trains with DDP, one process per GPU (gloo processes on the CPU);
+    under torchrun, leave it at 1: the processes are already there.
     """
     settings = settings or TRAINERS.get(trainer)
     plans = Plans.load(preprocessed_dir / plans_file)
@@ -60,11 +68,25 @@ def train_fold(
         raise AutosegError(f"{output} already holds a finished training; delete it to train again, or pass --val_only to validate it again.")
     if validation_only and not finished:
         raise AutosegError(f"{output} has no checkpoint_final.pt to validate; train the fold first.")
+    if pretrained_weights is not None and resume and (output / "checkpoint_latest.pt").is_file():
+        raise AutosegError(f"--pretrained_weights and --continue both given for {output}: the run already started from the pretrained weights; drop --pretrained_weights to continue it.")
     torch_device = pick_device(device)
-    trainer = Trainer(spec, configuration, data_folder, train_ids, validation_ids, output, torch_device, settings, preprocessed_dir / "gt")
-    if validation_only:
-        trainer.validate_only()
+    if num_processes > 1:
+        distributed.launch(train_fold, num_processes, torch_device.type, preprocessed_dir=preprocessed_dir, results_root=results_root, configuration_name=configuration_name, fold=fold, plans_file=plans_file,
+                           device=device, settings=settings, resume=resume, validation_only=validation_only, trainer=trainer, pretrained_weights=pretrained_weights, save_probabilities=save_probabilities)
         return output
-    print(f"training {preprocessed_dir.name} {configuration_name} fold {fold} on {torch_device}: {len(train_ids)} training, {len(validation_ids)} validation cases -> {output}")
-    trainer.run(resume=resume)
+    processes = distributed.from_environment()
+    distributed.start(processes, processes.device(torch_device))
+    try:
+        fold_trainer = Trainer(spec, configuration, data_folder, train_ids, validation_ids, output, torch_device, settings, preprocessed_dir / "gt", processes, save_probabilities)
+        if validation_only:
+            fold_trainer.validate_only()
+            return output
+        if pretrained_weights is not None:
+            fold_trainer.load_pretrained(Path(pretrained_weights))
+        where = f"{processes.world_size} processes on {fold_trainer.device.type}" if processes.distributed else str(fold_trainer.device)
+        fold_trainer.say(f"training {preprocessed_dir.name} {configuration_name} fold {fold} on {where}: {len(train_ids)} training, {len(validation_ids)} validation cases -> {output}")
+        fold_trainer.run(resume=resume)
+    finally:
+        distributed.stop()
     return output

@@ -21,13 +21,15 @@ import numpy as np
 import torch
 
 from autoseg.data.loader import BatchRecipe, BatchStream, build, make_batch
+from autoseg.parallel import default_num_processes
 from autoseg.dataset import DatasetSpec
 from autoseg.errors import AutosegError
 from autoseg.registry import Registry
 from autoseg.io import atomic_write
 from autoseg.plans import Configuration
 from autoseg.tasks import task_for
-from autoseg.training.checkpoint import load_checkpoint, save_checkpoint
+from autoseg.training.checkpoint import load_checkpoint, load_pretrained_weights, save_checkpoint
+from autoseg.training.distributed import Processes
 from autoseg.training.log import EpochRecord, TrainingLog
 from autoseg.training.plot import plot_progress
 
@@ -49,7 +51,8 @@ class TrainingSettings:
     poly_exponent: float = 0.9
     checkpoint_every: int = 5
     seed: int = 0
-    num_workers: int | None = None
+    num_workers: int | None = None  # augmentation processes (per training process under DDP)
+    compile: bool = False  # torch.compile the training forward and backward
 
 
 TRAINERS: Registry[TrainingSettings] = Registry("trainer")
@@ -93,24 +96,50 @@ def output_scales(configuration: Configuration) -> list[list[int]]:
 
 
 class Trainer:
-    def __init__(self, spec: DatasetSpec, configuration: Configuration, data_folder: Path, train_ids: list[str], validation_ids: list[str], output_dir: Path, device: torch.device, settings: TrainingSettings, reference_folder: Path | None = None):
-        self.spec, self.configuration, self.settings = spec, configuration, settings
+    """Trains one fold. Under DDP every process builds one; ``processes`` says which it is, and only
+    the main process writes logs and checkpoints."""
+
+    def __init__(self, spec: DatasetSpec, configuration: Configuration, data_folder: Path, train_ids: list[str], validation_ids: list[str], output_dir: Path, device: torch.device, settings: TrainingSettings,
+                 reference_folder: Path | None = None, processes: Processes = Processes(), save_probabilities: bool = False):
+        self.spec, self.configuration, self.settings, self.processes = spec, configuration, settings, processes
         self.data_folder, self.validation_ids, self.reference_folder = Path(data_folder), list(validation_ids), reference_folder
-        self.output_dir, self.device = Path(output_dir), device
+        self.output_dir, self.device, self.save_probabilities = Path(output_dir), processes.device(device), save_probabilities
         self.task = task_for(spec)
         torch.manual_seed(settings.seed)
-        self.network = self.task.make_network(spec, configuration.architecture).to(device)
+        self.network = self.task.make_network(spec, configuration.architecture).to(self.device)
+        self.model = self._training_model()
         self.scales = output_scales(configuration)
         self.loss = self.task.make_loss(spec, len(self.scales))
         self.optimiser = make_optimiser(settings, self.network.parameters())
-        self.mixed_precision = device.type == "cuda"
+        self.mixed_precision = self.device.type == "cuda"
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.mixed_precision)
-        common = dict(folder=str(data_folder), patch_size=tuple(configuration.patch_size), batch_size=configuration.batch_size, mirror_axes=tuple(configuration.mirror_axes), slice_axis=configuration.slice_axis, target_is_label=self.task.target_kind == "label")
+        if configuration.batch_size < processes.world_size:
+            raise AutosegError(f"the planned batch size {configuration.batch_size} cannot be split between {processes.world_size} processes; use at most {configuration.batch_size}.")
+        part = processes.share(configuration.batch_size) if processes.distributed else None
+        common = dict(folder=str(data_folder), patch_size=tuple(configuration.patch_size), batch_size=configuration.batch_size, mirror_axes=tuple(configuration.mirror_axes),
+                      slice_axis=configuration.slice_axis, target_is_label=self.task.target_kind == "label", part=part)
         self.train_recipe = BatchRecipe(case_ids=tuple(train_ids), augment=True, seed=settings.seed, **common)
         self.validation_recipe = BatchRecipe(case_ids=tuple(validation_ids), augment=False, seed=settings.seed + 1, **common)
         self.validation_maker = build(self.validation_recipe)
         self.log = TrainingLog()
         self.start_epoch = 0
+
+    def _training_model(self) -> torch.nn.Module:
+        """The network as the training step calls it: wrapped for DDP, compiled if asked."""
+        model = self.network
+        if self.processes.distributed:
+            from torch.nn.parallel import DistributedDataParallel
+
+            model = DistributedDataParallel(model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
+        return torch.compile(model) if self.settings.compile else model
+
+    def say(self, message: str) -> None:
+        if self.processes.is_main:
+            print(message, flush=True)
+
+    def load_pretrained(self, path: Path) -> None:
+        """Starts from another model's weights (transfer learning); prints what was skipped."""
+        self.say(load_pretrained_weights(self.network, path).summary(path))
 
     # checkpoints -------------------------------------------------------------
     def state(self, epoch: int) -> dict:
@@ -131,10 +160,11 @@ class Trainer:
         self.scaler.load_state_dict(state["scaler"])
         self.log = TrainingLog.from_state(state["log"])
         # A kill between an epoch's log line and its checkpoint leaves a line the checkpoint does not know.
-        atomic_write(self.output_dir / "training_log.txt", lambda tmp: tmp.write_text("".join(r.line() + "\n" for r in self.log.records)))
+        if self.processes.is_main:
+            atomic_write(self.output_dir / "training_log.txt", lambda tmp: tmp.write_text("".join(r.line() + "\n" for r in self.log.records)))
         torch.set_rng_state(state["torch_rng"].cpu())
         self.start_epoch = state["epoch"] + 1
-        print(f"resuming from {path} after epoch {state['epoch']}")
+        self.say(f"resuming from {path} after epoch {state['epoch']}")
 
     # the loop ---------------------------------------------------------------
     def train_step(self, batch: dict) -> float:
@@ -142,7 +172,7 @@ class Trainer:
         targets = self.task.prepare_targets(torch.from_numpy(batch["target"]).to(self.device, non_blocking=True), self.spec, self.scales)
         self.optimiser.zero_grad(set_to_none=True)
         with torch.autocast(self.device.type, enabled=self.mixed_precision):
-            loss = self.loss(self.network(data), targets)
+            loss = self.loss(self.model(data), targets)
         self.scaler.scale(loss).backward()
         self.scaler.unscale_(self.optimiser)
         torch.nn.utils.clip_grad_norm_(self.network.parameters(), self.settings.gradient_clip)
@@ -157,6 +187,7 @@ class Trainer:
         The network stays in training mode: instance norm keeps no running
         statistics and there is no dropout, so it computes the same function,
         and training mode returns the deep-supervision outputs the loss needs.
+        Under DDP each process scores its part of every batch and the sums are shared.
         """
         losses, totals = [], {}
         for index in range(self.settings.validation_iterations):
@@ -168,7 +199,8 @@ class Trainer:
                 losses.append(float(self.loss(outputs, targets)))
             for key, value in self.task.validation_counts(outputs[0], targets[0], self.spec).items():
                 totals[key] = totals.get(key, 0) + value
-        return float(np.mean(losses)), self.task.validation_scores(totals, self.spec)
+        loss_sum, loss_count = self.processes.sum([sum(losses), len(losses)])
+        return loss_sum / loss_count, self.task.validation_scores(self.processes.sum_tensors(totals), self.spec)
 
     def run(self, resume: bool = False) -> TrainingLog:
         """Trains to ``settings.epochs``; returns the log. Checkpoints go to ``output_dir``."""
@@ -179,8 +211,10 @@ class Trainer:
             self.restore(latest)
         context = multiprocessing.get_context("forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn")
         start, stop = self.start_epoch * settings.iterations_per_epoch, settings.epochs * settings.iterations_per_epoch
+        workers = settings.num_workers if settings.num_workers is not None else max(1, default_num_processes() // self.processes.world_size - 1)
+        main = self.processes.is_main
         self.network.train()
-        with BatchStream(self.train_recipe, start, stop, settings.num_workers, mp_context=context) as batches:
+        with BatchStream(self.train_recipe, start, stop, workers, mp_context=context) as batches:
             for epoch in range(self.start_epoch, settings.epochs):
                 began = time.perf_counter()
                 learning_rate = poly_lr(settings.initial_lr, epoch, settings.epochs, settings.poly_exponent)
@@ -188,7 +222,8 @@ class Trainer:
                     group["lr"] = learning_rate
                 if self.device.type == "cuda":
                     torch.cuda.reset_peak_memory_stats(self.device)
-                train_loss = float(np.mean([self.train_step(next(batches)) for _ in range(settings.iterations_per_epoch)]))
+                losses = [self.train_step(next(batches)) for _ in range(settings.iterations_per_epoch)]
+                train_loss = self.processes.sum([float(np.mean(losses))])[0] / self.processes.world_size
                 if self.device.type == "cuda":
                     torch.cuda.synchronize(self.device)
                 train_seconds = time.perf_counter() - began
@@ -199,49 +234,66 @@ class Trainer:
                 ema = mean_score if math.isnan(previous) else EMA_WEIGHT * previous + (1 - EMA_WEIGHT) * mean_score
                 improved = not math.isnan(ema) and ema > self.log.best_ema
                 record = EpochRecord(epoch, train_loss, validation_loss, scores, ema, learning_rate, time.perf_counter() - began, train_seconds, peak)
+                if not main:
+                    self.log.records.append(record)
+                    continue
                 self.log.append(record, self.output_dir / "training_log.txt")
                 plot_progress(self.log, self.output_dir / "progress.png")
                 if improved:
                     save_checkpoint(self.output_dir / "checkpoint_best.pt", self.state(epoch))
                 if (epoch + 1) % settings.checkpoint_every == 0 and epoch + 1 < settings.epochs:
                     save_checkpoint(latest, self.state(epoch))
-        save_checkpoint(self.output_dir / "checkpoint_final.pt", self.state(settings.epochs - 1))
-        latest.unlink(missing_ok=True)
+        if main:
+            save_checkpoint(self.output_dir / "checkpoint_final.pt", self.state(settings.epochs - 1))
+            latest.unlink(missing_ok=True)
         self.validate_cases()
         return self.log
 
     def validate_cases(self) -> dict | None:
         """Predicts each validation case whole (sliding window, mirroring), exports it in the raw
-        geometry to ``validation/`` and writes per-case and mean metrics to ``validation/summary.json``."""
+        geometry to ``validation/`` (with ``save_probabilities``, also the class probabilities as
+        ``{case}.npz``) and writes per-case and mean metrics to ``validation/summary.json``.
+
+        Under DDP each process predicts its share of the cases; the main process scores them all.
+        Returns the summary (None in other processes, or where the task has no whole-case validation).
+        """
         from autoseg.evaluation import evaluate_case, summarise, write_summary
-        from autoseg.inference import predict_slices, sliding_window_predict
-        from autoseg.inference.export import export_segmentation
-        from autoseg.preprocessing.storage import load_case
 
         if not self.task.supports_case_validation or self.reference_folder is None:
             return None
         folder = self.output_dir / "validation"
         ending = self.spec.file_ending
-        config = self.configuration
-        options = dict(mirror_axes=config.mirror_axes, device=self.device)
-        out_channels = self.task.out_channels(self.spec)
+        first, count = self.processes.share(len(self.validation_ids))
         self.network.eval()
-        per_case = {}
-        for case_id in self.validation_ids:
-            data, _, properties = load_case(self.data_folder, case_id, mmap=False)
-            image = torch.from_numpy(data)
-            if config.slice_axis is None:
-                logits = sliding_window_predict(self.network, image, config.patch_size, out_channels, **options)
-            else:
-                logits = predict_slices(self.network, image, config.slice_axis, config.patch_size, out_channels, **options)
-            export_segmentation(logits, properties, config, self.spec, self.task, folder / f"{case_id}{ending}")
-            per_case[case_id] = evaluate_case(folder / f"{case_id}{ending}", self.reference_folder / f"{case_id}{ending}", self.spec, self.task)
+        for case_id in self.validation_ids[first:first + count]:
+            self._predict_case(case_id, folder)
         self.network.train()
+        self.processes.barrier()
+        if not self.processes.is_main:
+            return None
+        per_case = {case_id: evaluate_case(folder / f"{case_id}{ending}", self.reference_folder / f"{case_id}{ending}", self.spec, self.task) for case_id in self.validation_ids}
         summary = summarise(per_case)
         write_summary(folder / "summary.json", summary)
         dice = ", ".join(f"{name} {values['dice']:.4f}" for name, values in summary["mean"].items())
         print(f"validation of {len(per_case)} cases (whole images, raw geometry): Dice {dice}; written to {folder}")
         return summary
+
+    def _predict_case(self, case_id: str, folder: Path) -> None:
+        from autoseg.inference import predict_slices, sliding_window_predict
+        from autoseg.inference.export import export_segmentation
+        from autoseg.preprocessing.storage import load_case
+
+        config = self.configuration
+        options = dict(mirror_axes=config.mirror_axes, device=self.device)
+        out_channels = self.task.out_channels(self.spec)
+        data, _, properties = load_case(self.data_folder, case_id, mmap=False)
+        image = torch.from_numpy(data)
+        if config.slice_axis is None:
+            logits = sliding_window_predict(self.network, image, config.patch_size, out_channels, **options)
+        else:
+            logits = predict_slices(self.network, image, config.slice_axis, config.patch_size, out_channels, **options)
+        probabilities_path = folder / f"{case_id}.npz" if self.save_probabilities else None
+        export_segmentation(logits, properties, config, self.spec, self.task, folder / f"{case_id}{self.spec.file_ending}", probabilities_path)
 
     def validate_only(self) -> dict | None:
         """Loads checkpoint_final.pt and runs the whole-case validation again."""
