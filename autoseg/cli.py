@@ -121,6 +121,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         raise AutosegError(f"--num_gpus must be at least 1, got {args.num_gpus}.")
     if args.pretrained_weights is not None and not Path(args.pretrained_weights).is_file():
         raise AutosegError(f"--pretrained_weights {args.pretrained_weights}: no such file.")
+    if args.augmentation is not None:
+        overrides["augmentation"] = args.augmentation
     settings = replace(TRAINERS.get(args.trainer), **overrides, compile=args.compile or TRAINERS.get(args.trainer).compile)
     train_fold(preprocessed, data_root("results", args.results), args.configuration, args.fold, args.plans, args.device, settings, resume=args.resume, validation_only=args.val_only,
                trainer=args.trainer, pretrained_weights=args.pretrained_weights, save_probabilities=args.npz, num_processes=args.num_gpus)
@@ -212,6 +214,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--validation_iterations", type=int, default=None, help="default: the trainer's (50)")
     train.add_argument("--checkpoint_every", type=int, default=None, help="epochs between checkpoint_latest.pt updates (default: 5)")
     train.add_argument("--num_workers", type=int, default=None, help="augmentation worker processes (default: CPUs - 1)")
+    train.add_argument("--augmentation", choices=("auto", "cpu", "device"), default=None, help="augment in CPU workers, or batched on the training device (default auto: on the device when it is a GPU)")
     train.add_argument("--seed", type=int, default=None, help="default: 0")
     _preprocessed_option(train)
     train.add_argument("--results", metavar="DIR", help="trained models folder (default: $AUTOSEG_RESULTS, else ./autoseg_data/results)")

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from autoseg.data.device_augmentation import DeviceAugmenter
 from autoseg.data.loader import BatchRecipe, BatchStream, build, make_batch
 from autoseg.parallel import default_num_processes
 from autoseg.dataset import DatasetSpec
@@ -53,6 +54,7 @@ class TrainingSettings:
     seed: int = 0
     num_workers: int | None = None  # augmentation processes (per training process under DDP)
     compile: bool = False  # torch.compile the training forward and backward
+    augmentation: str = "auto"  # where batches are augmented: cpu (worker processes), device (batched, data/device_augmentation.py), auto: device on CUDA
 
 
 TRAINERS: Registry[TrainingSettings] = Registry("trainer")
@@ -115,10 +117,11 @@ class Trainer:
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.mixed_precision)
         if configuration.batch_size < processes.world_size:
             raise AutosegError(f"the planned batch size {configuration.batch_size} cannot be split between {processes.world_size} processes; use at most {configuration.batch_size}.")
+        self.augmenter = self._device_augmenter()
         part = processes.share(configuration.batch_size) if processes.distributed else None
         common = dict(folder=str(data_folder), patch_size=tuple(configuration.patch_size), batch_size=configuration.batch_size, mirror_axes=tuple(configuration.mirror_axes),
                       slice_axis=configuration.slice_axis, target_is_label=self.task.target_kind == "label", part=part)
-        self.train_recipe = BatchRecipe(case_ids=tuple(train_ids), augment=True, seed=settings.seed, **common)
+        self.train_recipe = BatchRecipe(case_ids=tuple(train_ids), augment=self.augmenter is None, seed=settings.seed, **common)
         self.validation_recipe = BatchRecipe(case_ids=tuple(validation_ids), augment=False, seed=settings.seed + 1, **common)
         self.validation_maker = build(self.validation_recipe)
         self.log = TrainingLog()
@@ -132,6 +135,16 @@ class Trainer:
 
             model = DistributedDataParallel(model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
         return torch.compile(model) if self.settings.compile else model
+
+    def _device_augmenter(self) -> DeviceAugmenter | None:
+        """The batched augmenter when batches are augmented on the training device, else None (CPU workers)."""
+        choice = self.settings.augmentation
+        if choice not in ("auto", "cpu", "device"):
+            raise AutosegError(f"augmentation must be auto, cpu or device, got {choice!r}.")
+        if choice == "cpu" or (choice == "auto" and self.device.type != "cuda"):
+            return None
+        config = self.configuration
+        return DeviceAugmenter(config.patch_size, config.mirror_axes, target_is_label=self.task.target_kind == "label")
 
     def say(self, message: str) -> None:
         if self.processes.is_main:
@@ -167,9 +180,14 @@ class Trainer:
         self.say(f"resuming from {path} after epoch {state['epoch']}")
 
     # the loop ---------------------------------------------------------------
-    def train_step(self, batch: dict) -> float:
+    def train_step(self, batch: dict, iteration: int) -> float:
         data = torch.from_numpy(batch["data"]).to(self.device, non_blocking=True)
-        targets = self.task.prepare_targets(torch.from_numpy(batch["target"]).to(self.device, non_blocking=True), self.spec, self.scales)
+        target = torch.from_numpy(batch["target"]).to(self.device, non_blocking=True)
+        if self.augmenter is not None:
+            # Seeded by (seed, iteration, process) alone, like the CPU workers' batches: resuming stays exact.
+            seed = np.random.SeedSequence([self.settings.seed, iteration, self.processes.rank]).generate_state(1, np.uint64)[0]
+            data, target = self.augmenter(data, target, torch.Generator().manual_seed(int(seed)))
+        targets = self.task.prepare_targets(target, self.spec, self.scales)
         self.optimiser.zero_grad(set_to_none=True)
         with torch.autocast(self.device.type, enabled=self.mixed_precision):
             loss = self.loss(self.model(data), targets)
@@ -222,7 +240,8 @@ class Trainer:
                     group["lr"] = learning_rate
                 if self.device.type == "cuda":
                     torch.cuda.reset_peak_memory_stats(self.device)
-                losses = [self.train_step(next(batches)) for _ in range(settings.iterations_per_epoch)]
+                first = epoch * settings.iterations_per_epoch
+                losses = [self.train_step(next(batches), first + i) for i in range(settings.iterations_per_epoch)]
                 train_loss = self.processes.sum([float(np.mean(losses))])[0] / self.processes.world_size
                 if self.device.type == "cuda":
                     torch.cuda.synchronize(self.device)

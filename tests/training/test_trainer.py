@@ -141,3 +141,12 @@ def test_trainer_variants_are_registered_presets(spine):
 
     output = train_fold(preprocessed, results, "2d", "3", settings=replace(TRAINERS.get("short"), epochs=2, iterations_per_epoch=5, validation_iterations=1, num_workers=0), trainer="short")
     assert output.parent.name == "short__plans__2d" and (output / "checkpoint_final.pt").is_file()
+
+
+def test_training_with_augmentation_on_the_device_learns(spine):
+    preprocessed, results = spine
+    output = train_fold(preprocessed, results, "2d", "0", settings=small(4, augmentation="device"), trainer="device_augmentation")
+    losses = [record["train_loss"] for record in load_checkpoint(output / "checkpoint_final.pt")["log"]]
+    assert losses[-1] < 0.8 * losses[0]
+    with pytest.raises(AutosegError, match="augmentation must be auto, cpu or device"):
+        train_fold(preprocessed, results, "2d", "1", settings=small(1, augmentation="gpu"))
