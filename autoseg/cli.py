@@ -129,6 +129,42 @@ def cmd_train(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _model_folder(args: argparse.Namespace) -> Path:
+    """The trained configuration a predict call names: dataset, trainer, plans and configuration."""
+    dataset = find_dataset(args.dataset, data_root("results", args.results))
+    prefix = f"{args.trainer}__{Path(args.plans).stem}__"
+    trained = sorted(p.name[len(prefix):] for p in dataset.glob(f"{prefix}*") if p.is_dir())
+    if args.configuration is None:
+        if len(trained) != 1:
+            raise AutosegError(f"{dataset} holds {len(trained)} trained configurations for trainer {args.trainer} ({', '.join(trained) or 'none'}); name one with -c.")
+        return dataset / f"{prefix}{trained[0]}"
+    if args.configuration not in trained:
+        raise AutosegError(f"{dataset} has no trained {args.configuration} for trainer {args.trainer}; trained: {', '.join(trained) or 'none'}.")
+    return dataset / f"{prefix}{args.configuration}"
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from autoseg.inference.predictor import load_trained_model, predict_folder
+    from autoseg.training import pick_device
+
+    device = pick_device(args.device)
+    model = load_trained_model(_model_folder(args), args.folds, args.checkpoint, device)
+    print(f"predicting with {model.folder.name}, folds {', '.join(model.folds)}, on {device}")
+    written = predict_folder(model, Path(args.input), Path(args.output), device, args.step_size, not args.disable_tta, args.save_probabilities,
+                             args.num_parts, args.part_id, args.continue_prediction)
+    print(f"wrote {len(written)} predictions to {args.output}")
+    return EXIT_OK
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from autoseg.evaluation.folders import evaluate_folders, print_table
+
+    summary = evaluate_folders(Path(args.reference), Path(args.prediction), Path(args.dataset_json) if args.dataset_json else None, args.num_processes)
+    print_table(summary)
+    print(f"wrote {Path(args.prediction) / 'summary.json'}")
+    return EXIT_OK
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from autoseg.demo import run_demo
 
@@ -219,6 +255,32 @@ def build_parser() -> argparse.ArgumentParser:
     _preprocessed_option(train)
     train.add_argument("--results", metavar="DIR", help="trained models folder (default: $AUTOSEG_RESULTS, else ./autoseg_data/results)")
     train.set_defaults(run=cmd_train)
+
+    predict = commands.add_parser("predict", help="predict a folder of new cases with a trained configuration", description="Predict every case in a folder (raw layout: CASE_0000.nii.gz, ...; plain CASE.ext for one-channel models) with the trained folds of a configuration, averaged, with mirroring; each prediction is written in its input's format and geometry.")
+    predict.add_argument("-i", "--input", required=True, help="folder of images to predict")
+    predict.add_argument("-o", "--output", required=True, help="folder for the predictions")
+    predict.add_argument("-d", "--dataset", required=True, help="dataset id, name or path (in the results folder)")
+    predict.add_argument("-c", "--configuration", default=None, help="trained configuration (default: the only one trained)")
+    predict.add_argument("-f", "--folds", nargs="+", default=None, help="folds to ensemble (default: every trained fold)")
+    predict.add_argument("-tr", "--trainer", default="default", help="trainer variant the model was trained with (default: default)")
+    predict.add_argument("-p", "--plans", default="plans.json", help="plans file the model was trained with (default: plans.json)")
+    predict.add_argument("-chk", "--checkpoint", default="checkpoint_final.pt", help="checkpoint file in each fold (default: checkpoint_final.pt)")
+    predict.add_argument("--step_size", type=float, default=0.5, help="tile step as a fraction of the patch (default 0.5)")
+    predict.add_argument("--disable_tta", action="store_true", help="no mirroring at test time (faster, slightly worse)")
+    predict.add_argument("--save_probabilities", action="store_true", help="also write CASE.npz with class probabilities (for autoseg ensemble)")
+    predict.add_argument("--device", default=None, help="cpu, cuda, mps (default: CUDA, else MPS, else CPU)")
+    predict.add_argument("--num_parts", type=int, default=1, help="split the cases into this many parts (one per GPU or machine)")
+    predict.add_argument("--part_id", type=int, default=0, help="which part this call predicts (0-based)")
+    predict.add_argument("--continue_prediction", action="store_true", help="skip cases whose output already exists")
+    predict.add_argument("--results", metavar="DIR", help="trained models folder (default: $AUTOSEG_RESULTS, else ./autoseg_data/results)")
+    predict.set_defaults(run=cmd_predict)
+
+    evaluate = commands.add_parser("evaluate", help="score predicted label files against references", description="Per case and mean Dice, IoU, precision, recall, HD95 and ASSD (mm) per label or region; writes PRED/summary.json.")
+    evaluate.add_argument("reference", help="folder of reference label files")
+    evaluate.add_argument("prediction", help="folder of predicted label files (same names)")
+    evaluate.add_argument("-dj", "--dataset_json", default=None, help="dataset.json naming the labels and regions (default: PRED/dataset.json, written by autoseg predict)")
+    _processes_option(evaluate)
+    evaluate.set_defaults(run=cmd_evaluate)
 
     demo = commands.add_parser("demo", help="run autoseg on built-in stand-in datasets", description="Generate and verify the built-in stand-in datasets, then plan, preprocess and briefly train the lumbar-spine one.")
     demo.add_argument("--seed", type=int, default=0)

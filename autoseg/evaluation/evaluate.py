@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from autoseg.errors import AutosegError
 from autoseg.evaluation.metrics import segmentation_metrics
 from autoseg.io import atomic_write, read_image
 
@@ -15,6 +16,8 @@ from autoseg.io import atomic_write, read_image
 def evaluate_case(prediction: Path, reference: Path, spec, task) -> dict[str, dict[str, float]]:
     """Returns {structure: metrics} for one case; distances use the reference's spacing (mm)."""
     predicted, expected = read_image(prediction), read_image(reference)
+    if predicted.spatial_shape != expected.spatial_shape:
+        raise AutosegError(f"{prediction} has shape {predicted.spatial_shape} but its reference {reference} has {expected.spatial_shape}; predict in the reference's geometry.")
     predicted_masks = task.evaluation_masks(predicted.array[0], spec)
     reference_masks = task.evaluation_masks(expected.array[0], spec)
     return {name: segmentation_metrics(predicted_masks[name], reference_masks[name], expected.geometry.spacing) for name in reference_masks}

@@ -18,6 +18,24 @@ def model_folder(results_root: Path, dataset_name: str, trainer: str, plans_name
     return results_root / dataset_name / f"{trainer}__{plans_name}__{configuration}"
 
 
+def record_model_inputs(model_dir: Path, preprocessed_dir: Path, plans_file: str) -> None:
+    """Copies plans and dataset.json into the model folder, so prediction needs nothing else.
+
+    Refuses to add a fold to a model folder whose folds were trained with other plans.
+    """
+    from autoseg.io import atomic_write
+
+    model_dir.mkdir(parents=True, exist_ok=True)
+    for source, name in ((preprocessed_dir / plans_file, "plans.json"), (preprocessed_dir / "dataset.json", "dataset.json")):
+        text = source.read_text()
+        existing = model_dir / name
+        if existing.is_file() and json.loads(existing.read_text()) != json.loads(text):
+            raise AutosegError(f"{existing} differs from {source}: the folds in {model_dir} were trained with other plans or labels. "
+                               "Train into a new folder (another -p plans file or -tr name), or delete the old folds.")
+        if not existing.is_file():
+            atomic_write(existing, lambda tmp: tmp.write_text(text))
+
+
 def train_fold(
     preprocessed_dir: Path,
     results_root: Path,
@@ -70,6 +88,7 @@ def train_fold(
         raise AutosegError(f"{output} has no checkpoint_final.pt to validate; train the fold first.")
     if pretrained_weights is not None and resume and (output / "checkpoint_latest.pt").is_file():
         raise AutosegError(f"--pretrained_weights and --continue both given for {output}: the run already started from the pretrained weights; drop --pretrained_weights to continue it.")
+    record_model_inputs(output.parent, preprocessed_dir, plans_file)
     torch_device = pick_device(device)
     if num_processes > 1:
         distributed.launch(train_fold, num_processes, torch_device.type, preprocessed_dir=preprocessed_dir, results_root=results_root, configuration_name=configuration_name, fold=fold, plans_file=plans_file,

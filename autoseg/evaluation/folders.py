@@ -1,0 +1,67 @@
+"""``autoseg evaluate``: score a folder of predicted label files against a folder of references."""
+
+from __future__ import annotations
+
+import json
+import math
+from functools import partial
+from pathlib import Path
+
+from autoseg.dataset import DatasetSpec
+from autoseg.errors import AutosegError
+from autoseg.evaluation.evaluate import evaluate_case, summarise, write_summary
+from autoseg.inference.inputs import split_ending
+from autoseg.parallel import map_cases
+from autoseg.tasks import task_for
+
+
+def _label_files(folder: Path) -> dict[str, Path]:
+    """{case id: file} of the images in ``folder`` (any supported format)."""
+    if not folder.is_dir():
+        raise AutosegError(f"{folder} is not a folder.")
+    files = {}
+    for path in sorted(folder.iterdir()):
+        split = split_ending(path) if path.is_file() and not path.name.startswith(".") else None
+        if split is not None:
+            files[split[0]] = path
+    return files
+
+
+def _score(item: tuple[str, Path, Path], spec: DatasetSpec) -> tuple[str, dict]:
+    case_id, prediction, reference = item
+    return case_id, evaluate_case(prediction, reference, spec, task_for(spec))
+
+
+def evaluate_folders(reference_dir: Path, prediction_dir: Path, dataset_json: Path | None = None, num_processes: int | None = None) -> dict:
+    """Scores every prediction against the reference of the same case; writes and returns ``prediction_dir/summary.json``.
+
+    Labels and regions come from ``dataset_json`` (default: the dataset.json
+    ``autoseg predict`` writes beside its predictions). Every reference needs
+    a prediction: a missing one would silently raise the mean.
+    """
+    dataset_json = dataset_json or prediction_dir / "dataset.json"
+    if not dataset_json.is_file():
+        raise AutosegError(f"{dataset_json} not found; pass the dataset's dataset.json with -dj so the labels are known.")
+    spec = DatasetSpec.from_json(json.loads(dataset_json.read_text()), str(dataset_json))
+    references, predictions = _label_files(reference_dir), _label_files(prediction_dir)
+    if not references:
+        raise AutosegError(f"{reference_dir} holds no label files.")
+    missing = sorted(set(references) - set(predictions))
+    if missing:
+        raise AutosegError(f"{prediction_dir} lacks predictions for {len(missing)} reference case(s): {', '.join(missing[:10])}{' ...' if len(missing) > 10 else ''}.")
+    items = [(case_id, predictions[case_id], references[case_id]) for case_id in sorted(references)]
+    per_case = dict(map_cases(partial(_score, spec=spec), items, num_processes, desc="evaluating"))
+    summary = summarise(per_case)
+    write_summary(prediction_dir / "summary.json", summary)
+    return summary
+
+
+def print_table(summary: dict) -> None:
+    """Prints mean metrics per structure, one row each, and the foreground mean."""
+    metrics = ["dice", "iou", "precision", "recall", "hd95", "assd"]
+    print(f"{'structure':<24}" + "".join(f"{m:>11}" for m in metrics))
+    rows = list(summary["mean"].items()) + [("foreground mean", summary["foreground_mean"])]
+    for name, values in rows:
+        cells = "".join(f"{values.get(m, math.nan):>11.4f}" for m in metrics)
+        print(f"{name:<24}{cells}")
+    print(f"({len(summary['cases'])} cases; HD95 and ASSD in mm)")

@@ -1,0 +1,194 @@
+"""Prediction of new cases with a trained configuration: preprocess, sliding window per fold, average, export.
+
+A trained configuration is the folder ``{trainer}__{plans}__{configuration}``
+that ``autoseg train`` fills: ``plans.json`` and ``dataset.json`` (copied when
+training starts) and ``fold_K/checkpoint_final.pt`` per trained fold. Folds
+are ensembled by averaging their outputs (logits) before the softmax, as
+nnU-Net does. Each prediction is exported (resampled back to the input's grid
+and written in its format) in a background process while the next case is
+predicted.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from autoseg.dataset import DatasetSpec
+from autoseg.errors import AutosegError
+from autoseg.inference.export import export_segmentation
+from autoseg.inference.inputs import InputCase, collect_input_cases
+from autoseg.inference.sliding_window import predict_slices, sliding_window_predict
+from autoseg.io import atomic_write, read_image
+from autoseg.plans import Configuration, Plans
+from autoseg.preprocessing.pipeline import CaseProperties, preprocess_case
+from autoseg.tasks import task_for
+from autoseg.training.checkpoint import load_checkpoint
+
+
+@dataclass
+class TrainedModel:
+    """A trained configuration's networks (one per fold) and what they were trained on."""
+
+    folder: Path
+    spec: DatasetSpec
+    plans: Plans
+    configuration: Configuration
+    folds: list[str]
+    networks: list[torch.nn.Module]
+
+    @property
+    def task(self):
+        return task_for(self.spec)
+
+
+def available_folds(folder: Path, checkpoint: str = "checkpoint_final.pt") -> list[str]:
+    """The folds of ``folder`` holding ``checkpoint``: the numbered ones, else ``all``."""
+    numbered = sorted((p.name[5:] for p in folder.glob("fold_*") if (p / checkpoint).is_file() and p.name[5:].isdigit()), key=int)
+    if numbered:
+        return numbered
+    return ["all"] if (folder / "fold_all" / checkpoint).is_file() else []
+
+
+def load_trained_model(folder: Path, folds: list[str] | None = None, checkpoint: str = "checkpoint_final.pt", device: torch.device | str = "cpu") -> TrainedModel:
+    """Loads the networks of ``folds`` (default: every trained fold) of the configuration in ``folder``."""
+    folder = Path(folder)
+    for name in ("plans.json", "dataset.json"):
+        if not (folder / name).is_file():
+            raise AutosegError(f"{folder} has no {name}; is it a folder written by `autoseg train` ({{trainer}}__{{plans}}__{{configuration}})?")
+    spec = DatasetSpec.from_json(json.loads((folder / "dataset.json").read_text()), str(folder / "dataset.json"))
+    plans = Plans.load(folder / "plans.json")
+    configuration = plans.configuration(folder.name.rsplit("__", 1)[-1])
+    folds = folds or available_folds(folder, checkpoint)
+    if not folds:
+        raise AutosegError(f"{folder} holds no fold with {checkpoint}; train a fold first (autoseg train).")
+    task = task_for(spec)
+    networks = []
+    for fold in folds:
+        path = folder / f"fold_{fold}" / checkpoint
+        if not path.is_file():
+            trained = ", ".join(available_folds(folder, checkpoint)) or "none"
+            raise AutosegError(f"{path} not found; folds trained with {checkpoint}: {trained}.")
+        network = task.make_network(spec, configuration.architecture)
+        network.load_state_dict(load_checkpoint(path)["network"])
+        networks.append(network.to(device).eval())
+    return TrainedModel(folder, spec, plans, configuration, list(folds), networks)
+
+
+def read_case(case: InputCase, num_channels: int) -> tuple[np.ndarray, object]:
+    """Returns (channels (C, *spatial), geometry of channel 0); channels must share one grid."""
+    images = [read_image(path) for path in case.files]
+    first = images[0]
+    for path, image in zip(case.files[1:], images[1:]):
+        differences = image.geometry.differences(first.geometry) if image.spatial_shape == first.spatial_shape else [f"shape {image.spatial_shape} vs {first.spatial_shape}"]
+        if differences:
+            raise AutosegError(f"{path.name} lies on another grid than {case.files[0].name} ({'; '.join(differences)}); resample the channels of case {case.case_id} to one grid.")
+    channels = np.concatenate([image.array for image in images]).astype(np.float32, copy=False)
+    if channels.shape[0] != num_channels:
+        raise AutosegError(f"case {case.case_id} has {channels.shape[0]} channels; the model needs {num_channels}.")
+    return channels, first.geometry
+
+
+class Predictor:
+    """Predicts preprocessed cases with every fold of a trained model, with optional mirroring."""
+
+    def __init__(self, model: TrainedModel, device: torch.device, step_size: float = 0.5, mirroring: bool = True):
+        if not 0 < step_size <= 1:
+            raise AutosegError(f"--step_size must be in (0, 1], got {step_size}.")
+        self.model, self.device, self.step_size = model, torch.device(device), step_size
+        self.mirror_axes = list(model.configuration.mirror_axes) if mirroring else []
+
+    def preprocess(self, case: InputCase) -> tuple[np.ndarray, CaseProperties]:
+        model = self.model
+        channels, geometry = read_case(case, model.spec.num_channels)
+        data, _, record = preprocess_case(channels, geometry, None, model.plans, model.configuration, model.task.target_kind == "label")
+        data = model.task.prepare_input(data, model.configuration)
+        properties = CaseProperties(case.case_id, geometry.to_json(), record["original_shape"], record["box"], record["cropped_shape"], list(geometry.spacing))
+        return data, properties
+
+    @torch.no_grad()
+    def logits(self, data: np.ndarray) -> torch.Tensor:
+        """Returns the folds' averaged output (K, *preprocessed) for preprocessed ``data`` (C, *preprocessed)."""
+        config = self.model.configuration
+        image = torch.from_numpy(np.ascontiguousarray(data))
+        options = dict(step_size=self.step_size, mirror_axes=self.mirror_axes, device=self.device)
+        out_channels = self.model.task.out_channels(self.model.spec)
+        total = None
+        for network in self.model.networks:
+            if config.slice_axis is None:
+                output = sliding_window_predict(network, image, config.patch_size, out_channels, **options)
+            else:
+                output = predict_slices(network, image, config.slice_axis, config.patch_size, out_channels, **options)
+            total = output if total is None else total + output
+        return total / len(self.model.networks)
+
+
+def _export(logits: np.ndarray, properties: CaseProperties, configuration: Configuration, spec: DatasetSpec, path: Path, probabilities_path: Path | None) -> None:
+    export_segmentation(torch.from_numpy(logits), properties, configuration, spec, task_for(spec), path, probabilities_path)
+
+
+def predict_folder(
+    model: TrainedModel,
+    input_dir: Path,
+    output_dir: Path,
+    device: torch.device | str = "cpu",
+    step_size: float = 0.5,
+    mirroring: bool = True,
+    save_probabilities: bool = False,
+    num_parts: int = 1,
+    part_id: int = 0,
+    continue_prediction: bool = False,
+    export_workers: int = 1,
+) -> list[Path]:
+    """Predicts every case in ``input_dir`` (or part ``part_id`` of ``num_parts``) into ``output_dir``; returns the files written.
+
+    With ``continue_prediction``, cases whose output (and probabilities, if
+    asked) already exist are skipped. Outputs are written atomically, so a
+    killed run leaves only whole files.
+    """
+    if not model.task.supports_case_validation:
+        raise AutosegError(f"{model.folder.name} is a {model.spec.task} model; autoseg predict handles segmentation models so far.")
+    if num_parts < 1 or not 0 <= part_id < num_parts:
+        raise AutosegError(f"--part_id must be in 0..{num_parts - 1} for --num_parts {num_parts}, got {part_id}.")
+    input_dir, output_dir = Path(input_dir), Path(output_dir)
+    if input_dir.resolve() == output_dir.resolve():
+        raise AutosegError(f"the output folder is the input folder ({input_dir}); predictions would mix with the images. Choose another -o.")
+    cases = collect_input_cases(input_dir, model.spec.num_channels)[part_id::num_parts]
+    output_dir.mkdir(parents=True, exist_ok=True)
+    _write_settings(output_dir, model, step_size, mirroring)
+
+    def targets(case: InputCase) -> tuple[Path, Path | None]:
+        return output_dir / case.output_name(), (output_dir / f"{case.case_id}.npz" if save_probabilities else None)
+
+    if continue_prediction:
+        cases = [case for case in cases if not all(p is None or p.is_file() for p in targets(case))]
+    predictor = Predictor(model, device, step_size, mirroring)
+    context = multiprocessing.get_context("forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn")
+    written = []
+    with ProcessPoolExecutor(max_workers=export_workers, mp_context=context) as exporter:
+        pending: list[Future] = []
+        for case in tqdm(cases, desc="predicting", unit="case", disable=not cases):
+            data, properties = predictor.preprocess(case)
+            logits = predictor.logits(data).numpy()
+            path, probabilities_path = targets(case)
+            while len(pending) >= 2 * export_workers:  # bounded: at most a few cases' outputs in memory
+                pending.pop(0).result()
+            pending.append(exporter.submit(_export, logits, properties, model.configuration, model.spec, path, probabilities_path))
+            written.append(path)
+        for future in pending:
+            future.result()
+    return written
+
+
+def _write_settings(output_dir: Path, model: TrainedModel, step_size: float, mirroring: bool) -> None:
+    """Records how the folder was predicted, and the dataset.json and plans the evaluation needs."""
+    settings = {"model": str(model.folder), "configuration": model.configuration.name, "folds": model.folds, "step_size": step_size, "mirroring": mirroring}
+    atomic_write(output_dir / "prediction.json", lambda tmp: tmp.write_text(json.dumps(settings, indent=2) + "\n"))
+    atomic_write(output_dir / "dataset.json", lambda tmp: tmp.write_text(json.dumps(model.spec.to_json(), indent=2) + "\n"))
