@@ -7,9 +7,10 @@ from autoseg.cli import main
 
 def test_help_lists_every_subcommand():
     result = subprocess.run([sys.executable, "-m", "autoseg.cli", "--help"], capture_output=True, text=True, check=True)
-    for command in ("verify", "generate", "convert", "demo"):
+    commands = ("verify", "generate", "convert", "fingerprint", "plan", "preprocess", "plan_and_preprocess", "train", "predict", "evaluate", "demo")
+    for command in commands:
         assert command in result.stdout
-    for command in ("verify", "generate", "convert", "demo"):
+    for command in commands:
         assert subprocess.run([sys.executable, "-m", "autoseg.cli", command, "--help"], capture_output=True).returncode == 0
 
 

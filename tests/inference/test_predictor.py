@@ -101,3 +101,17 @@ def test_evaluate_scores_predicted_folders_and_needs_every_reference(trained, tm
     next((tmp_path / "out").glob("*.nii.gz")).unlink()
     with pytest.raises(AutosegError, match="lacks predictions for 1 reference case"):
         evaluate_folders(raw / "labelsTs", tmp_path / "out")
+
+
+def test_predict_and_evaluate_through_the_cli(trained, tmp_path, capsys):
+    from autoseg.cli import main
+
+    model_dir, raw = trained
+    results, dataset = str(model_dir.parent.parent), model_dir.parent.name
+    out = str(tmp_path / "out")
+    assert main(["predict", "-i", str(raw / "imagesTs"), "-o", out, "-d", dataset, "--results", results, "-f", "0", "--disable_tta", "--device", "cpu"]) == 0
+    assert main(["evaluate", str(raw / "labelsTs"), out]) == 0
+    printed = capsys.readouterr().out
+    assert "wrote 3 predictions" in printed and "foreground mean" in printed and "paraspinal_left" in printed
+    assert main(["predict", "-i", str(raw / "imagesTs"), "-o", out, "-d", dataset, "--results", results, "-c", "3d_fullres"]) == 2
+    assert "no trained 3d_fullres for trainer default; trained: 2d" in capsys.readouterr().err
