@@ -156,6 +156,14 @@ def cmd_predict(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_ensemble(args: argparse.Namespace) -> int:
+    from autoseg.inference.ensemble import ensemble_folders
+
+    written = ensemble_folders([Path(folder) for folder in args.input], Path(args.output), args.save_probabilities)
+    print(f"wrote {len(written)} ensembled predictions to {args.output}")
+    return EXIT_OK
+
+
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from autoseg.evaluation.folders import evaluate_folders, print_table
 
@@ -274,6 +282,12 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--continue_prediction", action="store_true", help="skip cases whose output already exists")
     predict.add_argument("--results", metavar="DIR", help="trained models folder (default: $AUTOSEG_RESULTS, else ./autoseg_data/results)")
     predict.set_defaults(run=cmd_predict)
+
+    ensemble = commands.add_parser("ensemble", help="average the probabilities of several prediction folders", description="Average, case by case, the probabilities saved by autoseg predict --save_probabilities in several folders (e.g. 2d and 3d_fullres) and write label files.")
+    ensemble.add_argument("-i", "--input", nargs="+", required=True, help="prediction folders with CASE.npz files")
+    ensemble.add_argument("-o", "--output", required=True, help="folder for the ensembled predictions")
+    ensemble.add_argument("--save_probabilities", action="store_true", help="also write the averaged probabilities")
+    ensemble.set_defaults(run=cmd_ensemble)
 
     evaluate = commands.add_parser("evaluate", help="score predicted label files against references", description="Per case and mean Dice, IoU, precision, recall, HD95 and ASSD (mm) per label or region; writes PRED/summary.json.")
     evaluate.add_argument("reference", help="folder of reference label files")

@@ -115,3 +115,21 @@ def test_predict_and_evaluate_through_the_cli(trained, tmp_path, capsys):
     assert "wrote 3 predictions" in printed and "foreground mean" in printed and "paraspinal_left" in printed
     assert main(["predict", "-i", str(raw / "imagesTs"), "-o", out, "-d", dataset, "--results", results, "-c", "3d_fullres"]) == 2
     assert "no trained 3d_fullres for trainer default; trained: 2d" in capsys.readouterr().err
+
+
+def test_ensemble_averages_saved_probabilities(trained, tmp_path):
+    from autoseg.inference.ensemble import ensemble_folders
+
+    model_dir, raw = trained
+    for fold in ("0", "1"):
+        predict_folder(load_trained_model(model_dir, folds=[fold]), raw / "imagesTs", tmp_path / f"fold{fold}", save_probabilities=True, mirroring=False)
+    written = ensemble_folders([tmp_path / "fold0", tmp_path / "fold1"], tmp_path / "ensemble")
+    assert len(written) == 3
+    for path in written:
+        case_id = path.name[: -len(".nii.gz")]
+        mean = sum(np.load(tmp_path / f"fold{fold}" / f"{case_id}.npz")["probabilities"] for fold in ("0", "1")) / 2
+        ensembled = read_image(path)
+        assert np.array_equal(ensembled.array[0], mean.argmax(0)) and ensembled.geometry == read_image(tmp_path / "fold0" / path.name).geometry
+    (tmp_path / "fold1" / f"{written[0].name[:-len('.nii.gz')]}.npz").unlink()
+    with pytest.raises(AutosegError, match="hold different cases"):
+        ensemble_folders([tmp_path / "fold0", tmp_path / "fold1"], tmp_path / "again")

@@ -1,0 +1,68 @@
+"""``autoseg ensemble``: average the saved probabilities of several prediction folders.
+
+Each folder is the output of ``autoseg predict --save_probabilities`` (or of
+training with ``--npz``): per case a label file and ``{case}.npz`` with the
+probabilities in the raw geometry. The ensemble averages the probabilities
+case by case and writes label files on the first folder's grid and format.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from autoseg.dataset import DatasetSpec
+from autoseg.errors import AutosegError
+from autoseg.inference.export import save_probabilities
+from autoseg.inference.inputs import split_ending
+from autoseg.io import ImageData, atomic_write, read_image, write_image
+from autoseg.tasks import task_for
+
+
+def _cases(folder: Path) -> dict[str, Path]:
+    """{case id: label file} of the cases in ``folder`` that have saved probabilities."""
+    found = {}
+    for path in sorted(folder.glob("*.npz")):
+        case_id = path.name[: -len(".npz")]
+        labels = [p for p in folder.glob(f"{case_id}.*") if p.suffix != ".npz" and (split_ending(p) or ("",))[0] == case_id]
+        if labels:
+            found[case_id] = labels[0]
+    return found
+
+
+def ensemble_folders(folders: list[Path], output_dir: Path, save_probabilities_too: bool = False) -> list[Path]:
+    """Averages the probabilities of ``folders`` case by case into ``output_dir``; returns the label files written."""
+    if len(folders) < 2:
+        raise AutosegError("an ensemble needs at least two prediction folders.")
+    spec_path = folders[0] / "dataset.json"
+    if not spec_path.is_file():
+        raise AutosegError(f"{spec_path} not found; ensemble folders written by autoseg predict --save_probabilities.")
+    spec = DatasetSpec.from_json(json.loads(spec_path.read_text()), str(spec_path))
+    per_folder = [_cases(folder) for folder in folders]
+    if not per_folder[0]:
+        raise AutosegError(f"{folders[0]} holds no saved probabilities (.npz); predict with --save_probabilities.")
+    for folder, cases in zip(folders[1:], per_folder[1:]):
+        if set(cases) != set(per_folder[0]):
+            differing = sorted(set(cases) ^ set(per_folder[0]))
+            raise AutosegError(f"{folder} and {folders[0]} hold different cases ({', '.join(differing[:10])}); ensemble folders predicted from the same input.")
+    output_dir.mkdir(parents=True, exist_ok=True)
+    task = task_for(spec)
+    written = []
+    for case_id, label_file in sorted(per_folder[0].items()):
+        total = None
+        for folder in folders:
+            with np.load(folder / f"{case_id}.npz") as archive:
+                probabilities = archive["probabilities"].astype(np.float32)
+            if total is not None and probabilities.shape != total.shape:
+                raise AutosegError(f"{folder / f'{case_id}.npz'} has shape {probabilities.shape}, {folders[0] / f'{case_id}.npz'} has {total.shape}.")
+            total = probabilities if total is None else total + probabilities
+        mean = total / len(folders)
+        path = output_dir / label_file.name
+        write_image(ImageData(task.label_map(mean, spec)[None], read_image(label_file).geometry), path)
+        if save_probabilities_too:
+            save_probabilities(mean, output_dir / f"{case_id}.npz")
+        written.append(path)
+    atomic_write(output_dir / "dataset.json", lambda tmp: tmp.write_text(spec_path.read_text()))
+    return written
