@@ -25,7 +25,7 @@ from autoseg.dataset import DatasetSpec
 from autoseg.errors import AutosegError
 from autoseg.inference.export import export_segmentation
 from autoseg.inference.inputs import InputCase, collect_input_cases
-from autoseg.inference.sliding_window import predict_slices, sliding_window_predict
+from autoseg.inference.sliding_window import predict_configuration
 from autoseg.io import atomic_write, read_image
 from autoseg.plans import Configuration, Plans
 from autoseg.preprocessing.pipeline import CaseProperties, preprocess_case
@@ -122,10 +122,7 @@ class Predictor:
         out_channels = self.model.task.out_channels(self.model.spec)
         total = None
         for network in self.model.networks:
-            if config.slice_axis is None:
-                output = sliding_window_predict(network, image, config.patch_size, out_channels, **options)
-            else:
-                output = predict_slices(network, image, config.slice_axis, config.patch_size, out_channels, **options)
+            output = predict_configuration(network, image, config, out_channels, **options)
             total = output if total is None else total + output
         return total / len(self.model.networks)
 

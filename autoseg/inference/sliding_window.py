@@ -97,3 +97,11 @@ def predict_slices(network, image: torch.Tensor, slice_axis: int, patch_size: li
     """Returns a 2D network's output for a 3D ``image`` (C, Z, Y, X), slice by slice along ``slice_axis``."""
     slices = [sliding_window_predict(network, image.select(slice_axis + 1, index), patch_size, out_channels, **options) for index in range(image.shape[slice_axis + 1])]
     return torch.stack(slices, dim=slice_axis + 1)
+
+
+def predict_configuration(network, image: torch.Tensor, configuration, out_channels: int, **options) -> torch.Tensor:
+    """Returns ``network``'s output for a preprocessed ``image`` as ``configuration`` plans it: slice by
+    slice for 2D networks on 3D data, else one sliding window over the whole image."""
+    if configuration.slice_axis is None:
+        return sliding_window_predict(network, image, configuration.patch_size, out_channels, **options)
+    return predict_slices(network, image, configuration.slice_axis, configuration.patch_size, out_channels, **options)

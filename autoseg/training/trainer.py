@@ -298,7 +298,7 @@ class Trainer:
         return summary
 
     def _predict_case(self, case_id: str, folder: Path) -> None:
-        from autoseg.inference import predict_slices, sliding_window_predict
+        from autoseg.inference.sliding_window import predict_configuration
         from autoseg.inference.export import export_segmentation
         from autoseg.preprocessing.storage import load_case
 
@@ -306,11 +306,7 @@ class Trainer:
         options = dict(mirror_axes=config.mirror_axes, device=self.device)
         out_channels = self.task.out_channels(self.spec)
         data, _, properties = load_case(self.data_folder, case_id, mmap=False)
-        image = torch.from_numpy(data)
-        if config.slice_axis is None:
-            logits = sliding_window_predict(self.network, image, config.patch_size, out_channels, **options)
-        else:
-            logits = predict_slices(self.network, image, config.slice_axis, config.patch_size, out_channels, **options)
+        logits = predict_configuration(self.network, torch.from_numpy(data), config, out_channels, **options)
         probabilities_path = folder / f"{case_id}.npz" if self.save_probabilities else None
         export_segmentation(logits, properties, config, self.spec, self.task, folder / f"{case_id}{self.spec.file_ending}", probabilities_path)
 
