@@ -164,10 +164,32 @@ def cmd_ensemble(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_find_best_configuration(args: argparse.Namespace) -> int:
+    from autoseg.selection import find_best_configuration
+
+    results = find_dataset(args.dataset, data_root("results", args.results))
+    references = data_root("preprocessed", args.preprocessed) / results.name / "gt"
+    find_best_configuration(results, references, args.configurations, tuple(args.trainers), tuple(Path(p).name.removesuffix(".json") for p in args.plans),
+                            tuple(args.folds), not args.disable_ensembling, args.num_processes)
+    print((results / "inference_instructions.txt").read_text())
+    print(f"wrote {results / 'inference_instructions.txt'}, {results / 'postprocessing.json'} and {results / 'find_best_configuration.json'}")
+    return EXIT_OK
+
+
+def cmd_apply_postprocessing(args: argparse.Namespace) -> int:
+    from autoseg.inference.postprocessing import Postprocessing, apply_postprocessing_folder
+
+    written = apply_postprocessing_folder(Path(args.input), Path(args.output), Postprocessing.load(Path(args.postprocessing)), args.num_processes)
+    print(f"wrote {len(written)} postprocessed predictions to {args.output}")
+    return EXIT_OK
+
+
 def cmd_evaluate(args: argparse.Namespace) -> int:
+    from autoseg.evaluation import parse_structures
     from autoseg.evaluation.folders import evaluate_folders, print_table
 
-    summary = evaluate_folders(Path(args.reference), Path(args.prediction), Path(args.dataset_json) if args.dataset_json else None, args.num_processes)
+    structures = parse_structures(args.labels) if args.labels else None
+    summary = evaluate_folders(Path(args.reference), Path(args.prediction), Path(args.dataset_json) if args.dataset_json else None, args.num_processes, structures)
     print_table(summary)
     print(f"wrote {Path(args.prediction) / 'summary.json'}")
     return EXIT_OK
@@ -289,10 +311,33 @@ def build_parser() -> argparse.ArgumentParser:
     ensemble.add_argument("--save_probabilities", action="store_true", help="also write the averaged probabilities")
     ensemble.set_defaults(run=cmd_ensemble)
 
+    best = commands.add_parser("find_best_configuration", help="choose configuration, ensemble and postprocessing on the cross-validation",
+                               description="Score every trained configuration (all folds validated) and every pair ensemble (where trained with --npz) on the out-of-fold predictions, "
+                                           "pick the best, choose largest-component postprocessing that raises the mean Dice, and write inference_instructions.txt, postprocessing.json "
+                                           "and find_best_configuration.json into the dataset's results folder.")
+    best.add_argument("dataset", help="dataset id, name or path (in the results folder)")
+    best.add_argument("-c", "--configurations", nargs="+", default=None, help="configurations to compare (default: every one trained on all folds)")
+    best.add_argument("-tr", "--trainers", nargs="+", default=["default"], help="trainer variants to compare (default: default)")
+    best.add_argument("-p", "--plans", nargs="+", default=["plans.json"], help="plans files to compare (default: plans.json)")
+    best.add_argument("-f", "--folds", nargs="+", default=["0", "1", "2", "3", "4"], help="the cross-validation folds (default: 0 1 2 3 4)")
+    best.add_argument("--disable_ensembling", action="store_true", help="score single configurations only")
+    _preprocessed_option(best)
+    best.add_argument("--results", metavar="DIR", help="trained models folder (default: $AUTOSEG_RESULTS, else ./autoseg_data/results)")
+    _processes_option(best)
+    best.set_defaults(run=cmd_find_best_configuration)
+
+    postprocess = commands.add_parser("apply_postprocessing", help="apply postprocessing.json to a folder of predictions", description="Apply the largest-component steps of a postprocessing.json (from find_best_configuration) to every label file of a folder; files keep their names, format and geometry.")
+    postprocess.add_argument("-i", "--input", required=True, help="folder of predicted label files")
+    postprocess.add_argument("-o", "--output", required=True, help="folder for the postprocessed files")
+    postprocess.add_argument("-pp", "--postprocessing", required=True, help="postprocessing.json")
+    _processes_option(postprocess)
+    postprocess.set_defaults(run=cmd_apply_postprocessing)
+
     evaluate = commands.add_parser("evaluate", help="score predicted label files against references", description="Per case and mean Dice, IoU, precision, recall, HD95 and ASSD (mm) per label or region; writes PRED/summary.json.")
     evaluate.add_argument("reference", help="folder of reference label files")
     evaluate.add_argument("prediction", help="folder of predicted label files (same names)")
     evaluate.add_argument("-dj", "--dataset_json", default=None, help="dataset.json naming the labels and regions (default: PRED/dataset.json, written by autoseg predict)")
+    evaluate.add_argument("-l", "--labels", nargs="+", default=None, metavar="L", help="score these instead of dataset.json's: label values (1 2) and regions as comma-joined values (1,2,4)")
     _processes_option(evaluate)
     evaluate.set_defaults(run=cmd_evaluate)
 

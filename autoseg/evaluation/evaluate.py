@@ -13,14 +13,39 @@ from autoseg.evaluation.metrics import segmentation_metrics
 from autoseg.io import atomic_write, read_image
 
 
-def evaluate_case(prediction: Path, reference: Path, spec, task) -> dict[str, dict[str, float]]:
+Structures = dict[str, tuple[int, ...]]  # structure name -> the label values it covers (one for a label, several for a region)
+
+
+def parse_structures(texts: list[str]) -> Structures:
+    """``["1", "2", "1,2,4"]`` (``-l``) -> {"1": (1,), "2": (2,), "1,2,4": (1, 2, 4)}: labels, and regions as comma-joined values."""
+    structures = {}
+    for text in texts:
+        try:
+            values = tuple(int(v) for v in text.split(","))
+        except ValueError:
+            raise AutosegError(f"-l {text!r}: give label values (1) or regions as comma-separated values (1,2,4).") from None
+        if 0 in values:
+            raise AutosegError(f"-l {text!r}: background (0) is not scored; leave it out.")
+        structures[text] = values
+    return structures
+
+
+def structure_masks(label_map: np.ndarray, structures: Structures) -> dict[str, np.ndarray]:
+    return {name: np.isin(label_map, values) for name, values in structures.items()}
+
+
+def score_label_maps(predicted: np.ndarray, expected: np.ndarray, structures: Structures, spacing) -> dict[str, dict[str, float]]:
+    """Returns {structure: metrics} of two label maps of one grid."""
+    predicted_masks, reference_masks = structure_masks(predicted, structures), structure_masks(expected, structures)
+    return {name: segmentation_metrics(predicted_masks[name], reference_masks[name], spacing) for name in structures}
+
+
+def evaluate_case(prediction: Path, reference: Path, structures: Structures) -> dict[str, dict[str, float]]:
     """Returns {structure: metrics} for one case; distances use the reference's spacing (mm)."""
     predicted, expected = read_image(prediction), read_image(reference)
     if predicted.spatial_shape != expected.spatial_shape:
         raise AutosegError(f"{prediction} has shape {predicted.spatial_shape} but its reference {reference} has {expected.spatial_shape}; predict in the reference's geometry.")
-    predicted_masks = task.evaluation_masks(predicted.array[0], spec)
-    reference_masks = task.evaluation_masks(expected.array[0], spec)
-    return {name: segmentation_metrics(predicted_masks[name], reference_masks[name], expected.geometry.spacing) for name in reference_masks}
+    return score_label_maps(predicted.array[0], expected.array[0], structures, expected.geometry.spacing)
 
 
 def summarise(per_case: dict[str, dict[str, dict[str, float]]]) -> dict:
@@ -51,3 +76,14 @@ def write_summary(path: Path, summary: dict) -> None:
         return value
 
     atomic_write(path, lambda tmp: tmp.write_text(json.dumps(clean(summary), indent=2) + "\n"))
+
+
+def read_summary(path: Path) -> dict:
+    """Reads a summary.json back, with null (nothing to score) as NaN again."""
+
+    def restore(value):
+        if isinstance(value, dict):
+            return {k: restore(v) for k, v in value.items()}
+        return math.nan if value is None else value
+
+    return restore(json.loads(path.read_text()))

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from autoseg.dataset import DatasetSpec
 from autoseg.errors import AutosegError
-from autoseg.evaluation.evaluate import evaluate_case, summarise, write_summary
+from autoseg.evaluation.evaluate import Structures, evaluate_case, summarise, write_summary
 from autoseg.inference.inputs import split_ending
 from autoseg.parallel import map_cases
 from autoseg.tasks import task_for
@@ -27,31 +27,40 @@ def _label_files(folder: Path) -> dict[str, Path]:
     return files
 
 
-def _score(item: tuple[str, Path, Path], spec: DatasetSpec) -> tuple[str, dict]:
+def _score(item: tuple[str, Path, Path], structures: Structures) -> tuple[str, dict]:
     case_id, prediction, reference = item
-    return case_id, evaluate_case(prediction, reference, spec, task_for(spec))
+    return case_id, evaluate_case(prediction, reference, structures)
 
 
-def evaluate_folders(reference_dir: Path, prediction_dir: Path, dataset_json: Path | None = None, num_processes: int | None = None) -> dict:
+def evaluate_cases(items: list[tuple[str, Path, Path]], structures: Structures, num_processes: int | None = None) -> dict:
+    """Scores (case id, prediction file, reference file) triples in parallel; returns the summary (see ``summarise``)."""
+    return summarise(dict(map_cases(partial(_score, structures=structures), items, num_processes, desc="evaluating")))
+
+
+def dataset_structures(dataset_json: Path) -> Structures:
+    """The structures dataset.json's labels (and regions) define."""
+    if not dataset_json.is_file():
+        raise AutosegError(f"{dataset_json} not found; pass the dataset's dataset.json with -dj, or the labels to score with -l.")
+    spec = DatasetSpec.from_json(json.loads(dataset_json.read_text()), str(dataset_json))
+    return task_for(spec).evaluation_structures(spec)
+
+
+def evaluate_folders(reference_dir: Path, prediction_dir: Path, dataset_json: Path | None = None, num_processes: int | None = None, structures: Structures | None = None) -> dict:
     """Scores every prediction against the reference of the same case; writes and returns ``prediction_dir/summary.json``.
 
-    Labels and regions come from ``dataset_json`` (default: the dataset.json
+    The structures scored are ``structures`` (labels and regions, as ``-l``
+    gives them), else those of ``dataset_json`` (default: the dataset.json
     ``autoseg predict`` writes beside its predictions). Every reference needs
     a prediction: a missing one would silently raise the mean.
     """
-    dataset_json = dataset_json or prediction_dir / "dataset.json"
-    if not dataset_json.is_file():
-        raise AutosegError(f"{dataset_json} not found; pass the dataset's dataset.json with -dj so the labels are known.")
-    spec = DatasetSpec.from_json(json.loads(dataset_json.read_text()), str(dataset_json))
+    structures = structures or dataset_structures(dataset_json or prediction_dir / "dataset.json")
     references, predictions = _label_files(reference_dir), _label_files(prediction_dir)
     if not references:
         raise AutosegError(f"{reference_dir} holds no label files.")
     missing = sorted(set(references) - set(predictions))
     if missing:
         raise AutosegError(f"{prediction_dir} lacks predictions for {len(missing)} reference case(s): {', '.join(missing[:10])}{' ...' if len(missing) > 10 else ''}.")
-    items = [(case_id, predictions[case_id], references[case_id]) for case_id in sorted(references)]
-    per_case = dict(map_cases(partial(_score, spec=spec), items, num_processes, desc="evaluating"))
-    summary = summarise(per_case)
+    summary = evaluate_cases([(case_id, predictions[case_id], references[case_id]) for case_id in sorted(references)], structures, num_processes)
     write_summary(prediction_dir / "summary.json", summary)
     return summary
 

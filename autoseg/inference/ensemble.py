@@ -48,21 +48,27 @@ def ensemble_folders(folders: list[Path], output_dir: Path, save_probabilities_t
             differing = sorted(set(cases) ^ set(per_folder[0]))
             raise AutosegError(f"{folder} and {folders[0]} hold different cases ({', '.join(differing[:10])}); ensemble folders predicted from the same input.")
     output_dir.mkdir(parents=True, exist_ok=True)
-    task = task_for(spec)
     written = []
     for case_id, label_file in sorted(per_folder[0].items()):
-        total = None
-        for folder in folders:
-            with np.load(folder / f"{case_id}.npz") as archive:
-                probabilities = archive["probabilities"].astype(np.float32)
-            if total is not None and probabilities.shape != total.shape:
-                raise AutosegError(f"{folder / f'{case_id}.npz'} has shape {probabilities.shape}, {folders[0] / f'{case_id}.npz'} has {total.shape}.")
-            total = probabilities if total is None else total + probabilities
-        mean = total / len(folders)
         path = output_dir / label_file.name
-        write_image(ImageData(task.label_map(mean, spec)[None], read_image(label_file).geometry), path)
-        if save_probabilities_too:
-            save_probabilities(mean, output_dir / f"{case_id}.npz")
+        ensemble_case([folder / f"{case_id}.npz" for folder in folders], label_file, spec, path, output_dir / f"{case_id}.npz" if save_probabilities_too else None)
         written.append(path)
     atomic_write(output_dir / "dataset.json", lambda tmp: tmp.write_text(spec_path.read_text()))
     return written
+
+
+def ensemble_case(probability_files: list[Path], label_file: Path, spec: DatasetSpec, path: Path, probabilities_path: Path | None = None) -> np.ndarray:
+    """Averages one case's saved probabilities and writes the label map to ``path`` on ``label_file``'s grid; returns it."""
+    total = None
+    for source in probability_files:
+        with np.load(source) as archive:
+            probabilities = archive["probabilities"].astype(np.float32)
+        if total is not None and probabilities.shape != total.shape:
+            raise AutosegError(f"{source} has shape {probabilities.shape}, {probability_files[0]} has {total.shape}.")
+        total = probabilities if total is None else total + probabilities
+    mean = total / len(probability_files)
+    labels = task_for(spec).label_map(mean, spec)
+    write_image(ImageData(labels[None], read_image(label_file).geometry), path)
+    if probabilities_path is not None:
+        save_probabilities(mean, probabilities_path)
+    return labels

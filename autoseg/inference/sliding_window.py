@@ -58,10 +58,17 @@ def sliding_window_predict(
     mirror_axes: list[int] | tuple[int, ...] = (),
     tile_batch_size: int = 1,
     device: torch.device | str | None = None,
+    stacked: bool = False,
 ) -> torch.Tensor:
-    """Returns the network's averaged output for ``image`` (C, *spatial) as (K, *spatial) float32 on the CPU."""
+    """Returns the network's averaged output for ``image`` (C, *spatial) as (K, *spatial) float32 on the CPU.
+
+    With ``stacked``, ``image`` is (C, S, *spatial): S independent images of
+    one shape (the slices of a volume, for a 2D network) whose tiles are
+    batched together, so many small images cost a few large network calls.
+    """
     device = torch.device(device) if device is not None else next(network.parameters()).device
-    spatial = list(image.shape[1:])
+    image = image if stacked else image[:, None]
+    spatial = list(image.shape[2:])
     padded_size = [max(s, p) for s, p in zip(spatial, patch_size)]
     padding = []
     for s, p in reversed(list(zip(spatial, padded_size))):
@@ -69,10 +76,10 @@ def sliding_window_predict(
     padded = functional.pad(image.float(), padding) if any(padding) else image.float()
     starts = [tile_starts(size, patch, step_size) for size, patch in zip(padded_size, patch_size)]
     weights = gaussian_importance(patch_size).to(device)
-    output = torch.zeros((out_channels, *padded_size), dtype=torch.float32, device=device)
-    weight_sum = torch.zeros(padded_size, dtype=torch.float32, device=device)
+    output = torch.zeros((out_channels, image.shape[1], *padded_size), dtype=torch.float32, device=device)
+    weight_sum = torch.zeros((image.shape[1], *padded_size), dtype=torch.float32, device=device)
     flips = mirror_combinations(list(mirror_axes))
-    tiles = [tuple(slice(start, start + patch) for start, patch in zip(corner, patch_size)) for corner in itertools.product(*starts)]
+    tiles = [(index, *(slice(start, start + patch) for start, patch in zip(corner, patch_size))) for index in range(image.shape[1]) for corner in itertools.product(*starts)]
     use_amp = device.type == "cuda"
     for first in range(0, len(tiles), tile_batch_size):
         chunk = tiles[first : first + tile_batch_size]
@@ -90,18 +97,22 @@ def sliding_window_predict(
             weight_sum[tile] += weights
     output /= weight_sum
     crop = tuple(slice(padding[2 * (len(spatial) - 1 - axis)], padding[2 * (len(spatial) - 1 - axis)] + size) for axis, size in enumerate(spatial))
-    return output[(slice(None), *crop)].cpu()
+    output = output[(slice(None), slice(None), *crop)].cpu()
+    return output if stacked else output[:, 0]
 
 
 def predict_slices(network, image: torch.Tensor, slice_axis: int, patch_size: list[int], out_channels: int, **options) -> torch.Tensor:
-    """Returns a 2D network's output for a 3D ``image`` (C, Z, Y, X), slice by slice along ``slice_axis``."""
-    slices = [sliding_window_predict(network, image.select(slice_axis + 1, index), patch_size, out_channels, **options) for index in range(image.shape[slice_axis + 1])]
-    return torch.stack(slices, dim=slice_axis + 1)
+    """Returns a 2D network's output for a 3D ``image`` (C, Z, Y, X), slice by slice along ``slice_axis``
+    (the slices' tiles batched together)."""
+    slices = image.movedim(slice_axis + 1, 1)
+    return sliding_window_predict(network, slices, patch_size, out_channels, stacked=True, **options).movedim(1, slice_axis + 1)
 
 
 def predict_configuration(network, image: torch.Tensor, configuration, out_channels: int, **options) -> torch.Tensor:
     """Returns ``network``'s output for a preprocessed ``image`` as ``configuration`` plans it: slice by
-    slice for 2D networks on 3D data, else one sliding window over the whole image."""
+    slice for 2D networks on 3D data, else one sliding window over the whole image. Tiles go through
+    the network in batches of the planned training batch size (inference needs less memory than training)."""
+    options.setdefault("tile_batch_size", configuration.batch_size)
     if configuration.slice_axis is None:
         return sliding_window_predict(network, image, configuration.patch_size, out_channels, **options)
     return predict_slices(network, image, configuration.slice_axis, configuration.patch_size, out_channels, **options)

@@ -26,13 +26,16 @@ class Task:
     * training (dense tasks): ``make_network``, ``make_loss``,
       ``prepare_targets`` (one target per deep-supervision output) and
       ``validation_counts`` / ``validation_scores`` (the per-epoch pseudo
-      metric, whose mean picks the best checkpoint).
+      metric, whose mean picks the best checkpoint);
+    * ``selection_metric``: what find_best_configuration maximises over the
+      cross-validation.
     """
 
     name = ""
     dense_output = True
     uses_label_geometry = False
     supports_case_validation = False  # whole-case export and metrics after training
+    selection_metric = ""  # summary key whose foreground mean find_best_configuration maximises
     target_kind = "label"
     locations_per_class = 10_000
 

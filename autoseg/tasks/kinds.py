@@ -79,6 +79,7 @@ class SegmentationTask(Task):
         }
 
     supports_case_validation = True
+    selection_metric = "dice"
 
     def probabilities(self, logits, spec):
         """(K, *spatial) logits -> per-channel probabilities: softmax over labels, sigmoid per region."""
@@ -98,9 +99,9 @@ class SegmentationTask(Task):
             labels[probabilities[channel] > 0.5] = value
         return labels
 
-    def evaluation_masks(self, label_map: np.ndarray, spec) -> dict[str, np.ndarray]:
-        """The structures scored per case: each region, or each non-background label."""
-        return {name: np.isin(label_map, value if isinstance(value, tuple) else (value,)) for name, value in spec.labels.items() if value != 0}
+    def evaluation_structures(self, spec) -> dict[str, tuple[int, ...]]:
+        """The structures scored per case, {name: label values}: each region, or each non-background label."""
+        return {name: value if isinstance(value, tuple) else (value,) for name, value in spec.labels.items() if value != 0}
 
     def validation_scores(self, counts, spec):
         """Pseudo-Dice per class over all validation patches (a class absent everywhere scores nan)."""

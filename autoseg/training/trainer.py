@@ -290,7 +290,8 @@ class Trainer:
         self.processes.barrier()
         if not self.processes.is_main:
             return None
-        per_case = {case_id: evaluate_case(folder / f"{case_id}{ending}", self.reference_folder / f"{case_id}{ending}", self.spec, self.task) for case_id in self.validation_ids}
+        structures = self.task.evaluation_structures(self.spec)
+        per_case = {case_id: evaluate_case(folder / f"{case_id}{ending}", self.reference_folder / f"{case_id}{ending}", structures) for case_id in self.validation_ids}
         summary = summarise(per_case)
         write_summary(folder / "summary.json", summary)
         dice = ", ".join(f"{name} {values['dice']:.4f}" for name, values in summary["mean"].items())

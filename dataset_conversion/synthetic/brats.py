@@ -11,7 +11,9 @@ channel has its own arbitrary intensity scale, bias field and Rician noise,
 as BraTS's multi-centre scans do.
 
 ``generate_brats`` writes the BraTS layout, then runs the BraTS converter, so
-the stand-in exercises the converter exactly as real data would.
+the stand-in exercises the converter exactly as real data would. BraTS's
+validation subjects come without labels; the stand-in knows them, and writes
+them to labelsTs/ so held-out predictions can be scored.
 """
 
 from __future__ import annotations
@@ -21,11 +23,12 @@ from pathlib import Path
 
 import numpy as np
 
-from autoseg.io import Geometry, ImageData, write_image
-from dataset_conversion.converters.brats import MODALITIES, convert_brats
+from autoseg.io import Geometry, ImageData, read_image, write_image
+from dataset_conversion.converters.brats import MODALITIES, convert_brats, map_brats_labels
 from dataset_conversion.synthetic.phantom import bias_field, ellipsoid, make_brain, partial_volume, rician, smooth_field
 from dataset_conversion.synthetic.registry import case_rng, register_stand_in, zoomed_grid
 
+HELD_OUT = "held_out_labels"
 SHAPE = (40, 56, 48)
 SPACING = (3.0, 3.0, 3.0)
 
@@ -78,7 +81,8 @@ def brats_subject(rng: np.random.Generator, shape: tuple[int, int, int] = SHAPE)
 
 
 def write_brats_layout(destination: Path, num_cases: int, num_test: int, seed: int, zoom: float = 1.0) -> Path:
-    """Writes ``MICCAI_BraTS_2019_Data_Training/{HGG,LGG}/<subject>/`` and ``..._Validation/`` below ``destination``."""
+    """Writes ``MICCAI_BraTS_2019_Data_Training/{HGG,LGG}/<subject>/`` and ``..._Validation/`` below
+    ``destination``, and the validation subjects' labels (BraTS values) to ``held_out_labels/<subject>.nii.gz``."""
     shape, spacing = zoomed_grid(SHAPE, SPACING, zoom)
     geometry = Geometry(spacing, (0.0, -239.0, 0.0), (-1.0, 0, 0, 0, -1.0, 0, 0, 0, 1.0))
     for index in range(num_cases + num_test):
@@ -90,6 +94,7 @@ def write_brats_layout(destination: Path, num_cases: int, num_test: int, seed: i
             write_image(ImageData(label[None], geometry), folder / f"{subject}_seg.nii.gz")
         else:
             folder = destination / "MICCAI_BraTS_2019_Data_Validation" / subject
+            write_image(ImageData(label[None], geometry), destination / HELD_OUT / f"{subject}.nii.gz")
         for modality, image in images.items():
             write_image(ImageData(image[None], geometry), folder / f"{subject}_{modality}.nii.gz")
     return destination
@@ -99,4 +104,7 @@ def write_brats_layout(destination: Path, num_cases: int, num_test: int, seed: i
 def generate_brats(raw_root: Path, dataset_id: int, num_cases: int, num_test: int, seed: int, overwrite: bool, zoom: float = 1.0) -> Path:
     with tempfile.TemporaryDirectory() as source:
         write_brats_layout(Path(source), num_cases, num_test, seed, zoom)
-        return convert_brats(Path(source), raw_root, dataset_id, "BraTS2019", overwrite)
+        dataset = convert_brats(Path(source), raw_root, dataset_id, "BraTS2019", overwrite)
+        for path in sorted((Path(source) / HELD_OUT).glob("*.nii.gz")):
+            write_image(map_brats_labels(read_image(path), path), dataset / "labelsTs" / path.name)
+        return dataset

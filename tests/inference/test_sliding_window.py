@@ -55,9 +55,28 @@ def test_mirroring_averages_flipped_predictions():
     np.testing.assert_allclose(untouched.numpy(), plain.numpy(), atol=1e-5)  # flipping the other axis changes nothing here
 
 
+class CountCalls(AddPosition):
+    def __init__(self):
+        super().__init__()
+        self.batch_sizes = []
+
+    def forward(self, x):
+        self.batch_sizes.append(x.shape[0])
+        return super().forward(x)
+
+
 def test_2d_network_on_3d_volume_slice_by_slice():
     image = torch.randn((2, 5, 12, 10))
     result = predict_slices(Identity(), image, slice_axis=0, patch_size=[8, 8], out_channels=2)
     torch.testing.assert_close(result, image, atol=1e-5, rtol=1e-5)
-    result = predict_slices(Identity(), image, slice_axis=2, patch_size=[8, 8], out_channels=2)
+    result = predict_slices(Identity(), image, slice_axis=2, patch_size=[8, 8], out_channels=2, tile_batch_size=7)
     torch.testing.assert_close(result, image, atol=1e-5, rtol=1e-5)
+
+
+def test_batched_slices_equal_one_slice_at_a_time():
+    image = torch.randn((1, 6, 8, 12))
+    network = CountCalls()
+    batched = predict_slices(network, image, slice_axis=0, patch_size=[8, 8], out_channels=1, mirror_axes=[1], tile_batch_size=8)
+    assert network.batch_sizes == [8, 8, 4, 4]  # 6 slices x 2 tiles in batches of 8, each batch plain and mirrored
+    one_by_one = torch.stack([sliding_window_predict(AddPosition(), image[:, z], [8, 8], 1, mirror_axes=[1]) for z in range(6)], dim=1)
+    torch.testing.assert_close(batched, one_by_one)

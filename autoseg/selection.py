@@ -1,0 +1,295 @@
+"""``autoseg find_best_configuration``: choose what to predict with, from the cross-validation alone.
+
+Candidates are the trained configurations of a dataset (model folders
+``{trainer}__{plans}__{configuration}`` whose folds all finished their
+whole-case validation) and every pair of them, ensembled by averaging their
+saved validation probabilities (so pairs compete only where training ran
+with ``--npz``). Each candidate is scored by the task's selection metric
+(segmentation: the mean over structures of the mean per-case Dice) on the
+out-of-fold predictions of every training case; the best wins.
+
+Postprocessing is then determined on the winner's cross-validation
+predictions, one step at a time, each kept only if it raises the mean Dice:
+first the largest connected component of the whole foreground, then, on top
+of that decision, the largest component of each label value alone.
+
+Written into the dataset's results folder:
+
+* ``{model}/crossval_results_folds_{folds}/``: the out-of-fold predictions of
+  each configuration merged into one folder, with summary.json;
+* ``ensembles/{modelA}+{modelB}/crossval_results_folds_{folds}/``: the
+  ensembled out-of-fold predictions and their summary.json;
+* ``find_best_configuration.json``: every candidate's score and the choice;
+* ``postprocessing.json``: the steps kept and the Dice before and after;
+* ``inference_instructions.txt``: the exact predict / ensemble /
+  apply_postprocessing commands.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+import shlex
+import shutil
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+
+from autoseg.dataset import DatasetSpec
+from autoseg.errors import AutosegError
+from autoseg.evaluation import Structures, read_summary, score_label_maps, summarise, write_summary
+from autoseg.evaluation.folders import evaluate_cases
+from autoseg.inference.ensemble import ensemble_case
+from autoseg.inference.postprocessing import Postprocessing
+from autoseg.io import atomic_write, read_image
+from autoseg.parallel import map_cases
+from autoseg.tasks import task_for
+
+
+@dataclass
+class Candidate:
+    """A configuration or an ensemble of configurations, with its out-of-fold predictions."""
+
+    name: str
+    models: list[Path]  # the model folders it predicts with
+    folder: Path  # its merged cross-validation predictions
+    summary: dict
+    ending: str
+    probabilities: dict[str, Path] | None = None  # case -> saved probabilities (None: trained without --npz)
+
+    @property
+    def predictions(self) -> dict[str, Path]:
+        return {case_id: self.folder / f"{case_id}{self.ending}" for case_id in self.summary["cases"]}
+
+
+def crossval_folder_name(folds: list[str]) -> str:
+    return f"crossval_results_folds_{'_'.join(folds)}"
+
+
+def _trained_models(results_dir: Path, trainers: list[str], plans: list[str], configurations: list[str] | None) -> list[Path]:
+    """The model folders of the named trainers x plans x configurations (every trained configuration when None)."""
+    models = []
+    for trainer, plans_name in itertools.product(trainers, plans):
+        prefix = f"{trainer}__{plans_name}__"
+        trained = sorted(p for p in results_dir.glob(f"{prefix}*") if p.is_dir())
+        if configurations is None:
+            models += trained
+            continue
+        for configuration in configurations:
+            folder = results_dir / f"{prefix}{configuration}"
+            if not folder.is_dir():
+                names = ", ".join(p.name[len(prefix):] for p in trained) or "none"
+                raise AutosegError(f"{folder} not found: configuration {configuration} was not trained with trainer {trainer} and plans {plans_name} (trained: {names}).")
+            models.append(folder)
+    return models
+
+
+def _missing_folds(model: Path, folds: list[str]) -> list[str]:
+    return [fold for fold in folds if not (model / f"fold_{fold}" / "validation" / "summary.json").is_file()]
+
+
+def merge_cross_validation(model: Path, folds: list[str], ending: str) -> Candidate:
+    """Merges the folds' validation predictions of ``model`` into one folder with one summary.json.
+
+    The per-case metrics come from the folds' own summaries (nothing is scored twice).
+    A case validated by two folds means the folds were trained with different splits: refused.
+    """
+    folder = model / crossval_folder_name(folds)
+    folder.mkdir(exist_ok=True)
+    per_case, probabilities, origin = {}, {}, {}
+    for fold in folds:
+        validation = model / f"fold_{fold}" / "validation"
+        for case_id, metrics in read_summary(validation / "summary.json")["cases"].items():
+            if case_id in per_case:
+                raise AutosegError(f"case {case_id} is validated by both fold {origin[case_id]} and fold {fold} of {model.name}: "
+                                   "the folds were trained with different splits (splits_final.json changed). Retrain the folds on one split.")
+            per_case[case_id], origin[case_id] = metrics, fold
+            source = validation / f"{case_id}{ending}"
+            atomic_write(folder / source.name, lambda tmp, source=source: shutil.copyfile(source, tmp))
+            if (validation / f"{case_id}.npz").is_file():
+                probabilities[case_id] = validation / f"{case_id}.npz"
+    summary = summarise(per_case)
+    write_summary(folder / "summary.json", summary)
+    return Candidate(model.name, [model], folder, summary, ending, probabilities if len(probabilities) == len(per_case) else None)
+
+
+def _ensemble_and_score(case_id: str, first: Candidate, second: Candidate, spec: DatasetSpec, references: Path, folder: Path, structures: Structures) -> tuple[str, dict]:
+    label_file = first.folder / f"{case_id}{spec.file_ending}"
+    labels = ensemble_case([first.probabilities[case_id], second.probabilities[case_id]], label_file, spec, folder / label_file.name)
+    reference = read_image(references / label_file.name)
+    return case_id, score_label_maps(labels, reference.array[0], structures, reference.geometry.spacing)
+
+
+def ensemble_cross_validation(first: Candidate, second: Candidate, spec: DatasetSpec, references: Path, results_dir: Path, folds: list[str], num_processes: int | None) -> Candidate:
+    """Averages two candidates' saved validation probabilities case by case, writes and scores the ensemble."""
+    name = f"{first.name}+{second.name}"
+    folder = results_dir / "ensembles" / name / crossval_folder_name(folds)
+    folder.mkdir(parents=True, exist_ok=True)
+    structures = task_for(spec).evaluation_structures(spec)
+    work = partial(_ensemble_and_score, first=first, second=second, spec=spec, references=references, folder=folder, structures=structures)
+    summary = summarise(dict(map_cases(work, sorted(first.summary["cases"]), num_processes, desc=f"ensemble {name}")))
+    write_summary(folder / "summary.json", summary)
+    return Candidate(name, first.models + second.models, folder, summary, spec.file_ending)
+
+
+def _dice_counts(item: tuple[Path, Path], variants: list[Postprocessing], structures: Structures) -> list[dict[str, tuple[int, int, int]]]:
+    """(tp, fp, fn) per structure of one case's prediction under each postprocessing variant."""
+    prediction, reference = (read_image(path).array[0] for path in item)
+    expected = {name: np.isin(reference, values) for name, values in structures.items()}
+    counts = []
+    for variant in variants:
+        predicted = variant.apply(prediction)
+        counts.append({})
+        for name, values in structures.items():
+            mask = np.isin(predicted, values)
+            counts[-1][name] = (int(np.count_nonzero(mask & expected[name])), int(np.count_nonzero(mask & ~expected[name])), int(np.count_nonzero(~mask & expected[name])))
+    return counts
+
+
+def mean_dice(per_case: list[dict[str, tuple[int, int, int]]]) -> float:
+    """Mean over structures of the mean per-case Dice (cases where a structure is absent from both are left out)."""
+    means = []
+    for name in per_case[0]:
+        values = [2 * tp / (2 * tp + fp + fn) for tp, fp, fn in (case[name] for case in per_case) if 2 * tp + fp + fn]
+        if values:
+            means.append(float(np.mean(values)))
+    return float(np.mean(means)) if means else math.nan
+
+
+def determine_postprocessing(pairs: list[tuple[Path, Path]], structures: Structures, label_values: list[int], num_processes: int | None = None) -> tuple[Postprocessing, dict]:
+    """Chooses the largest-component steps that raise the mean Dice of (prediction, reference) files.
+
+    Returns the steps and a report: the Dice without postprocessing, after
+    each tried step, and with the steps kept.
+    """
+
+    def scores(variants: list[Postprocessing]) -> list[float]:
+        counts = map_cases(partial(_dice_counts, variants=variants, structures=structures), pairs, num_processes, desc="postprocessing")
+        return [mean_dice([case[index] for case in counts]) for index in range(len(variants))]
+
+    nothing, whole = Postprocessing(), Postprocessing(foreground_largest_component=True)
+    before, with_whole = scores([nothing, whole])
+    chosen = whole if with_whole > before else nothing
+    baseline = max(before, with_whole) if not math.isnan(with_whole) else before
+    report = {"dice_without": before, "dice_foreground_largest_component": with_whole, "dice_largest_component_of_label": {}}
+    per_label = [Postprocessing(chosen.foreground_largest_component, [value]) for value in label_values]
+    kept = []
+    for value, score in zip(label_values, scores(per_label) if per_label else []):
+        report["dice_largest_component_of_label"][str(value)] = score
+        if score > baseline:
+            kept.append(value)
+    chosen = Postprocessing(chosen.foreground_largest_component, kept)
+    report["dice_with_chosen_steps"] = scores([chosen])[0] if kept else baseline
+    return chosen, report
+
+
+def find_best_configuration(
+    results_dir: Path,
+    references: Path,
+    configurations: list[str] | None = None,
+    trainers: tuple[str, ...] = ("default",),
+    plans: tuple[str, ...] = ("plans",),
+    folds: tuple[str, ...] = ("0", "1", "2", "3", "4"),
+    allow_ensembles: bool = True,
+    num_processes: int | None = None,
+    say=print,
+) -> dict:
+    """Scores every candidate on the cross-validation, determines postprocessing and writes the files
+    the module's description lists; returns the contents of find_best_configuration.json."""
+    folds = [str(f) for f in folds]
+    if not references.is_dir():
+        raise AutosegError(f"{references} not found: the reference labels of the training cases (written by autoseg preprocess) are needed to score ensembles and postprocessing.")
+    models = _trained_models(results_dir, list(trainers), list(plans), configurations)
+    complete = []
+    for model in models:
+        missing = _missing_folds(model, folds)
+        if not missing:
+            complete.append(model)
+        elif configurations is not None:
+            raise AutosegError(f"{model.name} has no finished validation for fold(s) {', '.join(missing)} (fold_K/validation/summary.json); train them (autoseg train ... K), or choose folds with -f.")
+        else:
+            say(f"skipping {model.name}: fold(s) {', '.join(missing)} not finished")
+    if not complete:
+        raise AutosegError(f"{results_dir} holds no configuration with all of folds {', '.join(folds)} trained and validated; train every fold first (autoseg train DATASET CONFIGURATION FOLD).")
+    spec = _dataset_spec(complete)
+    task = task_for(spec)
+    if not task.supports_case_validation:
+        raise AutosegError(f"{results_dir.name} is a {spec.task} dataset; find_best_configuration handles segmentation models so far.")
+    candidates = [merge_cross_validation(model, folds, spec.file_ending) for model in complete]
+    if allow_ensembles and len(candidates) > 1:
+        without = [c.name for c in candidates if c.probabilities is None]
+        if without:
+            say(f"ensembles with {', '.join(without)} are not scored: train (or re-validate with --val_only) with --npz to save validation probabilities")
+        with_probabilities = [c for c in candidates if c.probabilities is not None]
+        candidates += [ensemble_cross_validation(a, b, spec, references, results_dir, folds, num_processes) for a, b in itertools.combinations(with_probabilities, 2)]
+    metric = task.selection_metric
+    scores = {c.name: c.summary["foreground_mean"][metric] for c in candidates}
+    for candidate in candidates:
+        say(f"  {candidate.name:<60} {metric} {scores[candidate.name]:.4f}")
+    best = max(candidates, key=lambda c: -math.inf if math.isnan(scores[c.name]) else scores[c.name])
+    say(f"best: {best.name}")
+
+    predictions = best.predictions
+    pairs = [(predictions[case_id], references / predictions[case_id].name) for case_id in sorted(predictions)]
+    label_values = sorted(spec.regions_class_order) if spec.has_regions else sorted(v for v in spec.label_values() if v != 0)
+    steps, report = determine_postprocessing(pairs, task.evaluation_structures(spec), label_values, num_processes)
+    steps.save(results_dir / "postprocessing.json", {"determined_on": str(best.folder), "mean_dice": report})
+    say(f"postprocessing: {_describe(steps)} (mean Dice {report['dice_without']:.4f} -> {report['dice_with_chosen_steps']:.4f})")
+
+    result = {
+        "metric": metric,
+        "folds": folds,
+        "candidates": {c.name: {"models": [m.name for m in c.models], "score": scores[c.name], "predictions": str(c.folder)} for c in candidates},
+        "best": best.name,
+        "postprocessing": steps.to_json(),
+    }
+    atomic_write(results_dir / "find_best_configuration.json", lambda tmp: tmp.write_text(json.dumps(result, indent=2) + "\n"))
+    instructions = inference_instructions(results_dir, best, folds, steps, scores[best.name], report, metric)
+    atomic_write(results_dir / "inference_instructions.txt", lambda tmp: tmp.write_text(instructions))
+    return result
+
+
+def _dataset_spec(models: list[Path]) -> DatasetSpec:
+    texts = {(model / "dataset.json").read_text() for model in models}
+    first = models[0] / "dataset.json"
+    if len({json.dumps(json.loads(text), sort_keys=True) for text in texts}) > 1:
+        raise AutosegError(f"the model folders of {models[0].parent} were trained with different dataset.json files; they cannot be compared.")
+    return DatasetSpec.from_json(json.loads(first.read_text()), str(first))
+
+
+def _describe(steps: Postprocessing) -> str:
+    parts = (["largest component of the foreground"] if steps.foreground_largest_component else []) + [f"largest component of label {v}" for v in steps.largest_component_per_label]
+    return ", ".join(parts) if parts else "none"
+
+
+def inference_instructions(results_dir: Path, best: Candidate, folds: list[str], steps: Postprocessing, score: float, report: dict, metric: str) -> str:
+    """The commands that predict a new folder the way the cross-validation chose, as text to copy."""
+    results_dir = results_dir.resolve()
+    dataset = results_dir.name
+    results_option = ["--results", str(results_dir.parent)]
+    lines = [
+        f"# autoseg find_best_configuration for {dataset}, on folds {' '.join(folds)}:",
+        f"# best: {best.name} ({metric} {score:.4f}); postprocessing: {_describe(steps)} (mean Dice {report['dice_with_chosen_steps']:.4f}).",
+        "# Replace INPUT_FOLDER (images in the raw layout) and OUTPUT_FOLDER; the final predictions are written to OUTPUT_FOLDER.",
+        "",
+    ]
+    # Every step writes into its own folder under OUTPUT_FOLDER; the last one writes OUTPUT_FOLDER itself.
+    ensemble = len(best.models) > 1
+    later_steps = ensemble or steps.does_something
+    outputs = []
+    for model in best.models:
+        trainer, plans_name, configuration = model.name.split("__")
+        output = f"OUTPUT_FOLDER/{model.name}" if later_steps else "OUTPUT_FOLDER"
+        command = ["autoseg", "predict", "-d", dataset, "-i", "INPUT_FOLDER", "-o", output, "-c", configuration, "-tr", trainer, "-p", f"{plans_name}.json", "-f", *folds, *results_option]
+        lines.append(shlex.join(command + (["--save_probabilities"] if ensemble else [])))
+        outputs.append(output)
+    if ensemble:
+        output = "OUTPUT_FOLDER/ensemble" if steps.does_something else "OUTPUT_FOLDER"
+        lines.append(shlex.join(["autoseg", "ensemble", "-i", *outputs, "-o", output]))
+        outputs = [output]
+    if steps.does_something:
+        lines.append(shlex.join(["autoseg", "apply_postprocessing", "-i", outputs[0], "-o", "OUTPUT_FOLDER", "-pp", str(results_dir / "postprocessing.json")]))
+    return "\n".join(lines) + "\n"
