@@ -145,7 +145,7 @@ def _model_folder(args: argparse.Namespace) -> Path:
 
 def cmd_predict(args: argparse.Namespace) -> int:
     from autoseg.inference.predictor import load_trained_model, predict_folder
-    from autoseg.training import pick_device
+    from autoseg.device import pick_device
 
     device = pick_device(args.device)
     model = load_trained_model(_model_folder(args), args.folds, args.checkpoint, device)

@@ -59,7 +59,7 @@ def _predict_held_out(model_dir: Path, raw: Path, output: Path) -> dict:
     from autoseg.evaluation.folders import evaluate_folders
     from autoseg.evaluation.overlay import save_overlay
     from autoseg.inference.predictor import load_trained_model, predict_folder
-    from autoseg.training import pick_device
+    from autoseg.device import pick_device
 
     start = time.perf_counter()
     device = pick_device()

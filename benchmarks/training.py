@@ -48,6 +48,7 @@ from autoseg.plan_and_preprocess import plan_and_preprocess  # noqa: E402
 from autoseg.preprocessing.storage import finished_cases  # noqa: E402
 from autoseg.training import TrainingSettings, pick_device, train_fold  # noqa: E402
 from autoseg.training.checkpoint import load_checkpoint  # noqa: E402
+from benchmarks.nnunet import nnunet_env, plan_like_autoseg, run_tool  # noqa: E402
 from dataset_conversion.synthetic import generate_stand_in  # noqa: E402
 
 NNUNET_TRAINER = '''
@@ -104,27 +105,15 @@ def report_epochs(name: str, epochs: list[tuple[float, float | None]], iteration
 
 
 def run_nnunet(bin_dir: Path, raw: Path, dataset_name: str, work: Path, plan: dict, configuration: str, args, workers: int) -> None:
-    dataset_id = int(dataset_name[7:10])
-    env = dict(os.environ, nnUNet_raw=str(raw), nnUNet_preprocessed=str(work / "nnunet_pre"), nnUNet_results=str(work / "nnunet_results"), nnUNet_n_proc_DA=str(workers))
-    run = lambda *command: subprocess.run([str(bin_dir / command[0]), *command[1:]], env=env, check=True, capture_output=True, text=True)  # noqa: E731
-    run("nnUNetv2_extract_fingerprint", "-d", str(dataset_id), "-np", "2")
-    run("nnUNetv2_plan_experiment", "-d", str(dataset_id))
-    plans_path = work / "nnunet_pre" / dataset_name / "nnUNetPlans.json"
-    plans = json.loads(plans_path.read_text())
-    target = plans["configurations"][configuration]
-    architecture = plan["architecture"]
-    stages = len(architecture["features_per_stage"])
-    target.update(spacing=plan["spacing"], patch_size=plan["patch_size"], batch_size=plan["batch_size"])
-    target["architecture"]["arch_kwargs"].update(
-        n_stages=stages, features_per_stage=architecture["features_per_stage"], kernel_sizes=architecture["kernel_sizes"], strides=architecture["strides"],
-        n_conv_per_stage=[architecture["n_conv_per_stage"]] * stages, n_conv_per_stage_decoder=[architecture["n_conv_per_stage_decoder"]] * (stages - 1))
-    plans_path.write_text(json.dumps(plans, indent=2))
-    run("nnUNetv2_preprocess", "-d", str(dataset_id), "-c", configuration, "-np", "2")
+    env = nnunet_env(raw, work, workers)
+    plan_like_autoseg(bin_dir, env, dataset_name, plan, configuration)
+    run = lambda *command: run_tool(bin_dir, env, *command)  # noqa: E731
+    run("nnUNetv2_preprocess", "-d", dataset_name[7:10], "-c", configuration, "-np", "2")
     site = subprocess.run([str(bin_dir / "python"), "-c", "import nnunetv2, os; print(os.path.dirname(nnunetv2.__file__))"], capture_output=True, text=True, check=True).stdout.strip()
     trainer_file = Path(site) / "training" / "nnUNetTrainer" / "nnUNetTrainer_autosegBenchmark.py"
     trainer_file.write_text(NNUNET_TRAINER.format(epochs=args.epochs, iterations=args.iterations))
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
-    run("nnUNetv2_train", str(dataset_id), configuration, "0", "-tr", "nnUNetTrainer_autosegBenchmark", "-device", device)
+    run("nnUNetv2_train", dataset_name[7:10], configuration, "0", "-tr", "nnUNetTrainer_autosegBenchmark", "-device", device)
     log = next((work / "nnunet_results").rglob("training_log_*.txt")).read_text()
     seconds = [float(value) for value in re.findall(r"Epoch time: ([0-9.]+) s", log)]
     report_epochs("nnU-Net v2.8.1", [(s, None, None) for s in seconds], args.iterations, plan["estimated_memory_gb"])

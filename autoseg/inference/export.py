@@ -1,4 +1,17 @@
-"""From a network's output on the preprocessed grid to a file in the raw image's geometry and format."""
+"""From a network's output on the preprocessed grid to a file in the raw image's geometry and format.
+
+Export runs in torch on the prediction's device (the GPU when there is one):
+each output channel is turned into a probability, resampled linearly to the
+cropped raw grid and placed into the raw shape, one channel at a time. The
+label map is built as the channels arrive (running maximum for softmax
+outputs, painting for regions), so memory holds one raw-grid probability
+besides the label map, whatever the number of classes. Only when the
+probabilities are to be saved is the whole (K, *raw) array built.
+
+The resampling reproduces ``autoseg.preprocessing.revert_to_original``
+(scipy, order 1): sample positions ``(i + 0.5) * in / out - 0.5`` clamped to
+the grid; across the slices of anisotropic data, the nearest slice.
+"""
 
 from __future__ import annotations
 
@@ -6,25 +19,67 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from torch.nn import functional
 
 from autoseg.io import ImageData, atomic_write, write_image
 from autoseg.plans import Configuration
-from autoseg.preprocessing.pipeline import CaseProperties, revert_to_original
+from autoseg.preprocessing.pipeline import CaseProperties
+from autoseg.preprocessing.resample import separate_axis
 
 
-def export_segmentation(logits: torch.Tensor, properties: CaseProperties, configuration: Configuration, spec, task, path: Path, probabilities_path: Path | None = None) -> np.ndarray:
+def _nearest_along(volume: torch.Tensor, axis: int, size: int) -> torch.Tensor:
+    """Nearest-neighbour resampling of one axis, scipy's grid-mode positions."""
+    length = volume.shape[axis]
+    if length == size:
+        return volume
+    index = torch.clamp(((torch.arange(size, device=volume.device) + 0.5) * (length / size)).floor().long(), 0, length - 1)
+    return volume.index_select(axis, index)
+
+
+def resize_linear(volume: torch.Tensor, shape: tuple[int, ...], separate: int | None = None) -> torch.Tensor:
+    """Returns ``volume`` (*spatial, float) linearly resampled to ``shape``; with ``separate``, that axis
+    is resampled by nearest neighbour and the others slice by slice."""
+    shape = tuple(int(s) for s in shape)
+    if tuple(volume.shape) == shape:
+        return volume
+    if separate is None:
+        mode = {1: "linear", 2: "bilinear", 3: "trilinear"}[volume.ndim]
+        return functional.interpolate(volume[None, None], size=shape, mode=mode, align_corners=False)[0, 0]
+    in_plane = tuple(s for axis, s in enumerate(shape) if axis != separate)
+    slices = volume.movedim(separate, 0)
+    mode = "bilinear" if len(in_plane) == 2 else "linear"
+    resized = functional.interpolate(slices[:, None], size=in_plane, mode=mode, align_corners=False)[:, 0] if tuple(slices.shape[1:]) != in_plane else slices
+    return _nearest_along(resized.movedim(0, separate), separate, shape[separate])
+
+
+def revert_channel(channel: torch.Tensor, properties: CaseProperties, configuration_spacing: list[float], fill: float) -> torch.Tensor:
+    """Returns one channel (*preprocessed) on the raw grid: resampled to the cropped shape, ``fill`` outside the crop box."""
+    separate = separate_axis(tuple(configuration_spacing), tuple(properties.spacing))
+    resized = resize_linear(channel.float(), tuple(properties.cropped_shape), separate)
+    full = torch.full(tuple(properties.original_shape), fill, dtype=resized.dtype, device=resized.device)
+    full[tuple(slice(start, stop) for start, stop in properties.crop_box)] = resized
+    return full
+
+
+def export_segmentation(logits: torch.Tensor, properties: CaseProperties, configuration: Configuration, spec, task, path: Path,
+                        probabilities_path: Path | None = None, device: torch.device | str | None = None) -> np.ndarray:
     """Writes the label map for ``logits`` (K, *preprocessed) to ``path`` in the raw geometry; returns it.
 
     With ``probabilities_path``, also writes the per-class probabilities in the
     raw geometry there (``.npz``, key ``probabilities``, float32 (K, *raw
     spatial) in the array order of autoseg.io), which ensembling averages.
+    ``device``: where to compute (default: where ``logits`` are).
     """
-    probabilities = task.probabilities(logits, spec).numpy()
-    probabilities = revert_to_original(probabilities, properties, configuration.spacing, fill=task.background_fill(spec)).astype(np.float32, copy=False)
-    labels = task.label_map(probabilities, spec)
-    write_image(ImageData(labels[None], properties.original_geometry), path)
-    if probabilities_path is not None:
+    logits = logits.to(device) if device is not None else logits
+    fills = task.background_fill(spec)
+    channels = (revert_channel(probability, properties, configuration.spacing, fill) for probability, fill in zip(task.channel_probabilities(logits, spec), fills))
+    if probabilities_path is None:
+        labels = task.label_map_from_channels(channels, spec).cpu().numpy()
+    else:
+        probabilities = torch.stack(list(channels)).cpu().numpy()
+        labels = task.label_map(probabilities, spec)
         save_probabilities(probabilities, probabilities_path)
+    write_image(ImageData(labels[None], properties.original_geometry), path)
     return labels
 
 

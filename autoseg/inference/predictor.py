@@ -12,8 +12,7 @@ predicted.
 from __future__ import annotations
 
 import json
-import multiprocessing
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -115,20 +114,11 @@ class Predictor:
 
     @torch.no_grad()
     def logits(self, data: np.ndarray) -> torch.Tensor:
-        """Returns the folds' averaged output (K, *preprocessed) for preprocessed ``data`` (C, *preprocessed)."""
-        config = self.model.configuration
+        """Returns the folds' averaged output (K, *preprocessed) for preprocessed ``data`` (C, *preprocessed);
+        the folds share each tile and one accumulator."""
         image = torch.from_numpy(np.ascontiguousarray(data))
-        options = dict(step_size=self.step_size, mirror_axes=self.mirror_axes, device=self.device)
         out_channels = self.model.task.out_channels(self.model.spec)
-        total = None
-        for network in self.model.networks:
-            output = predict_configuration(network, image, config, out_channels, **options)
-            total = output if total is None else total + output
-        return total / len(self.model.networks)
-
-
-def _export(logits: np.ndarray, properties: CaseProperties, configuration: Configuration, spec: DatasetSpec, path: Path, probabilities_path: Path | None) -> None:
-    export_segmentation(torch.from_numpy(logits), properties, configuration, spec, task_for(spec), path, probabilities_path)
+        return predict_configuration(self.model.networks, image, self.model.configuration, out_channels, step_size=self.step_size, mirror_axes=self.mirror_axes, device=self.device)
 
 
 def predict_folder(
@@ -142,7 +132,7 @@ def predict_folder(
     num_parts: int = 1,
     part_id: int = 0,
     continue_prediction: bool = False,
-    export_workers: int = 1,
+
 ) -> list[Path]:
     """Predicts every case in ``input_dir`` (or part ``part_id`` of ``num_parts``) into ``output_dir``; returns the files written.
 
@@ -167,20 +157,20 @@ def predict_folder(
     if continue_prediction:
         cases = [case for case in cases if not all(p is None or p.is_file() for p in targets(case))]
     predictor = Predictor(model, device, step_size, mirroring)
-    context = multiprocessing.get_context("forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn")
     written = []
-    with ProcessPoolExecutor(max_workers=export_workers, mp_context=context) as exporter:
-        pending: list[Future] = []
+    with ThreadPoolExecutor(max_workers=1) as exporter:
+        pending: Future | None = None
         for case in tqdm(cases, desc="predicting", unit="case", disable=not cases):
             data, properties = predictor.preprocess(case)
-            logits = predictor.logits(data).numpy()
+            logits = predictor.logits(data)
+            del data
+            if pending is not None:  # at most one case exporting while the next is predicted: bounded memory
+                pending.result()
             path, probabilities_path = targets(case)
-            while len(pending) >= 2 * export_workers:  # bounded: at most a few cases' outputs in memory
-                pending.pop(0).result()
-            pending.append(exporter.submit(_export, logits, properties, model.configuration, model.spec, path, probabilities_path))
+            pending = exporter.submit(export_segmentation, logits, properties, model.configuration, model.spec, model.task, path, probabilities_path, predictor.device)
             written.append(path)
-        for future in pending:
-            future.result()
+        if pending is not None:
+            pending.result()
     return written
 
 

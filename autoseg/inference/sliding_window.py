@@ -62,11 +62,14 @@ def sliding_window_predict(
 ) -> torch.Tensor:
     """Returns the network's averaged output for ``image`` (C, *spatial) as (K, *spatial) float32 on the CPU.
 
+    ``network`` may be a list of networks (the folds of a model): each tile's
+    output is then their mean, gathered in one accumulator.
     With ``stacked``, ``image`` is (C, S, *spatial): S independent images of
     one shape (the slices of a volume, for a 2D network) whose tiles are
     batched together, so many small images cost a few large network calls.
     """
-    device = torch.device(device) if device is not None else next(network.parameters()).device
+    networks = list(network) if isinstance(network, (list, tuple)) else [network]
+    device = torch.device(device) if device is not None else next(networks[0].parameters()).device
     image = image if stacked else image[:, None]
     spatial = list(image.shape[2:])
     padded_size = [max(s, p) for s, p in zip(spatial, patch_size)]
@@ -85,13 +88,13 @@ def sliding_window_predict(
         chunk = tiles[first : first + tile_batch_size]
         batch = torch.stack([padded[(slice(None), *tile)] for tile in chunk]).to(device)
         prediction = torch.zeros((len(chunk), out_channels, *patch_size), dtype=torch.float32, device=device)
-        for flip in flips:
+        for member, flip in itertools.product(networks, flips):
             dims = [axis + 2 for axis in flip]
             with torch.autocast(device.type, enabled=use_amp):
-                result = network(torch.flip(batch, dims) if dims else batch)
+                result = member(torch.flip(batch, dims) if dims else batch)
             result = result[0] if isinstance(result, (list, tuple)) else result
             prediction += torch.flip(result.float(), dims) if dims else result.float()
-        prediction /= len(flips)
+        prediction /= len(flips) * len(networks)
         for tile, tile_prediction in zip(chunk, prediction):
             output[(slice(None), *tile)] += tile_prediction * weights
             weight_sum[tile] += weights

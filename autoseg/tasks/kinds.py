@@ -81,9 +81,16 @@ class SegmentationTask(Task):
     supports_case_validation = True
     selection_metric = "dice"
 
-    def probabilities(self, logits, spec):
-        """(K, *spatial) logits -> per-channel probabilities: softmax over labels, sigmoid per region."""
-        return torch.sigmoid(logits.float()) if spec.has_regions else torch.softmax(logits.float(), 0)
+    def channel_probabilities(self, logits, spec):
+        """Yields each output channel's probability (float32, on the logits' grid and device), one at a
+        time: sigmoid per region, else softmax over labels (from one log-sum-exp, so no (K, ...) copy)."""
+        if spec.has_regions:
+            for channel in logits:
+                yield torch.sigmoid(channel.float())
+            return
+        normaliser = torch.logsumexp(logits.float(), 0)
+        for channel in logits:
+            yield torch.exp(channel.float() - normaliser)
 
     def background_fill(self, spec) -> list[float]:
         """Probabilities outside the cropped region: background certain."""
@@ -97,6 +104,22 @@ class SegmentationTask(Task):
         labels = np.zeros(probabilities.shape[1:], dtype=np.uint8)
         for channel, value in enumerate(spec.regions_class_order):
             labels[probabilities[channel] > 0.5] = value
+        return labels
+
+    def label_map_from_channels(self, channels, spec) -> torch.Tensor:
+        """Like ``label_map``, from probability channels arriving one at a time (torch, any device):
+        a running maximum over labels, or regions painted in regions_class_order."""
+        labels = best = None
+        for index, probability in enumerate(channels):
+            if labels is None:
+                labels = torch.zeros(probability.shape, dtype=torch.uint8, device=probability.device)
+            if spec.has_regions:
+                labels[probability > 0.5] = spec.regions_class_order[index]
+            elif best is None:
+                best = probability  # label 0 wins until another is more probable
+            else:
+                labels[probability > best] = index
+                torch.maximum(best, probability, out=best)
         return labels
 
     def evaluation_structures(self, spec) -> dict[str, tuple[int, ...]]:

@@ -1,6 +1,21 @@
-"""The generic trainer and the ``autoseg train`` entry point."""
+"""The generic trainer and the ``autoseg train`` entry point.
 
-from autoseg.training.run import model_folder, train_fold
-from autoseg.training.trainer import TRAINERS, Trainer, TrainingSettings, pick_device, poly_lr
+Names are imported on first use, so that ``autoseg.training.checkpoint`` (which
+prediction needs) does not pull in the trainer and its augmentation libraries.
+"""
 
-__all__ = ["TRAINERS", "Trainer", "TrainingSettings", "model_folder", "pick_device", "poly_lr", "train_fold"]
+import importlib
+
+_HOMES = {"model_folder": "run", "train_fold": "run", "TRAINERS": "trainer", "Trainer": "trainer", "TrainingSettings": "trainer", "poly_lr": "trainer"}
+
+__all__ = [*_HOMES, "pick_device"]
+
+
+def __getattr__(name: str):
+    if name == "pick_device":
+        from autoseg.device import pick_device
+
+        return pick_device
+    if name in _HOMES:
+        return getattr(importlib.import_module(f"autoseg.training.{_HOMES[name]}"), name)
+    raise AttributeError(f"module 'autoseg.training' has no attribute {name!r}")

@@ -12,7 +12,8 @@ from autoseg.plans import Plans
 from autoseg.preprocessing.storage import finished_cases, load_properties
 from autoseg.tasks import task_for
 from autoseg.training import distributed
-from autoseg.training.trainer import TRAINERS, Trainer, TrainingSettings, pick_device
+from autoseg.device import pick_device
+from autoseg.training.trainer import TRAINERS, Trainer, TrainingSettings
 
 def model_folder(results_root: Path, dataset_name: str, trainer: str, plans_name: str, configuration: str) -> Path:
     return results_root / dataset_name / f"{trainer}__{plans_name}__{configuration}"

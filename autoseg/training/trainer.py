@@ -77,17 +77,6 @@ def poly_lr(initial: float, epoch: int, epochs: int, exponent: float = 0.9) -> f
     return initial * (1 - epoch / epochs) ** exponent
 
 
-def pick_device(name: str | None = None) -> torch.device:
-    """Returns the named device, else CUDA, else MPS, else the CPU."""
-    if name:
-        return torch.device(name)
-    if torch.cuda.is_available():
-        return torch.device("cuda")
-    if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
-        return torch.device("mps")
-    return torch.device("cpu")
-
-
 def output_scales(configuration: Configuration) -> list[list[int]]:
     """Per deep-supervision output (highest resolution first), its downsampling factor per axis."""
     scales, total = [], [1] * configuration.architecture.ndim

@@ -1,0 +1,53 @@
+"""The torch export equals the scipy inverse of preprocessing, channel by channel, with bounded copies."""
+
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+
+from autoseg.dataset import DatasetSpec
+from autoseg.inference.export import export_segmentation, revert_channel
+from autoseg.io import Geometry, read_image
+from autoseg.preprocessing.pipeline import CaseProperties, revert_to_original
+from autoseg.tasks import get_task
+
+CASES = [
+    # (preprocessed shape, configuration spacing, raw spacing, original shape, crop box)
+    ((9, 13, 11), [1.5, 1.5, 1.5], (1.0, 1.2, 0.9), (16, 20, 22), [[1, 15], [2, 18], [3, 21]]),  # isotropic, non-integer factors
+    ((5, 24, 24), [5.0, 1.0, 1.0], (6.5, 0.8, 0.8), (6, 32, 30), [[1, 5], [0, 30], [0, 30]]),  # anisotropic: slices apart
+    ((20, 17), [1.0, 1.0], (0.7, 1.3), (30, 14), [[1, 29], [0, 13]]),  # 2D
+]
+
+
+def properties(original_shape, box, spacing):
+    cropped = [stop - start for start, stop in box]
+    geometry = Geometry.identity(spacing)
+    return CaseProperties("case", geometry.to_json(), list(original_shape), box, cropped, list(spacing))
+
+
+@pytest.mark.parametrize("shape, config_spacing, spacing, original, box", CASES)
+def test_revert_channel_matches_the_scipy_inverse(shape, config_spacing, spacing, original, box):
+    channel = np.random.default_rng(0).random(shape, dtype=np.float32)
+    case = properties(original, box, spacing)
+    expected = revert_to_original(channel[None], case, config_spacing, fill=0.25)[0]
+    result = revert_channel(torch.from_numpy(channel), case, config_spacing, fill=0.25).numpy()
+    np.testing.assert_allclose(result, expected, atol=1e-5)
+
+
+@pytest.mark.parametrize("labels", [{"background": 0, "a": 1, "b": 2, "c": 3}, {"background": 0, "whole": [1, 2, 3], "core": [2, 3], "active": 3}])
+def test_exported_labels_equal_argmax_or_region_painting_of_the_probabilities(tmp_path, labels):
+    regions = {"regions_class_order": [1, 2, 3]} if "whole" in labels else {}
+    spec = DatasetSpec.from_json({"channel_names": {"0": "MR"}, "labels": labels, "numTraining": 1, "file_ending": ".nii.gz", **regions})
+    task = get_task("segmentation")
+    shape, config_spacing, spacing, original, box = CASES[0]
+    logits = torch.randn((task.out_channels(spec), *shape)) * 3
+    case = properties(original, box, spacing)
+    configuration = SimpleNamespace(spacing=config_spacing)  # all the export reads of a configuration
+    written = export_segmentation(logits, case, configuration, spec, task, tmp_path / "case.nii.gz", tmp_path / "case.npz")
+    streamed = export_segmentation(logits, case, configuration, spec, task, tmp_path / "streamed.nii.gz")
+    with np.load(tmp_path / "case.npz") as archive:
+        probabilities = archive["probabilities"]
+    np.testing.assert_array_equal(written, task.label_map(probabilities, spec))
+    np.testing.assert_array_equal(streamed, written)
+    assert read_image(tmp_path / "streamed.nii.gz").spatial_shape == original
