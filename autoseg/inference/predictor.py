@@ -24,7 +24,7 @@ from autoseg.dataset import DatasetSpec
 from autoseg.errors import AutosegError
 from autoseg.inference.export import export_segmentation
 from autoseg.inference.inputs import InputCase, collect_input_cases
-from autoseg.inference.sliding_window import predict_configuration
+from autoseg.inference.sliding_window import predict_configuration, sliding_window_predict
 from autoseg.io import atomic_write, read_image
 from autoseg.plans import Configuration, Plans
 from autoseg.preprocessing.pipeline import CaseProperties, preprocess_case
@@ -120,6 +120,36 @@ class Predictor:
         out_channels = self.model.task.out_channels(self.model.spec)
         return predict_configuration(self.model.networks, image, self.model.configuration, out_channels, step_size=self.step_size, mirror_axes=self.mirror_axes, device=self.device)
 
+    @torch.no_grad()
+    def logits_together(self, images: list[np.ndarray]) -> list[torch.Tensor]:
+        """``logits`` of several 2D images (C, H, W) of one shape, their tiles batched through the networks together."""
+        if len(images) == 1:
+            return [self.logits(images[0])]
+        stacked = torch.from_numpy(np.stack(images, axis=1))
+        config = self.model.configuration
+        out_channels = self.model.task.out_channels(self.model.spec)
+        output = sliding_window_predict(self.model.networks, stacked, config.patch_size, out_channels, step_size=self.step_size, mirror_axes=self.mirror_axes,
+                                        tile_batch_size=config.batch_size, device=self.device, stacked=True)
+        return list(output.unbind(1))
+
+    def prepared(self, cases: list[InputCase]):
+        """Yields groups of (case, preprocessed data, properties) to predict together: consecutive 2D images of
+        one preprocessed shape, up to the planned batch size (many small images then cost few network calls);
+        anything else alone."""
+        group = []
+        for case in cases:
+            data, properties = self.preprocess(case)
+            batchable = data.ndim == 3 and self.model.configuration.slice_axis is None
+            if group and (not batchable or data.shape != group[0][1].shape or len(group) >= self.model.configuration.batch_size):
+                yield group
+                group = []
+            group.append((case, data, properties))
+            if not batchable:
+                yield group
+                group = []
+        if group:
+            yield group
+
 
 def predict_folder(
     model: TrainedModel,
@@ -158,20 +188,26 @@ def predict_folder(
         cases = [case for case in cases if not all(p is None or p.is_file() for p in targets(case))]
     predictor = Predictor(model, device, step_size, mirroring)
     written = []
-    with ThreadPoolExecutor(max_workers=1) as exporter:
+    progress = tqdm(total=len(cases), desc="predicting", unit="case", disable=not cases)
+    with ThreadPoolExecutor(max_workers=1) as exporter, progress:
         pending: Future | None = None
-        for case in tqdm(cases, desc="predicting", unit="case", disable=not cases):
-            data, properties = predictor.preprocess(case)
-            logits = predictor.logits(data)
-            del data
-            if pending is not None:  # at most one case exporting while the next is predicted: bounded memory
+        for group in predictor.prepared(cases):
+            outputs = predictor.logits_together([data for _, data, _ in group])
+            if pending is not None:  # at most one group exporting while the next is predicted: bounded memory
                 pending.result()
-            path, probabilities_path = targets(case)
-            pending = exporter.submit(export_segmentation, logits, properties, model.configuration, model.spec, model.task, path, probabilities_path, predictor.device)
-            written.append(path)
+            work = [(output, properties, *targets(case)) for output, (case, _, properties) in zip(outputs, group)]
+            del group
+            pending = exporter.submit(_export_all, work, model, predictor.device)
+            written += [path for _, _, path, _ in work]
+            progress.update(len(work))
         if pending is not None:
             pending.result()
     return written
+
+
+def _export_all(work: list, model: TrainedModel, device: torch.device) -> None:
+    for logits, properties, path, probabilities_path in work:
+        export_segmentation(logits, properties, model.configuration, model.spec, model.task, path, probabilities_path, device)
 
 
 def _write_settings(output_dir: Path, model: TrainedModel, step_size: float, mirroring: bool) -> None:

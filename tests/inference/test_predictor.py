@@ -133,3 +133,18 @@ def test_ensemble_averages_saved_probabilities(trained, tmp_path):
     (tmp_path / "fold1" / f"{written[0].name[:-len('.nii.gz')]}.npz").unlink()
     with pytest.raises(AutosegError, match="hold different cases"):
         ensemble_folders([tmp_path / "fold0", tmp_path / "fold1"], tmp_path / "again")
+
+
+def test_small_2d_images_go_through_the_network_together_with_the_same_result(trained, tmp_path):
+    model_dir, raw = trained
+    model = load_trained_model(model_dir)
+    batch_sizes = []
+    for network in model.networks:
+        network.register_forward_pre_hook(lambda module, args: batch_sizes.append(args[0].shape[0]))
+    predict_folder(model, raw / "imagesTs", tmp_path / "together", mirroring=False)
+    together, batch_sizes[:] = list(batch_sizes), []
+    model.configuration.batch_size = 1  # one image per group
+    predict_folder(model, raw / "imagesTs", tmp_path / "alone", mirroring=False)
+    assert len(together) < len(batch_sizes) and max(together) > 1
+    for path in sorted((tmp_path / "alone").glob("*.nii.gz")):
+        assert np.array_equal(read_image(path).array, read_image(tmp_path / "together" / path.name).array)
