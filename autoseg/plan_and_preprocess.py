@@ -94,17 +94,8 @@ def _preprocess_one(item: tuple[int, Case], spec, plans: Plans, configuration: C
     if target is not None and task.target_kind == "label":
         target = target.astype(np.uint8 if target.max() < 256 else np.int16)
     locations = task.sampling_locations(target, np.random.default_rng([seed, index])) if target is not None else {}
-    properties = CaseProperties(
-        case_id=case.case_id,
-        geometry=images[0].geometry.to_json(),
-        original_shape=record["original_shape"],
-        crop_box=record["box"],
-        cropped_shape=record["cropped_shape"],
-        spacing=list(images[0].geometry.spacing),
-        class_index=case.class_index,
-        subject=case.subject,
-        locations={name: int(len(coordinates)) for name, coordinates in locations.items()},
-    )
+    properties = CaseProperties.from_record(case.case_id, images[0].geometry, record, class_index=case.class_index, subject=case.subject,
+                                            locations={name: int(len(coordinates)) for name, coordinates in locations.items()})
     save_case(folder, data, target, locations, properties)
     return case.case_id
 

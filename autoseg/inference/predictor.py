@@ -109,8 +109,7 @@ class Predictor:
         channels, geometry = read_case(case, model.spec.num_channels)
         data, _, record = preprocess_case(channels, geometry, None, model.plans, model.configuration, model.task.target_kind == "label")
         data = model.task.prepare_input(data, model.configuration)
-        properties = CaseProperties(case.case_id, geometry.to_json(), record["original_shape"], record["box"], record["cropped_shape"], list(geometry.spacing))
-        return data, properties
+        return data, CaseProperties.from_record(case.case_id, geometry, record)
 
     @torch.no_grad()
     def logits(self, data: np.ndarray) -> torch.Tensor:

@@ -43,6 +43,11 @@ class CaseProperties:
     def from_json(cls, data: dict) -> "CaseProperties":
         return cls(**data)
 
+    @classmethod
+    def from_record(cls, case_id: str, geometry: Geometry, record: dict, **extra) -> "CaseProperties":
+        """The properties of a case ``preprocess_case`` returned ``record`` for (``extra``: class, subject, locations)."""
+        return cls(case_id, geometry.to_json(), record["original_shape"], record["box"], record["cropped_shape"], list(geometry.spacing), **extra)
+
 
 def preprocess_case(
     channels: np.ndarray,
