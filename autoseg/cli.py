@@ -280,7 +280,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--validation_iterations", type=int, default=None, help="default: the trainer's (50)")
     train.add_argument("--checkpoint_every", type=int, default=None, help="epochs between checkpoint_latest.pt updates (default: 5)")
     train.add_argument("--num_workers", type=int, default=None, help="augmentation worker processes (default: CPUs - 1)")
-    train.add_argument("--augmentation", choices=("auto", "cpu", "device"), default=None, help="augment in CPU workers, or batched on the training device (default auto: on the device when it is a GPU)")
+    train.add_argument("--augmentation", choices=("auto", "cpu", "device"), default=None, help="augment in CPU workers, or batched on the training device (default auto: on the device when it is a GPU, and always for regression)")
     train.add_argument("--seed", type=int, default=None, help="default: 0")
     _preprocessed_option(train)
     train.add_argument("--results", metavar="DIR", help="trained models folder (default: $AUTOSEG_RESULTS, else ./autoseg_data/results)")

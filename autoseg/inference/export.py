@@ -83,6 +83,31 @@ def export_segmentation(logits: torch.Tensor, properties: CaseProperties, config
     return labels
 
 
+def export_regression(outputs: torch.Tensor, properties: CaseProperties, configuration: Configuration, target_normalisation: dict, paths: list[Path],
+                      device: torch.device | str | None = None) -> list[np.ndarray]:
+    """Writes each target of ``outputs`` (T, *preprocessed, normalised units) to its path, in the raw geometry
+    and the target's original units; returns the images written.
+
+    Units are restored on the preprocessed grid (the normalisations are linear,
+    so this commutes with the linear resampling); outside the crop box the
+    target is 0, as the input was. Targets planned as non-negative (``scale``:
+    uptake, dose, counts) are clipped at 0.
+    """
+    from autoseg.preprocessing.normalisation import get_scheme
+
+    outputs = outputs.to(device) if device is not None else outputs
+    written = []
+    for index, (channel, path) in enumerate(zip(outputs, paths)):
+        normalisation = target_normalisation[str(index)]
+        restored = torch.from_numpy(get_scheme(normalisation.scheme).restore(channel.float().cpu().numpy(), normalisation.parameters)).to(channel.device)
+        image = revert_channel(restored, properties, configuration.spacing, fill=0.0)
+        if normalisation.scheme == "scale":
+            image = image.clamp_min(0)
+        written.append(image.cpu().numpy())
+        write_image(ImageData(written[-1][None], properties.original_geometry), path)
+    return written
+
+
 def save_probabilities(probabilities: np.ndarray, path: Path) -> None:
     """Writes ``probabilities`` to ``path`` (.npz, key ``probabilities``) atomically."""
 

@@ -22,7 +22,6 @@ from tqdm import tqdm
 
 from autoseg.dataset import DatasetSpec
 from autoseg.errors import AutosegError
-from autoseg.inference.export import export_segmentation
 from autoseg.inference.inputs import InputCase, collect_input_cases
 from autoseg.inference.sliding_window import predict_configuration, sliding_window_predict
 from autoseg.io import atomic_write, read_image
@@ -170,7 +169,7 @@ def predict_folder(
     killed run leaves only whole files.
     """
     if not model.task.supports_case_validation:
-        raise AutosegError(f"{model.folder.name} is a {model.spec.task} model; autoseg predict handles segmentation models so far.")
+        raise AutosegError(f"{model.folder.name} is a {model.spec.task} model; autoseg predict handles segmentation and regression models so far.")
     if num_parts < 1 or not 0 <= part_id < num_parts:
         raise AutosegError(f"--part_id must be in 0..{num_parts - 1} for --num_parts {num_parts}, got {part_id}.")
     input_dir, output_dir = Path(input_dir), Path(output_dir)
@@ -180,11 +179,11 @@ def predict_folder(
     output_dir.mkdir(parents=True, exist_ok=True)
     _write_settings(output_dir, model, step_size, mirroring)
 
-    def targets(case: InputCase) -> tuple[Path, Path | None]:
-        return output_dir / case.output_name(), (output_dir / f"{case.case_id}.npz" if save_probabilities else None)
+    def targets(case: InputCase) -> tuple[list[Path], Path | None]:
+        return model.task.output_files(case.case_id, case.ending, output_dir, model.spec), (output_dir / f"{case.case_id}.npz" if save_probabilities else None)
 
     if continue_prediction:
-        cases = [case for case in cases if not all(p is None or p.is_file() for p in targets(case))]
+        cases = [case for case in cases if not all(p.is_file() for p in targets(case)[0]) or (save_probabilities and not targets(case)[1].is_file())]
     predictor = Predictor(model, device, step_size, mirroring)
     written = []
     progress = tqdm(total=len(cases), desc="predicting", unit="case", disable=not cases)
@@ -197,7 +196,7 @@ def predict_folder(
             work = [(output, properties, *targets(case)) for output, (case, _, properties) in zip(outputs, group)]
             del group
             pending = exporter.submit(_export_all, work, model, predictor.device)
-            written += [path for _, _, path, _ in work]
+            written += [path for _, _, paths, _ in work for path in paths]
             progress.update(len(work))
         if pending is not None:
             pending.result()
@@ -205,8 +204,8 @@ def predict_folder(
 
 
 def _export_all(work: list, model: TrainedModel, device: torch.device) -> None:
-    for logits, properties, path, probabilities_path in work:
-        export_segmentation(logits, properties, model.configuration, model.spec, model.task, path, probabilities_path, device)
+    for output, properties, paths, probabilities_path in work:
+        model.task.export(output, properties, model.configuration, model.plans, model.spec, paths, probabilities_path, device)
 
 
 def _write_settings(output_dir: Path, model: TrainedModel, step_size: float, mirroring: bool) -> None:

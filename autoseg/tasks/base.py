@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
 from autoseg.dataset import DatasetSpec
@@ -73,6 +75,18 @@ class Task:
         raise NotImplementedError
 
     def validation_scores(self, counts: dict, spec: DatasetSpec) -> dict[str, float]:
+        raise NotImplementedError
+
+    def output_files(self, case_id: str, ending: str, folder: Path, spec: DatasetSpec) -> list[Path]:
+        """The files a case's whole-image prediction is written to."""
+        return [folder / f"{case_id}{ending}"]
+
+    def export(self, output, properties, configuration, plans, spec: DatasetSpec, files: list[Path], probabilities_path=None, device=None) -> None:
+        """Writes a case's network output (K, *preprocessed) to ``files`` in the raw geometry and units."""
+        raise NotImplementedError
+
+    def case_metrics(self, predicted: list[Path], reference: list[Path], spec: DatasetSpec) -> dict[str, dict[str, float]]:
+        """Scores one case's prediction files against its reference files: {structure or target: {metric: value}}."""
         raise NotImplementedError
 
     def _sample(self, mask: np.ndarray, rng: np.random.Generator) -> np.ndarray:

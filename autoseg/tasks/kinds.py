@@ -6,6 +6,7 @@ import numpy as np
 import torch
 
 from autoseg.dataset import DatasetSpec
+from autoseg.errors import AutosegError
 from autoseg.plans import ChannelNormalisation
 from autoseg.tasks.base import Task, register_task
 
@@ -122,6 +123,16 @@ class SegmentationTask(Task):
                 torch.maximum(best, probability, out=best)
         return labels
 
+    def export(self, output, properties, configuration, plans, spec, files, probabilities_path=None, device=None):
+        from autoseg.inference.export import export_segmentation
+
+        export_segmentation(output, properties, configuration, spec, self, files[0], probabilities_path, device)
+
+    def case_metrics(self, predicted, reference, spec):
+        from autoseg.evaluation import evaluate_case
+
+        return evaluate_case(predicted[0], reference[0], self.evaluation_structures(spec))
+
     def evaluation_structures(self, spec) -> dict[str, tuple[int, ...]]:
         """The structures scored per case, {name: label values}: each region, or each non-background label."""
         return {name: value if isinstance(value, tuple) else (value,) for name, value in spec.labels.items() if value != 0}
@@ -146,7 +157,33 @@ class RegressionTask(Task):
 
     name = "regression"
     target_kind = "image"
+    supports_case_validation = True
+    selection_metric = "psnr"
     high_value_percentile = 99.0
+
+    def output_files(self, case_id, ending, folder, spec):
+        """``{case}{ending}`` for one target, else ``{case}_{XXXX}{ending}`` per target (as labelsTr holds them)."""
+        count = len(spec.targets)
+        return [folder / f"{case_id}{ending}"] if count == 1 else [folder / f"{case_id}_{index:04d}{ending}" for index in range(count)]
+
+    def export(self, output, properties, configuration, plans, spec, files, probabilities_path=None, device=None):
+        """Float images in the targets' original units and the raw geometry (see ``export_regression``)."""
+        from autoseg.inference.export import export_regression
+
+        export_regression(output, properties, configuration, plans.target_normalisation, files, device)
+
+    def case_metrics(self, predicted, reference, spec):
+        """MAE, NRMSE, PSNR and SSIM per target inside the reference's body mask."""
+        from autoseg.evaluation.image_metrics import image_metrics
+        from autoseg.io import read_image
+
+        scores = {}
+        for name, predicted_file, reference_file in zip(spec.targets.values(), predicted, reference):
+            prediction, expected = read_image(predicted_file), read_image(reference_file)
+            if prediction.spatial_shape != expected.spatial_shape:
+                raise AutosegError(f"{predicted_file} has shape {prediction.spatial_shape} but its reference {reference_file} has {expected.spatial_shape}; predict in the reference's geometry.")
+            scores[name] = image_metrics(prediction.array[0], expected.array[0])
+        return scores
 
     def out_channels(self, spec: DatasetSpec) -> int:
         return len(spec.targets)

@@ -91,8 +91,9 @@ class Trainer:
     the main process writes logs and checkpoints."""
 
     def __init__(self, spec: DatasetSpec, configuration: Configuration, data_folder: Path, train_ids: list[str], validation_ids: list[str], output_dir: Path, device: torch.device, settings: TrainingSettings,
-                 reference_folder: Path | None = None, processes: Processes = Processes(), save_probabilities: bool = False):
+                 reference_folder: Path | None = None, processes: Processes = Processes(), save_probabilities: bool = False, plans=None):
         self.spec, self.configuration, self.settings, self.processes = spec, configuration, settings, processes
+        self.plans = plans  # what exporting needs beyond the configuration (regression: the target normalisation)
         self.data_folder, self.validation_ids, self.reference_folder = Path(data_folder), list(validation_ids), reference_folder
         self.output_dir, self.device, self.save_probabilities = Path(output_dir), processes.device(device), save_probabilities
         self.task = task_for(spec)
@@ -126,11 +127,16 @@ class Trainer:
         return torch.compile(model) if self.settings.compile else model
 
     def _device_augmenter(self) -> DeviceAugmenter | None:
-        """The batched augmenter when batches are augmented on the training device, else None (CPU workers)."""
+        """The batched augmenter when batches are augmented on the training device, else None (CPU workers).
+        ``auto`` picks the device on a GPU, and always for regression targets (float images, resampled linearly)."""
         choice = self.settings.augmentation
         if choice not in ("auto", "cpu", "device"):
             raise AutosegError(f"augmentation must be auto, cpu or device, got {choice!r}.")
-        if choice == "cpu" or (choice == "auto" and self.device.type != "cuda"):
+        image_targets = self.task.target_kind != "label"
+        if choice == "cpu" and image_targets:
+            # batchgenerators resamples any non-nearest target as a label map, one pass per distinct value
+            raise AutosegError("--augmentation cpu cannot resample regression targets (batchgenerators treats them as label maps); use --augmentation device, the default for regression.")
+        if choice == "cpu" or (choice == "auto" and self.device.type != "cuda" and not image_targets):
             return None
         config = self.configuration
         return DeviceAugmenter(config.patch_size, config.mirror_axes, target_is_label=self.task.target_kind == "label")
@@ -265,7 +271,7 @@ class Trainer:
         Under DDP each process predicts its share of the cases; the main process scores them all.
         Returns the summary (None in other processes, or where the task has no whole-case validation).
         """
-        from autoseg.evaluation import evaluate_case, summarise, write_summary
+        from autoseg.evaluation import summarise, write_summary
 
         if not self.task.supports_case_validation or self.reference_folder is None:
             return None
@@ -279,17 +285,17 @@ class Trainer:
         self.processes.barrier()
         if not self.processes.is_main:
             return None
-        structures = self.task.evaluation_structures(self.spec)
-        per_case = {case_id: evaluate_case(folder / f"{case_id}{ending}", self.reference_folder / f"{case_id}{ending}", structures) for case_id in self.validation_ids}
+        files = lambda case_id, where: self.task.output_files(case_id, ending, where, self.spec)  # noqa: E731
+        per_case = {case_id: self.task.case_metrics(files(case_id, folder), files(case_id, self.reference_folder), self.spec) for case_id in self.validation_ids}
         summary = summarise(per_case)
         write_summary(folder / "summary.json", summary)
-        dice = ", ".join(f"{name} {values['dice']:.4f}" for name, values in summary["mean"].items())
-        print(f"validation of {len(per_case)} cases (whole images, raw geometry): Dice {dice}; written to {folder}")
+        metric = self.task.selection_metric
+        scores = ", ".join(f"{name} {values[metric]:.4f}" for name, values in summary["mean"].items())
+        print(f"validation of {len(per_case)} cases (whole images, raw geometry): {metric} {scores}; written to {folder}")
         return summary
 
     def _predict_case(self, case_id: str, folder: Path) -> None:
         from autoseg.inference.sliding_window import predict_configuration
-        from autoseg.inference.export import export_segmentation
         from autoseg.preprocessing.storage import load_case
 
         config = self.configuration
@@ -298,7 +304,8 @@ class Trainer:
         data, _, properties = load_case(self.data_folder, case_id, mmap=False)
         logits = predict_configuration(self.network, torch.from_numpy(data), config, out_channels, **options)
         probabilities_path = folder / f"{case_id}.npz" if self.save_probabilities else None
-        export_segmentation(logits, properties, config, self.spec, self.task, folder / f"{case_id}{self.spec.file_ending}", probabilities_path)
+        files = self.task.output_files(case_id, self.spec.file_ending, folder, self.spec)
+        self.task.export(logits, properties, config, self.plans, self.spec, files, probabilities_path)
 
     def validate_only(self) -> dict | None:
         """Loads checkpoint_final.pt and runs the whole-case validation again."""
