@@ -333,7 +333,7 @@ def build_parser() -> argparse.ArgumentParser:
     _processes_option(postprocess)
     postprocess.set_defaults(run=cmd_apply_postprocessing)
 
-    evaluate = commands.add_parser("evaluate", help="score predicted label files against references", description="Per case and mean Dice, IoU, precision, recall, HD95 and ASSD (mm) per label or region; writes PRED/summary.json.")
+    evaluate = commands.add_parser("evaluate", help="score predicted label files against references", description="Per case and mean Dice, IoU, precision, recall, HD95 and ASSD (mm) per label or region; for regression, MAE, NRMSE, PSNR and SSIM inside the body mask; writes PRED/summary.json.")
     evaluate.add_argument("reference", help="folder of reference label files")
     evaluate.add_argument("prediction", help="folder of predicted label files (same names)")
     evaluate.add_argument("-dj", "--dataset_json", default=None, help="dataset.json naming the labels and regions (default: PRED/dataset.json, written by autoseg predict)")

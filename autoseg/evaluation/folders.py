@@ -32,17 +32,20 @@ def _score(item: tuple[str, Path, Path], structures: Structures) -> tuple[str, d
     return case_id, evaluate_case(prediction, reference, structures)
 
 
+def _score_images(item: tuple[str, Path, Path], spec: DatasetSpec) -> tuple[str, dict]:
+    case_id, prediction, reference = item
+    return case_id, task_for(spec).case_metrics([prediction], [reference], spec)
+
+
 def evaluate_cases(items: list[tuple[str, Path, Path]], structures: Structures, num_processes: int | None = None) -> dict:
     """Scores (case id, prediction file, reference file) triples in parallel; returns the summary (see ``summarise``)."""
     return summarise(dict(map_cases(partial(_score, structures=structures), items, num_processes, desc="evaluating")))
 
 
-def dataset_structures(dataset_json: Path) -> Structures:
-    """The structures dataset.json's labels (and regions) define."""
+def _dataset_spec(dataset_json: Path) -> DatasetSpec:
     if not dataset_json.is_file():
         raise AutosegError(f"{dataset_json} not found; pass the dataset's dataset.json with -dj, or the labels to score with -l.")
-    spec = DatasetSpec.from_json(json.loads(dataset_json.read_text()), str(dataset_json))
-    return task_for(spec).evaluation_structures(spec)
+    return DatasetSpec.from_json(json.loads(dataset_json.read_text()), str(dataset_json))
 
 
 def evaluate_folders(reference_dir: Path, prediction_dir: Path, dataset_json: Path | None = None, num_processes: int | None = None, structures: Structures | None = None) -> dict:
@@ -50,27 +53,35 @@ def evaluate_folders(reference_dir: Path, prediction_dir: Path, dataset_json: Pa
 
     The structures scored are ``structures`` (labels and regions, as ``-l``
     gives them), else those of ``dataset_json`` (default: the dataset.json
-    ``autoseg predict`` writes beside its predictions). Every reference needs
-    a prediction: a missing one would silently raise the mean.
+    ``autoseg predict`` writes beside its predictions). A regression dataset
+    (one target) is scored with MAE, NRMSE, PSNR and SSIM instead. Every
+    reference needs a prediction: a missing one would silently raise the mean.
     """
-    structures = structures or dataset_structures(dataset_json or prediction_dir / "dataset.json")
+    spec = None if structures else _dataset_spec(dataset_json or prediction_dir / "dataset.json")
+    if spec is not None and task_for(spec).target_kind == "image" and len(spec.targets) != 1:
+        raise AutosegError(f"autoseg evaluate scores regression datasets with one target; this one has {len(spec.targets)}.")
     references, predictions = _label_files(reference_dir), _label_files(prediction_dir)
     if not references:
         raise AutosegError(f"{reference_dir} holds no label files.")
     missing = sorted(set(references) - set(predictions))
     if missing:
         raise AutosegError(f"{prediction_dir} lacks predictions for {len(missing)} reference case(s): {', '.join(missing[:10])}{' ...' if len(missing) > 10 else ''}.")
-    summary = evaluate_cases([(case_id, predictions[case_id], references[case_id]) for case_id in sorted(references)], structures, num_processes)
+    items = [(case_id, predictions[case_id], references[case_id]) for case_id in sorted(references)]
+    if spec is not None and task_for(spec).target_kind == "image":
+        summary = summarise(dict(map_cases(partial(_score_images, spec=spec), items, num_processes, desc="evaluating")))
+    else:
+        summary = evaluate_cases(items, structures or task_for(spec).evaluation_structures(spec), num_processes)
     write_summary(prediction_dir / "summary.json", summary)
     return summary
 
 
 def print_table(summary: dict) -> None:
     """Prints mean metrics per structure, one row each, and the foreground mean."""
-    metrics = ["dice", "iou", "precision", "recall", "hd95", "assd"]
+    present = {metric for values in summary["mean"].values() for metric in values}
+    metrics = ["dice", "iou", "precision", "recall", "hd95", "assd"] if "dice" in present else ["mae", "nrmse", "psnr", "ssim"]
     print(f"{'structure':<24}" + "".join(f"{m:>11}" for m in metrics))
-    rows = list(summary["mean"].items()) + [("foreground mean", summary["foreground_mean"])]
+    rows = list(summary["mean"].items()) + ([("foreground mean", summary["foreground_mean"])] if len(summary["mean"]) > 1 else [])
     for name, values in rows:
         cells = "".join(f"{values.get(m, math.nan):>11.4f}" for m in metrics)
         print(f"{name:<24}{cells}")
-    print(f"({len(summary['cases'])} cases; HD95 and ASSD in mm)")
+    print(f"({len(summary['cases'])} cases; " + ("HD95 and ASSD in mm)" if "dice" in present else "MAE in the image's units, PSNR in dB, inside the reference's body mask)"))

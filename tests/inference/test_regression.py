@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from autoseg.dataset import RawDataset
+from autoseg.evaluation.folders import evaluate_folders
 from autoseg.inference.export import export_regression
 from autoseg.inference.predictor import load_trained_model, predict_folder
 from autoseg.io import Geometry, read_image
@@ -56,6 +57,8 @@ def test_regression_validates_and_predicts_in_the_inputs_geometry_and_units(data
     (prediction,) = [read_image(path) for path in written]
     assert prediction.geometry == source.geometry and prediction.spatial_shape == source.spatial_shape
     assert prediction.array.dtype == np.float32 and prediction.array.min() >= 0
-    reference = read_image(dataset.root / "labelsTs" / written[0].name) if (dataset.root / "labelsTs").is_dir() else None
-    if reference is not None:  # same units: the prediction's scale is the reference's, not the normalised one
-        assert 0.1 < prediction.array.mean() / reference.array.mean() < 10
+    reference = read_image(dataset.root / "labelsTs" / written[0].name)
+    assert 0.1 < prediction.array.mean() / reference.array.mean() < 10  # the target's units, not the normalised ones
+
+    summary = evaluate_folders(dataset.root / "labelsTs", tmp_path / "out", num_processes=1)
+    assert summary["cases"][case.name.replace("_0000.nii.gz", "")][target]["psnr"] == summary["mean"][target]["psnr"] > 0
