@@ -189,7 +189,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from autoseg.evaluation.folders import evaluate_folders, print_table
 
     structures = parse_structures(args.labels) if args.labels else None
-    summary = evaluate_folders(Path(args.reference), Path(args.prediction), Path(args.dataset_json) if args.dataset_json else None, args.num_processes, structures)
+    summary = evaluate_folders(Path(args.reference), Path(args.prediction), Path(args.dataset_json) if args.dataset_json else None, args.num_processes, structures,
+                               Path(args.baseline) if args.baseline else None, args.baseline_channel)
     print_table(summary)
     print(f"wrote {Path(args.prediction) / 'summary.json'}")
     return EXIT_OK
@@ -337,6 +338,8 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("reference", help="folder of reference label files")
     evaluate.add_argument("prediction", help="folder of predicted label files (same names)")
     evaluate.add_argument("-dj", "--dataset_json", default=None, help="dataset.json naming the labels and regions (default: PRED/dataset.json, written by autoseg predict)")
+    evaluate.add_argument("--baseline", default=None, metavar="INPUTS", help="regression: also score input channel --baseline_channel of these images (raw layout), e.g. the low-dose PET the model improves on")
+    evaluate.add_argument("--baseline_channel", type=int, default=0, help="which input channel is the baseline (default 0)")
     evaluate.add_argument("-l", "--labels", nargs="+", default=None, metavar="L", help="score these instead of dataset.json's: label values (1 2) and regions as comma-joined values (1,2,4)")
     _processes_option(evaluate)
     evaluate.set_defaults(run=cmd_evaluate)

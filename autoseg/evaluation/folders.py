@@ -48,14 +48,18 @@ def _dataset_spec(dataset_json: Path) -> DatasetSpec:
     return DatasetSpec.from_json(json.loads(dataset_json.read_text()), str(dataset_json))
 
 
-def evaluate_folders(reference_dir: Path, prediction_dir: Path, dataset_json: Path | None = None, num_processes: int | None = None, structures: Structures | None = None) -> dict:
+def evaluate_folders(reference_dir: Path, prediction_dir: Path, dataset_json: Path | None = None, num_processes: int | None = None, structures: Structures | None = None,
+                     baseline_dir: Path | None = None, baseline_channel: int = 0) -> dict:
     """Scores every prediction against the reference of the same case; writes and returns ``prediction_dir/summary.json``.
 
     The structures scored are ``structures`` (labels and regions, as ``-l``
     gives them), else those of ``dataset_json`` (default: the dataset.json
     ``autoseg predict`` writes beside its predictions). A regression dataset
-    (one target) is scored with MAE, NRMSE, PSNR and SSIM instead. Every
-    reference needs a prediction: a missing one would silently raise the mean.
+    (one target) is scored with MAE, NRMSE, PSNR and SSIM instead; with
+    ``baseline_dir`` (the inputs, raw layout), input channel
+    ``baseline_channel`` (the low-dose image the model improves on) is scored
+    the same way, under ``"baseline"`` in the summary. Every reference needs a
+    prediction: a missing one would silently raise the mean.
     """
     spec = None if structures else _dataset_spec(dataset_json or prediction_dir / "dataset.json")
     if spec is not None and task_for(spec).target_kind == "image" and len(spec.targets) != 1:
@@ -69,6 +73,15 @@ def evaluate_folders(reference_dir: Path, prediction_dir: Path, dataset_json: Pa
     items = [(case_id, predictions[case_id], references[case_id]) for case_id in sorted(references)]
     if spec is not None and task_for(spec).target_kind == "image":
         summary = summarise(dict(map_cases(partial(_score_images, spec=spec), items, num_processes, desc="evaluating")))
+        if baseline_dir is not None:
+            inputs = {case_id: baseline_dir / f"{case_id}_{baseline_channel:04d}{path.name[len(case_id):]}" for case_id, _, path in items}
+            absent = sorted(str(p) for p in inputs.values() if not p.is_file())
+            if absent:
+                raise AutosegError(f"baseline input(s) not found: {', '.join(absent[:5])}; --baseline takes the input folder in the raw layout (CASE_{baseline_channel:04d}.ext).")
+            baseline_items = [(case_id, inputs[case_id], reference) for case_id, _, reference in items]
+            summary["baseline"] = summarise(dict(map_cases(partial(_score_images, spec=spec), baseline_items, num_processes, desc="baseline")))
+    elif baseline_dir is not None:
+        raise AutosegError("--baseline scores the input image of a regression dataset; this is a segmentation dataset.")
     else:
         summary = evaluate_cases(items, structures or task_for(spec).evaluation_structures(spec), num_processes)
     write_summary(prediction_dir / "summary.json", summary)
@@ -76,12 +89,13 @@ def evaluate_folders(reference_dir: Path, prediction_dir: Path, dataset_json: Pa
 
 
 def print_table(summary: dict) -> None:
-    """Prints mean metrics per structure, one row each, and the foreground mean."""
+    """Prints mean metrics per structure, one row each, and the foreground mean (and the baseline's rows, if scored)."""
     present = {metric for values in summary["mean"].values() for metric in values}
     metrics = ["dice", "iou", "precision", "recall", "hd95", "assd"] if "dice" in present else ["mae", "nrmse", "psnr", "ssim"]
-    print(f"{'structure':<24}" + "".join(f"{m:>11}" for m in metrics))
+    print(f"{'structure':<32}" + "".join(f"{m:>11}" for m in metrics))
     rows = list(summary["mean"].items()) + ([("foreground mean", summary["foreground_mean"])] if len(summary["mean"]) > 1 else [])
+    rows += [(f"{name} (input)", values) for name, values in summary.get("baseline", {}).get("mean", {}).items()]
     for name, values in rows:
         cells = "".join(f"{values.get(m, math.nan):>11.4f}" for m in metrics)
-        print(f"{name:<24}{cells}")
+        print(f"{name:<32}{cells}")
     print(f"({len(summary['cases'])} cases; " + ("HD95 and ASSD in mm)" if "dice" in present else "MAE in the image's units, PSNR in dB, inside the reference's body mask)"))

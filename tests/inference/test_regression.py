@@ -8,6 +8,7 @@ import torch
 
 from autoseg.dataset import RawDataset
 from autoseg.evaluation.folders import evaluate_folders
+from autoseg.evaluation.image_metrics import image_metrics
 from autoseg.inference.export import export_regression
 from autoseg.inference.predictor import load_trained_model, predict_folder
 from autoseg.io import Geometry, read_image
@@ -60,5 +61,8 @@ def test_regression_validates_and_predicts_in_the_inputs_geometry_and_units(data
     reference = read_image(dataset.root / "labelsTs" / written[0].name)
     assert 0.1 < prediction.array.mean() / reference.array.mean() < 10  # the target's units, not the normalised ones
 
-    summary = evaluate_folders(dataset.root / "labelsTs", tmp_path / "out", num_processes=1)
+    summary = evaluate_folders(dataset.root / "labelsTs", tmp_path / "out", num_processes=1, baseline_dir=dataset.root / "imagesTs")
     assert summary["cases"][case.name.replace("_0000.nii.gz", "")][target]["psnr"] == summary["mean"][target]["psnr"] > 0
+    # The low-dose input scored against the standard dose, by hand.
+    expected = image_metrics(source.array[0], reference.array[0])
+    assert summary["baseline"]["mean"][target]["psnr"] == pytest.approx(expected["psnr"]) and summary["baseline"]["mean"][target]["ssim"] == pytest.approx(expected["ssim"])
