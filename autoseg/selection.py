@@ -216,7 +216,7 @@ def find_best_configuration(
         raise AutosegError(f"{results_dir} holds no configuration with all of folds {', '.join(folds)} trained and validated; train every fold first (autoseg train DATASET CONFIGURATION FOLD).")
     spec = _dataset_spec(complete)
     task = task_for(spec)
-    if not task.supports_case_validation:
+    if task.target_kind != "label":
         raise AutosegError(f"{results_dir.name} is a {spec.task} dataset; find_best_configuration handles segmentation models so far.")
     candidates = [merge_cross_validation(model, folds, spec.file_ending) for model in complete]
     if allow_ensembles and len(candidates) > 1:

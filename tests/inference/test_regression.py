@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from autoseg.dataset import RawDataset
+from autoseg.errors import AutosegError
 from autoseg.evaluation.folders import evaluate_folders
 from autoseg.evaluation.image_metrics import image_metrics
 from autoseg.inference.export import export_regression
@@ -15,6 +16,7 @@ from autoseg.io import Geometry, read_image
 from autoseg.plan_and_preprocess import plan_and_preprocess
 from autoseg.plans import ChannelNormalisation
 from autoseg.preprocessing.pipeline import CaseProperties
+from autoseg.selection import find_best_configuration
 from autoseg.training import TrainingSettings, train_fold
 
 
@@ -51,6 +53,9 @@ def test_regression_validates_and_predicts_in_the_inputs_geometry_and_units(data
     summary = json.loads((fold / "validation" / "summary.json").read_text())
     target = next(iter(dataset.spec.targets.values()))
     assert set(summary["mean"][target]) == {"mae", "nrmse", "psnr", "ssim"}
+
+    with pytest.raises(AutosegError, match="segmentation models so far"):
+        find_best_configuration(fold.parent.parent, preprocessed / "gt", folds=("0",), num_processes=1, say=lambda message: None)
 
     written = predict_folder(load_trained_model(fold.parent), dataset.root / "imagesTs", tmp_path / "out", mirroring=False)
     (case,) = sorted((dataset.root / "imagesTs").glob("*_0000.nii.gz"))
