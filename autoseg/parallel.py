@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 from concurrent.futures import ProcessPoolExecutor
 from typing import Callable, Iterable, TypeVar
@@ -21,6 +22,16 @@ def default_num_processes() -> int:
     return max(1, min(8, available))
 
 
+def worker_context():
+    """Returns the multiprocessing context for worker processes: forkserver (spawn where it is missing).
+
+    Never fork: by the time workers start, this process usually runs threads (torch's OpenMP pool,
+    export threads, tqdm's monitor), and a forked child can inherit one of their locks held and
+    hang forever.
+    """
+    return multiprocessing.get_context("forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn")
+
+
 def map_cases(function: Callable[[T], R], items: Iterable[T], num_processes: int | None = None, desc: str = "") -> list[R]:
     """Returns ``[function(item) for item in items]``, computed in worker processes, in input order.
 
@@ -33,5 +44,5 @@ def map_cases(function: Callable[[T], R], items: Iterable[T], num_processes: int
     disable = None if desc and len(items) > 1 else True
     if workers == 1:
         return [function(item) for item in tqdm(items, desc=desc, disable=disable, leave=False)]
-    with ProcessPoolExecutor(max_workers=workers) as pool:
+    with ProcessPoolExecutor(max_workers=workers, mp_context=worker_context()) as pool:
         return list(tqdm(pool.map(function, items), total=len(items), desc=desc, disable=disable, leave=False))

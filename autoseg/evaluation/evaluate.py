@@ -40,12 +40,18 @@ def score_label_maps(predicted: np.ndarray, expected: np.ndarray, structures: St
     return {name: segmentation_metrics(predicted_masks[name], reference_masks[name], spacing) for name in structures}
 
 
-def evaluate_case(prediction: Path, reference: Path, structures: Structures) -> dict[str, dict[str, float]]:
-    """Returns {structure: metrics} for one case; distances use the reference's spacing (mm)."""
+def read_pair(prediction: Path, reference: Path) -> tuple[np.ndarray, np.ndarray, tuple[float, ...]]:
+    """Returns (prediction, reference, the reference's spacing) of one case, refusing different grids."""
     predicted, expected = read_image(prediction), read_image(reference)
     if predicted.spatial_shape != expected.spatial_shape:
         raise AutosegError(f"{prediction} has shape {predicted.spatial_shape} but its reference {reference} has {expected.spatial_shape}; predict in the reference's geometry.")
-    return score_label_maps(predicted.array[0], expected.array[0], structures, expected.geometry.spacing)
+    return predicted.array[0], expected.array[0], expected.geometry.spacing
+
+
+def evaluate_case(prediction: Path, reference: Path, structures: Structures) -> dict[str, dict[str, float]]:
+    """Returns {structure: metrics} for one case; distances use the reference's spacing (mm)."""
+    predicted, expected, spacing = read_pair(prediction, reference)
+    return score_label_maps(predicted, expected, structures, spacing)
 
 
 def summarise(per_case: dict[str, dict[str, dict[str, float]]]) -> dict:

@@ -99,9 +99,10 @@ def export_regression(outputs: torch.Tensor, properties: CaseProperties, configu
     written = []
     for index, (channel, path) in enumerate(zip(outputs, paths)):
         normalisation = target_normalisation[str(index)]
-        restored = torch.from_numpy(get_scheme(normalisation.scheme).restore(channel.float().cpu().numpy(), normalisation.parameters)).to(channel.device)
+        scheme = get_scheme(normalisation.scheme)
+        restored = torch.from_numpy(scheme.restore(channel.float().cpu().numpy(), normalisation.parameters)).to(channel.device)
         image = revert_channel(restored, properties, configuration.spacing, fill=0.0)
-        if normalisation.scheme == "scale":
+        if scheme.non_negative:
             image = image.clamp_min(0)
         written.append(image.cpu().numpy())
         write_image(ImageData(written[-1][None], properties.original_geometry), path)

@@ -27,6 +27,7 @@ class Scheme:
 
     name = ""
     reversible = False
+    non_negative = False  # restored values are never below 0 (targets planned with it are clipped there)
 
     def normalise(self, image: np.ndarray, mask: np.ndarray | None, parameters: dict) -> np.ndarray:
         raise NotImplementedError
@@ -80,6 +81,7 @@ class PETScheme(Scheme):
 class ScaleScheme(PETScheme):
     name = "scale"
     reversible = True
+    non_negative = True
 
     def restore(self, image, parameters):
         return (image * max(parameters["mean"], 1e-8)).astype(np.float32)

@@ -6,7 +6,6 @@ import numpy as np
 import torch
 
 from autoseg.dataset import DatasetSpec
-from autoseg.errors import AutosegError
 from autoseg.plans import ChannelNormalisation
 from autoseg.tasks.base import Task, register_task
 
@@ -100,16 +99,13 @@ class SegmentationTask(Task):
 
     def label_map(self, probabilities: np.ndarray, spec) -> np.ndarray:
         """Probabilities (K, *spatial) -> label values (*spatial): argmax, or regions painted in regions_class_order."""
-        if not spec.has_regions:
-            return np.argmax(probabilities, axis=0).astype(np.uint8)
-        labels = np.zeros(probabilities.shape[1:], dtype=np.uint8)
-        for channel, value in enumerate(spec.regions_class_order):
-            labels[probabilities[channel] > 0.5] = value
-        return labels
+        channels = (torch.from_numpy(channel.copy() if index == 0 else channel) for index, channel in enumerate(probabilities))  # the first is updated in place
+        return self.label_map_from_channels(channels, spec).numpy()
 
     def label_map_from_channels(self, channels, spec) -> torch.Tensor:
-        """Like ``label_map``, from probability channels arriving one at a time (torch, any device):
-        a running maximum over labels, or regions painted in regions_class_order."""
+        """Label values from probability channels arriving one at a time (torch, any device): a running
+        maximum over labels (ties go to the lower label, as argmax), or regions painted in
+        regions_class_order. The first channel is used as the running maximum and changed in place."""
         labels = best = None
         for index, probability in enumerate(channels):
             if labels is None:
@@ -174,15 +170,13 @@ class RegressionTask(Task):
 
     def case_metrics(self, predicted, reference, spec):
         """MAE, NRMSE, PSNR and SSIM per target inside the reference's body mask."""
+        from autoseg.evaluation.evaluate import read_pair
         from autoseg.evaluation.image_metrics import image_metrics
-        from autoseg.io import read_image
 
         scores = {}
         for name, predicted_file, reference_file in zip(spec.targets.values(), predicted, reference):
-            prediction, expected = read_image(predicted_file), read_image(reference_file)
-            if prediction.spatial_shape != expected.spatial_shape:
-                raise AutosegError(f"{predicted_file} has shape {prediction.spatial_shape} but its reference {reference_file} has {expected.spatial_shape}; predict in the reference's geometry.")
-            scores[name] = image_metrics(prediction.array[0], expected.array[0])
+            prediction, expected, _ = read_pair(predicted_file, reference_file)
+            scores[name] = image_metrics(prediction, expected)
         return scores
 
     def out_channels(self, spec: DatasetSpec) -> int:

@@ -12,7 +12,6 @@ weights, optimiser, epoch, random state and log.
 from __future__ import annotations
 
 import math
-import multiprocessing
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +21,7 @@ import torch
 
 from autoseg.data.device_augmentation import DeviceAugmenter
 from autoseg.data.loader import BatchRecipe, BatchStream, build, make_batch
-from autoseg.parallel import default_num_processes
+from autoseg.parallel import default_num_processes, worker_context
 from autoseg.dataset import DatasetSpec
 from autoseg.errors import AutosegError
 from autoseg.registry import Registry
@@ -139,7 +138,7 @@ class Trainer:
         if choice == "cpu" or (choice == "auto" and self.device.type != "cuda" and not image_targets):
             return None
         config = self.configuration
-        return DeviceAugmenter(config.patch_size, config.mirror_axes, target_is_label=self.task.target_kind == "label")
+        return DeviceAugmenter(config.patch_size, config.mirror_axes, target_is_label=not image_targets)
 
     def say(self, message: str) -> None:
         if self.processes.is_main:
@@ -222,12 +221,11 @@ class Trainer:
         latest = self.output_dir / "checkpoint_latest.pt"
         if resume and latest.is_file():
             self.restore(latest)
-        context = multiprocessing.get_context("forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn")
         start, stop = self.start_epoch * settings.iterations_per_epoch, settings.epochs * settings.iterations_per_epoch
         workers = settings.num_workers if settings.num_workers is not None else max(1, default_num_processes() // self.processes.world_size - 1)
         main = self.processes.is_main
         self.network.train()
-        with BatchStream(self.train_recipe, start, stop, workers, mp_context=context) as batches:
+        with BatchStream(self.train_recipe, start, stop, workers, mp_context=worker_context()) as batches:
             for epoch in range(self.start_epoch, settings.epochs):
                 began = time.perf_counter()
                 learning_rate = poly_lr(settings.initial_lr, epoch, settings.epochs, settings.poly_exponent)
