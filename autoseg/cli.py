@@ -200,7 +200,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from autoseg.demo import run_demo
 
     results = data_root("results", args.results)
-    return EXIT_OK if run_demo(data_root("raw", args.raw), data_root("preprocessed", args.preprocessed), results, seed=args.seed) else EXIT_PROBLEMS
+    return EXIT_OK if run_demo(data_root("raw", args.raw), data_root("preprocessed", args.preprocessed), results, seed=args.seed, task=args.task) else EXIT_PROBLEMS
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -267,7 +267,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("dataset", help="dataset id, folder name or path (in the preprocessed folder)")
     train.add_argument("configuration", help="a planned configuration: 2d, 3d_fullres, 3d_lowres")
     train.add_argument("fold", help="0-4, or all")
-    train.add_argument("-tr", "--trainer", default="default", help="trainer variant: default (nnU-Net's SGD schedule, 1000 x 250 iterations) or short (Adam, 50 x 50, for CPUs and demos)")
+    train.add_argument("-tr", "--trainer", default="default", help="trainer variant: default (nnU-Net's SGD schedule, 1000 x 250 iterations; regression with L1), short (Adam, 50 x 50, for CPUs and demos), mse or l1_ssim (regression losses, default schedule)")
     train.add_argument("-p", "--plans", default="plans.json", help="plans file in the dataset's preprocessed folder (default: plans.json)")
     train.add_argument("--device", default=None, help="cpu, cuda, cuda:1, mps (default: CUDA, else MPS, else CPU)")
     train.add_argument("--continue", dest="resume", action="store_true", help="resume from checkpoint_latest.pt exactly where it stopped")
@@ -339,12 +339,15 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("prediction", help="folder of predicted label files (same names)")
     evaluate.add_argument("-dj", "--dataset_json", default=None, help="dataset.json naming the labels and regions (default: PRED/dataset.json, written by autoseg predict)")
     evaluate.add_argument("--baseline", default=None, metavar="INPUTS", help="regression: also score input channel --baseline_channel of these images (raw layout), e.g. the low-dose PET the model improves on")
-    evaluate.add_argument("--baseline_channel", type=int, default=0, help="which input channel is the baseline (default 0)")
+    evaluate.add_argument("--baseline_channel", type=int, default=None, help="which input channel is the baseline of a single-target dataset (default: dataset.json's baseline_channels, else channel 0)")
     evaluate.add_argument("-l", "--labels", nargs="+", default=None, metavar="L", help="score these instead of dataset.json's: label values (1 2) and regions as comma-joined values (1,2,4)")
     _processes_option(evaluate)
     evaluate.set_defaults(run=cmd_evaluate)
 
-    demo = commands.add_parser("demo", help="run autoseg on built-in stand-in datasets", description="Generate and verify the built-in stand-in datasets, then plan, preprocess and briefly train the lumbar-spine one.")
+    demo = commands.add_parser("demo", help="run autoseg on built-in stand-in datasets", description="The whole pipeline on a built-in stand-in, in minutes on a CPU: "
+                               "generate and verify it, plan, preprocess, briefly train fold 0, predict the held-out cases and score them.")
+    demo.add_argument("--task", choices=["spine", "pet"], default="spine", help="spine: lumbar-spine muscle segmentation on 2D Dixon MRI (also generates and verifies every stand-in); "
+                      "pet: standard-dose PET from low-dose PET, model vs low-dose input (default: spine)")
     demo.add_argument("--seed", type=int, default=0)
     _raw_option(demo)
     _preprocessed_option(demo)

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from autoseg.dataset import Case, RawDataset, verify_dataset
+from autoseg.dataset import Case, DatasetSpec, RawDataset, verify_dataset
 from autoseg.errors import AutosegError
 from autoseg.fingerprint import Fingerprint, compute_fingerprint
 from autoseg.io import atomic_write, read_image
@@ -118,6 +118,8 @@ def run_preprocess(
     folders = {}
     cases = dataset.cases("train")
     copy_references(cases, output_dir / "gt")
+    if dataset.spec.task == "regression":
+        copy_baselines(cases, dataset.spec, output_dir / "baseline")
     for name in names:
         configuration = plans.configuration(name)
         identifier = configuration.data_identifier
@@ -145,12 +147,21 @@ def run_preprocess(
 
 def copy_references(cases: list[Case], folder: Path) -> None:
     """Copies each case's raw label or target files into ``folder``, for validation against the original grid."""
+    _copy_files([(path, folder / path.name) for case in cases for path in case.label_files], folder)
+
+
+def copy_baselines(cases: list[Case], spec: DatasetSpec, folder: Path) -> None:
+    """Copies each case's baseline input channels (dataset.json ``baseline_channels``: the low-dose PET of
+    a standard-dose target) into ``folder`` under their targets' file names, so validation scores them too."""
+    baselines = spec.baselines()
+    _copy_files([(case.image_files[channel], folder / case.label_files[target].name) for case in cases for target, channel in baselines.items()], folder)
+
+
+def _copy_files(pairs: list[tuple[Path, Path]], folder: Path) -> None:
     folder.mkdir(parents=True, exist_ok=True)
-    for case in cases:
-        for path in case.label_files:
-            target = folder / path.name
-            if not target.is_file() or target.stat().st_size != path.stat().st_size:
-                atomic_write(target, lambda tmp, source=path: shutil.copyfile(source, tmp))
+    for source, target in pairs:
+        if not target.is_file() or target.stat().st_size != source.stat().st_size:
+            atomic_write(target, lambda tmp, source=source: shutil.copyfile(source, tmp))
 
 
 def plan_and_preprocess(

@@ -25,6 +25,17 @@ class ChannelNormalisation:
 
 
 @dataclass
+class InputSkip:
+    """Regression: a target predicted as a correction of an input channel. The network's output for the
+    target is ``scale * input[input_channel] + shift + U-Net(input)``, all in normalised units; ``scale``
+    and ``shift`` map the input channel's normalisation onto the target's (see docs/planning.md)."""
+
+    input_channel: int
+    scale: float
+    shift: float = 0.0
+
+
+@dataclass
 class Configuration:
     """One trainable configuration (``2d``, ``3d_fullres``, ``3d_lowres``).
 
@@ -72,6 +83,7 @@ class Plans:
     normalisation: dict[str, ChannelNormalisation]
     configurations: dict[str, Configuration]
     target_normalisation: dict[str, ChannelNormalisation] = field(default_factory=dict)
+    input_skips: dict[str, InputSkip] = field(default_factory=dict)  # target index -> InputSkip
 
     def configuration(self, name: str) -> Configuration:
         if name not in self.configurations:
@@ -87,6 +99,7 @@ class Plans:
             "mixed_precision": self.mixed_precision,
             "normalisation": {k: asdict(v) for k, v in self.normalisation.items()},
             "target_normalisation": {k: asdict(v) for k, v in self.target_normalisation.items()},
+            "input_skips": {k: asdict(v) for k, v in self.input_skips.items()},
             "configurations": {k: v.to_json() for k, v in self.configurations.items()},
         }
 
@@ -100,6 +113,7 @@ class Plans:
             mixed_precision=data["mixed_precision"],
             normalisation={k: ChannelNormalisation(**v) for k, v in data["normalisation"].items()},
             target_normalisation={k: ChannelNormalisation(**v) for k, v in data.get("target_normalisation", {}).items()},
+            input_skips={k: InputSkip(**v) for k, v in data.get("input_skips", {}).items()},
             configurations={k: Configuration.from_json(v) for k, v in data["configurations"].items()},
         )
 
@@ -126,6 +140,10 @@ class Plans:
 
         for channel in list(self.normalisation.values()) + list(self.target_normalisation.values()):
             get_scheme(channel.scheme)
+        for target, skip in self.input_skips.items():
+            if target not in self.target_normalisation or str(skip.input_channel) not in self.normalisation:
+                raise AutosegError(f"{source}: input_skips maps target {target!r} to input channel {skip.input_channel!r}; "
+                                   f"targets are {', '.join(self.target_normalisation) or 'none'}, input channels {', '.join(self.normalisation)}. Fix or delete the entry.")
         for name, config in self.configurations.items():
             where = f"{source}: configuration {name!r}"
             if config.batch_size < 1:

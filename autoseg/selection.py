@@ -2,25 +2,31 @@
 
 Candidates are the trained configurations of a dataset (model folders
 ``{trainer}__{plans}__{configuration}`` whose folds all finished their
-whole-case validation) and every pair of them, ensembled by averaging their
-saved validation probabilities (so pairs compete only where training ran
-with ``--npz``). Each candidate is scored by the task's selection metric
-(segmentation: the mean over structures of the mean per-case Dice) on the
-out-of-fold predictions of every training case; the best wins.
+whole-case validation) and every pair of them. A pair is ensembled by
+averaging its members' out-of-fold predictions: for segmentation the saved
+validation probabilities (so pairs compete only where training ran with
+``--npz``), for regression the predicted images themselves. Each candidate is
+scored by the task's selection metric on the out-of-fold predictions of every
+training case, as the mean over structures (or targets) of the per-case mean:
+segmentation by Dice, regression by PSNR (in dB, inside the body mask; see
+autoseg/evaluation/image_metrics.py). The best wins.
 
-Postprocessing is then determined on the winner's cross-validation
-predictions, one step at a time, each kept only if it raises the mean Dice:
-first the largest connected component of the whole foreground, then, on top
-of that decision, the largest component of each label value alone.
+Segmentation only: postprocessing is then determined on the winner's
+cross-validation predictions, one step at a time, each kept only if it raises
+the mean Dice: first the largest connected component of the whole
+foreground, then, on top of that decision, the largest component of each
+label value alone. Regression predictions are used as they are.
 
 Written into the dataset's results folder:
 
 * ``{model}/crossval_results_folds_{folds}/``: the out-of-fold predictions of
-  each configuration merged into one folder, with summary.json;
+  each configuration merged into one folder, with summary.json (for
+  regression also the baseline inputs' scores, under ``"baseline"``);
 * ``ensembles/{modelA}+{modelB}/crossval_results_folds_{folds}/``: the
   ensembled out-of-fold predictions and their summary.json;
 * ``find_best_configuration.json``: every candidate's score and the choice;
-* ``postprocessing.json``: the steps kept and the Dice before and after;
+* ``postprocessing.json`` (segmentation): the steps kept and the Dice before
+  and after;
 * ``inference_instructions.txt``: the exact predict / ensemble /
   apply_postprocessing commands.
 """
@@ -41,8 +47,7 @@ import numpy as np
 from autoseg.dataset import DatasetSpec
 from autoseg.errors import AutosegError
 from autoseg.evaluation import Structures, read_summary, score_label_maps, summarise, write_summary
-from autoseg.evaluation.folders import evaluate_cases
-from autoseg.inference.ensemble import ensemble_case
+from autoseg.inference.ensemble import average_images, ensemble_case
 from autoseg.inference.postprocessing import Postprocessing
 from autoseg.io import atomic_write, read_image
 from autoseg.parallel import map_cases
@@ -91,45 +96,58 @@ def _missing_folds(model: Path, folds: list[str]) -> list[str]:
     return [fold for fold in folds if not (model / f"fold_{fold}" / "validation" / "summary.json").is_file()]
 
 
-def merge_cross_validation(model: Path, folds: list[str], ending: str) -> Candidate:
+def _case_files(case_id: str, folder: Path, spec: DatasetSpec) -> list[Path]:
+    return task_for(spec).output_files(case_id, spec.file_ending, folder, spec)
+
+
+def merge_cross_validation(model: Path, folds: list[str], spec: DatasetSpec) -> Candidate:
     """Merges the folds' validation predictions of ``model`` into one folder with one summary.json.
 
-    The per-case metrics come from the folds' own summaries (nothing is scored twice).
-    A case validated by two folds means the folds were trained with different splits: refused.
+    The per-case metrics come from the folds' own summaries (nothing is scored twice; so do the
+    baseline inputs' where validation scored them). A case validated by two folds means the folds
+    were trained with different splits: refused.
     """
     folder = model / crossval_folder_name(folds)
     folder.mkdir(exist_ok=True)
-    per_case, probabilities, origin = {}, {}, {}
+    per_case, baseline, probabilities, origin = {}, {}, {}, {}
     for fold in folds:
         validation = model / f"fold_{fold}" / "validation"
-        for case_id, metrics in read_summary(validation / "summary.json")["cases"].items():
+        summary = read_summary(validation / "summary.json")
+        baseline.update(summary.get("baseline", {}).get("cases", {}))
+        for case_id, metrics in summary["cases"].items():
             if case_id in per_case:
                 raise AutosegError(f"case {case_id} is validated by both fold {origin[case_id]} and fold {fold} of {model.name}: "
                                    "the folds were trained with different splits (splits_final.json changed). Retrain the folds on one split.")
             per_case[case_id], origin[case_id] = metrics, fold
-            source = validation / f"{case_id}{ending}"
-            atomic_write(folder / source.name, lambda tmp, source=source: shutil.copyfile(source, tmp))
+            for source in _case_files(case_id, validation, spec):
+                atomic_write(folder / source.name, lambda tmp, source=source: shutil.copyfile(source, tmp))
             if (validation / f"{case_id}.npz").is_file():
                 probabilities[case_id] = validation / f"{case_id}.npz"
     summary = summarise(per_case)
+    if set(baseline) == set(per_case):
+        summary["baseline"] = summarise(baseline)
     write_summary(folder / "summary.json", summary)
-    return Candidate(model.name, [model], folder, summary, ending, probabilities if len(probabilities) == len(per_case) else None)
+    return Candidate(model.name, [model], folder, summary, spec.file_ending, probabilities if len(probabilities) == len(per_case) else None)
 
 
-def _ensemble_and_score(case_id: str, first: Candidate, second: Candidate, spec: DatasetSpec, references: Path, folder: Path, structures: Structures) -> tuple[str, dict]:
+def _ensemble_and_score(case_id: str, first: Candidate, second: Candidate, spec: DatasetSpec, references: Path, folder: Path) -> tuple[str, dict]:
+    """One case of a pair ensemble: probabilities averaged (segmentation) or images averaged (regression), then scored."""
+    task = task_for(spec)
+    if task.target_kind == "image":
+        written = average_images([_case_files(case_id, first.folder, spec), _case_files(case_id, second.folder, spec)], _case_files(case_id, folder, spec))
+        return case_id, task.case_metrics(written, _case_files(case_id, references, spec), spec)
     label_file = first.folder / f"{case_id}{spec.file_ending}"
     labels = ensemble_case([first.probabilities[case_id], second.probabilities[case_id]], label_file, spec, folder / label_file.name)
     reference = read_image(references / label_file.name)
-    return case_id, score_label_maps(labels, reference.array[0], structures, reference.geometry.spacing)
+    return case_id, score_label_maps(labels, reference.array[0], task.evaluation_structures(spec), reference.geometry.spacing)
 
 
 def ensemble_cross_validation(first: Candidate, second: Candidate, spec: DatasetSpec, references: Path, results_dir: Path, folds: list[str], num_processes: int | None) -> Candidate:
-    """Averages two candidates' saved validation probabilities case by case, writes and scores the ensemble."""
+    """Averages two candidates' out-of-fold predictions case by case, writes and scores the ensemble."""
     name = f"{first.name}+{second.name}"
     folder = results_dir / "ensembles" / name / crossval_folder_name(folds)
     folder.mkdir(parents=True, exist_ok=True)
-    structures = task_for(spec).evaluation_structures(spec)
-    work = partial(_ensemble_and_score, first=first, second=second, spec=spec, references=references, folder=folder, structures=structures)
+    work = partial(_ensemble_and_score, first=first, second=second, spec=spec, references=references, folder=folder)
     summary = summarise(dict(map_cases(work, sorted(first.summary["cases"]), num_processes, desc=f"ensemble {name}")))
     write_summary(folder / "summary.json", summary)
     return Candidate(name, first.models + second.models, folder, summary, spec.file_ending)
@@ -216,35 +234,43 @@ def find_best_configuration(
         raise AutosegError(f"{results_dir} holds no configuration with all of folds {', '.join(folds)} trained and validated; train every fold first (autoseg train DATASET CONFIGURATION FOLD).")
     spec = _dataset_spec(complete)
     task = task_for(spec)
-    if task.target_kind != "label":
-        raise AutosegError(f"{results_dir.name} is a {spec.task} dataset; find_best_configuration handles segmentation models so far.")
-    candidates = [merge_cross_validation(model, folds, spec.file_ending) for model in complete]
+    if not task.dense_output:
+        raise AutosegError(f"{results_dir.name} is a {spec.task} dataset; find_best_configuration handles segmentation and regression models so far.")
+    labels = task.target_kind == "label"
+    candidates = [merge_cross_validation(model, folds, spec) for model in complete]
     if allow_ensembles and len(candidates) > 1:
-        without = [c.name for c in candidates if c.probabilities is None]
-        if without:
-            say(f"ensembles with {', '.join(without)} are not scored: train (or re-validate with --val_only) with --npz to save validation probabilities")
-        with_probabilities = [c for c in candidates if c.probabilities is not None]
-        candidates += [ensemble_cross_validation(a, b, spec, references, results_dir, folds, num_processes) for a, b in itertools.combinations(with_probabilities, 2)]
+        members = candidates
+        if labels:  # averaging label maps loses the probabilities an ensemble needs
+            without = [c.name for c in candidates if c.probabilities is None]
+            if without:
+                say(f"ensembles with {', '.join(without)} are not scored: train (or re-validate with --val_only) with --npz to save validation probabilities")
+            members = [c for c in candidates if c.probabilities is not None]
+        candidates += [ensemble_cross_validation(a, b, spec, references, results_dir, folds, num_processes) for a, b in itertools.combinations(members, 2)]
     metric = task.selection_metric
     scores = {c.name: c.summary["foreground_mean"][metric] for c in candidates}
     for candidate in candidates:
         say(f"  {candidate.name:<60} {metric} {scores[candidate.name]:.4f}")
     best = max(candidates, key=lambda c: -math.inf if math.isnan(scores[c.name]) else scores[c.name])
     say(f"best: {best.name}")
+    baseline = next((c.summary["baseline"]["foreground_mean"][metric] for c in candidates if "baseline" in c.summary), None)
+    if baseline is not None:
+        say(f"the baseline inputs score {metric} {baseline:.4f} on the same cases")
 
-    predictions = best.predictions
-    pairs = [(predictions[case_id], references / predictions[case_id].name) for case_id in sorted(predictions)]
-    label_values = sorted(spec.regions_class_order) if spec.has_regions else sorted(v for v in spec.label_values() if v != 0)
-    steps, report = determine_postprocessing(pairs, task.evaluation_structures(spec), label_values, num_processes)
-    steps.save(results_dir / "postprocessing.json", {"determined_on": str(best.folder), "mean_dice": report})
-    say(f"postprocessing: {_describe(steps)} (mean Dice {report['dice_without']:.4f} -> {report['dice_with_chosen_steps']:.4f})")
+    steps, report = Postprocessing(), None
+    if labels:
+        predictions = best.predictions
+        pairs = [(predictions[case_id], references / predictions[case_id].name) for case_id in sorted(predictions)]
+        label_values = sorted(spec.regions_class_order) if spec.has_regions else sorted(v for v in spec.label_values() if v != 0)
+        steps, report = determine_postprocessing(pairs, task.evaluation_structures(spec), label_values, num_processes)
+        steps.save(results_dir / "postprocessing.json", {"determined_on": str(best.folder), "mean_dice": report})
+        say(f"postprocessing: {_describe(steps)} (mean Dice {report['dice_without']:.4f} -> {report['dice_with_chosen_steps']:.4f})")
 
     result = {
         "metric": metric,
         "folds": folds,
         "candidates": {c.name: {"models": [m.name for m in c.models], "score": scores[c.name], "predictions": str(c.folder)} for c in candidates},
         "best": best.name,
-        "postprocessing": steps.to_json(),
+        **({"postprocessing": steps.to_json()} if labels else {"baseline_score": baseline}),
     }
     atomic_write(results_dir / "find_best_configuration.json", lambda tmp: tmp.write_text(json.dumps(result, indent=2) + "\n"))
     instructions = inference_instructions(results_dir, best, folds, steps, scores[best.name], report, metric)
@@ -265,14 +291,16 @@ def _describe(steps: Postprocessing) -> str:
     return ", ".join(parts) if parts else "none"
 
 
-def inference_instructions(results_dir: Path, best: Candidate, folds: list[str], steps: Postprocessing, score: float, report: dict, metric: str) -> str:
-    """The commands that predict a new folder the way the cross-validation chose, as text to copy."""
+def inference_instructions(results_dir: Path, best: Candidate, folds: list[str], steps: Postprocessing, score: float, report: dict | None, metric: str) -> str:
+    """The commands that predict a new folder the way the cross-validation chose, as text to copy.
+    ``report``: what determine_postprocessing measured (None: the task has no postprocessing)."""
     results_dir = results_dir.resolve()
     dataset = results_dir.name
     results_option = ["--results", str(results_dir.parent)]
+    postprocessing = f"; postprocessing: {_describe(steps)} (mean Dice {report['dice_with_chosen_steps']:.4f})" if report is not None else ""
     lines = [
         f"# autoseg find_best_configuration for {dataset}, on folds {' '.join(folds)}:",
-        f"# best: {best.name} ({metric} {score:.4f}); postprocessing: {_describe(steps)} (mean Dice {report['dice_with_chosen_steps']:.4f}).",
+        f"# best: {best.name} ({metric} {score:.4f}){postprocessing}.",
         "# Replace INPUT_FOLDER (images in the raw layout) and OUTPUT_FOLDER; the final predictions are written to OUTPUT_FOLDER.",
         "",
     ]
@@ -284,7 +312,7 @@ def inference_instructions(results_dir: Path, best: Candidate, folds: list[str],
         trainer, plans_name, configuration = model.name.split("__")
         output = f"OUTPUT_FOLDER/{model.name}" if later_steps else "OUTPUT_FOLDER"
         command = ["autoseg", "predict", "-d", dataset, "-i", "INPUT_FOLDER", "-o", output, "-c", configuration, "-tr", trainer, "-p", f"{plans_name}.json", "-f", *folds, *results_option]
-        lines.append(shlex.join(command + (["--save_probabilities"] if ensemble else [])))
+        lines.append(shlex.join(command + (["--save_probabilities"] if ensemble and report is not None else [])))
         outputs.append(output)
     if ensemble:
         output = "OUTPUT_FOLDER/ensemble" if steps.does_something else "OUTPUT_FOLDER"

@@ -20,7 +20,6 @@ The rules, documented with their reasons in docs/planning.md:
 
 from __future__ import annotations
 
-import math
 import re
 
 import numpy as np
@@ -215,15 +214,17 @@ def plan_default(fingerprint: Fingerprint, spec: DatasetSpec, gpu_memory_gb: flo
         median = np.median(shapes, axis=0)
         if task.dense_output and np.prod(fullres.patch_size) < LOWRES_COVERAGE * np.prod(median):
             configurations["3d_lowres"] = _plan_lowres(fingerprint, spacing, axes, context)
+    normalisation, target_normalisation = plan_normalisation(fingerprint), task.plan_target_normalisation(fingerprint)
     return Plans(
         dataset=fingerprint.dataset,
         planner="default",
         task=spec.task,
         gpu_memory_gb=float(gpu_memory_gb),
         mixed_precision=mixed_precision,
-        normalisation=plan_normalisation(fingerprint),
+        normalisation=normalisation,
         configurations=configurations,
-        target_normalisation=task.plan_target_normalisation(fingerprint),
+        target_normalisation=target_normalisation,
+        input_skips=task.plan_input_skips(spec, normalisation, target_normalisation),
     )
 
 

@@ -56,3 +56,44 @@ def test_a_few_optimisation_steps_reduce_the_loss():
         optimiser.step()
         values.append(value.item())
     assert values[-1] < 0.5 * values[0]
+
+
+def test_ssim_matches_the_evaluation_metric_away_from_the_border():
+    from autoseg.evaluation.image_metrics import ssim_map
+    from autoseg.losses import ssim
+
+    generator = torch.Generator().manual_seed(0)
+    reference = torch.rand(1, 1, 20, 22, 18, generator=generator)
+    prediction = reference + 0.2 * torch.rand(1, 1, 20, 22, 18, generator=generator)
+    ours = ssim(prediction, reference, 1.0)[0, 0].double().numpy()
+    expected = ssim_map(prediction[0, 0].numpy(), reference[0, 0].numpy(), 1.0)
+    inside = (slice(6, -6),) * 3  # the window reaches 5 voxels: edges are handled differently
+    assert abs(ours[inside] - expected[inside]).max() < 1e-4
+    assert ssim(reference, reference, 1.0).min().item() == pytest.approx(1.0, abs=1e-5)
+
+
+def test_regression_losses_are_zero_for_a_perfect_prediction_and_grow_with_the_error():
+    from autoseg.losses import REGRESSION_LOSSES
+
+    target = torch.rand(2, 1, 9, 3, 12, generator=torch.Generator().manual_seed(1))  # thinner than the SSIM window
+    for name, make in REGRESSION_LOSSES.items():
+        loss = make()
+        small, large = loss(target + 0.05, target).item(), loss(target + 0.5 * torch.rand_like(target), target).item()
+        assert loss(target, target).item() == pytest.approx(0.0, abs=1e-5), name
+        assert 0 < small < large, name
+
+
+def test_the_trainer_name_selects_the_regression_loss_and_segmentation_refuses_one():
+    from autoseg.dataset import DatasetSpec
+    from autoseg.errors import AutosegError
+    from autoseg.losses import L1SSIMLoss
+    from autoseg.tasks import get_task
+    from autoseg.training import TRAINERS
+
+    regression = DatasetSpec({0: "PET"}, ".nii.gz", 1, task="regression", targets={0: "PET"})
+    assert isinstance(get_task("regression").make_loss(regression, 2, TRAINERS.get("l1_ssim").loss).loss, L1SSIMLoss)
+    assert isinstance(get_task("regression").make_loss(regression, 2, TRAINERS.get("mse").loss).loss, torch.nn.MSELoss)
+    assert isinstance(get_task("regression").make_loss(regression, 2).loss, torch.nn.L1Loss)
+    segmentation = DatasetSpec({0: "MR"}, ".nii.gz", 1, labels={"background": 0, "a": 1})
+    with pytest.raises(AutosegError, match="regression"):
+        get_task("segmentation").make_loss(segmentation, 2, "mse")

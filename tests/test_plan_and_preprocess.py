@@ -8,7 +8,7 @@ import pytest
 from autoseg.cli import main
 from autoseg.dataset import RawDataset
 from autoseg.errors import AutosegError
-from autoseg.plan_and_preprocess import plan_and_preprocess, run_preprocess
+from autoseg.plan_and_preprocess import plan_and_preprocess
 from autoseg.plans import Plans
 from autoseg.preprocessing.storage import finished_cases, load_case, load_locations
 

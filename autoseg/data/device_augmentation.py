@@ -60,6 +60,14 @@ class Probabilities:
     gamma_range: tuple[float, float] = (0.7, 1.5)
     mirror: float = 0.5
 
+    @classmethod
+    def for_image_targets(cls) -> "Probabilities":
+        """Regression: the target keeps its units, so the input keeps its own. Brightness, contrast and
+        gamma are off (they would teach the network to ignore the input's values, which carry the
+        physics, such as uptake); noise, blur and low resolution stay: they degrade the input further
+        without changing its units."""
+        return cls(brightness=0.0, contrast=0.0, gamma=0.0, inverted_gamma=0.0)
+
 
 class DeviceAugmenter:
     """Augments whole batches of patches of ``patch_size`` where they lie (CPU, CUDA or MPS)."""

@@ -14,7 +14,7 @@ from autoseg.errors import AutosegError
 from autoseg.io import supported_endings
 
 TASK_KINDS = ("segmentation", "regression", "classification")
-_PARSED_KEYS = {"channel_names", "labels", "numTraining", "file_ending", "regions_class_order", "task", "targets", "classes"}
+_PARSED_KEYS = {"channel_names", "labels", "numTraining", "file_ending", "regions_class_order", "task", "targets", "classes", "baseline_channels"}
 
 
 @dataclass
@@ -25,6 +25,10 @@ class DatasetSpec:
     training such as BraTS) to a list of values forming that region.
     ``targets`` (regression) and ``channel_names`` map an index to a name;
     ``classes`` (classification) maps a class name to its integer index.
+    ``baseline_channels`` (regression) maps a target index to the input
+    channel that is its unimproved version (the low-dose PET of a standard-dose
+    target), scored beside the model as the baseline it must beat; by default
+    target ``i`` has input channel ``i`` where that exists.
     """
 
     channel_names: dict[int, str]
@@ -35,6 +39,7 @@ class DatasetSpec:
     regions_class_order: tuple[int, ...] | None = None
     targets: dict[int, str] = field(default_factory=dict)
     classes: dict[str, int] = field(default_factory=dict)
+    baseline_channels: dict[int, int] | None = None  # None: the default above
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -51,6 +56,12 @@ class DatasetSpec:
         for value in self.labels.values():
             values.update(value if isinstance(value, tuple) else (value,))
         return values
+
+    def baselines(self) -> dict[int, int]:
+        """{target index: input channel index} of the regression targets that have a baseline input."""
+        if self.baseline_channels is not None:
+            return dict(self.baseline_channels)
+        return {target: target for target in self.targets if target in self.channel_names}
 
     def class_name(self, index: int) -> str:
         return next(name for name, value in self.classes.items() if value == index)
@@ -70,6 +81,8 @@ class DatasetSpec:
             data["targets"] = {str(k): v for k, v in self.targets.items()}
         if self.classes:
             data["classes"] = dict(self.classes)
+        if self.baseline_channels is not None:
+            data["baseline_channels"] = {str(k): v for k, v in self.baseline_channels.items()}
         return {**self.extra, **data}
 
     @classmethod
@@ -92,6 +105,7 @@ class DatasetSpec:
             regions_class_order=tuple(order) if order is not None else None,
             targets=_index_map(data.get("targets", {})),
             classes=dict(data.get("classes", {})),
+            baseline_channels={int(k): v for k, v in data["baseline_channels"].items()} if "baseline_channels" in data else None,
             extra={k: v for k, v in data.items() if k not in _PARSED_KEYS},
         )
 
@@ -157,6 +171,8 @@ def dataset_json_problems(data: Any) -> list[str]:
         problems += _label_problems(data)
     elif task == "regression":
         problems += _index_map_problems("targets", data.get("targets"), "regression target")
+        if "baseline_channels" in data:
+            problems += _baseline_problems(data["baseline_channels"], data.get("targets"), data.get("channel_names"))
     else:
         problems += _class_problems(data.get("classes"))
     return problems
@@ -201,3 +217,16 @@ def _class_problems(classes: Any) -> list[str]:
     if not all(_is_int(v) for v in values) or sorted(values) != list(range(len(values))):
         return [f"'classes' values must be the integers 0..{len(values) - 1}, each once; got {values}"]
     return []
+
+
+def _baseline_problems(baselines: Any, targets: Any, channels: Any) -> list[str]:
+    example = 'e.g. {"0": 0}: target 0 improves on input channel 0'
+    if not isinstance(baselines, dict):
+        return [f"'baseline_channels' must map target indices to input channel indices ({example}), got {baselines!r}"]
+    problems = []
+    for target, channel in baselines.items():
+        if not isinstance(targets, dict) or target not in targets:
+            problems.append(f"'baseline_channels' names target {target!r}, which 'targets' does not declare")
+        if not _is_int(channel) or not isinstance(channels, dict) or str(channel) not in channels:
+            problems.append(f"'baseline_channels' maps target {target!r} to {channel!r}, which is not an input channel index of 'channel_names'")
+    return problems

@@ -32,9 +32,11 @@ def _score(item: tuple[str, Path, Path], structures: Structures) -> tuple[str, d
     return case_id, evaluate_case(prediction, reference, structures)
 
 
-def _score_images(item: tuple[str, Path, Path], spec: DatasetSpec) -> tuple[str, dict]:
-    case_id, prediction, reference = item
-    return case_id, task_for(spec).case_metrics([prediction], [reference], spec)
+def _score_images(item: tuple[str, list[Path], list[Path | None], list[Path]], spec: DatasetSpec) -> tuple[str, dict, dict | None]:
+    """One regression case: (case id, its prediction's metrics, its baseline inputs' metrics or None)."""
+    case_id, predicted, baseline, reference = item
+    task = task_for(spec)
+    return case_id, task.case_metrics(predicted, reference, spec), task.baseline_metrics(baseline, reference, spec) if any(baseline) else None
 
 
 def evaluate_cases(items: list[tuple[str, Path, Path]], structures: Structures, num_processes: int | None = None) -> dict:
@@ -49,43 +51,80 @@ def _dataset_spec(dataset_json: Path) -> DatasetSpec:
 
 
 def evaluate_folders(reference_dir: Path, prediction_dir: Path, dataset_json: Path | None = None, num_processes: int | None = None, structures: Structures | None = None,
-                     baseline_dir: Path | None = None, baseline_channel: int = 0) -> dict:
+                     baseline_dir: Path | None = None, baseline_channel: int | None = None) -> dict:
     """Scores every prediction against the reference of the same case; writes and returns ``prediction_dir/summary.json``.
 
     The structures scored are ``structures`` (labels and regions, as ``-l``
     gives them), else those of ``dataset_json`` (default: the dataset.json
     ``autoseg predict`` writes beside its predictions). A regression dataset
-    (one target) is scored with MAE, NRMSE, PSNR and SSIM instead; with
-    ``baseline_dir`` (the inputs, raw layout), input channel
-    ``baseline_channel`` (the low-dose image the model improves on) is scored
-    the same way, under ``"baseline"`` in the summary. Every reference needs a
-    prediction: a missing one would silently raise the mean.
+    is scored per target with MAE, NRMSE, PSNR and SSIM instead (see
+    ``evaluate_regression_folders``). Every reference needs a prediction: a
+    missing one would silently raise the mean.
     """
     spec = None if structures else _dataset_spec(dataset_json or prediction_dir / "dataset.json")
-    if spec is not None and task_for(spec).target_kind == "image" and len(spec.targets) != 1:
-        raise AutosegError(f"autoseg evaluate scores regression datasets with one target; this one has {len(spec.targets)}.")
-    references, predictions = _label_files(reference_dir), _label_files(prediction_dir)
-    if not references:
-        raise AutosegError(f"{reference_dir} holds no label files.")
-    missing = sorted(set(references) - set(predictions))
-    if missing:
-        raise AutosegError(f"{prediction_dir} lacks predictions for {len(missing)} reference case(s): {', '.join(missing[:10])}{' ...' if len(missing) > 10 else ''}.")
-    items = [(case_id, predictions[case_id], references[case_id]) for case_id in sorted(references)]
     if spec is not None and task_for(spec).target_kind == "image":
-        summary = summarise(dict(map_cases(partial(_score_images, spec=spec), items, num_processes, desc="evaluating")))
-        if baseline_dir is not None:
-            inputs = {case_id: baseline_dir / f"{case_id}_{baseline_channel:04d}{path.name[len(case_id):]}" for case_id, _, path in items}
-            absent = sorted(str(p) for p in inputs.values() if not p.is_file())
-            if absent:
-                raise AutosegError(f"baseline input(s) not found: {', '.join(absent[:5])}; --baseline takes the input folder in the raw layout (CASE_{baseline_channel:04d}.ext).")
-            baseline_items = [(case_id, inputs[case_id], reference) for case_id, _, reference in items]
-            summary["baseline"] = summarise(dict(map_cases(partial(_score_images, spec=spec), baseline_items, num_processes, desc="baseline")))
+        summary = evaluate_regression_folders(reference_dir, prediction_dir, spec, num_processes, baseline_dir, baseline_channel)
     elif baseline_dir is not None:
         raise AutosegError("--baseline scores the input image of a regression dataset; this is a segmentation dataset.")
     else:
+        references, predictions = _label_files(reference_dir), _label_files(prediction_dir)
+        if not references:
+            raise AutosegError(f"{reference_dir} holds no label files.")
+        _refuse_missing(set(references) - set(predictions), prediction_dir)
+        items = [(case_id, predictions[case_id], references[case_id]) for case_id in sorted(references)]
         summary = evaluate_cases(items, structures or task_for(spec).evaluation_structures(spec), num_processes)
     write_summary(prediction_dir / "summary.json", summary)
     return summary
+
+
+def evaluate_regression_folders(reference_dir: Path, prediction_dir: Path, spec: DatasetSpec, num_processes: int | None = None,
+                                baseline_dir: Path | None = None, baseline_channel: int | None = None) -> dict:
+    """Scores a regression dataset's predictions: per case and target, MAE, NRMSE, PSNR and SSIM.
+
+    Files are named as in labelsTr: ``{case}{ending}`` for one target, else
+    ``{case}_{XXXX}{ending}`` per target. With ``baseline_dir`` (the inputs, in
+    the raw layout), each target's baseline input channel (dataset.json
+    ``baseline_channels``; ``baseline_channel`` overrides it for a dataset of
+    one target) is scored the same way, under ``"baseline"`` in the summary:
+    the low-dose image the model has to improve on.
+    """
+    task, ending = task_for(spec), spec.file_ending
+    files = lambda case_id, folder: task.output_files(case_id, ending, folder, spec)  # noqa: E731
+    case_ids = _regression_cases(reference_dir, spec)
+    if not case_ids:
+        raise AutosegError(f"{reference_dir} holds no {ending} target files named like labelsTr ({files('CASE', reference_dir)[0].name}).")
+    _refuse_missing({case_id for case_id in case_ids if not all(p.is_file() for p in files(case_id, prediction_dir))}, prediction_dir)
+    baselines: dict[int, int] = {}
+    if baseline_dir is not None:
+        if baseline_channel is not None and len(spec.targets) > 1:
+            raise AutosegError(f"--baseline_channel names one input channel, but this dataset has {len(spec.targets)} targets; set 'baseline_channels' in its dataset.json instead.")
+        baselines = {0: baseline_channel} if baseline_channel is not None else spec.baselines()
+        if not baselines:
+            raise AutosegError("--baseline given, but dataset.json's 'baseline_channels' names no input channel for any target; add one (e.g. {\"0\": 0}) or pass --baseline_channel.")
+    inputs = lambda case_id: [baseline_dir / f"{case_id}_{baselines[t]:04d}{ending}" if t in baselines else None for t in spec.targets]  # noqa: E731
+    absent = sorted(str(p) for case_id in case_ids for p in inputs(case_id) if p is not None and not p.is_file())
+    if absent:
+        raise AutosegError(f"baseline input(s) not found: {', '.join(absent[:5])}; --baseline takes the input folder in the raw layout (CASE_XXXX{ending}).")
+    items = [(case_id, files(case_id, prediction_dir), inputs(case_id), files(case_id, reference_dir)) for case_id in case_ids]
+    results = map_cases(partial(_score_images, spec=spec), items, num_processes, desc="evaluating")
+    summary = summarise({case_id: scores for case_id, scores, _ in results})
+    if baselines:
+        summary["baseline"] = summarise({case_id: scores for case_id, _, scores in results})
+    return summary
+
+
+def _regression_cases(folder: Path, spec: DatasetSpec) -> list[str]:
+    """The case ids of the target files in ``folder`` (for several targets, those with the first target's file)."""
+    names = sorted(_label_files(folder))
+    if len(spec.targets) == 1:
+        return names
+    return [name[: -len("_0000")] for name in names if name.endswith("_0000")]
+
+
+def _refuse_missing(missing: set[str], prediction_dir: Path) -> None:
+    if missing:
+        missing = sorted(missing)
+        raise AutosegError(f"{prediction_dir} lacks predictions for {len(missing)} reference case(s): {', '.join(missing[:10])}{' ...' if len(missing) > 10 else ''}.")
 
 
 def print_table(summary: dict) -> None:

@@ -1,9 +1,13 @@
-"""``autoseg ensemble``: average the saved probabilities of several prediction folders.
+"""``autoseg ensemble``: average the predictions of several prediction folders.
 
-Each folder is the output of ``autoseg predict --save_probabilities`` (or of
-training with ``--npz``): per case a label file and ``{case}.npz`` with the
-probabilities in the raw geometry. The ensemble averages the probabilities
-case by case and writes label files on the first folder's grid and format.
+Segmentation: each folder is the output of ``autoseg predict
+--save_probabilities`` (or of training with ``--npz``): per case a label file
+and ``{case}.npz`` with the probabilities in the raw geometry. The ensemble
+averages the probabilities case by case and writes label files on the first
+folder's grid and format.
+
+Regression: the predictions are float images in the targets' units, so the
+ensemble averages the images themselves (no probabilities needed).
 """
 
 from __future__ import annotations
@@ -40,6 +44,10 @@ def ensemble_folders(folders: list[Path], output_dir: Path, save_probabilities_t
     if not spec_path.is_file():
         raise AutosegError(f"{spec_path} not found; ensemble folders written by autoseg predict --save_probabilities.")
     spec = DatasetSpec.from_json(json.loads(spec_path.read_text()), str(spec_path))
+    if task_for(spec).target_kind == "image":
+        written = _average_folders(folders, output_dir, spec)
+        atomic_write(output_dir / "dataset.json", lambda tmp: tmp.write_text(spec_path.read_text()))
+        return written
     per_folder = [_cases(folder) for folder in folders]
     if not per_folder[0]:
         raise AutosegError(f"{folders[0]} holds no saved probabilities (.npz); predict with --save_probabilities.")
@@ -55,6 +63,38 @@ def ensemble_folders(folders: list[Path], output_dir: Path, save_probabilities_t
         written.append(path)
     atomic_write(output_dir / "dataset.json", lambda tmp: tmp.write_text(spec_path.read_text()))
     return written
+
+
+def _average_folders(folders: list[Path], output_dir: Path, spec: DatasetSpec) -> list[Path]:
+    """Regression: averages each case's predicted images over ``folders``; returns the files written."""
+    task, ending = task_for(spec), spec.file_ending
+    files = lambda case_id, folder: task.output_files(case_id, ending, folder, spec)  # noqa: E731
+    first = [path.name[: -len(ending)] for path in sorted(folders[0].glob(f"*{ending}"))]
+    case_ids = first if len(spec.targets) == 1 else [name[: -len("_0000")] for name in first if name.endswith("_0000")]
+    if not case_ids:
+        raise AutosegError(f"{folders[0]} holds no {ending} predictions.")
+    for folder in folders[1:]:
+        missing = [case_id for case_id in case_ids if not all(path.is_file() for path in files(case_id, folder))]
+        if missing:
+            raise AutosegError(f"{folder} lacks predictions of {', '.join(missing[:10])} that {folders[0]} has; ensemble folders predicted from the same input.")
+    output_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for case_id in case_ids:
+        written += average_images([files(case_id, folder) for folder in folders], files(case_id, output_dir))
+    return written
+
+
+def average_images(members: list[list[Path]], outputs: list[Path]) -> list[Path]:
+    """Writes to ``outputs[t]`` the mean of ``member[t]`` over ``members`` (one file per target each), on the
+    first member's grid; refuses images of different shapes."""
+    for index, output in enumerate(outputs):
+        images = [read_image(files[index]) for files in members]
+        shapes = {image.spatial_shape for image in images}
+        if len(shapes) > 1:
+            raise AutosegError(f"cannot average {', '.join(str(files[index]) for files in members)}: they have different shapes {sorted(shapes)}.")
+        mean = np.mean([image.array.astype(np.float32) for image in images], axis=0, dtype=np.float32)
+        write_image(ImageData(mean, images[0].geometry), output)
+    return list(outputs)
 
 
 def ensemble_case(probability_files: list[Path], label_file: Path, spec: DatasetSpec, path: Path, probabilities_path: Path | None = None) -> np.ndarray:

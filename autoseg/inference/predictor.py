@@ -74,7 +74,7 @@ def load_trained_model(folder: Path, folds: list[str] | None = None, checkpoint:
         if not path.is_file():
             trained = ", ".join(available_folds(folder, checkpoint)) or "none"
             raise AutosegError(f"{path} not found; folds trained with {checkpoint}: {trained}.")
-        network = task.make_network(spec, configuration.architecture)
+        network = task.make_network(spec, configuration.architecture, plans)
         network.load_state_dict(load_checkpoint(path)["network"])
         networks.append(network.to(device).eval())
     return TrainedModel(folder, spec, plans, configuration, list(folds), networks)

@@ -11,10 +11,13 @@ Tensors are ``(N, C, *spatial)`` with spatial axes in autoseg's array order.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 from torch import nn
+from torch.nn import functional
+
+from autoseg.errors import AutosegError
 
 
 @dataclass
@@ -108,11 +111,27 @@ class Encoder(nn.Module):
 
 
 class UNet(nn.Module):
-    """Encoder, decoder and a 1x1 convolution head per decoder stage."""
+    """Encoder, decoder and a 1x1 convolution head per decoder stage.
 
-    def __init__(self, in_channels: int, out_channels: int, architecture: Architecture):
+    ``input_skips`` ({output channel: (input channel, scale, shift)}) adds
+    ``scale * input[channel] + shift`` to that output channel (block-averaged
+    to each deep-supervision output's grid): the network then learns a
+    correction of that input (regression of a standard-dose from a low-dose
+    image). The skips hold no weights; they come from the plans.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, architecture: Architecture, input_skips: dict[int, tuple[int, float, float]] | None = None):
         super().__init__()
         a = architecture
+        skips = input_skips or {}
+        for output, (channel, _, _) in skips.items():
+            if not (0 <= output < out_channels and 0 <= channel < in_channels):
+                raise AutosegError(f"input skip {channel} -> {output} does not fit a network with {in_channels} input and {out_channels} output channels; fix input_skips in plans.json.")
+        self.skip_outputs = sorted(skips)
+        self.register_buffer("skip_targets", torch.tensor(self.skip_outputs, dtype=torch.long), persistent=False)
+        self.register_buffer("skip_inputs", torch.tensor([skips[o][0] for o in self.skip_outputs], dtype=torch.long), persistent=False)
+        self.register_buffer("skip_scales", torch.tensor([skips[o][1] for o in self.skip_outputs], dtype=torch.float32), persistent=False)
+        self.register_buffer("skip_shifts", torch.tensor([skips[o][2] for o in self.skip_outputs], dtype=torch.float32), persistent=False)
         self.architecture = a
         self.deep_supervision = a.deep_supervision
         self.encoder = Encoder(in_channels, a)
@@ -127,16 +146,34 @@ class UNet(nn.Module):
             self.heads.append(_conv(a.ndim)(here, out_channels, 1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor | list[torch.Tensor]:
+        inputs = x
         skips = self.encoder(x)
         x = skips[-1]
         outputs = []
         for up, stage, head, skip in zip(self.upsample, self.decoder, self.heads, reversed(skips[:-1])):
             x = stage(torch.cat((up(x), skip), dim=1))
             if self.deep_supervision and self.training:
-                outputs.append(head(x))
+                outputs.append(self._add_skips(head(x), inputs))
         if self.deep_supervision and self.training:
             return outputs[::-1]
-        return self.heads[-1](x)
+        return self._add_skips(self.heads[-1](x), inputs)
+
+    def _add_skips(self, output: torch.Tensor, inputs: torch.Tensor) -> torch.Tensor:
+        if not self.skip_outputs:
+            return output
+        chosen = inputs.index_select(1, self.skip_inputs)
+        if chosen.shape[2:] != output.shape[2:]:
+            chosen = functional.interpolate(chosen.float(), size=output.shape[2:], mode="area")
+        shape = (1, -1) + (1,) * (output.ndim - 2)
+        added = chosen * self.skip_scales.view(shape) + self.skip_shifts.view(shape)
+        return output.index_add(1, self.skip_targets, added.to(output.dtype))
+
+    def zero_heads(self) -> None:
+        """Zeroes the output convolutions, so the network starts out predicting its input skips exactly."""
+        for head in self.heads:
+            nn.init.zeros_(head.weight)
+            if head.bias is not None:
+                nn.init.zeros_(head.bias)
 
 
 def initialise_weights(module: nn.Module, negative_slope: float = 0.01) -> None:

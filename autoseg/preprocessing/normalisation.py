@@ -35,6 +35,11 @@ class Scheme:
     def restore(self, image: np.ndarray, parameters: dict) -> np.ndarray:
         raise AutosegError(f"normalisation {self.name!r} cannot be undone; regression targets need 'scale' or 'zscore_dataset'.")
 
+    def affine(self, parameters: dict) -> tuple[float, float] | None:
+        """(a, b) when the scheme is one affine map for the whole dataset, normalised = a * raw + b;
+        None when it depends on the image (per-image z-score) or is not affine (clipping)."""
+        return None
+
 
 SCHEMES: Registry[Scheme] = Registry("normalisation scheme")
 
@@ -76,6 +81,9 @@ class PETScheme(Scheme):
     def normalise(self, image, mask, parameters):
         return (image / max(parameters["mean"], 1e-8)).astype(np.float32)
 
+    def affine(self, parameters):
+        return 1 / max(parameters["mean"], 1e-8), 0.0
+
 
 @register_scheme
 class ScaleScheme(PETScheme):
@@ -95,6 +103,10 @@ class ZScoreDataset(Scheme):
     def normalise(self, image, mask, parameters):
         return ((image - parameters["mean"]) / max(parameters["std"], 1e-8)).astype(np.float32)
 
+    def affine(self, parameters):
+        std = max(parameters["std"], 1e-8)
+        return 1 / std, -parameters["mean"] / std
+
     def restore(self, image, parameters):
         return (image * max(parameters["std"], 1e-8) + parameters["mean"]).astype(np.float32)
 
@@ -106,6 +118,9 @@ class RGBScheme(Scheme):
     def normalise(self, image, mask, parameters):
         return (image / 255.0).astype(np.float32)
 
+    def affine(self, parameters):
+        return 1 / 255.0, 0.0
+
 
 @register_scheme
 class NoNormalisation(Scheme):
@@ -113,6 +128,9 @@ class NoNormalisation(Scheme):
 
     def normalise(self, image, mask, parameters):
         return image.astype(np.float32)
+
+    def affine(self, parameters):
+        return 1.0, 0.0
 
 
 _RGB_NAMES = {"rgb", "r", "g", "b", "red", "green", "blue", "gray", "grey"}

@@ -17,7 +17,8 @@ class Task:
       one vector per case (encoder and a classification head);
     * ``out_channels(spec)``: the network's output channels;
     * ``plan_target_normalisation(fingerprint)``: how targets are normalised
-      (only regression has image-valued targets to normalise);
+      (only regression has image-valued targets to normalise), and
+      ``plan_input_skips``: which targets are learned as corrections of an input;
     * ``uses_label_geometry``: whether label centroids constrain mirroring;
     * ``target_kind``: ``label`` (an integer image), ``image`` (float images on
       the input's grid) or ``class`` (one class per case, no target image);
@@ -47,6 +48,10 @@ class Task:
     def plan_target_normalisation(self, fingerprint) -> dict:
         return {}
 
+    def plan_input_skips(self, spec: DatasetSpec, normalisation: dict, target_normalisation: dict) -> dict:
+        """{target index: InputSkip}: targets predicted as corrections of an input channel (regression)."""
+        return {}
+
     def fingerprint_target(self, record, target, mask, box, spec: DatasetSpec, rng: np.random.Generator):
         """Adds what the fingerprint needs of a case's target to ``record``; returns
         (the foreground mask for intensity statistics, sampled target values per target channel)."""
@@ -58,14 +63,19 @@ class Task:
     def sampling_locations(self, target: np.ndarray | None, rng: np.random.Generator) -> dict[str, np.ndarray]:
         return {}
 
-    def make_network(self, spec: DatasetSpec, architecture):
+    def make_network(self, spec: DatasetSpec, architecture, plans=None):
+        """The U-Net for ``architecture``; with ``plans``, also the input skips they plan (regression)."""
         from autoseg.networks import UNet, initialise_weights
 
-        network = UNet(spec.num_channels, self.out_channels(spec), architecture)
+        skips = {int(target): (skip.input_channel, skip.scale, skip.shift) for target, skip in (plans.input_skips if plans is not None else {}).items()}
+        network = UNet(spec.num_channels, self.out_channels(spec), architecture, skips)
         network.apply(initialise_weights)
+        if skips:
+            network.zero_heads()
         return network
 
-    def make_loss(self, spec: DatasetSpec, num_outputs: int):
+    def make_loss(self, spec: DatasetSpec, num_outputs: int, name: str = ""):
+        """The training loss over ``num_outputs`` deep-supervision outputs; ``name``: the trainer's choice ("" = the task's default)."""
         raise NotImplementedError
 
     def prepare_targets(self, target, spec: DatasetSpec, scales: list[list[int]]) -> list:
@@ -87,6 +97,10 @@ class Task:
 
     def case_metrics(self, predicted: list[Path], reference: list[Path], spec: DatasetSpec) -> dict[str, dict[str, float]]:
         """Scores one case's prediction files against its reference files: {structure or target: {metric: value}}."""
+        raise NotImplementedError
+
+    def baseline_metrics(self, baseline: list[Path | None], reference: list[Path], spec: DatasetSpec) -> dict[str, dict[str, float]]:
+        """Scores a case's baseline inputs like ``case_metrics`` (regression: the input the model improves on)."""
         raise NotImplementedError
 
     def _sample(self, mask: np.ndarray, rng: np.random.Generator) -> np.ndarray:

@@ -6,7 +6,8 @@ import numpy as np
 import torch
 
 from autoseg.dataset import DatasetSpec
-from autoseg.plans import ChannelNormalisation
+from autoseg.errors import AutosegError
+from autoseg.plans import ChannelNormalisation, InputSkip
 from autoseg.tasks.base import Task, register_task
 
 
@@ -48,9 +49,11 @@ class SegmentationTask(Task):
         """Names of the scored output channels: regions, or the non-background labels."""
         return [name for name, value in spec.labels.items() if value != 0]
 
-    def make_loss(self, spec, num_outputs):
+    def make_loss(self, spec, num_outputs, name=""):
         from autoseg.losses import DeepSupervisionLoss, DiceCELoss, RegionDiceBCELoss
 
+        if name not in ("", "dice_ce"):
+            raise AutosegError(f"segmentation trains with cross-entropy + Dice (dice_ce); loss {name!r} is for regression. Choose a segmentation trainer.")
         return DeepSupervisionLoss(RegionDiceBCELoss() if spec.has_regions else DiceCELoss(), num_outputs)
 
     def prepare_targets(self, target, spec, scales):
@@ -170,14 +173,12 @@ class RegressionTask(Task):
 
     def case_metrics(self, predicted, reference, spec):
         """MAE, NRMSE, PSNR and SSIM per target inside the reference's body mask."""
-        from autoseg.evaluation.evaluate import read_pair
-        from autoseg.evaluation.image_metrics import image_metrics
+        return score_images(dict(zip(spec.targets.values(), zip(predicted, reference))))
 
-        scores = {}
-        for name, predicted_file, reference_file in zip(spec.targets.values(), predicted, reference):
-            prediction, expected, _ = read_pair(predicted_file, reference_file)
-            scores[name] = image_metrics(prediction, expected)
-        return scores
+    def baseline_metrics(self, baseline, reference, spec):
+        """The same metrics of the baseline inputs (``baseline``: one file per target, None where a target has
+        no baseline channel) against the references: what the model must beat."""
+        return score_images({spec.targets[t]: (baseline[t], reference[t]) for t in sorted(spec.targets) if baseline[t] is not None})
 
     def out_channels(self, spec: DatasetSpec) -> int:
         return len(spec.targets)
@@ -188,10 +189,14 @@ class RegressionTask(Task):
 
         return mask, [sample_values(channel[mask], rng) for channel in target]
 
-    def make_loss(self, spec, num_outputs):
-        from autoseg.losses import DeepSupervisionLoss
+    def make_loss(self, spec, num_outputs, name=""):
+        """L1 by default; ``mse`` or ``l1_ssim`` (L1 + (1 - SSIM)) through the trainer's ``loss``."""
+        from autoseg.losses import REGRESSION_LOSSES, DeepSupervisionLoss
 
-        return DeepSupervisionLoss(torch.nn.L1Loss(), num_outputs)
+        name = name or "l1"
+        if name not in REGRESSION_LOSSES:
+            raise AutosegError(f"unknown regression loss {name!r}; known: {', '.join(REGRESSION_LOSSES)}.")
+        return DeepSupervisionLoss(REGRESSION_LOSSES[name](), num_outputs)
 
     def prepare_targets(self, target, spec, scales):
         """Targets (N, T, *patch) -> per output level, block-averaged to that level's grid."""
@@ -222,6 +227,33 @@ class RegressionTask(Task):
             scheme = "scale" if stats.min >= 0 else "zscore_dataset"
             plans[index] = ChannelNormalisation(scheme, False, {"mean": stats.mean, "std": stats.std})
         return plans
+
+    def plan_input_skips(self, spec, normalisation, target_normalisation):
+        """Each target with a baseline input channel (dataset.json ``baseline_channels``) is predicted as a
+        correction of that channel, when both normalisations are one affine map for the whole dataset
+        (PET, noNorm, regression targets; not per-image z-scores or clipped CT): then
+        ``scale * x + shift`` carries the normalised input onto the target's normalised units, and a
+        network whose heads start at zero predicts the baseline itself before any training."""
+        from autoseg.preprocessing.normalisation import get_scheme
+
+        skips = {}
+        for target, channel in spec.baselines().items():
+            source, goal = normalisation[str(channel)], target_normalisation[str(target)]
+            into_input, into_target = get_scheme(source.scheme).affine(source.parameters), get_scheme(goal.scheme).affine(goal.parameters)
+            if into_input is None or into_target is None:
+                continue
+            # raw = (x - b_in) / a_in, then target = a_t * raw + b_t
+            (a_in, b_in), (a_t, b_t) = into_input, into_target
+            skips[str(target)] = InputSkip(channel, a_t / a_in, b_t - a_t * b_in / a_in)
+        return skips
+
+
+def score_images(pairs: dict[str, tuple]) -> dict[str, dict[str, float]]:
+    """{target name: (prediction file, reference file)} -> {target name: MAE, NRMSE, PSNR, SSIM}."""
+    from autoseg.evaluation.evaluate import read_pair
+    from autoseg.evaluation.image_metrics import image_metrics
+
+    return {name: image_metrics(*read_pair(predicted, reference)[:2]) for name, (predicted, reference) in pairs.items()}
 
 
 @register_task

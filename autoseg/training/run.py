@@ -98,7 +98,8 @@ def train_fold(
     processes = distributed.from_environment()
     distributed.start(processes, processes.device(torch_device))
     try:
-        fold_trainer = Trainer(spec, configuration, data_folder, train_ids, validation_ids, output, torch_device, settings, preprocessed_dir / "gt", processes, save_probabilities, plans)
+        fold_trainer = Trainer(spec, configuration, data_folder, train_ids, validation_ids, output, torch_device, settings, preprocessed_dir / "gt", processes, save_probabilities, plans,
+                               baseline_folder=preprocessed_dir / "baseline")
         if validation_only:
             fold_trainer.validate_only()
             return output

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from autoseg.data.device_augmentation import DeviceAugmenter
+from autoseg.data.device_augmentation import DeviceAugmenter, Probabilities
 from autoseg.data.loader import BatchRecipe, BatchStream, build, make_batch
 from autoseg.parallel import default_num_processes, worker_context
 from autoseg.dataset import DatasetSpec
@@ -53,6 +53,7 @@ class TrainingSettings:
     seed: int = 0
     num_workers: int | None = None  # augmentation processes (per training process under DDP)
     compile: bool = False  # torch.compile the training forward and backward
+    loss: str = ""  # "" = the task's default; regression: l1 (default), mse, l1_ssim
     augmentation: str = "auto"  # where batches are augmented: cpu (worker processes), device (batched, data/device_augmentation.py), auto: device on CUDA
 
 
@@ -61,6 +62,9 @@ TRAINERS.add("default", TrainingSettings())
 # Short CPU runs and demos: measured on the spine stand-in, Adam reaches whole-case Dice ~0.6-0.7 in
 # 300 iterations, where SGD with momentum 0.99 (tuned for 250,000 iterations) still predicts only background.
 TRAINERS.add("short", TrainingSettings(optimiser="adam", initial_lr=1e-3, epochs=50, iterations_per_epoch=50, validation_iterations=10))
+# Regression losses (the default trainer trains regression with L1).
+TRAINERS.add("mse", TrainingSettings(loss="mse"))
+TRAINERS.add("l1_ssim", TrainingSettings(loss="l1_ssim"))
 
 
 def make_optimiser(settings: TrainingSettings, parameters) -> torch.optim.Optimizer:
@@ -90,17 +94,18 @@ class Trainer:
     the main process writes logs and checkpoints."""
 
     def __init__(self, spec: DatasetSpec, configuration: Configuration, data_folder: Path, train_ids: list[str], validation_ids: list[str], output_dir: Path, device: torch.device, settings: TrainingSettings,
-                 reference_folder: Path | None = None, processes: Processes = Processes(), save_probabilities: bool = False, plans=None):
+                 reference_folder: Path | None = None, processes: Processes = Processes(), save_probabilities: bool = False, plans=None, baseline_folder: Path | None = None):
         self.spec, self.configuration, self.settings, self.processes = spec, configuration, settings, processes
         self.plans = plans  # what exporting needs beyond the configuration (regression: the target normalisation)
+        self.baseline_folder = baseline_folder  # regression: the raw baseline inputs, scored beside the model
         self.data_folder, self.validation_ids, self.reference_folder = Path(data_folder), list(validation_ids), reference_folder
         self.output_dir, self.device, self.save_probabilities = Path(output_dir), processes.device(device), save_probabilities
         self.task = task_for(spec)
         torch.manual_seed(settings.seed)
-        self.network = self.task.make_network(spec, configuration.architecture).to(self.device)
+        self.network = self.task.make_network(spec, configuration.architecture, plans).to(self.device)
         self.model = self._training_model()
         self.scales = output_scales(configuration)
-        self.loss = self.task.make_loss(spec, len(self.scales))
+        self.loss = self.task.make_loss(spec, len(self.scales), settings.loss)
         self.optimiser = make_optimiser(settings, self.network.parameters())
         self.mixed_precision = self.device.type == "cuda"
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.mixed_precision)
@@ -138,7 +143,8 @@ class Trainer:
         if choice == "cpu" or (choice == "auto" and self.device.type != "cuda" and not image_targets):
             return None
         config = self.configuration
-        return DeviceAugmenter(config.patch_size, config.mirror_axes, target_is_label=not image_targets)
+        probabilities = Probabilities.for_image_targets() if image_targets else Probabilities()
+        return DeviceAugmenter(config.patch_size, config.mirror_axes, target_is_label=not image_targets, probabilities=probabilities)
 
     def say(self, message: str) -> None:
         if self.processes.is_main:
@@ -286,9 +292,14 @@ class Trainer:
         files = lambda case_id, where: self.task.output_files(case_id, ending, where, self.spec)  # noqa: E731
         per_case = {case_id: self.task.case_metrics(files(case_id, folder), files(case_id, self.reference_folder), self.spec) for case_id in self.validation_ids}
         summary = summarise(per_case)
-        write_summary(folder / "summary.json", summary)
         metric = self.task.selection_metric
         scores = ", ".join(f"{name} {values[metric]:.4f}" for name, values in summary["mean"].items())
+        if self.baseline_folder is not None and self.baseline_folder.is_dir():
+            baselines = self.spec.baselines()
+            inputs = lambda case_id: [path if target in baselines else None for target, path in zip(self.spec.targets, files(case_id, self.baseline_folder))]  # noqa: E731
+            summary["baseline"] = summarise({case_id: self.task.baseline_metrics(inputs(case_id), files(case_id, self.reference_folder), self.spec) for case_id in self.validation_ids})
+            scores += " (input: " + ", ".join(f"{name} {values[metric]:.4f}" for name, values in summary["baseline"]["mean"].items()) + ")"
+        write_summary(folder / "summary.json", summary)
         print(f"validation of {len(per_case)} cases (whole images, raw geometry): {metric} {scores}; written to {folder}")
         return summary
 

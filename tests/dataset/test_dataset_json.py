@@ -38,6 +38,8 @@ def test_valid_nnunet_dataset_json_parses_with_segmentation_default():
         ({"labels": {"background": 0, "a": 1, "b": 4}}, "consecutive from 0"),
         ({"labels": {"background": 0, "whole": [1, 2], "core": [2]}}, "regions_class_order"),
         ({"task": "regression"}, "'targets' must be a non-empty object"),
+        ({"task": "regression", "labels": None, "targets": {"0": "SD"}, "baseline_channels": {"0": 2}}, "maps target '0' to 2, which is not an input channel"),
+        ({"task": "regression", "labels": None, "targets": {"0": "SD"}, "baseline_channels": {"1": 0}}, "names target '1'"),
         ({"task": "classification"}, "'classes' must map at least two"),
         ({"task": "classification", "classes": {"CN": 0, "AD": 2}}, "integers 0..1"),
     ],
@@ -62,3 +64,12 @@ def test_round_trip_keeps_extra_keys():
 def test_regions_are_parsed():
     spec = DatasetSpec.from_json(with_changes(labels={"background": 0, "whole": [1, 2], "core": [2]}, regions_class_order=[1, 2]))
     assert spec.has_regions and spec.label_values() == {0, 1, 2}
+
+
+def test_baseline_channels_default_to_the_same_index_and_round_trip():
+    regression = with_changes(task="regression", labels=None, targets={"0": "PET_SD", "1": "T1_clean", "2": "CT"})
+    assert DatasetSpec.from_json(regression).baselines() == {0: 0, 1: 1}  # there is no input channel 2
+    chosen = {**regression, "baseline_channels": {"1": 0}}
+    spec = DatasetSpec.from_json(chosen)
+    assert spec.baselines() == {1: 0} and spec.to_json() == chosen
+    assert DatasetSpec.from_json({**regression, "baseline_channels": {}}).baselines() == {}

@@ -1,13 +1,14 @@
 """Regression end to end on the tiny low-dose PET stand-in: units restored, validation metrics, predict."""
 
 import json
+import re
+from dataclasses import replace
 
 import numpy as np
 import pytest
 import torch
 
 from autoseg.dataset import RawDataset
-from autoseg.errors import AutosegError
 from autoseg.evaluation.folders import evaluate_folders
 from autoseg.evaluation.image_metrics import image_metrics
 from autoseg.inference.export import export_regression
@@ -17,7 +18,7 @@ from autoseg.plan_and_preprocess import plan_and_preprocess
 from autoseg.plans import ChannelNormalisation
 from autoseg.preprocessing.pipeline import CaseProperties
 from autoseg.selection import find_best_configuration
-from autoseg.training import TrainingSettings, train_fold
+from autoseg.training import TRAINERS, train_fold
 
 
 @pytest.mark.parametrize("scheme, parameters, expected", [("scale", {"mean": 3.0, "std": 1.0}, 6.0), ("zscore_dataset", {"mean": -5.0, "std": 4.0}, 3.0)])
@@ -40,22 +41,56 @@ def test_negative_outputs_of_a_non_negative_target_are_clipped(tmp_path):
     np.testing.assert_allclose(image[0], [0.0, 2.0, 4.0, 0.0])
 
 
-def test_regression_validates_and_predicts_in_the_inputs_geometry_and_units(dataset_copy, tmp_path):
-    dataset = RawDataset(dataset_copy("pet", cases=5, test=1))
-    preprocessed = tmp_path / "preprocessed" / dataset.name
+@pytest.fixture(scope="module")
+def pet(stand_in_cache, tmp_path_factory):
+    """The PET stand-in (5 training cases, 1 test case) planned and preprocessed, with a tiny network
+    in the plans: (raw dataset, preprocessed folder). Tests copy plans before editing them."""
+    dataset = RawDataset(stand_in_cache("pet", 5, 1))
+    preprocessed = tmp_path_factory.mktemp("pet") / dataset.name
     plan_and_preprocess(dataset, preprocessed, configurations=["3d_fullres"], num_processes=1)
     plans = json.loads((preprocessed / "plans.json").read_text())
     architecture = plans["configurations"]["3d_fullres"]["architecture"]
     architecture["features_per_stage"] = [4 * 2**s for s in range(len(architecture["features_per_stage"]))]
     (preprocessed / "plans.json").write_text(json.dumps(plans))
-    settings = TrainingSettings(epochs=1, iterations_per_epoch=2, validation_iterations=1, num_workers=0)
-    fold = train_fold(preprocessed, tmp_path / "results", "3d_fullres", "0", settings=settings)
+    return dataset, preprocessed
+
+
+def test_the_low_dose_input_is_planned_as_a_skip_into_the_target_units(pet):
+    dataset, preprocessed = pet
+    plans = json.loads((preprocessed / "plans.json").read_text())
+    # PET input x = I / m_in and target t = T / m_t, so the skip carries x onto the target's units: m_in / m_t.
+    expected = plans["normalisation"]["0"]["parameters"]["mean"] / plans["target_normalisation"]["0"]["parameters"]["mean"]
+    assert plans["input_skips"] == {"0": {"input_channel": 0, "scale": pytest.approx(expected), "shift": 0.0}}
+
+
+def test_regression_training_from_scratch_lowers_the_validation_loss(pet, tmp_path):
+    dataset, preprocessed = pet
+    plans = json.loads((preprocessed / "plans.json").read_text())
+    plans["input_skips"] = {}  # learn the whole mapping, not a correction of the input
+    (preprocessed / "plans_no_skip.json").write_text(json.dumps(plans))
+    settings = replace(TRAINERS.get("short"), epochs=6, iterations_per_epoch=4, validation_iterations=2, num_workers=0)
+    fold = train_fold(preprocessed, tmp_path / "results", "3d_fullres", "1", plans_file="plans_no_skip.json", settings=settings, trainer="short")
+    validation_losses = [float(value) for value in re.findall(r"val loss ([0-9.]+)", (fold / "training_log.txt").read_text())]
+    assert len(validation_losses) == 6 and validation_losses[-1] < 0.85 * validation_losses[0]
+
+
+def test_regression_validates_and_predicts_in_the_inputs_geometry_and_units(pet, tmp_path):
+    dataset, preprocessed = pet
+    settings = replace(TRAINERS.get("short"), epochs=1, iterations_per_epoch=2, validation_iterations=1, num_workers=0)
+    fold = train_fold(preprocessed, tmp_path / "results", "3d_fullres", "0", settings=settings, trainer="short")
     summary = json.loads((fold / "validation" / "summary.json").read_text())
     target = next(iter(dataset.spec.targets.values()))
     assert set(summary["mean"][target]) == {"mae", "nrmse", "psnr", "ssim"}
+    # Beside the model, the low-dose input itself (the identity baseline), scored by hand from the raw files.
+    for case_id, scores in summary["baseline"]["cases"].items():
+        low_dose, standard = read_image(dataset.root / "imagesTr" / f"{case_id}_0000.nii.gz"), read_image(dataset.root / "labelsTr" / f"{case_id}.nii.gz")
+        assert scores[target] == pytest.approx(image_metrics(low_dose.array[0], standard.array[0]))
+    assert set(summary["baseline"]["cases"]) == set(summary["cases"])
+    # The network starts out as the input skip (zeroed heads): two steps later it is still about the input.
+    assert summary["mean"][target]["psnr"] == pytest.approx(summary["baseline"]["mean"][target]["psnr"], abs=0.5)
 
-    with pytest.raises(AutosegError, match="segmentation models so far"):
-        find_best_configuration(fold.parent.parent, preprocessed / "gt", folds=("0",), num_processes=1, say=lambda message: None)
+    chosen = find_best_configuration(fold.parent.parent, preprocessed / "gt", trainers=("short",), folds=("0",), num_processes=1, say=lambda message: None)
+    assert chosen["best"] == fold.parent.name and chosen["baseline_score"] == pytest.approx(summary["baseline"]["mean"][target]["psnr"])
 
     written = predict_folder(load_trained_model(fold.parent), dataset.root / "imagesTs", tmp_path / "out", mirroring=False)
     (case,) = sorted((dataset.root / "imagesTs").glob("*_0000.nii.gz"))

@@ -28,3 +28,23 @@ def test_architecture_round_trips_and_rejects_mismatched_lists():
     assert Architecture.from_json(architecture.to_json()) == architecture
     with pytest.raises(ValueError):
         Architecture([4, 8], [[3, 3, 3]], [[1, 1, 1], [2, 2, 2]])
+
+
+def test_input_skips_make_a_zero_headed_network_predict_the_mapped_input_at_every_output():
+    from autoseg.errors import AutosegError
+
+    architecture = Architecture([4, 8, 16], [[3, 3, 3]] * 3, [[1, 1, 1], [2, 2, 2], [2, 2, 2]])
+    network = UNet(2, 2, architecture, {1: (0, 2.0, -1.0)})  # output 1 = 2 * input 0 - 1; output 0 has no skip
+    network.zero_heads()
+    x = torch.randn(2, 2, 8, 8, 8)
+    full, half = network(x)
+    assert torch.allclose(full[:, 1], 2 * x[:, 0] - 1, atol=1e-6) and not full[:, 0].any()
+    block_mean = x[:, 0].reshape(2, 4, 2, 4, 2, 4, 2).mean((2, 4, 6))
+    assert torch.allclose(half[:, 1], 2 * block_mean - 1, atol=1e-5)  # the deep-supervision target's grid
+    network.eval()
+    with torch.no_grad():
+        assert torch.allclose(network(x)[:, 1], 2 * x[:, 0] - 1, atol=1e-6)
+    # The skips come from the plans: checkpoints hold only weights, the same as without skips.
+    assert network.state_dict().keys() == UNet(2, 2, architecture).state_dict().keys()
+    with pytest.raises(AutosegError, match="input_skips"):
+        UNet(2, 2, architecture, {0: (2, 1.0, 0.0)})

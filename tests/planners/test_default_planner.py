@@ -1,7 +1,6 @@
 import numpy as np
 import pytest
 
-from autoseg.dataset import DatasetSpec
 from autoseg.errors import AutosegError
 from planners import get_planner
 from planners.default import mirror_axes, target_spacing
