@@ -84,6 +84,7 @@ class Plans:
     configurations: dict[str, Configuration]
     target_normalisation: dict[str, ChannelNormalisation] = field(default_factory=dict)
     input_skips: dict[str, InputSkip] = field(default_factory=dict)  # target index -> InputSkip
+    class_weights: dict[str, float] = field(default_factory=dict)  # classification: class name -> loss weight
 
     def configuration(self, name: str) -> Configuration:
         if name not in self.configurations:
@@ -100,6 +101,7 @@ class Plans:
             "normalisation": {k: asdict(v) for k, v in self.normalisation.items()},
             "target_normalisation": {k: asdict(v) for k, v in self.target_normalisation.items()},
             "input_skips": {k: asdict(v) for k, v in self.input_skips.items()},
+            "class_weights": dict(self.class_weights),
             "configurations": {k: v.to_json() for k, v in self.configurations.items()},
         }
 
@@ -114,6 +116,7 @@ class Plans:
             normalisation={k: ChannelNormalisation(**v) for k, v in data["normalisation"].items()},
             target_normalisation={k: ChannelNormalisation(**v) for k, v in data.get("target_normalisation", {}).items()},
             input_skips={k: InputSkip(**v) for k, v in data.get("input_skips", {}).items()},
+            class_weights=dict(data.get("class_weights", {})),
             configurations={k: Configuration.from_json(v) for k, v in data["configurations"].items()},
         )
 
@@ -140,6 +143,9 @@ class Plans:
 
         for channel in list(self.normalisation.values()) + list(self.target_normalisation.values()):
             get_scheme(channel.scheme)
+        for name, weight in self.class_weights.items():
+            if not isinstance(weight, (int, float)) or isinstance(weight, bool) or not weight > 0:
+                raise AutosegError(f"{source}: class_weights[{name!r}] must be a positive number, got {weight!r}.")
         for target, skip in self.input_skips.items():
             if target not in self.target_normalisation or str(skip.input_channel) not in self.normalisation:
                 raise AutosegError(f"{source}: input_skips maps target {target!r} to input channel {skip.input_channel!r}; "

@@ -10,6 +10,8 @@ The rules, documented with their reasons in docs/planning.md:
   aspect kept until a batch of 2 fits the memory budget of the analytic
   model (planners.memory); then the batch grows to fill the budget, capped so
   that one batch covers at most 5 % of the dataset's voxels (at least 2);
+  classification, whose samples are whole images, caps it at 25 % (about a
+  quarter of the cases: batches of 2 would make its gradient mostly noise);
 * 3d_lowres when the full-resolution patch covers less than a quarter of the
   median image: the spacing grows 3 % at a time (fine axes first when
   anisotropic) until the patch covers a quarter;
@@ -42,6 +44,7 @@ ANISOTROPY_THRESHOLD = 3.0
 MAX_STAGES = {2: 7, 3: 6}
 MAX_FEATURES = {2: 512, 3: 320}
 MAX_BATCH_FRACTION = 0.05
+MAX_BATCH_FRACTION_WHOLE_IMAGES = 0.25  # classification
 LOWRES_COVERAGE = 0.25
 USE_MASK_BELOW_CROP_FRACTION = 0.75
 
@@ -138,8 +141,10 @@ def fit_patch_and_batch(
     budget_bytes: float,
     mixed_precision: bool,
     decoder: bool,
+    batch_fraction: float = MAX_BATCH_FRACTION,
 ):
-    """Returns (architecture, patch size, batch size, estimated GB) of the largest patch that fits, aspect kept."""
+    """Returns (architecture, patch size, batch size, estimated GB) of the largest patch that fits, aspect kept;
+    one batch covers at most ``batch_fraction`` of ``dataset_voxels``."""
     ndim = len(spacing)
     scale = 1.0
     while True:
@@ -154,7 +159,7 @@ def fit_patch_and_batch(
     fixed = training_step_memory(architecture, patch, in_channels, out_channels, 0, mixed_precision, decoder).total_bytes
     per_sample = (memory.total_bytes - fixed) / 2
     by_memory = int((budget_bytes - fixed) // per_sample)
-    by_coverage = int(MAX_BATCH_FRACTION * dataset_voxels // np.prod(patch))
+    by_coverage = int(batch_fraction * dataset_voxels // np.prod(patch))
     batch = max(2, min(by_memory, by_coverage))
     estimate = training_step_memory(architecture, patch, in_channels, out_channels, batch, mixed_precision, decoder)
     return architecture, patch, batch, estimate.total_gb
@@ -166,7 +171,8 @@ def _configuration(name, data_identifier, spacing, shapes, fingerprint_axes, con
     median_shape = np.median(shapes[:, in_plane], axis=0).tolist()
     dataset_voxels = float(np.sum(np.prod(shapes, axis=1)))
     architecture, patch, batch, memory_gb = fit_patch_and_batch(
-        [spacing[a] for a in in_plane], median_shape, dataset_voxels, context["in_channels"], context["out_channels"], context["budget"], context["mixed_precision"], context["decoder"]
+        [spacing[a] for a in in_plane], median_shape, dataset_voxels, context["in_channels"], context["out_channels"], context["budget"], context["mixed_precision"], context["decoder"],
+        MAX_BATCH_FRACTION if context["decoder"] else MAX_BATCH_FRACTION_WHOLE_IMAGES,
     )
     mirror = [i for i, a in enumerate(in_plane) if a in fingerprint_axes]
     return Configuration(
@@ -225,6 +231,7 @@ def plan_default(fingerprint: Fingerprint, spec: DatasetSpec, gpu_memory_gb: flo
         configurations=configurations,
         target_normalisation=target_normalisation,
         input_skips=task.plan_input_skips(spec, normalisation, target_normalisation),
+        class_weights=task.plan_class_weights(fingerprint),
     )
 
 

@@ -1,6 +1,8 @@
 """Shared fixtures: tiny stand-in datasets built once per session with the project's own generators."""
 
+import json
 import shutil
+from pathlib import Path
 
 import pytest
 
@@ -33,3 +35,16 @@ def dataset_copy(stand_in_cache, tmp_path):
         return target
 
     return copy
+
+
+def preprocess_with_tiny_network(dataset, preprocessed: Path, configuration: str) -> Path:
+    """Plans and preprocesses ``dataset`` for one configuration, then shrinks that configuration's network
+    to 4, 8, 16, ... features (fast on a CPU). Returns the preprocessed folder."""
+    from autoseg.plan_and_preprocess import plan_and_preprocess
+
+    plan_and_preprocess(dataset, preprocessed, configurations=[configuration], num_processes=1)
+    plans = json.loads((preprocessed / "plans.json").read_text())
+    architecture = plans["configurations"][configuration]["architecture"]
+    architecture["features_per_stage"] = [4 * 2**s for s in range(len(architecture["features_per_stage"]))]
+    (preprocessed / "plans.json").write_text(json.dumps(plans))
+    return preprocessed

@@ -38,6 +38,7 @@ class BatchRecipe:
     augment: bool
     seed: int
     part: tuple[int, int] | None = None  # (start, count) of each batch this process makes; None: all of it
+    classes: tuple[int, ...] | None = None  # classification: the class index of each of case_ids (the batch's target)
 
 
 _worker_state: dict = {}
@@ -51,7 +52,8 @@ def build(recipe: BatchRecipe):
 
 
 def make_batch(recipe: BatchRecipe, index: int, built=None) -> dict[str, np.ndarray]:
-    """Returns batch ``index`` of ``recipe``: {'data': (B, C, *patch) float32, 'target': (B, T, *patch) if any}.
+    """Returns batch ``index`` of ``recipe``: {'data': (B, C, *patch) float32, 'target': (B, T, *patch) if any,
+    or the class indices (B,) for classification}.
 
     With ``recipe.part`` set, B is the part's count: under DDP every process
     makes its own part of the same batch index.
@@ -69,6 +71,9 @@ def make_batch(recipe: BatchRecipe, index: int, built=None) -> dict[str, np.ndar
     result = {"data": np.ascontiguousarray(batch["data"], dtype=np.float32)}
     if "target" in batch:
         result["target"] = np.ascontiguousarray(batch["target"])
+    if recipe.classes is not None:
+        class_of = dict(zip(recipe.case_ids, recipe.classes))
+        result["target"] = np.array([class_of[case_id] for case_id in batch["case_ids"]], dtype=np.int64)
     return result
 
 

@@ -39,8 +39,9 @@ def make_splits(cases: list[SplitCase], num_folds: int = DEFAULT_FOLDS, seed: in
     """Returns ``num_folds`` folds; each subject's cases fall in one validation fold.
 
     Groups (subjects, or single cases) are shuffled with ``seed``, sorted by
-    class and dealt to folds so that each fold gets a near-equal share of every
-    class (stratification) and of cases.
+    their most common class and dealt to folds so that each fold gets a
+    near-equal share of every class (stratification) and of cases. A subject
+    may hold cases of several classes (slices with and without a tumour).
     """
     if num_folds < 2:
         raise AutosegError(f"cross-validation needs at least 2 folds, got {num_folds}.")
@@ -49,24 +50,24 @@ def make_splits(cases: list[SplitCase], num_folds: int = DEFAULT_FOLDS, seed: in
         groups[case.group].append(case)
     if len(groups) < num_folds:
         raise AutosegError(f"{len(groups)} subjects cannot fill {num_folds} folds; add cases or use fewer folds.")
-    for name, members in groups.items():
-        classes = {m.class_index for m in members}
-        if len(classes) > 1:
-            raise AutosegError(f"subject {name!r} has cases of different classes {sorted(classes)}; a subject's cases must share a class.")
+    def main_class(name: str) -> int | None:
+        labels = [m.class_index for m in groups[name]]
+        return min(set(labels), key=lambda label: (-labels.count(label), label is None, label or 0))
+
     rng = np.random.default_rng(seed)
     names = sorted(groups)
     order = [names[i] for i in rng.permutation(len(names))]
-    order.sort(key=lambda name: (groups[name][0].class_index is None, groups[name][0].class_index or 0))
+    order.sort(key=lambda name: (main_class(name) is None, main_class(name) or 0))
     fold_cases = [[] for _ in range(num_folds)]
     fold_sizes = np.zeros(num_folds)
     class_counts: dict[int | None, np.ndarray] = defaultdict(lambda: np.zeros(num_folds))
     for name in order:
-        label = groups[name][0].class_index
-        # The fold with the fewest of this class, then the fewest cases, then the lowest index.
-        target = min(range(num_folds), key=lambda f: (class_counts[label][f], fold_sizes[f], f))
+        # The fold with the fewest of this group's main class, then the fewest cases, then the lowest index.
+        target = min(range(num_folds), key=lambda f: (class_counts[main_class(name)][f], fold_sizes[f], f))
         fold_cases[target] += [m.case_id for m in groups[name]]
         fold_sizes[target] += len(groups[name])
-        class_counts[label][target] += len(groups[name])
+        for member in groups[name]:
+            class_counts[member.class_index][target] += 1
     all_ids = sorted(c.case_id for c in cases)
     return [{"train": sorted(set(all_ids) - set(val)), "val": sorted(val)} for val in fold_cases]
 

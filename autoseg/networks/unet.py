@@ -176,9 +176,32 @@ class UNet(nn.Module):
                 nn.init.zeros_(head.bias)
 
 
+class Classifier(nn.Module):
+    """The U-Net's encoder, global average pooling, dropout and a linear head: one logit per class.
+
+    Its parameters are named like the U-Net's encoder (``encoder.*``), so the
+    encoder of a segmentation model of the same modality loads into it
+    (transfer learning). In training mode ``forward`` returns ``[logits]``,
+    one output level as the trainer's losses expect; in evaluation mode the
+    logits ``(N, K)``.
+    """
+
+    def __init__(self, in_channels: int, num_classes: int, architecture: Architecture, dropout: float = 0.2):
+        super().__init__()
+        self.architecture = architecture
+        self.encoder = Encoder(in_channels, architecture)
+        self.dropout = nn.Dropout(dropout)
+        self.head = nn.Linear(architecture.features_per_stage[-1], num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor | list[torch.Tensor]:
+        deepest = self.encoder(x)[-1]
+        logits = self.head(self.dropout(deepest.mean(dim=tuple(range(2, deepest.ndim)))))
+        return [logits] if self.training else logits
+
+
 def initialise_weights(module: nn.Module, negative_slope: float = 0.01) -> None:
     """Kaiming-normal initialisation for the leaky ReLU's slope; zero biases."""
-    if isinstance(module, (nn.Conv2d, nn.Conv3d, nn.ConvTranspose2d, nn.ConvTranspose3d)):
+    if isinstance(module, (nn.Conv2d, nn.Conv3d, nn.ConvTranspose2d, nn.ConvTranspose3d, nn.Linear)):
         nn.init.kaiming_normal_(module.weight, a=negative_slope)
         if module.bias is not None:
             nn.init.zeros_(module.bias)

@@ -52,6 +52,10 @@ class Task:
         """{target index: InputSkip}: targets predicted as corrections of an input channel (regression)."""
         return {}
 
+    def plan_class_weights(self, fingerprint) -> dict[str, float]:
+        """{class name: cross-entropy weight} (classification)."""
+        return {}
+
     def fingerprint_target(self, record, target, mask, box, spec: DatasetSpec, rng: np.random.Generator):
         """Adds what the fingerprint needs of a case's target to ``record``; returns
         (the foreground mask for intensity statistics, sampled target values per target channel)."""
@@ -74,8 +78,9 @@ class Task:
             network.zero_heads()
         return network
 
-    def make_loss(self, spec: DatasetSpec, num_outputs: int, name: str = ""):
-        """The training loss over ``num_outputs`` deep-supervision outputs; ``name``: the trainer's choice ("" = the task's default)."""
+    def make_loss(self, spec: DatasetSpec, num_outputs: int, name: str = "", plans=None):
+        """The training loss over ``num_outputs`` deep-supervision outputs; ``name``: the trainer's choice
+        ("" = the task's default); ``plans``: what the loss may need of them (class weights)."""
         raise NotImplementedError
 
     def prepare_targets(self, target, spec: DatasetSpec, scales: list[list[int]]) -> list:

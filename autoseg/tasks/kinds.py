@@ -49,7 +49,7 @@ class SegmentationTask(Task):
         """Names of the scored output channels: regions, or the non-background labels."""
         return [name for name, value in spec.labels.items() if value != 0]
 
-    def make_loss(self, spec, num_outputs, name=""):
+    def make_loss(self, spec, num_outputs, name="", plans=None):
         from autoseg.losses import DeepSupervisionLoss, DiceCELoss, RegionDiceBCELoss
 
         if name not in ("", "dice_ce"):
@@ -189,7 +189,7 @@ class RegressionTask(Task):
 
         return mask, [sample_values(channel[mask], rng) for channel in target]
 
-    def make_loss(self, spec, num_outputs, name=""):
+    def make_loss(self, spec, num_outputs, name="", plans=None):
         """L1 by default; ``mse`` or ``l1_ssim`` (L1 + (1 - SSIM)) through the trainer's ``loss``."""
         from autoseg.losses import REGRESSION_LOSSES, DeepSupervisionLoss
 
@@ -270,6 +270,65 @@ class ClassificationTask(Task):
     def prepare_input(self, data, configuration):
         """Pads (with zeros) or centre-crops every case to the planned input size."""
         return fit_to_shape(data, configuration.patch_size)
+
+    def plan_class_weights(self, fingerprint):
+        """Balanced weights from the fingerprint's class counts: N / (K * n_c), so every class carries the
+        same total weight (a class without cases gets weight 1)."""
+        counts = fingerprint.class_counts
+        total, classes = sum(counts.values()), len(counts)
+        return {name: total / (classes * count) if count else 1.0 for name, count in counts.items()}
+
+    def make_network(self, spec, architecture, plans=None):
+        from autoseg.networks import Classifier, initialise_weights
+
+        network = Classifier(spec.num_channels, self.out_channels(spec), architecture)
+        network.apply(initialise_weights)
+        return network
+
+    def make_loss(self, spec, num_outputs, name="", plans=None):
+        """Cross-entropy weighted per class by the plans' ``class_weights``; ``ce_smooth`` adds label
+        smoothing of 0.1. One output level: ``num_outputs`` (the U-Net's) does not apply."""
+        from autoseg.losses import DeepSupervisionLoss
+
+        if name not in ("", "ce", "ce_smooth"):
+            raise AutosegError(f"classification trains with cross-entropy (ce, or ce_smooth with label smoothing); loss {name!r} is not one of them.")
+        weights = None
+        if plans is not None and plans.class_weights:
+            missing = sorted(set(spec.classes) - set(plans.class_weights))
+            if missing:
+                raise AutosegError(f"plans.json class_weights lacks class(es) {', '.join(missing)}; add them or delete class_weights to train unweighted.")
+            weights = torch.tensor([plans.class_weights[name] for name in sorted(spec.classes, key=spec.classes.get)], dtype=torch.float32)
+        return DeepSupervisionLoss(WeightedCrossEntropy(weights, 0.1 if name == "ce_smooth" else 0.0), 1)
+
+    def prepare_targets(self, target, spec, scales):
+        """Class indices (N,) as the one output level's target."""
+        return [target.long().view(-1)]
+
+    def validation_counts(self, output, target, spec):
+        """The confusion matrix (reference x predicted) of the validation batch."""
+        classes = self.out_channels(spec)
+        pairs = target.view(-1) * classes + output.argmax(1)
+        return {"confusion": torch.bincount(pairs, minlength=classes * classes).view(classes, classes).double().cpu()}
+
+    def validation_scores(self, counts, spec):
+        """Balanced accuracy over the validation batches (the mean recall of the classes present)."""
+        confusion = counts["confusion"]
+        present = confusion.sum(1) > 0
+        recall = confusion.diagonal()[present] / confusion.sum(1)[present]
+        return {"balanced accuracy": float(recall.mean()) if present.any() else float("nan")}
+
+
+class WeightedCrossEntropy(torch.nn.Module):
+    """Cross-entropy with per-class weights (kept on the logits' device) and optional label smoothing."""
+
+    def __init__(self, weights: torch.Tensor | None, label_smoothing: float = 0.0):
+        super().__init__()
+        self.register_buffer("weights", weights, persistent=False)
+        self.label_smoothing = label_smoothing
+
+    def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        weights = self.weights.to(logits.device) if self.weights is not None else None
+        return torch.nn.functional.cross_entropy(logits.float(), target, weight=weights, label_smoothing=self.label_smoothing)
 
 
 def fit_to_shape(data: np.ndarray, shape: list[int]) -> np.ndarray:

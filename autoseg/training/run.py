@@ -10,7 +10,6 @@ from autoseg.dataset import DatasetSpec
 from autoseg.errors import AutosegError
 from autoseg.plans import Plans
 from autoseg.preprocessing.storage import finished_cases, load_properties
-from autoseg.tasks import task_for
 from autoseg.training import distributed
 from autoseg.device import pick_device
 from autoseg.training.trainer import TRAINERS, Trainer, TrainingSettings
@@ -65,8 +64,6 @@ def train_fold(
     plans = Plans.load(preprocessed_dir / plans_file)
     configuration = plans.configuration(configuration_name)
     spec = DatasetSpec.from_json(json.loads((preprocessed_dir / "dataset.json").read_text()), str(preprocessed_dir / "dataset.json"))
-    if not task_for(spec).dense_output:
-        raise AutosegError(f"{preprocessed_dir.name} is a {spec.task} dataset; training {spec.task} models is not supported yet.")
     data_folder = preprocessed_dir / configuration.data_identifier
     case_ids = finished_cases(data_folder) if data_folder.is_dir() else []
     if not case_ids:

@@ -105,7 +105,7 @@ class Trainer:
         self.network = self.task.make_network(spec, configuration.architecture, plans).to(self.device)
         self.model = self._training_model()
         self.scales = output_scales(configuration)
-        self.loss = self.task.make_loss(spec, len(self.scales), settings.loss)
+        self.loss = self.task.make_loss(spec, len(self.scales), settings.loss, plans)
         self.optimiser = make_optimiser(settings, self.network.parameters())
         self.mixed_precision = self.device.type == "cuda"
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.mixed_precision)
@@ -115,11 +115,19 @@ class Trainer:
         part = processes.share(configuration.batch_size) if processes.distributed else None
         common = dict(folder=str(data_folder), patch_size=tuple(configuration.patch_size), batch_size=configuration.batch_size, mirror_axes=tuple(configuration.mirror_axes),
                       slice_axis=configuration.slice_axis, target_is_label=self.task.target_kind == "label", part=part)
-        self.train_recipe = BatchRecipe(case_ids=tuple(train_ids), augment=self.augmenter is None, seed=settings.seed, **common)
-        self.validation_recipe = BatchRecipe(case_ids=tuple(validation_ids), augment=False, seed=settings.seed + 1, **common)
+        self.train_recipe = BatchRecipe(case_ids=tuple(train_ids), augment=self.augmenter is None, seed=settings.seed, classes=self._classes(train_ids), **common)
+        self.validation_recipe = BatchRecipe(case_ids=tuple(validation_ids), augment=False, seed=settings.seed + 1, classes=self._classes(validation_ids), **common)
         self.validation_maker = build(self.validation_recipe)
         self.log = TrainingLog()
         self.start_epoch = 0
+
+    def _classes(self, case_ids: list[str]) -> tuple[int, ...] | None:
+        """Classification: each case's class index (stored with its preprocessed data)."""
+        if self.task.target_kind != "class":
+            return None
+        from autoseg.preprocessing.storage import load_properties
+
+        return tuple(load_properties(self.data_folder, case_id).class_index for case_id in case_ids)
 
     def _training_model(self) -> torch.nn.Module:
         """The network as the training step calls it: wrapped for DDP, compiled if asked."""
@@ -136,7 +144,7 @@ class Trainer:
         choice = self.settings.augmentation
         if choice not in ("auto", "cpu", "device"):
             raise AutosegError(f"augmentation must be auto, cpu or device, got {choice!r}.")
-        image_targets = self.task.target_kind != "label"
+        image_targets = self.task.target_kind == "image"
         if choice == "cpu" and image_targets:
             # batchgenerators resamples any non-nearest target as a label map, one pass per distinct value
             raise AutosegError("--augmentation cpu cannot resample regression targets (batchgenerators treats them as label maps); use --augmentation device, the default for regression.")
@@ -144,7 +152,7 @@ class Trainer:
             return None
         config = self.configuration
         probabilities = Probabilities.for_image_targets() if image_targets else Probabilities()
-        return DeviceAugmenter(config.patch_size, config.mirror_axes, target_is_label=not image_targets, probabilities=probabilities)
+        return DeviceAugmenter(config.patch_size, config.mirror_axes, target_is_label=self.task.target_kind == "label", probabilities=probabilities)
 
     def say(self, message: str) -> None:
         if self.processes.is_main:
@@ -186,7 +194,11 @@ class Trainer:
         if self.augmenter is not None:
             # Seeded by (seed, iteration, process) alone, like the CPU workers' batches: resuming stays exact.
             seed = np.random.SeedSequence([self.settings.seed, iteration, self.processes.rank]).generate_state(1, np.uint64)[0]
-            data, target = self.augmenter(data, target, torch.Generator().manual_seed(int(seed)))
+            generator = torch.Generator().manual_seed(int(seed))
+            if self.task.dense_output:
+                data, target = self.augmenter(data, target, generator)
+            else:  # a class per case: only the images change
+                data, _ = self.augmenter(data, None, generator)
         targets = self.task.prepare_targets(target, self.spec, self.scales)
         self.optimiser.zero_grad(set_to_none=True)
         with torch.autocast(self.device.type, enabled=self.mixed_precision):
@@ -202,21 +214,26 @@ class Trainer:
     def validate(self) -> tuple[float, dict[str, float]]:
         """Returns the validation loss and the task's pseudo scores on unaugmented validation patches.
 
-        The network stays in training mode: instance norm keeps no running
+        A U-Net stays in training mode: instance norm keeps no running
         statistics and there is no dropout, so it computes the same function,
         and training mode returns the deep-supervision outputs the loss needs.
+        A classifier is switched to evaluation mode (no dropout).
         Under DDP each process scores its part of every batch and the sums are shared.
         """
         losses, totals = [], {}
+        if not self.task.dense_output:
+            self.network.eval()  # a classifier's dropout; it then returns its logits alone
         for index in range(self.settings.validation_iterations):
             batch = make_batch(self.validation_recipe, index, self.validation_maker)
             data = torch.from_numpy(batch["data"]).to(self.device)
             targets = self.task.prepare_targets(torch.from_numpy(batch["target"]).to(self.device), self.spec, self.scales)
             with torch.autocast(self.device.type, enabled=self.mixed_precision):
                 outputs = self.network(data)
+                outputs = outputs if isinstance(outputs, list) else [outputs]
                 losses.append(float(self.loss(outputs, targets)))
             for key, value in self.task.validation_counts(outputs[0], targets[0], self.spec).items():
                 totals[key] = totals.get(key, 0) + value
+        self.network.train()
         loss_sum, loss_count = self.processes.sum([sum(losses), len(losses)])
         return loss_sum / loss_count, self.task.validation_scores(self.processes.sum_tensors(totals), self.spec)
 

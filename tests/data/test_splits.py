@@ -53,8 +53,14 @@ def test_a_leaking_split_is_refused():
 def test_bad_requests_are_explained():
     with pytest.raises(AutosegError, match="cannot fill 5 folds"):
         make_splits([SplitCase("a"), SplitCase("b")])
-    with pytest.raises(AutosegError, match="different classes"):
-        make_splits([SplitCase(f"c{i}", i % 2, "one_subject") for i in range(2)] + [SplitCase(f"x{i}") for i in range(5)])
+
+
+def test_a_subject_with_cases_of_both_classes_stays_in_one_fold():
+    # Slices of one patient, some with a tumour and some without, plus single-slice patients.
+    cases = [SplitCase(f"p0_{i}", i % 2, "p0") for i in range(4)] + [SplitCase(f"x{i}", i % 2) for i in range(10)]
+    splits = make_splits(cases, num_folds=5)
+    assert sum(all(f"p0_{i}" in fold["val"] for i in range(4)) for fold in splits) == 1
+    check_splits(splits, cases)
 
 
 def _create(args):

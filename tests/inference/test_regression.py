@@ -14,11 +14,11 @@ from autoseg.evaluation.image_metrics import image_metrics
 from autoseg.inference.export import export_regression
 from autoseg.inference.predictor import load_trained_model, predict_folder
 from autoseg.io import Geometry, read_image
-from autoseg.plan_and_preprocess import plan_and_preprocess
 from autoseg.plans import ChannelNormalisation
 from autoseg.preprocessing.pipeline import CaseProperties
 from autoseg.selection import find_best_configuration
 from autoseg.training import TRAINERS, train_fold
+from tests.conftest import preprocess_with_tiny_network
 
 
 @pytest.mark.parametrize("scheme, parameters, expected", [("scale", {"mean": 3.0, "std": 1.0}, 6.0), ("zscore_dataset", {"mean": -5.0, "std": 4.0}, 3.0)])
@@ -46,13 +46,7 @@ def pet(stand_in_cache, tmp_path_factory):
     """The PET stand-in (5 training cases, 1 test case) planned and preprocessed, with a tiny network
     in the plans: (raw dataset, preprocessed folder). Tests copy plans before editing them."""
     dataset = RawDataset(stand_in_cache("pet", 5, 1))
-    preprocessed = tmp_path_factory.mktemp("pet") / dataset.name
-    plan_and_preprocess(dataset, preprocessed, configurations=["3d_fullres"], num_processes=1)
-    plans = json.loads((preprocessed / "plans.json").read_text())
-    architecture = plans["configurations"]["3d_fullres"]["architecture"]
-    architecture["features_per_stage"] = [4 * 2**s for s in range(len(architecture["features_per_stage"]))]
-    (preprocessed / "plans.json").write_text(json.dumps(plans))
-    return dataset, preprocessed
+    return dataset, preprocess_with_tiny_network(dataset, tmp_path_factory.mktemp("pet") / dataset.name, "3d_fullres")
 
 
 def test_the_low_dose_input_is_planned_as_a_skip_into_the_target_units(pet):

@@ -1,0 +1,76 @@
+"""Classification through the generic trainer, on a hand-made dataset with a planted, separable signal."""
+
+import json
+import re
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+
+from autoseg.dataset import RawDataset
+from autoseg.io import Geometry, ImageData
+from autoseg.plans import Plans
+from autoseg.tasks import get_task
+from autoseg.training import TRAINERS, train_fold
+from dataset_conversion.raw_writer import RawCase, write_raw_dataset
+from tests.conftest import preprocess_with_tiny_network
+
+CLASSES = {"healthy": 0, "lesion": 1}
+
+
+def make_dataset(root, cases=24, lesions=8, test=4, seed=0):
+    """2D MR-like slices; 'lesion' cases hold a bright disc somewhere, 'healthy' ones none. Two slices per subject."""
+    rng = np.random.default_rng(seed)
+    geometry = Geometry.identity((1.0, 1.0))
+
+    def image(lesion):
+        y, x = np.mgrid[:40, :40]
+        slice_ = 100 + 10 * rng.standard_normal((40, 40))
+        slice_[(y - 20) ** 2 + (x - 20) ** 2 > 18**2] = 0
+        if lesion:
+            cy, cx = rng.integers(12, 28, 2)
+            slice_[(y - cy) ** 2 + (x - cx) ** 2 < 16] += 150
+        return ImageData(slice_[None].astype(np.float32), geometry)
+
+    def all_cases():
+        for index in range(cases + test):
+            name = "lesion" if index % (cases // lesions) == 0 or index >= cases and index % 2 else "healthy"
+            yield RawCase(f"slice_{index:03d}", [image(name == "lesion")], class_name=name, subject=f"patient_{index // 2:03d}", split="train" if index < cases else "test")
+
+    dataset_json = {"channel_names": {"0": "MR"}, "task": "classification", "classes": CLASSES, "file_ending": ".nii.gz"}
+    return RawDataset(write_raw_dataset(root, 950, "Planted", dataset_json, all_cases()))
+
+
+@pytest.fixture(scope="module")
+def planted(tmp_path_factory):
+    root = tmp_path_factory.mktemp("classification")
+    dataset = make_dataset(root / "raw")
+    return dataset, preprocess_with_tiny_network(dataset, root / "preprocessed" / dataset.name, "2d")
+
+
+def test_class_weights_are_planned_from_the_class_counts_and_weight_the_loss(planted):
+    dataset, preprocessed = planted
+    plans = Plans.load(preprocessed / "plans.json")
+    lesions = sum(1 for case in dataset.cases("train") if case.class_index == 1)
+    total = len(dataset.cases("train"))
+    assert plans.class_weights == pytest.approx({"healthy": total / (2 * (total - lesions)), "lesion": total / (2 * lesions)})
+    loss = get_task("classification").make_loss(dataset.spec, 4, "", plans)
+    logits, target = torch.tensor([[2.0, 0.0], [0.0, 1.0], [1.0, 0.0]]), torch.tensor([0, 1, 1])
+    weights = torch.tensor([plans.class_weights["healthy"], plans.class_weights["lesion"]])
+    expected = torch.nn.functional.cross_entropy(logits, target, weight=weights)
+    assert loss([logits], [target]).item() == pytest.approx(expected.item())
+    assert expected.item() != pytest.approx(torch.nn.functional.cross_entropy(logits, target).item())
+
+
+def test_a_tiny_classification_run_learns_the_planted_signal(planted, tmp_path):
+    dataset, preprocessed = planted
+    settings = replace(TRAINERS.get("short"), epochs=8, iterations_per_epoch=10, validation_iterations=4, num_workers=0, initial_lr=1e-2)
+    fold = train_fold(preprocessed, tmp_path / "results", "2d", "0", settings=settings, trainer="short")
+    log = (fold / "training_log.txt").read_text()
+    accuracies = [float(value) for value in re.findall(r"balanced accuracy ([0-9.]+)", log)]
+    assert len(accuracies) == 8 and accuracies[-1] >= 0.9
+    splits = json.loads((preprocessed / "splits_final.json").read_text())
+    subjects = {case.case_id: case.subject for case in dataset.cases("train")}
+    for fold_split in splits:  # grouped by patient: no patient on both sides
+        assert not {subjects[c] for c in fold_split["train"]} & {subjects[c] for c in fold_split["val"]}
