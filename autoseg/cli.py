@@ -334,9 +334,10 @@ def build_parser() -> argparse.ArgumentParser:
     _processes_option(postprocess)
     postprocess.set_defaults(run=cmd_apply_postprocessing)
 
-    evaluate = commands.add_parser("evaluate", help="score predicted label files against references", description="Per case and mean Dice, IoU, precision, recall, HD95 and ASSD (mm) per label or region; for regression, MAE, NRMSE, PSNR and SSIM inside the body mask; writes PRED/summary.json.")
-    evaluate.add_argument("reference", help="folder of reference label files")
-    evaluate.add_argument("prediction", help="folder of predicted label files (same names)")
+    evaluate = commands.add_parser("evaluate", help="score predictions against references", description="Per case and mean Dice, IoU, precision, recall, HD95 and ASSD (mm) per label or region; "
+                                   "for regression, MAE, NRMSE, PSNR and SSIM inside the body mask; for classification, accuracy, balanced accuracy, sensitivity, specificity, AUC and the confusion matrix; writes PRED/summary.json.")
+    evaluate.add_argument("reference", help="folder of reference label files (classification: labelsTs.csv or its folder)")
+    evaluate.add_argument("prediction", help="folder of predicted label files, same names (classification: the folder with predictions.csv)")
     evaluate.add_argument("-dj", "--dataset_json", default=None, help="dataset.json naming the labels and regions (default: PRED/dataset.json, written by autoseg predict)")
     evaluate.add_argument("--baseline", default=None, metavar="INPUTS", help="regression: also score input channel --baseline_channel of these images (raw layout), e.g. the low-dose PET the model improves on")
     evaluate.add_argument("--baseline_channel", type=int, default=None, help="which input channel is the baseline of a single-target dataset (default: dataset.json's baseline_channels, else channel 0)")

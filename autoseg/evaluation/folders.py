@@ -1,4 +1,4 @@
-"""``autoseg evaluate``: score a folder of predicted label files against a folder of references."""
+"""``autoseg evaluate``: score a folder of predictions (label maps, regression images or a classification table) against the references."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from pathlib import Path
 
 from autoseg.dataset import DatasetSpec
 from autoseg.errors import AutosegError
+from autoseg.evaluation.classification import classification_summary, print_classification, read_predictions, read_references
 from autoseg.evaluation.evaluate import Structures, evaluate_case, summarise, write_summary
 from autoseg.inference.inputs import split_ending
 from autoseg.parallel import map_cases
@@ -58,11 +59,17 @@ def evaluate_folders(reference_dir: Path, prediction_dir: Path, dataset_json: Pa
     gives them), else those of ``dataset_json`` (default: the dataset.json
     ``autoseg predict`` writes beside its predictions). A regression dataset
     is scored per target with MAE, NRMSE, PSNR and SSIM instead (see
-    ``evaluate_regression_folders``). Every reference needs a prediction: a
-    missing one would silently raise the mean.
+    ``evaluate_regression_folders``); a classification dataset by accuracy,
+    balanced accuracy, sensitivity, specificity, AUC and the confusion matrix
+    (``reference_dir``: the labels table, labelsTs.csv, or its folder). Every
+    reference needs a prediction: a missing one would silently raise the mean.
     """
     spec = None if structures else _dataset_spec(dataset_json or prediction_dir / "dataset.json")
-    if spec is not None and task_for(spec).target_kind == "image":
+    if spec is not None and spec.task == "classification":
+        if baseline_dir is not None:
+            raise AutosegError("--baseline scores the input image of a regression dataset; this is a classification dataset.")
+        summary = classification_summary(read_predictions(prediction_dir, spec), read_references(reference_dir, spec), spec)
+    elif spec is not None and task_for(spec).target_kind == "image":
         summary = evaluate_regression_folders(reference_dir, prediction_dir, spec, num_processes, baseline_dir, baseline_channel)
     elif baseline_dir is not None:
         raise AutosegError("--baseline scores the input image of a regression dataset; this is a segmentation dataset.")
@@ -128,7 +135,11 @@ def _refuse_missing(missing: set[str], prediction_dir: Path) -> None:
 
 
 def print_table(summary: dict) -> None:
-    """Prints mean metrics per structure, one row each, and the foreground mean (and the baseline's rows, if scored)."""
+    """Prints mean metrics per structure, one row each, and the foreground mean (and the baseline's rows, if scored);
+    for classification, the metrics and the confusion matrix."""
+    if "classes" in summary:
+        print_classification(summary)
+        return
     present = {metric for values in summary["mean"].values() for metric in values}
     metrics = ["dice", "iou", "precision", "recall", "hd95", "assd"] if "dice" in present else ["mae", "nrmse", "psnr", "ssim"]
     print(f"{'structure':<32}" + "".join(f"{m:>11}" for m in metrics))

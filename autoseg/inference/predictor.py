@@ -168,8 +168,6 @@ def predict_folder(
     asked) already exist are skipped. Outputs are written atomically, so a
     killed run leaves only whole files.
     """
-    if not model.task.supports_case_validation:
-        raise AutosegError(f"{model.folder.name} is a {model.spec.task} model; autoseg predict handles segmentation and regression models so far.")
     if num_parts < 1 or not 0 <= part_id < num_parts:
         raise AutosegError(f"--part_id must be in 0..{num_parts - 1} for --num_parts {num_parts}, got {part_id}.")
     input_dir, output_dir = Path(input_dir), Path(output_dir)
@@ -178,6 +176,9 @@ def predict_folder(
     cases = collect_input_cases(input_dir, model.spec.num_channels)[part_id::num_parts]
     output_dir.mkdir(parents=True, exist_ok=True)
     _write_settings(output_dir, model, step_size, mirroring)
+    if not model.task.dense_output:
+        table = output_dir / ("predictions.csv" if num_parts == 1 else f"predictions_part{part_id}of{num_parts}.csv")
+        return [classify_cases(Predictor(model, device, step_size, mirroring), cases, table, continue_prediction)]
 
     def targets(case: InputCase) -> tuple[list[Path], Path | None]:
         return model.task.output_files(case.case_id, case.ending, output_dir, model.spec), (output_dir / f"{case.case_id}.npz" if save_probabilities else None)
@@ -201,6 +202,25 @@ def predict_folder(
         if pending is not None:
             pending.result()
     return written
+
+
+def classify_cases(predictor: Predictor, cases: list[InputCase], table: Path, continue_prediction: bool = False) -> Path:
+    """Classifies ``cases`` into the predictions table ``table`` (see evaluation/classification.py), rewritten
+    (atomically) after every case, so a killed run loses at most one case; with ``continue_prediction``
+    the cases already in ``table`` are kept and skipped. Returns ``table``."""
+    from autoseg.evaluation.classification import read_predictions, write_predictions
+    from autoseg.inference.classify import class_probabilities
+
+    model = predictor.model
+    probabilities = read_predictions(table.parent, model.spec, [table]) if continue_prediction and table.is_file() else {}
+    todo = [case for case in cases if case.case_id not in probabilities]
+    for case in tqdm(todo, desc="classifying", unit="case", disable=not todo):
+        data, _ = predictor.preprocess(case)
+        probabilities[case.case_id] = class_probabilities(model.networks, data, predictor.mirror_axes, predictor.device)
+        write_predictions(table, probabilities, model.spec)
+    if not todo:
+        write_predictions(table, probabilities, model.spec)
+    return table
 
 
 def _export_all(work: list, model: TrainedModel, device: torch.device) -> None:

@@ -37,7 +37,6 @@ class Task:
     name = ""
     dense_output = True
     uses_label_geometry = False
-    supports_case_validation = False  # whole-case export and metrics after training
     selection_metric = ""  # summary key whose foreground mean find_best_configuration maximises
     target_kind = "label"
     locations_per_class = 10_000

@@ -81,7 +81,6 @@ class SegmentationTask(Task):
             "fn": (~predicted & reference).sum(axes).double().cpu(),
         }
 
-    supports_case_validation = True
     selection_metric = "dice"
 
     def channel_probabilities(self, logits, spec):
@@ -156,7 +155,6 @@ class RegressionTask(Task):
 
     name = "regression"
     target_kind = "image"
-    supports_case_validation = True
     selection_metric = "psnr"
     high_value_percentile = 99.0
 

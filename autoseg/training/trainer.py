@@ -294,7 +294,9 @@ class Trainer:
         """
         from autoseg.evaluation import summarise, write_summary
 
-        if not self.task.supports_case_validation or self.reference_folder is None:
+        if not self.task.dense_output:
+            return self._validate_classification()
+        if self.reference_folder is None:
             return None
         folder = self.output_dir / "validation"
         ending = self.spec.file_ending
@@ -318,6 +320,34 @@ class Trainer:
             scores += " (input: " + ", ".join(f"{name} {values[metric]:.4f}" for name, values in summary["baseline"]["mean"].items()) + ")"
         write_summary(folder / "summary.json", summary)
         print(f"validation of {len(per_case)} cases (whole images, raw geometry): {metric} {scores}; written to {folder}")
+        return summary
+
+    def _validate_classification(self) -> dict | None:
+        """Classifies each validation case (mirroring as planned) into ``validation/predictions.csv`` and
+        writes the metrics over all of them to ``validation/summary.json`` (see evaluation/classification.py)."""
+        from autoseg.evaluation import write_summary
+        from autoseg.evaluation.classification import classification_summary, read_predictions, write_predictions
+        from autoseg.inference.classify import class_probabilities
+        from autoseg.preprocessing.storage import load_case, load_properties
+
+        folder = self.output_dir / "validation"
+        folder.mkdir(parents=True, exist_ok=True)
+        first, count = self.processes.share(len(self.validation_ids))
+        self.network.eval()
+        probabilities = {case_id: class_probabilities([self.network], load_case(self.data_folder, case_id, mmap=False)[0], self.configuration.mirror_axes, self.device)
+                         for case_id in self.validation_ids[first:first + count]}
+        self.network.train()
+        name = "predictions.csv" if not self.processes.distributed else f"predictions_part{self.processes.rank}.csv"
+        write_predictions(folder / name, probabilities, self.spec)
+        self.processes.barrier()
+        if not self.processes.is_main:
+            return None
+        references = {case_id: load_properties(self.data_folder, case_id).class_index for case_id in self.validation_ids}
+        summary = classification_summary(read_predictions(folder, self.spec), references, self.spec)
+        write_summary(folder / "summary.json", summary)
+        metrics = summary["metrics"]
+        print(f"validation of {len(references)} cases (whole images): balanced accuracy {metrics['balanced_accuracy']:.4f}, AUC {metrics['auc']:.4f}, "
+              f"accuracy {metrics['accuracy']:.4f}; written to {folder}")
         return summary
 
     def _predict_case(self, case_id: str, folder: Path) -> None:

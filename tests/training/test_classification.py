@@ -1,5 +1,6 @@
 """Classification through the generic trainer, on a hand-made dataset with a planted, separable signal."""
 
+import csv
 import json
 import re
 from dataclasses import replace
@@ -8,7 +9,9 @@ import numpy as np
 import pytest
 import torch
 
+from autoseg.cli import main
 from autoseg.dataset import RawDataset
+from autoseg.inference.predictor import load_trained_model, predict_folder
 from autoseg.io import Geometry, ImageData
 from autoseg.plans import Plans
 from autoseg.tasks import get_task
@@ -74,3 +77,30 @@ def test_a_tiny_classification_run_learns_the_planted_signal(planted, tmp_path):
     subjects = {case.case_id: case.subject for case in dataset.cases("train")}
     for fold_split in splits:  # grouped by patient: no patient on both sides
         assert not {subjects[c] for c in fold_split["train"]} & {subjects[c] for c in fold_split["val"]}
+
+
+def test_validation_predict_and_evaluate_write_every_case_with_its_probabilities(planted, tmp_path, capsys):
+    dataset, preprocessed = planted
+    settings = replace(TRAINERS.get("short"), epochs=4, iterations_per_epoch=10, validation_iterations=2, num_workers=0, initial_lr=1e-2)
+    fold = train_fold(preprocessed, tmp_path / "results", "2d", "1", settings=settings, trainer="short")
+    validation = json.loads((fold / "validation" / "summary.json").read_text())
+    splits = json.loads((preprocessed / "splits_final.json").read_text())
+    assert sorted(validation["cases"]) == sorted(splits[1]["val"]) and validation["classes"] == ["healthy", "lesion"]
+    references = {case.case_id: case.class_index for case in dataset.cases("train")}
+    assert all(validation["cases"][c]["reference"] == ["healthy", "lesion"][references[c]] for c in validation["cases"])
+
+    [table] = predict_folder(load_trained_model(fold.parent), dataset.root / "imagesTs", tmp_path / "out", mirroring=True)
+    rows = list(csv.DictReader(table.open()))
+    test_cases = sorted(case.case_id for case in dataset.cases("test"))
+    assert [row["case_id"] for row in rows] == test_cases
+    for row in rows:
+        p = [float(row["probability_healthy"]), float(row["probability_lesion"])]
+        assert sum(p) == pytest.approx(1, abs=1e-5) and row["prediction"] == ["healthy", "lesion"][int(np.argmax(p))]
+
+    assert main(["evaluate", str(dataset.root / "labelsTs.csv"), str(tmp_path / "out")]) == 0
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["metrics"]["cases"] == len(test_cases) and "balanced_accuracy" in capsys.readouterr().out
+    # A prediction table missing a case is refused, naming the case.
+    (tmp_path / "out" / "predictions.csv").write_text("\n".join(table.read_text().splitlines()[:-1]) + "\n")
+    assert main(["evaluate", str(dataset.root / "labelsTs.csv"), str(tmp_path / "out")]) == 2
+    assert test_cases[-1] in capsys.readouterr().err
