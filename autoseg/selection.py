@@ -9,13 +9,16 @@ validation probabilities (so pairs compete only where training ran with
 scored by the task's selection metric on the out-of-fold predictions of every
 training case, as the mean over structures (or targets) of the per-case mean:
 segmentation by Dice, regression by PSNR (in dB, inside the body mask; see
-autoseg/evaluation/image_metrics.py). The best wins.
+autoseg/evaluation/image_metrics.py); classification by the balanced accuracy
+over all out-of-fold cases (pairs average the class probabilities). The best
+wins.
 
 Segmentation only: postprocessing is then determined on the winner's
 cross-validation predictions, one step at a time, each kept only if it raises
 the mean Dice: first the largest connected component of the whole
 foreground, then, on top of that decision, the largest component of each
-label value alone. Regression predictions are used as they are.
+label value alone. Regression and classification predictions are used as
+they are.
 
 Written into the dataset's results folder:
 
@@ -47,6 +50,7 @@ import numpy as np
 from autoseg.dataset import DatasetSpec
 from autoseg.errors import AutosegError
 from autoseg.evaluation import Structures, read_summary, score_label_maps, summarise, write_summary
+from autoseg.evaluation.classification import classification_summary, read_predictions, write_predictions
 from autoseg.inference.ensemble import average_images, ensemble_case
 from autoseg.inference.postprocessing import Postprocessing
 from autoseg.io import atomic_write, read_image
@@ -100,6 +104,30 @@ def _case_files(case_id: str, folder: Path, spec: DatasetSpec) -> list[Path]:
     return task_for(spec).output_files(case_id, spec.file_ending, folder, spec)
 
 
+def _classification_candidate(name: str, models: list[Path], folder: Path, probabilities: dict[str, np.ndarray], references: dict[str, int], spec: DatasetSpec) -> Candidate:
+    """Writes a classification candidate's out-of-fold predictions table and summary into ``folder``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    write_predictions(folder / "predictions.csv", probabilities, spec)
+    summary = classification_summary(probabilities, references, spec)
+    write_summary(folder / "summary.json", summary)
+    return Candidate(name, models, folder, summary, spec.file_ending)
+
+
+def _merge_classification(model: Path, folds: list[str], spec: DatasetSpec) -> Candidate:
+    """Classification: the folds' validation tables merged into one, scored over all out-of-fold cases."""
+    probabilities, references, origin = {}, {}, {}
+    for fold in folds:
+        validation = model / f"fold_{fold}" / "validation"
+        summary = read_summary(validation / "summary.json")
+        for case_id, row in read_predictions(validation, spec).items():
+            if case_id in probabilities:
+                raise AutosegError(f"case {case_id} is validated by both fold {origin[case_id]} and fold {fold} of {model.name}: "
+                                   "the folds were trained with different splits (splits_final.json changed). Retrain the folds on one split.")
+            probabilities[case_id], origin[case_id] = row, fold
+            references[case_id] = spec.classes[summary["cases"][case_id]["reference"]]
+    return _classification_candidate(model.name, [model], model / crossval_folder_name(folds), probabilities, references, spec)
+
+
 def merge_cross_validation(model: Path, folds: list[str], spec: DatasetSpec) -> Candidate:
     """Merges the folds' validation predictions of ``model`` into one folder with one summary.json.
 
@@ -107,6 +135,8 @@ def merge_cross_validation(model: Path, folds: list[str], spec: DatasetSpec) -> 
     baseline inputs' where validation scored them). A case validated by two folds means the folds
     were trained with different splits: refused.
     """
+    if spec.task == "classification":
+        return _merge_classification(model, folds, spec)
     folder = model / crossval_folder_name(folds)
     folder.mkdir(exist_ok=True)
     per_case, baseline, probabilities, origin = {}, {}, {}, {}
@@ -146,6 +176,10 @@ def ensemble_cross_validation(first: Candidate, second: Candidate, spec: Dataset
     """Averages two candidates' out-of-fold predictions case by case, writes and scores the ensemble."""
     name = f"{first.name}+{second.name}"
     folder = results_dir / "ensembles" / name / crossval_folder_name(folds)
+    if spec.task == "classification":
+        one, other = read_predictions(first.folder, spec), read_predictions(second.folder, spec)
+        references = {case_id: spec.classes[row["reference"]] for case_id, row in first.summary["cases"].items()}
+        return _classification_candidate(name, first.models + second.models, folder, {c: (one[c] + other[c]) / 2 for c in one}, references, spec)
     folder.mkdir(parents=True, exist_ok=True)
     work = partial(_ensemble_and_score, first=first, second=second, spec=spec, references=references, folder=folder)
     summary = summarise(dict(map_cases(work, sorted(first.summary["cases"]), num_processes, desc=f"ensemble {name}")))
@@ -234,8 +268,6 @@ def find_best_configuration(
         raise AutosegError(f"{results_dir} holds no configuration with all of folds {', '.join(folds)} trained and validated; train every fold first (autoseg train DATASET CONFIGURATION FOLD).")
     spec = _dataset_spec(complete)
     task = task_for(spec)
-    if not task.dense_output:
-        raise AutosegError(f"{results_dir.name} is a {spec.task} dataset; find_best_configuration handles segmentation and regression models so far.")
     labels = task.target_kind == "label"
     candidates = [merge_cross_validation(model, folds, spec) for model in complete]
     if allow_ensembles and len(candidates) > 1:
@@ -247,7 +279,7 @@ def find_best_configuration(
             members = [c for c in candidates if c.probabilities is not None]
         candidates += [ensemble_cross_validation(a, b, spec, references, results_dir, folds, num_processes) for a, b in itertools.combinations(members, 2)]
     metric = task.selection_metric
-    scores = {c.name: c.summary["foreground_mean"][metric] for c in candidates}
+    scores = {c.name: (c.summary["metrics"] if "metrics" in c.summary else c.summary["foreground_mean"])[metric] for c in candidates}
     for candidate in candidates:
         say(f"  {candidate.name:<60} {metric} {scores[candidate.name]:.4f}")
     best = max(candidates, key=lambda c: -math.inf if math.isnan(scores[c.name]) else scores[c.name])
@@ -270,7 +302,8 @@ def find_best_configuration(
         "folds": folds,
         "candidates": {c.name: {"models": [m.name for m in c.models], "score": scores[c.name], "predictions": str(c.folder)} for c in candidates},
         "best": best.name,
-        **({"postprocessing": steps.to_json()} if labels else {"baseline_score": baseline}),
+        **({"postprocessing": steps.to_json()} if labels else {}),
+        **({"baseline_score": baseline} if baseline is not None else {}),
     }
     atomic_write(results_dir / "find_best_configuration.json", lambda tmp: tmp.write_text(json.dumps(result, indent=2) + "\n"))
     instructions = inference_instructions(results_dir, best, folds, steps, scores[best.name], report, metric)

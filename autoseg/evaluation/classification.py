@@ -51,6 +51,7 @@ def write_predictions(path: Path, probabilities: dict[str, np.ndarray], spec: Da
     for case_id in sorted(probabilities):
         values = np.asarray(probabilities[case_id], dtype=np.float64)
         writer.writerow([case_id, names[int(np.argmax(values))], *(f"{v:.6f}" for v in values)])
+    path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(path, lambda tmp: tmp.write_text(text.getvalue()))
 
 

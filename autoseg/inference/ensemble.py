@@ -8,6 +8,7 @@ folder's grid and format.
 
 Regression: the predictions are float images in the targets' units, so the
 ensemble averages the images themselves (no probabilities needed).
+Classification: the class probabilities of the folders' ``predictions.csv``.
 """
 
 from __future__ import annotations
@@ -44,8 +45,8 @@ def ensemble_folders(folders: list[Path], output_dir: Path, save_probabilities_t
     if not spec_path.is_file():
         raise AutosegError(f"{spec_path} not found; ensemble folders written by autoseg predict --save_probabilities.")
     spec = DatasetSpec.from_json(json.loads(spec_path.read_text()), str(spec_path))
-    if task_for(spec).target_kind == "image":
-        written = _average_folders(folders, output_dir, spec)
+    if task_for(spec).target_kind != "label":
+        written = _average_folders(folders, output_dir, spec) if spec.task == "regression" else [_average_tables(folders, output_dir, spec)]
         atomic_write(output_dir / "dataset.json", lambda tmp: tmp.write_text(spec_path.read_text()))
         return written
     per_folder = [_cases(folder) for folder in folders]
@@ -82,6 +83,21 @@ def _average_folders(folders: list[Path], output_dir: Path, spec: DatasetSpec) -
     for case_id in case_ids:
         written += average_images([files(case_id, folder) for folder in folders], files(case_id, output_dir))
     return written
+
+
+def _average_tables(folders: list[Path], output_dir: Path, spec: DatasetSpec) -> Path:
+    """Classification: averages the class probabilities of the folders' predictions tables case by case."""
+    from autoseg.evaluation.classification import read_predictions, write_predictions
+
+    tables = [read_predictions(folder, spec) for folder in folders]
+    for folder, table in zip(folders[1:], tables[1:]):
+        if set(table) != set(tables[0]):
+            differing = sorted(set(table) ^ set(tables[0]))
+            raise AutosegError(f"{folder} and {folders[0]} hold different cases ({', '.join(differing[:10])}); ensemble folders predicted from the same input.")
+    output_dir.mkdir(parents=True, exist_ok=True)
+    path = output_dir / "predictions.csv"
+    write_predictions(path, {case_id: np.mean([table[case_id] for table in tables], axis=0) for case_id in tables[0]}, spec)
+    return path
 
 
 def average_images(members: list[list[Path]], outputs: list[Path]) -> list[Path]:

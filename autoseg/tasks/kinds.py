@@ -261,6 +261,7 @@ class ClassificationTask(Task):
     name = "classification"
     dense_output = False
     target_kind = "class"
+    selection_metric = "balanced_accuracy"
 
     def out_channels(self, spec: DatasetSpec) -> int:
         return len(spec.classes)
