@@ -347,8 +347,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = commands.add_parser("demo", help="run autoseg on built-in stand-in datasets", description="The whole pipeline on a built-in stand-in, in minutes on a CPU: "
                                "generate and verify it, plan, preprocess, briefly train fold 0, predict the held-out cases and score them.")
-    demo.add_argument("--task", choices=["spine", "pet"], default="spine", help="spine: lumbar-spine muscle segmentation on 2D Dixon MRI (also generates and verifies every stand-in); "
-                      "pet: standard-dose PET from low-dose PET, model vs low-dose input (default: spine)")
+    demo.add_argument("--task", choices=["spine", "pet", "ad"], default="spine", help="spine: lumbar-spine muscle segmentation on 2D Dixon MRI (also generates and verifies every stand-in); "
+                      "pet: standard-dose PET from low-dose PET, model vs low-dose input; ad: Alzheimer's vs normal from PET + MRI, model vs majority class (default: spine)")
     demo.add_argument("--seed", type=int, default=0)
     _raw_option(demo)
     _preprocessed_option(demo)

@@ -2,10 +2,12 @@
 
 ``--task spine`` (the default) generates and verifies every stand-in, then
 plans, preprocesses and briefly trains the lumbar-spine muscle segmentation;
-``--task pet`` does the same for low-dose to standard-dose PET. Each trains
+``--task pet`` does the same for low-dose to standard-dose PET, ``--task ad``
+for Alzheimer's disease vs cognitively normal from PET and MRI. Each trains
 fold 0 of a CPU-sized copy of the planned configuration (``plans_demo.json``:
 the planned network needs hours on a CPU), predicts the held-out cases with
-``autoseg predict``'s code and scores them.
+``autoseg predict``'s code and scores them beside a baseline (regression: the
+low-dose input; classification: always answering the majority class).
 """
 
 from __future__ import annotations
@@ -26,9 +28,9 @@ class DemoRecipe:
 
     stand_in: str
     configuration: str
-    patch_size: tuple[int, ...]
+    patch_size: tuple[int, ...] | None  # None: as planned (a classifier's input size is fixed by preprocessing)
     features: tuple[int, ...]
-    batch_size: int
+    batch_size: int | None  # None: as planned
     epochs: int
     iterations: int
     learning_rate: float  # Adam's (the short trainer)
@@ -40,6 +42,8 @@ DEMOS = {
                         "learns the muscles in ~600 iterations (about 40 s on 2 cores)"),
     "pet": DemoRecipe("pet", "3d_fullres", (32, 32, 32), (8, 16, 32, 64), 2, 25, 20, 3e-3,
                       "500 iterations (about two minutes on 2 cores) lift PSNR about 4 dB above the low-dose input"),
+    "ad": DemoRecipe("ad", "3d_fullres", None, (8, 16, 32, 64), None, 20, 10, 3e-3,
+                     "200 iterations (about three minutes on 2 cores): held-out balanced accuracy 0.9, AUC 0.96; the majority class scores 0.5"),
 }
 
 
@@ -75,7 +79,9 @@ def run_demo(raw_root: Path, preprocessed_root: Path, results_root: Path, seed: 
         print("  the network learns a correction of the low-dose input (input_skips in plans.json): before training it predicts the input itself")
     model_dir, validation = _train_briefly(preprocessed_root / dataset.name, results_root, plans, recipe)
     test = _predict_held_out(model_dir, dataset.root, results_root / dataset.name / "demo_predictions", draw_overlay=task == "spine")
-    if "baseline" in validation:
+    if "classes" in validation:
+        _print_classification(validation, test, [case.class_index for case in dataset.cases("train")])
+    elif "baseline" in validation:
         _print_regression(validation, test)
     else:
         print("Dice per muscle      fold-0 validation   held-out test cases")
@@ -97,6 +103,29 @@ def _print_regression(validation: dict, test: dict) -> None:
     print("(inside each reference's body mask; MAE in the target's units; higher PSNR and SSIM, lower NRMSE and MAE are better)")
 
 
+def _print_classification(validation: dict, test: dict, training_classes: list[int]) -> None:
+    """The model's metrics beside those of always answering the training cases' majority class."""
+    import numpy as np
+
+    from autoseg.evaluation.classification import CLASSIFICATION_METRICS, classification_metrics
+
+    names = validation["classes"]
+    majority = int(np.bincount(training_classes, minlength=len(names)).argmax())
+
+    def majority_metrics(summary: dict) -> dict:
+        references = np.array([names.index(row["reference"]) for row in summary["cases"].values()])
+        return classification_metrics(references, np.tile(np.eye(len(names))[majority], (len(references), 1)))
+
+    baselines = majority_metrics(validation), majority_metrics(test)
+    print(f"{'':<20}{'fold-0 validation':>22}{'held-out test cases':>24}")
+    print(f"{'':<20}{'model':>11}{'majority':>11}{'model':>12}{'majority':>12}")
+    for metric in CLASSIFICATION_METRICS:
+        cells = [validation["metrics"][metric], baselines[0][metric], test["metrics"][metric], baselines[1][metric]]
+        print(f"  {metric:<18}" + "".join(f"{value:>{width}.3f}" for value, width in zip(cells, (11, 11, 12, 12))))
+    print(f"({validation['metrics']['cases']} validation and {test['metrics']['cases']} test cases; majority: always {names[majority]!r}, "
+          f"the most common training class; sensitivity and AUC are for {names[-1]!r})")
+
+
 def _predict_held_out(model_dir: Path, raw: Path, output: Path, draw_overlay: bool) -> dict:
     """Predicts the stand-in's imagesTs with the demo model and scores them against labelsTs
     (for regression also the inputs); for segmentation, draws one overlay."""
@@ -109,9 +138,11 @@ def _predict_held_out(model_dir: Path, raw: Path, output: Path, draw_overlay: bo
     device = pick_device()
     model = load_trained_model(model_dir, device=device)
     written = predict_folder(model, raw / "imagesTs", output, device)
-    regression = model.spec.task == "regression"
-    summary = evaluate_folders(raw / "labelsTs", output, baseline_dir=raw / "imagesTs" if regression else None)
-    message = f"predicted {len(written)} held-out cases into {output} (autoseg predict)"
+    task = model.spec.task
+    references = raw / "labelsTs.csv" if task == "classification" else raw / "labelsTs"
+    summary = evaluate_folders(references, output, baseline_dir=raw / "imagesTs" if task == "regression" else None)
+    count = len(summary["cases"])
+    message = f"predicted {count} held-out cases into {output} (autoseg predict)"
     if draw_overlay:
         ending = model.spec.file_ending
         case_id = written[0].name[: -len(ending)]
@@ -130,7 +161,7 @@ def _train_briefly(preprocessed: Path, results_root: Path, plans, recipe: DemoRe
     config = plans.configurations[name]
     stages = len(recipe.features)
     architecture = Architecture(list(recipe.features), config.architecture.kernel_sizes[:stages], config.architecture.strides[:stages])
-    small = replace(config, patch_size=list(recipe.patch_size), batch_size=recipe.batch_size, architecture=architecture)
+    small = replace(config, architecture=architecture, patch_size=list(recipe.patch_size or config.patch_size), batch_size=recipe.batch_size or config.batch_size)
     replace(plans, configurations={name: small}).save(preprocessed / "plans_demo.json")
     shutil.rmtree(model_folder(results_root, preprocessed.name, "short", "plans_demo", name), ignore_errors=True)
     start = time.perf_counter()

@@ -31,3 +31,14 @@ def test_the_pet_demo_reports_the_model_beside_the_low_dose_input(tmp_path, caps
     model, baseline = rows["PSNR"][2], rows["PSNR"][3]
     assert 15 < baseline < 45 and abs(model - baseline) < 1.0
     assert (tmp_path / "results" / "Dataset904_LowDosePET" / "demo_predictions" / "summary.json").is_file()
+
+
+def test_the_ad_demo_reports_the_classifier_beside_the_majority_class(tmp_path, capsys):
+    assert run_demo(tmp_path / "raw", tmp_path / "preprocessed", tmp_path / "results", task="ad", recipe=quick("ad"))
+    printed = capsys.readouterr().out
+    rows = {line.split()[0]: [float(v) for v in line.split()[1:]] for line in printed.splitlines() if line.startswith("  ") and line.split()[0] in ("accuracy", "balanced_accuracy", "auc")}
+    assert set(rows) == {"accuracy", "balanced_accuracy", "auc"}
+    # Always answering one class: balanced accuracy and AUC at chance, on validation and on the test cases.
+    assert rows["balanced_accuracy"][1] == rows["balanced_accuracy"][3] == 0.5 and rows["auc"][1] == rows["auc"][3] == 0.5
+    table = tmp_path / "results" / "Dataset905_ADvsCN" / "demo_predictions" / "predictions.csv"
+    assert len(table.read_text().splitlines()) == 1 + 10  # every held-out case

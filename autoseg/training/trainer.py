@@ -65,6 +65,8 @@ TRAINERS.add("short", TrainingSettings(optimiser="adam", initial_lr=1e-3, epochs
 # Regression losses (the default trainer trains regression with L1).
 TRAINERS.add("mse", TrainingSettings(loss="mse"))
 TRAINERS.add("l1_ssim", TrainingSettings(loss="l1_ssim"))
+# Classification with label smoothing (the default trainer: class-weighted cross-entropy).
+TRAINERS.add("ce_smooth", TrainingSettings(loss="ce_smooth"))
 
 
 def make_optimiser(settings: TrainingSettings, parameters) -> torch.optim.Optimizer:

@@ -104,3 +104,18 @@ def test_validation_predict_and_evaluate_write_every_case_with_its_probabilities
     (tmp_path / "out" / "predictions.csv").write_text("\n".join(table.read_text().splitlines()[:-1]) + "\n")
     assert main(["evaluate", str(dataset.root / "labelsTs.csv"), str(tmp_path / "out")]) == 2
     assert test_cases[-1] in capsys.readouterr().err
+
+
+def test_a_segmentation_models_encoder_initialises_the_classifier(tmp_path):
+    from autoseg.networks import Architecture, Classifier, UNet
+    from autoseg.training.checkpoint import load_pretrained_weights, save_checkpoint
+
+    architecture = Architecture([4, 8, 16], [[3, 3]] * 3, [[1, 1], [2, 2], [2, 2]])
+    segmentation = UNet(1, 3, architecture)
+    save_checkpoint(tmp_path / "seg.pt", {"network": segmentation.state_dict()})
+    classifier = Classifier(1, 2, architecture)
+    report = load_pretrained_weights(classifier, tmp_path / "seg.pt")
+    for name, tensor in classifier.state_dict().items():
+        if name.startswith("encoder."):
+            assert torch.equal(tensor, segmentation.state_dict()[name]), name
+    assert "head.weight" in report.summary(tmp_path / "seg.pt")  # the new head keeps its initialisation, and says so

@@ -134,7 +134,7 @@ def test_trainer_variants_are_registered_presets(spine):
 
     assert {"default", "short"} <= set(TRAINERS.names())
     assert TRAINERS.get("default").optimiser == "sgd" and TRAINERS.get("short").optimiser == "adam"
-    with pytest.raises(AutosegError, match="unknown trainer 'fast'; known: default, l1_ssim, mse, short"):
+    with pytest.raises(AutosegError, match="unknown trainer 'fast'; known: ce_smooth, default, l1_ssim, mse, short"):
         TRAINERS.get("fast")
     preprocessed, results = spine
     from dataclasses import replace
