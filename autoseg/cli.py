@@ -152,7 +152,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
     print(f"predicting with {model.folder.name}, folds {', '.join(model.folds)}, on {device}")
     written = predict_folder(model, Path(args.input), Path(args.output), device, args.step_size, not args.disable_tta, args.save_probabilities,
                              args.num_parts, args.part_id, args.continue_prediction)
-    print(f"wrote {len(written)} predictions to {args.output}")
+    tables = [path for path in written if path.suffix == ".csv"]  # classification: one table of every case
+    print(f"wrote {', '.join(str(t) for t in tables)}" if tables else f"wrote {len(written)} predictions to {args.output}")
     return EXIT_OK
 
 
@@ -169,10 +170,11 @@ def cmd_find_best_configuration(args: argparse.Namespace) -> int:
 
     results = find_dataset(args.dataset, data_root("results", args.results))
     references = data_root("preprocessed", args.preprocessed) / results.name / "gt"
-    find_best_configuration(results, references, args.configurations, tuple(args.trainers), tuple(Path(p).name.removesuffix(".json") for p in args.plans),
-                            tuple(args.folds), not args.disable_ensembling, args.num_processes)
+    chosen = find_best_configuration(results, references, args.configurations, tuple(args.trainers), tuple(Path(p).name.removesuffix(".json") for p in args.plans),
+                                     tuple(args.folds), not args.disable_ensembling, args.num_processes)
     print((results / "inference_instructions.txt").read_text())
-    print(f"wrote {results / 'inference_instructions.txt'}, {results / 'postprocessing.json'} and {results / 'find_best_configuration.json'}")
+    written = ["inference_instructions.txt"] + (["postprocessing.json"] if "postprocessing" in chosen else []) + ["find_best_configuration.json"]
+    print(f"wrote {', '.join(written)} into {results}")
     return EXIT_OK
 
 
