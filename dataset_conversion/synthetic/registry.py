@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from autoseg.errors import AutosegError
 from autoseg.registry import Registry
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 @dataclass(frozen=True)
@@ -87,7 +90,7 @@ def zoomed_grid(shape: tuple[int, ...], spacing: tuple[float, ...], zoom: float)
     return new_shape, tuple(s * n / m for s, n, m in zip(spacing, shape, new_shape))
 
 
-def case_rng(seed: int, index: int) -> "np.random.Generator":
+def case_rng(seed: int, index: int) -> np.random.Generator:
     """Returns the generator for case ``index``: a case does not change when the case count does."""
     import numpy as np
 
