@@ -106,6 +106,9 @@ class Predictor:
     def preprocess(self, case: InputCase) -> tuple[np.ndarray, CaseProperties]:
         model = self.model
         channels, geometry = read_case(case, model.spec.num_channels)
+        expected = len(model.configuration.spacing)
+        if channels.ndim - 1 != expected:
+            raise AutosegError(f"case {case.case_id} ({case.files[0].name}) is a {channels.ndim - 1}D image; the model {model.folder.name} was trained on {expected}D images.")
         data, _, record = preprocess_case(channels, geometry, None, model.plans, model.configuration, model.task.target_kind == "label")
         data = model.task.prepare_input(data, model.configuration)
         return data, CaseProperties.from_record(case.case_id, geometry, record)

@@ -1,0 +1,98 @@
+"""export_model / install_model: a trained model travels as one zip, and a hostile zip installs nothing."""
+
+import json
+import pickle
+import zipfile
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+
+from autoseg.cli import main
+from autoseg.dataset import RawDataset
+from autoseg.errors import AutosegError
+from autoseg.inference.predictor import load_trained_model, predict_folder
+from autoseg.io import read_image
+from autoseg.sharing import install_model
+from autoseg.training import TRAINERS, train_fold
+from tests.conftest import preprocess_with_tiny_network
+
+
+@pytest.fixture(scope="module")
+def exported(stand_in_cache, tmp_path_factory):
+    """A one-epoch spine model (fold 0), exported: (raw dataset, results folder, archive)."""
+    root = tmp_path_factory.mktemp("sharing")
+    dataset = RawDataset(stand_in_cache("spine", 5, 1))
+    preprocessed = preprocess_with_tiny_network(dataset, root / "preprocessed" / dataset.name, "2d")
+    settings = replace(TRAINERS.get("short"), epochs=1, iterations_per_epoch=1, validation_iterations=1, num_workers=0)
+    train_fold(preprocessed, root / "results", "2d", "0", settings=settings)
+    archive = root / "model.zip"
+    assert main(["export_model", dataset.name, "-o", str(archive), "--results", str(root / "results")]) == 0
+    return dataset, root / "results" / dataset.name, archive
+
+
+def test_an_installed_model_predicts_exactly_as_the_original(exported, tmp_path):
+    dataset, results, archive = exported
+    with zipfile.ZipFile(archive) as contents:
+        names = contents.namelist()
+        assert f"{dataset.name}/default__plans__2d/fold_0/checkpoint_final.pt" in names and f"{dataset.name}/autoseg_model.json" in names
+        weights = torch.load(contents.open(f"{dataset.name}/default__plans__2d/fold_0/checkpoint_final.pt"), weights_only=True)
+    assert set(weights) == {"network"}  # no optimiser state travels
+    assert main(["install_model", str(archive), "--results", str(tmp_path / "elsewhere")]) == 0
+    installed = tmp_path / "elsewhere" / dataset.name / "default__plans__2d"
+    for model, output in ((results / "default__plans__2d", "original"), (installed, "installed")):
+        predict_folder(load_trained_model(model), dataset.root / "imagesTs", tmp_path / output, mirroring=False)
+    for path in (tmp_path / "original").glob("*.nii.gz"):
+        assert np.array_equal(read_image(path).array, read_image(tmp_path / "installed" / path.name).array)
+    assert main(["install_model", str(archive), "--results", str(tmp_path / "elsewhere")]) == 2  # already there
+    assert main(["install_model", str(archive), "--results", str(tmp_path / "elsewhere"), "--overwrite"]) == 0
+
+
+def rewritten(archive, path, extra: dict[str, bytes], drop: str | None = None):
+    """A copy of ``archive`` with members added or replaced (``drop`` left out)."""
+    with zipfile.ZipFile(archive) as source, zipfile.ZipFile(path, "w") as target:
+        for info in source.infolist():
+            if info.filename != drop and info.filename not in extra:
+                target.writestr(info, source.read(info))
+        for name, data in extra.items():
+            target.writestr(name, data)
+    return path
+
+
+class Payload:
+    def __reduce__(self):
+        return (print, ("code ran",))
+
+
+@pytest.mark.parametrize("member, why", [("/etc/cron.d/evil", "not part of an autoseg model"), ("{d}/../../evil.sh", "not part of an autoseg model"),
+                                         ("{d}/default__plans__2d/fold_0/run.py", "not part of an autoseg model")])
+def test_members_outside_the_model_layout_are_refused_and_nothing_is_installed(exported, tmp_path, member, why):
+    dataset, _, archive = exported
+    hostile = rewritten(archive, tmp_path / "hostile.zip", {member.format(d=dataset.name): b"x"})
+    with pytest.raises(AutosegError, match=why):
+        install_model(hostile, tmp_path / "results")
+    assert not (tmp_path / "results").exists() or not any((tmp_path / "results").iterdir())
+
+
+def test_a_checkpoint_carrying_code_is_refused(exported, tmp_path, capsys):
+    dataset, _, archive = exported
+    name = f"{dataset.name}/default__plans__2d/fold_0/checkpoint_final.pt"
+    hostile = rewritten(archive, tmp_path / "pickled.zip", {name: pickle.dumps({"network": Payload()})})
+    with pytest.raises(AutosegError, match="not a readable autoseg checkpoint"):
+        install_model(hostile, tmp_path / "results")
+    assert "code ran" not in capsys.readouterr().out
+    assert not any((tmp_path / "results").iterdir())  # the staging folder is gone too
+    with pytest.raises(AutosegError, match="not a zip archive"):
+        (tmp_path / "junk.zip").write_bytes(b"not a zip")
+        install_model(tmp_path / "junk.zip", tmp_path / "results")
+
+
+def test_predict_refuses_inputs_the_model_was_not_trained_for(exported, tmp_path, capsys):
+    dataset, results, _ = exported
+    folder = tmp_path / "one_channel"
+    folder.mkdir()
+    source = next((dataset.root / "imagesTs").glob("*_0000.nii.gz"))
+    (folder / source.name).write_bytes(source.read_bytes())  # the spine model needs water and fat
+    assert main(["predict", "-i", str(folder), "-o", str(tmp_path / "out"), "-d", str(results), "-c", "2d", "--results", str(results.parent)]) == 2
+    assert "_0001" in capsys.readouterr().err
