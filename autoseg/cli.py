@@ -405,6 +405,13 @@ def main(argv: list[str] | None = None) -> int:
             traceback.print_exc()
         print(f"autoseg {args.command}: error: {error}", file=sys.stderr)
         return EXIT_USAGE
+    except OSError as error:  # a folder not writable, a disk full, a path through a file
+        if args.verbose:
+            traceback.print_exc()
+        where = f" {error.filename}" if error.filename else ""
+        print(f"autoseg {args.command}: error: cannot use{where}: {error.strerror or error}. Check that the path exists, "
+              "is a folder where one is expected, is writable and that the disk has space.", file=sys.stderr)
+        return EXIT_USAGE
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

@@ -1,6 +1,5 @@
 """export_model / install_model: a trained model travels as one zip, and a hostile zip installs nothing."""
 
-import json
 import pickle
 import zipfile
 from dataclasses import replace
