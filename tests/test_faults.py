@@ -1,6 +1,7 @@
 """kill -9 in the middle of preprocessing and prediction, then the same command again: it completes,
 the results equal an uninterrupted run's, and every file left is whole."""
 
+import json
 import os
 import shutil
 import signal
@@ -12,9 +13,10 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
+from autoseg.data.splits import SplitCase, make_splits
 from autoseg.dataset import RawDataset
 from autoseg.io import read_image
-from autoseg.preprocessing.storage import finished_cases, load_case
+from autoseg.preprocessing.storage import finished_cases, load_case, load_properties
 from autoseg.training import TRAINERS, train_fold
 from tests.conftest import preprocess_with_tiny_network
 
@@ -83,3 +85,23 @@ def test_prediction_killed_midway_continues_to_the_uninterrupted_result(pet, tmp
     subprocess.run(autoseg(*command, "-o", output, "--continue_prediction"), check=True, env=ENV, capture_output=True)
     for expected in sorted((tmp_path / "uninterrupted").glob("case_*.nii.gz")):
         assert np.array_equal(read_image(output / expected.name).array, read_image(expected).array), expected.name
+
+
+def test_two_folds_trained_at_once_share_one_split_and_one_copy_of_the_plans(pet, tmp_path):
+    root, dataset = pet
+    preprocessed = root / "preprocessed" / dataset.name
+    (preprocessed / "splits_final.json").unlink(missing_ok=True)
+    results = tmp_path / "results"
+    command = ["train", dataset.name, "3d_fullres", "--preprocessed", root / "preprocessed", "--results", results, "-tr", "short",
+               "--epochs", "1", "--iterations_per_epoch", "1", "--validation_iterations", "1", "--num_workers", "0"]
+    processes = [subprocess.Popen(autoseg(*command[:3], fold, *command[3:]), env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) for fold in ("0", "1")]
+    errors = [process.communicate()[1].decode() for process in processes]
+    assert [process.returncode for process in processes] == [0, 0], errors
+    cases = [SplitCase(p.case_id, p.class_index, p.subject) for p in (load_properties(preprocessed / "3d_fullres", c) for c in finished_cases(preprocessed / "3d_fullres"))]
+    assert json.loads((preprocessed / "splits_final.json").read_text()) == make_splits(cases)
+    model = results / dataset.name / "short__plans__3d_fullres"
+    assert json.loads((model / "plans.json").read_text()) == json.loads((preprocessed / "plans.json").read_text())
+    for fold in ("0", "1"):
+        summary = json.loads((model / f"fold_{fold}" / "validation" / "summary.json").read_text())
+        assert sorted(summary["cases"]) == make_splits(cases)[int(fold)]["val"]
+    assert not list(preprocessed.glob(".*")) and not list(model.glob(".*"))  # no temporary file left behind
