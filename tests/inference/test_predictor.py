@@ -14,7 +14,7 @@ from autoseg.inference.predictor import load_trained_model, predict_folder
 from autoseg.io import read_image, write_image
 from autoseg.plan_and_preprocess import plan_and_preprocess
 from autoseg.training import train_fold
-from tests.training.test_trainer import shrink_plans, small
+from tests.training.conftest import shrink_plans, small
 
 
 @pytest.fixture(scope="module")

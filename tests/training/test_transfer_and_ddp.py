@@ -12,7 +12,7 @@ from autoseg.networks import UNet
 from autoseg.plans import Plans
 from autoseg.training import train_fold
 from autoseg.training.checkpoint import load_checkpoint, load_pretrained_weights, save_checkpoint
-from tests.training.test_trainer import small, spine  # noqa: F401  (fixture)
+from tests.training.conftest import small
 
 
 def test_pretrained_weights_load_what_matches_and_report_what_was_skipped(spine, tmp_path, capsys):
