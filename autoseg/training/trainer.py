@@ -334,6 +334,10 @@ class Trainer:
 
         folder = self.output_dir / "validation"
         folder.mkdir(parents=True, exist_ok=True)
+        if self.processes.is_main:  # tables of an earlier validation (another process count) would be read too
+            for old in folder.glob("predictions*.csv"):
+                old.unlink()
+        self.processes.barrier()
         first, count = self.processes.share(len(self.validation_ids))
         self.network.eval()
         probabilities = {case_id: class_probabilities([self.network], load_case(self.data_folder, case_id, mmap=False)[0], self.configuration.mirror_axes, self.device)
