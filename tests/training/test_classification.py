@@ -119,3 +119,17 @@ def test_a_segmentation_models_encoder_initialises_the_classifier(tmp_path):
         if name.startswith("encoder."):
             assert torch.equal(tensor, segmentation.state_dict()[name]), name
     assert "head.weight" in report.summary(tmp_path / "seg.pt")  # the new head keeps its initialisation, and says so
+
+
+def test_ddp_classification_validates_every_case_once_from_the_processes_tables(planted, tmp_path):
+    dataset, preprocessed = planted
+    settings = replace(TRAINERS.get("short"), epochs=1, iterations_per_epoch=2, validation_iterations=1, num_workers=0)
+    fold = train_fold(preprocessed, tmp_path / "results", "2d", "2", device="cpu", settings=settings, trainer="short", num_processes=2)
+    validation = fold / "validation"
+    assert sorted(p.name for p in validation.glob("predictions*.csv")) == ["predictions_part0.csv", "predictions_part1.csv"]
+    summary = json.loads((validation / "summary.json").read_text())
+    splits = json.loads((preprocessed / "splits_final.json").read_text())
+    assert sorted(summary["cases"]) == sorted(splits[2]["val"]) and summary["metrics"]["cases"] == len(splits[2]["val"])
+    # Validating again in one process replaces the part tables rather than reading them twice.
+    train_fold(preprocessed, tmp_path / "results", "2d", "2", settings=settings, trainer="short", validation_only=True)
+    assert sorted(p.name for p in validation.glob("predictions*.csv")) == ["predictions.csv"]
