@@ -138,9 +138,9 @@ def _predict_held_out(model_dir: Path, raw: Path, output: Path, draw_overlay: bo
     device = pick_device()
     model = load_trained_model(model_dir, device=device)
     written = predict_folder(model, raw / "imagesTs", output, device)
-    task = model.spec.task
-    references = raw / "labelsTs.csv" if task == "classification" else raw / "labelsTs"
-    summary = evaluate_folders(references, output, baseline_dir=raw / "imagesTs" if task == "regression" else None)
+    kind = model.task.target_kind
+    references = raw / "labelsTs.csv" if kind == "class" else raw / "labelsTs"
+    summary = evaluate_folders(references, output, baseline_dir=raw / "imagesTs" if kind == "image" else None)
     count = len(summary["cases"])
     message = f"predicted {count} held-out cases into {output} (autoseg predict)"
     if draw_overlay:

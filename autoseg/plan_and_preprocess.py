@@ -118,7 +118,7 @@ def run_preprocess(
     folders = {}
     cases = dataset.cases("train")
     copy_references(cases, output_dir / "gt")
-    if dataset.spec.task == "regression":
+    if dataset.spec.baselines():  # regression targets with a baseline input channel
         copy_baselines(cases, dataset.spec, output_dir / "baseline")
     for name in names:
         configuration = plans.configuration(name)

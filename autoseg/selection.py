@@ -135,7 +135,7 @@ def merge_cross_validation(model: Path, folds: list[str], spec: DatasetSpec) -> 
     baseline inputs' where validation scored them). A case validated by two folds means the folds
     were trained with different splits: refused.
     """
-    if spec.task == "classification":
+    if task_for(spec).target_kind == "class":
         return _merge_classification(model, folds, spec)
     folder = model / crossval_folder_name(folds)
     folder.mkdir(exist_ok=True)
@@ -176,7 +176,7 @@ def ensemble_cross_validation(first: Candidate, second: Candidate, spec: Dataset
     """Averages two candidates' out-of-fold predictions case by case, writes and scores the ensemble."""
     name = f"{first.name}+{second.name}"
     folder = results_dir / "ensembles" / name / crossval_folder_name(folds)
-    if spec.task == "classification":
+    if task_for(spec).target_kind == "class":
         one, other = read_predictions(first.folder, spec), read_predictions(second.folder, spec)
         references = {case_id: spec.classes[row["reference"]] for case_id, row in first.summary["cases"].items()}
         return _classification_candidate(name, first.models + second.models, folder, {c: (one[c] + other[c]) / 2 for c in one}, references, spec)

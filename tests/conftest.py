@@ -37,6 +37,18 @@ def dataset_copy(stand_in_cache, tmp_path):
     return copy
 
 
+def preprocessed_copy(stand_in_cache, root: Path, key: str, cases: int, test: int, configuration: str):
+    """A modifiable copy of a stand-in under ``root/raw``, preprocessed into ``root/preprocessed`` with a
+    tiny network (see ``preprocess_with_tiny_network``). Returns the RawDataset."""
+    from autoseg.dataset import RawDataset
+
+    source = stand_in_cache(key, cases, test)
+    shutil.copytree(source, root / "raw" / source.name)
+    dataset = RawDataset(root / "raw" / source.name)
+    preprocess_with_tiny_network(dataset, root / "preprocessed" / dataset.name, configuration)
+    return dataset
+
+
 def preprocess_with_tiny_network(dataset, preprocessed: Path, configuration: str) -> Path:
     """Plans and preprocesses ``dataset`` for one configuration, then shrinks that configuration's network
     to 4, 8, 16, ... features (fast on a CPU). Returns the preprocessed folder."""

@@ -7,18 +7,15 @@ from dataclasses import replace
 import pytest
 
 from autoseg.cli import main
-from autoseg.dataset import RawDataset
 from autoseg.training import TRAINERS, train_fold
-from tests.conftest import preprocess_with_tiny_network
+from tests.conftest import preprocessed_copy
 
 
 @pytest.fixture(scope="module")
 def setup(stand_in_cache, tmp_path_factory):
     """Raw, preprocessed and results folders of the spine stand-in with a one-iteration 2d model (fold 0)."""
     root = tmp_path_factory.mktemp("bad_input")
-    shutil.copytree(stand_in_cache("spine", 5, 1), root / "raw" / "Dataset901_LumbarSpineDixon")
-    dataset = RawDataset(root / "raw" / "Dataset901_LumbarSpineDixon")
-    preprocess_with_tiny_network(dataset, root / "preprocessed" / dataset.name, "2d")
+    dataset = preprocessed_copy(stand_in_cache, root, "spine", 5, 1, "2d")
     settings = replace(TRAINERS.get("short"), epochs=1, iterations_per_epoch=1, validation_iterations=1, num_workers=0)
     train_fold(root / "preprocessed" / dataset.name, root / "results", "2d", "0", settings=settings)
     return root

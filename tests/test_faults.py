@@ -14,11 +14,10 @@ import numpy as np
 import pytest
 
 from autoseg.data.splits import SplitCase, make_splits
-from autoseg.dataset import RawDataset
 from autoseg.io import read_image
 from autoseg.preprocessing.storage import finished_cases, load_case, load_properties
 from autoseg.training import TRAINERS, train_fold
-from tests.conftest import preprocess_with_tiny_network
+from tests.conftest import preprocessed_copy
 
 ENV = dict(os.environ, OMP_NUM_THREADS="1")
 
@@ -43,10 +42,7 @@ def kill_when(command, ready, timeout=120.0):
 @pytest.fixture(scope="module")
 def pet(stand_in_cache, tmp_path_factory):
     root = tmp_path_factory.mktemp("faults")
-    shutil.copytree(stand_in_cache("pet", 8, 1), root / "raw" / "Dataset904_LowDosePET")
-    dataset = RawDataset(root / "raw" / "Dataset904_LowDosePET")
-    preprocess_with_tiny_network(dataset, root / "preprocessed" / dataset.name, "3d_fullres")
-    return root, dataset
+    return root, preprocessed_copy(stand_in_cache, root, "pet", 8, 1, "3d_fullres")
 
 
 def test_preprocessing_killed_midway_completes_on_the_second_run_with_identical_cases(pet):

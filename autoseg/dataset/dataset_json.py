@@ -59,6 +59,8 @@ class DatasetSpec:
 
     def baselines(self) -> dict[int, int]:
         """{target index: input channel index} of the regression targets that have a baseline input."""
+        if not self.targets:
+            return {}
         if self.baseline_channels is not None:
             return dict(self.baseline_channels)
         return {target: target for target in self.targets if target in self.channel_names}

@@ -65,7 +65,7 @@ def evaluate_folders(reference_dir: Path, prediction_dir: Path, dataset_json: Pa
     reference needs a prediction: a missing one would silently raise the mean.
     """
     spec = None if structures else _dataset_spec(dataset_json or prediction_dir / "dataset.json")
-    if spec is not None and spec.task == "classification":
+    if spec is not None and task_for(spec).target_kind == "class":
         if baseline_dir is not None:
             raise AutosegError("--baseline scores the input image of a regression dataset; this is a classification dataset.")
         summary = classification_summary(read_predictions(prediction_dir, spec), read_references(reference_dir, spec), spec)
@@ -97,7 +97,7 @@ def evaluate_regression_folders(reference_dir: Path, prediction_dir: Path, spec:
     """
     task, ending = task_for(spec), spec.file_ending
     files = lambda case_id, folder: task.output_files(case_id, ending, folder, spec)  # noqa: E731
-    case_ids = _regression_cases(reference_dir, spec)
+    case_ids = task.cases_in(reference_dir, spec)
     if not case_ids:
         raise AutosegError(f"{reference_dir} holds no {ending} target files named like labelsTr ({files('CASE', reference_dir)[0].name}).")
     _refuse_missing({case_id for case_id in case_ids if not all(p.is_file() for p in files(case_id, prediction_dir))}, prediction_dir)
@@ -118,14 +118,6 @@ def evaluate_regression_folders(reference_dir: Path, prediction_dir: Path, spec:
     if baselines:
         summary["baseline"] = summarise({case_id: scores for case_id, _, scores in results})
     return summary
-
-
-def _regression_cases(folder: Path, spec: DatasetSpec) -> list[str]:
-    """The case ids of the target files in ``folder`` (for several targets, those with the first target's file)."""
-    names = sorted(_label_files(folder))
-    if len(spec.targets) == 1:
-        return names
-    return [name[: -len("_0000")] for name in names if name.endswith("_0000")]
 
 
 def _refuse_missing(missing: set[str], prediction_dir: Path) -> None:

@@ -45,8 +45,9 @@ def ensemble_folders(folders: list[Path], output_dir: Path, save_probabilities_t
     if not spec_path.is_file():
         raise AutosegError(f"{spec_path} not found; ensemble folders written by autoseg predict --save_probabilities.")
     spec = DatasetSpec.from_json(json.loads(spec_path.read_text()), str(spec_path))
-    if task_for(spec).target_kind != "label":
-        written = _average_folders(folders, output_dir, spec) if spec.task == "regression" else [_average_tables(folders, output_dir, spec)]
+    kind = task_for(spec).target_kind
+    if kind != "label":
+        written = _average_folders(folders, output_dir, spec) if kind == "image" else [_average_tables(folders, output_dir, spec)]
         atomic_write(output_dir / "dataset.json", lambda tmp: tmp.write_text(spec_path.read_text()))
         return written
     per_folder = [_cases(folder) for folder in folders]
@@ -70,8 +71,7 @@ def _average_folders(folders: list[Path], output_dir: Path, spec: DatasetSpec) -
     """Regression: averages each case's predicted images over ``folders``; returns the files written."""
     task, ending = task_for(spec), spec.file_ending
     files = lambda case_id, folder: task.output_files(case_id, ending, folder, spec)  # noqa: E731
-    first = [path.name[: -len(ending)] for path in sorted(folders[0].glob(f"*{ending}"))]
-    case_ids = first if len(spec.targets) == 1 else [name[: -len("_0000")] for name in first if name.endswith("_0000")]
+    case_ids = task.cases_in(folders[0], spec)
     if not case_ids:
         raise AutosegError(f"{folders[0]} holds no {ending} predictions.")
     for folder in folders[1:]:

@@ -95,6 +95,12 @@ class Task:
         """The files a case's whole-image prediction is written to."""
         return [folder / f"{case_id}{ending}"]
 
+    def cases_in(self, folder: Path, spec: DatasetSpec) -> list[str]:
+        """The case ids whose output files ``folder`` holds (the inverse of ``output_files``); hidden files,
+        such as an interrupted write's temporary, are not cases."""
+        ending = spec.file_ending
+        return sorted(p.name[: -len(ending)] for p in folder.glob(f"*{ending}") if not p.name.startswith("."))
+
     def export(self, output, properties, configuration, plans, spec: DatasetSpec, files: list[Path], probabilities_path=None, device=None) -> None:
         """Writes a case's network output (K, *preprocessed) to ``files`` in the raw geometry and units."""
         raise NotImplementedError

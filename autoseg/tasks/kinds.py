@@ -163,6 +163,11 @@ class RegressionTask(Task):
         count = len(spec.targets)
         return [folder / f"{case_id}{ending}"] if count == 1 else [folder / f"{case_id}_{index:04d}{ending}" for index in range(count)]
 
+    def cases_in(self, folder, spec):
+        """For several targets, the cases with a first target's file (``{case}_0000{ending}``)."""
+        names = super().cases_in(folder, spec)
+        return names if len(spec.targets) == 1 else [name[: -len("_0000")] for name in names if name.endswith("_0000")]
+
     def export(self, output, properties, configuration, plans, spec, files, probabilities_path=None, device=None):
         """Float images in the targets' original units and the raw geometry (see ``export_regression``)."""
         from autoseg.inference.export import export_regression
