@@ -26,8 +26,6 @@ then prints:
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import re
 import subprocess
 import sys

@@ -60,3 +60,13 @@ def preprocess_with_tiny_network(dataset, preprocessed: Path, configuration: str
     architecture["features_per_stage"] = [4 * 2**s for s in range(len(architecture["features_per_stage"]))]
     (preprocessed / "plans.json").write_text(json.dumps(plans))
     return preprocessed
+
+
+@pytest.fixture(scope="session")
+def pet_tiny(stand_in_cache, tmp_path_factory):
+    """The PET stand-in (5 training cases, 1 test case) planned and preprocessed, with a tiny network
+    in the plans: (raw dataset, preprocessed folder). Tests write plans under other names, never edit these."""
+    from autoseg.dataset import RawDataset
+
+    dataset = RawDataset(stand_in_cache("pet", 5, 1))
+    return dataset, preprocess_with_tiny_network(dataset, tmp_path_factory.mktemp("pet") / dataset.name, "3d_fullres")

@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from autoseg.device import autocast
+
 from autoseg.inference.sliding_window import mirror_combinations
 
 
@@ -17,7 +19,7 @@ def class_probabilities(networks: list[torch.nn.Module], data: np.ndarray | torc
     batch = torch.stack([torch.flip(image, [axis + 1 for axis in flip]) if flip else image for flip in flips])
     total = None
     for network in networks:
-        with torch.autocast(device.type, enabled=device.type == "cuda"):
+        with autocast(device):
             logits = network(batch)
         probabilities = torch.softmax(logits.float(), 1).mean(0)
         total = probabilities if total is None else total + probabilities

@@ -19,6 +19,8 @@ import math
 import torch
 from torch.nn import functional
 
+from autoseg.device import autocast
+
 
 def gaussian_importance(patch_size: list[int], sigma_scale: float = 1 / 8) -> torch.Tensor:
     """Returns a patch-sized Gaussian map (max 1 at the centre, never 0): sigma = patch * sigma_scale per axis."""
@@ -82,14 +84,13 @@ def sliding_window_predict(
     weight_sum = torch.zeros((image.shape[1], *padded_size), dtype=torch.float32, device=device)
     flips = mirror_combinations(list(mirror_axes))
     tiles = [(index, *(slice(start, start + patch) for start, patch in zip(corner, patch_size))) for index in range(image.shape[1]) for corner in itertools.product(*starts)]
-    use_amp = device.type == "cuda"
     for first in range(0, len(tiles), tile_batch_size):
         chunk = tiles[first : first + tile_batch_size]
         batch = torch.stack([padded[(slice(None), *tile)] for tile in chunk]).to(device)
         prediction = torch.zeros((len(chunk), out_channels, *patch_size), dtype=torch.float32, device=device)
         for member, flip in itertools.product(networks, flips):
             dims = [axis + 2 for axis in flip]
-            with torch.autocast(device.type, enabled=use_amp):
+            with autocast(device):
                 result = member(torch.flip(batch, dims) if dims else batch)
             result = result[0] if isinstance(result, (list, tuple)) else result
             prediction += torch.flip(result.float(), dims) if dims else result.float()

@@ -165,8 +165,9 @@ class UNet(nn.Module):
         if chosen.shape[2:] != output.shape[2:]:
             chosen = functional.interpolate(chosen.float(), size=output.shape[2:], mode="area")
         shape = (1, -1) + (1,) * (output.ndim - 2)
-        added = chosen * self.skip_scales.view(shape) + self.skip_shifts.view(shape)
-        return output.index_add(1, self.skip_targets, added.to(output.dtype))
+        added = chosen.float() * self.skip_scales.view(shape) + self.skip_shifts.view(shape)
+        # In float32 even under autocast: the skip carries the whole input image, the network a small correction.
+        return output.float().index_add(1, self.skip_targets, added)
 
     def zero_heads(self) -> None:
         """Zeroes the output convolutions, so the network starts out predicting its input skips exactly."""

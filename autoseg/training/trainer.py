@@ -23,6 +23,7 @@ from autoseg.data.device_augmentation import DeviceAugmenter, Probabilities
 from autoseg.data.loader import BatchRecipe, BatchStream, build, make_batch
 from autoseg.parallel import default_num_processes, worker_context
 from autoseg.dataset import DatasetSpec
+from autoseg.device import autocast, needs_gradient_scaling
 from autoseg.errors import AutosegError
 from autoseg.registry import Registry
 from autoseg.io import atomic_write
@@ -109,8 +110,7 @@ class Trainer:
         self.scales = output_scales(configuration)
         self.loss = self.task.make_loss(spec, len(self.scales), settings.loss, plans)
         self.optimiser = make_optimiser(settings, self.network.parameters())
-        self.mixed_precision = self.device.type == "cuda"
-        self.scaler = torch.amp.GradScaler("cuda", enabled=self.mixed_precision)
+        self.scaler = torch.amp.GradScaler("cuda", enabled=needs_gradient_scaling(self.device))
         if configuration.batch_size < processes.world_size:
             raise AutosegError(f"the planned batch size {configuration.batch_size} cannot be split between {processes.world_size} processes; use at most {configuration.batch_size}.")
         self.augmenter = self._device_augmenter()
@@ -203,7 +203,7 @@ class Trainer:
                 data, _ = self.augmenter(data, None, generator)
         targets = self.task.prepare_targets(target, self.spec, self.scales)
         self.optimiser.zero_grad(set_to_none=True)
-        with torch.autocast(self.device.type, enabled=self.mixed_precision):
+        with autocast(self.device):
             loss = self.loss(self.model(data), targets)
         self.scaler.scale(loss).backward()
         self.scaler.unscale_(self.optimiser)
@@ -229,7 +229,7 @@ class Trainer:
             batch = make_batch(self.validation_recipe, index, self.validation_maker)
             data = torch.from_numpy(batch["data"]).to(self.device)
             targets = self.task.prepare_targets(torch.from_numpy(batch["target"]).to(self.device), self.spec, self.scales)
-            with torch.autocast(self.device.type, enabled=self.mixed_precision):
+            with autocast(self.device):
                 outputs = self.network(data)
                 outputs = outputs if isinstance(outputs, list) else [outputs]
                 losses.append(float(self.loss(outputs, targets)))

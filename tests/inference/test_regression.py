@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 import torch
 
-from autoseg.dataset import RawDataset
 from autoseg.evaluation.folders import evaluate_folders
 from autoseg.evaluation.image_metrics import image_metrics
 from autoseg.inference.export import export_regression
@@ -18,7 +17,6 @@ from autoseg.plans import ChannelNormalisation
 from autoseg.preprocessing.pipeline import CaseProperties
 from autoseg.selection import find_best_configuration
 from autoseg.training import TRAINERS, train_fold
-from tests.conftest import preprocess_with_tiny_network
 
 
 @pytest.mark.parametrize("scheme, parameters, expected", [("scale", {"mean": 3.0, "std": 1.0}, 6.0), ("zscore_dataset", {"mean": -5.0, "std": 4.0}, 3.0)])
@@ -41,24 +39,16 @@ def test_negative_outputs_of_a_non_negative_target_are_clipped(tmp_path):
     np.testing.assert_allclose(image[0], [0.0, 2.0, 4.0, 0.0])
 
 
-@pytest.fixture(scope="module")
-def pet(stand_in_cache, tmp_path_factory):
-    """The PET stand-in (5 training cases, 1 test case) planned and preprocessed, with a tiny network
-    in the plans: (raw dataset, preprocessed folder). Tests copy plans before editing them."""
-    dataset = RawDataset(stand_in_cache("pet", 5, 1))
-    return dataset, preprocess_with_tiny_network(dataset, tmp_path_factory.mktemp("pet") / dataset.name, "3d_fullres")
-
-
-def test_the_low_dose_input_is_planned_as_a_skip_into_the_target_units(pet):
-    dataset, preprocessed = pet
+def test_the_low_dose_input_is_planned_as_a_skip_into_the_target_units(pet_tiny):
+    dataset, preprocessed = pet_tiny
     plans = json.loads((preprocessed / "plans.json").read_text())
     # PET input x = I / m_in and target t = T / m_t, so the skip carries x onto the target's units: m_in / m_t.
     expected = plans["normalisation"]["0"]["parameters"]["mean"] / plans["target_normalisation"]["0"]["parameters"]["mean"]
     assert plans["input_skips"] == {"0": {"input_channel": 0, "scale": pytest.approx(expected), "shift": 0.0}}
 
 
-def test_regression_training_from_scratch_lowers_the_validation_loss(pet, tmp_path):
-    dataset, preprocessed = pet
+def test_regression_training_from_scratch_lowers_the_validation_loss(pet_tiny, tmp_path):
+    dataset, preprocessed = pet_tiny
     plans = json.loads((preprocessed / "plans.json").read_text())
     plans["input_skips"] = {}  # learn the whole mapping, not a correction of the input
     (preprocessed / "plans_no_skip.json").write_text(json.dumps(plans))
@@ -68,8 +58,8 @@ def test_regression_training_from_scratch_lowers_the_validation_loss(pet, tmp_pa
     assert len(validation_losses) == 6 and validation_losses[-1] < 0.85 * validation_losses[0]
 
 
-def test_regression_validates_and_predicts_in_the_inputs_geometry_and_units(pet, tmp_path):
-    dataset, preprocessed = pet
+def test_regression_validates_and_predicts_in_the_inputs_geometry_and_units(pet_tiny, tmp_path):
+    dataset, preprocessed = pet_tiny
     settings = replace(TRAINERS.get("short"), epochs=1, iterations_per_epoch=2, validation_iterations=1, num_workers=0)
     fold = train_fold(preprocessed, tmp_path / "results", "3d_fullres", "0", settings=settings, trainer="short")
     summary = json.loads((fold / "validation" / "summary.json").read_text())
