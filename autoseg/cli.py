@@ -8,6 +8,7 @@ import traceback
 from pathlib import Path
 
 from autoseg import __version__
+from autoseg.allocator import keep_freed_memory
 from autoseg.errors import AutosegError
 from autoseg.paths import data_root, find_dataset
 
@@ -398,6 +399,7 @@ def main(argv: list[str] | None = None) -> int:
     """Runs the CLI; returns the exit status (0 ok, 1 problems found, 2 bad input)."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    keep_freed_memory()  # the CPU's feature maps reused, not page-faulted in anew (autoseg/allocator.py)
     try:
         return args.run(args)
     except AutosegError as error:

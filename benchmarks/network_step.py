@@ -7,8 +7,16 @@ Both networks are built with the same stages, features, kernels and strides
 input: forward with deep supervision, cross-entropy on every output, backward,
 SGD step; the median of 7 steps after 2 warm-up steps. The same snippet runs
 in this interpreter (autoseg) and, with ``--nnunet``, in nnU-Net's venv, so
-the only difference is the network's code. Also prints the time of the
-forward pass alone and the number of parameters.
+the only differences are the network's code and what autoseg's command does
+around it: its allocator policy (``autoseg/allocator.py``) and, for the
+forward pass, the layout it predicts in (``prepare_for_inference``). Also prints the time of the
+forward pass alone, its arithmetic (multiply-adds counted by torch's
+FlopCounterMode, 2 FLOP each) and rate, the number of parameters, and the
+rate of a large float32 matrix multiply on this machine: the practical
+ceiling of any convolution code, and so of any prediction on this CPU.
+
+    python benchmarks/network_step.py --patch 56 96 64 --batch 2 --features 32 64 128 256 320 \
+        --strides 1,1,1 2,2,2 2,2,2 2,2,2 1,2,2       # the prediction benchmark's zoom-2 network
 """
 
 from __future__ import annotations
@@ -27,7 +35,9 @@ features, strides, patch, batch = settings["features"], settings["strides"], set
 kernels = [[3] * len(patch)] * len(features)
 if settings["tool"] == "autoseg":
     sys.path.insert(0, settings["root"])
-    from autoseg.networks import UNet, initialise_weights
+    from autoseg.allocator import keep_freed_memory
+    keep_freed_memory()  # as the autoseg command does
+    from autoseg.networks import UNet, initialise_weights, prepare_for_inference
     from autoseg.networks.unet import Architecture
     network = UNet(4, 4, Architecture(features_per_stage=features, kernel_sizes=kernels, strides=strides, n_conv_per_stage=2, n_conv_per_stage_decoder=2, deep_supervision=True, negative_slope=0.01))
     network.apply(initialise_weights)
@@ -56,9 +66,17 @@ def timed(function, repeats=7):
     return statistics.median(seconds)
 training = timed(step)
 network.eval()
+if settings["tool"] == "autoseg":
+    prepare_for_inference(network, torch.device("cpu"))  # as autoseg predicts: channels-last on the CPU
 with torch.no_grad():
     forward = timed(lambda: network(x))
-print(json.dumps({"step": training, "forward": forward, "parameters": sum(p.numel() for p in network.parameters()), "threads": torch.get_num_threads()}))
+    from torch.utils.flop_counter import FlopCounterMode
+    with FlopCounterMode(display=False) as counter:
+        network(x)
+    square = torch.randn(2048, 2048)
+    matmul = timed(lambda: square @ square)
+print(json.dumps({"step": training, "forward": forward, "forward_flop": counter.get_total_flops(), "matmul_flops_per_s": 2 * 2048**3 / matmul,
+                  "parameters": sum(p.numel() for p in network.parameters()), "threads": torch.get_num_threads()}))
 '''
 
 
@@ -72,15 +90,20 @@ def main() -> None:
     parser.add_argument("--patch", type=int, nargs=3, default=[32, 48, 40])
     parser.add_argument("--batch", type=int, default=2)
     parser.add_argument("--features", type=int, nargs="+", default=[32, 64, 128, 256])
+    parser.add_argument("--strides", nargs="+", default=None, help="per stage, comma-separated per axis (default: 1,1,1 then 2,2,2)")
     parser.add_argument("--nnunet", type=Path, default=None, help="bin folder of a venv with nnunetv2")
     args = parser.parse_args()
-    strides = [[1, 1, 1]] + [[2, 2, 2]] * (len(args.features) - 1)
+    strides = [[int(v) for v in stage.split(",")] for stage in args.strides] if args.strides else [[1, 1, 1]] + [[2, 2, 2]] * (len(args.features) - 1)
+    if len(strides) != len(args.features):
+        parser.error(f"--strides needs one entry per stage ({len(args.features)}), got {len(strides)}")
     settings = {"features": args.features, "strides": strides, "patch": args.patch, "batch": args.batch, "root": str(Path(__file__).resolve().parents[1])}
-    print(f"patch {args.patch}, batch {args.batch}, features {args.features}")
+    print(f"patch {args.patch}, batch {args.batch}, features {args.features}, strides {strides}")
     tools = [("autoseg", sys.executable)] + ([("nnU-Net", str(args.nnunet / "python"))] if args.nnunet else [])
     for name, python in tools:
         result = run(python, {**settings, "tool": "autoseg" if name == "autoseg" else "nnunet"})
-        print(f"  {name:<8} training step {result['step']:.3f} s, forward {result['forward']:.3f} s, {result['parameters']:,} parameters, {result['threads']} threads")
+        rate = result["forward_flop"] / result["forward"] / 1e9
+        print(f"  {name:<8} training step {result['step']:.3f} s, forward {result['forward']:.3f} s ({result['forward_flop'] / 1e9:.0f} GFLOP, {rate:.0f} GFLOP/s), "
+              f"{result['parameters']:,} parameters, {result['threads']} threads; float32 matrix multiply here: {result['matmul_flops_per_s'] / 1e9:.0f} GFLOP/s")
 
 
 if __name__ == "__main__":

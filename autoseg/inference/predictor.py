@@ -25,6 +25,7 @@ from autoseg.errors import AutosegError
 from autoseg.inference.inputs import InputCase, collect_input_cases
 from autoseg.inference.sliding_window import predict_configuration, sliding_window_predict
 from autoseg.io import atomic_write, read_image
+from autoseg.networks import prepare_for_inference
 from autoseg.plans import Configuration, Plans
 from autoseg.preprocessing.pipeline import CaseProperties, preprocess_case
 from autoseg.tasks import task_for
@@ -76,7 +77,7 @@ def load_trained_model(folder: Path, folds: list[str] | None = None, checkpoint:
             raise AutosegError(f"{path} not found; folds trained with {checkpoint}: {trained}.")
         network = task.make_network(spec, configuration.architecture, plans)
         network.load_state_dict(load_checkpoint(path)["network"])
-        networks.append(network.to(device).eval())
+        networks.append(prepare_for_inference(network, device))
     return TrainedModel(folder, spec, plans, configuration, list(folds), networks)
 
 

@@ -27,6 +27,7 @@ from autoseg.device import autocast, needs_gradient_scaling
 from autoseg.errors import AutosegError
 from autoseg.registry import Registry
 from autoseg.io import atomic_write
+from autoseg.networks import evaluating
 from autoseg.plans import Configuration
 from autoseg.tasks import task_for
 from autoseg.training.checkpoint import load_checkpoint, load_pretrained_weights, save_checkpoint
@@ -303,10 +304,9 @@ class Trainer:
         folder = self.output_dir / "validation"
         ending = self.spec.file_ending
         first, count = self.processes.share(len(self.validation_ids))
-        self.network.eval()
-        for case_id in self.validation_ids[first:first + count]:
-            self._predict_case(case_id, folder)
-        self.network.train()
+        with evaluating(self.network, self.device):
+            for case_id in self.validation_ids[first:first + count]:
+                self._predict_case(case_id, folder)
         self.processes.barrier()
         if not self.processes.is_main:
             return None
@@ -339,10 +339,9 @@ class Trainer:
                 old.unlink()
         self.processes.barrier()
         first, count = self.processes.share(len(self.validation_ids))
-        self.network.eval()
-        probabilities = {case_id: class_probabilities([self.network], load_case(self.data_folder, case_id, mmap=False)[0], self.configuration.mirror_axes, self.device)
-                         for case_id in self.validation_ids[first:first + count]}
-        self.network.train()
+        with evaluating(self.network, self.device):
+            probabilities = {case_id: class_probabilities([self.network], load_case(self.data_folder, case_id, mmap=False)[0], self.configuration.mirror_axes, self.device)
+                             for case_id in self.validation_ids[first:first + count]}
         name = "predictions.csv" if not self.processes.distributed else f"predictions_part{self.processes.rank}.csv"
         write_predictions(folder / name, probabilities, self.spec)
         self.processes.barrier()

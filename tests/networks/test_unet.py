@@ -48,3 +48,24 @@ def test_input_skips_make_a_zero_headed_network_predict_the_mapped_input_at_ever
     assert network.state_dict().keys() == UNet(2, 2, architecture).state_dict().keys()
     with pytest.raises(AutosegError, match="input_skips"):
         UNet(2, 2, architecture, {0: (2, 1.0, 0.0)})
+
+
+def test_inference_on_the_cpu_in_channels_last_computes_the_same_function():
+    import copy
+
+    from autoseg.networks import Classifier, evaluating, prepare_for_inference
+
+    torch.manual_seed(0)
+    architecture = Architecture([8, 16, 32], [[3, 3, 3]] * 3, [[1, 1, 1], [1, 2, 2], [2, 2, 2]])
+    x = 5 + 3 * torch.randn(2, 2, 12, 16, 16)  # an offset mean, as raw feature maps have
+    for network in (UNet(2, 3, architecture), Classifier(2, 3, architecture)):
+        reference = copy.deepcopy(network).eval()
+        prepared = prepare_for_inference(network, torch.device("cpu"))
+        assert network.encoder.stages[0][0][0].weight.is_contiguous(memory_format=torch.channels_last_3d)
+        with torch.no_grad():
+            torch.testing.assert_close(prepared(x), reference(x), rtol=1e-5, atol=1e-5)
+    network = UNet(2, 3, architecture)
+    with torch.no_grad(), evaluating(network, torch.device("cpu")):
+        output = network(x)
+        assert not network.training and output.is_contiguous(memory_format=torch.channels_last_3d)
+    assert network.training and all(p.is_contiguous() for p in network.parameters())  # as training needs it
