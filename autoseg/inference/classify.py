@@ -6,7 +6,6 @@ import numpy as np
 import torch
 
 from autoseg.device import autocast
-
 from autoseg.inference.sliding_window import mirror_combinations
 
 

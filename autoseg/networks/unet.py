@@ -93,12 +93,9 @@ class ConvBlock(nn.Sequential):
         return functional.leaky_relu_(_instance_norm_(x, norm.weight, norm.bias, norm.eps), activation.negative_slope)
 
 
-def _channels_last_format(ndim: int) -> torch.memory_format:
-    return torch.channels_last_3d if ndim == 3 else torch.channels_last
-
-
 def _is_channels_last(x: torch.Tensor) -> bool:
-    return not x.is_contiguous() and x.is_contiguous(memory_format=_channels_last_format(x.ndim - 2))
+    """Whether ``x`` is a 3D feature map in the layout ``prepare_for_inference`` gives 3D networks on the CPU."""
+    return x.ndim == 5 and not x.is_contiguous() and x.is_contiguous(memory_format=torch.channels_last_3d)
 
 
 def _instance_norm_(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, eps: float) -> torch.Tensor:
