@@ -38,16 +38,37 @@ class DemoRecipe:
 
 
 DEMOS = {
-    "spine": DemoRecipe("spine", "2d", (64, 64), (8, 16, 32, 64), 4, 30, 20, 1e-3,
-                        "learns the muscles in ~600 iterations (about 40 s on 2 cores)"),
-    "pet": DemoRecipe("pet", "3d_fullres", (32, 32, 32), (8, 16, 32, 64), 2, 25, 20, 3e-3,
-                      "500 iterations (about two minutes on 2 cores) lift PSNR about 4 dB above the low-dose input"),
-    "ad": DemoRecipe("ad", "3d_fullres", None, (8, 16, 32, 64), None, 20, 10, 3e-3,
-                     "200 iterations (about three minutes on 2 cores): held-out balanced accuracy 0.9, AUC 0.96; the majority class scores 0.5"),
+    "spine": DemoRecipe(
+        "spine", "2d", (64, 64), (8, 16, 32, 64), 4, 30, 20, 1e-3, "learns the muscles in ~600 iterations (about 40 s on 2 cores)"
+    ),
+    "pet": DemoRecipe(
+        "pet",
+        "3d_fullres",
+        (32, 32, 32),
+        (8, 16, 32, 64),
+        2,
+        25,
+        20,
+        3e-3,
+        "500 iterations (about two minutes on 2 cores) lift PSNR about 4 dB above the low-dose input",
+    ),
+    "ad": DemoRecipe(
+        "ad",
+        "3d_fullres",
+        None,
+        (8, 16, 32, 64),
+        None,
+        20,
+        10,
+        3e-3,
+        "200 iterations (about three minutes on 2 cores): held-out balanced accuracy 0.9, AUC 0.96; the majority class scores 0.5",
+    ),
 }
 
 
-def run_demo(raw_root: Path, preprocessed_root: Path, results_root: Path, seed: int = 0, task: str = "spine", recipe: DemoRecipe | None = None) -> bool:
+def run_demo(
+    raw_root: Path, preprocessed_root: Path, results_root: Path, seed: int = 0, task: str = "spine", recipe: DemoRecipe | None = None
+) -> bool:
     """Runs the demo of ``task`` (a key of DEMOS; ``recipe`` overrides its settings, for tests).
 
     Returns True if the datasets verified and training finished.
@@ -71,12 +92,18 @@ def run_demo(raw_root: Path, preprocessed_root: Path, results_root: Path, seed: 
     dataset = RawDataset(folders[recipe.stand_in])
     plans = plan_and_preprocess(dataset, preprocessed_root / dataset.name, configurations=[recipe.configuration], overwrite=True)
     config = plans.configurations[recipe.configuration]
-    print(f"[{time.perf_counter() - start:5.1f} s] planned and preprocessed {dataset.name}: {recipe.configuration} patch {config.patch_size}, "
-          f"batch {config.batch_size}, {config.architecture.num_stages} stages, mirroring along axes {config.mirror_axes}")
+    print(
+        f"[{time.perf_counter() - start:5.1f} s] planned and preprocessed {dataset.name}: {recipe.configuration} patch "
+        f"{config.patch_size}, "
+        f"batch {config.batch_size}, {config.architecture.num_stages} stages, mirroring along axes {config.mirror_axes}"
+    )
     if task == "spine":
         print("  (never across the patient's left-right axis, which would swap the paraspinal muscles)")
     if plans.input_skips:
-        print("  the network learns a correction of the low-dose input (input_skips in plans.json): before training it predicts the input itself")
+        print(
+            "  the network learns a correction of the low-dose input (input_skips in plans.json): before training it predicts "
+            "the input itself"
+        )
     model_dir, validation = _train_briefly(preprocessed_root / dataset.name, results_root, plans, recipe)
     test = _predict_held_out(model_dir, dataset.root, results_root / dataset.name / "demo_predictions", draw_overlay=task == "spine")
     if "classes" in validation:
@@ -98,8 +125,15 @@ def _print_regression(validation: dict, test: dict) -> None:
     print(f"{'':<{width}}{'model':>11}{'input':>11}{'model':>12}{'input':>12}")
     for target, values in validation["mean"].items():
         for metric, unit in (("psnr", " (dB)"), ("ssim", ""), ("nrmse", ""), ("mae", "")):
-            cells = [values[metric], validation["baseline"]["mean"][target][metric], test["mean"][target][metric], test["baseline"]["mean"][target][metric]]
-            print(f"  {target + ' ' + metric.upper() + unit:<{width - 2}}{cells[0]:>11.3f}{cells[1]:>11.3f}{cells[2]:>12.3f}{cells[3]:>12.3f}")
+            cells = [
+                values[metric],
+                validation["baseline"]["mean"][target][metric],
+                test["mean"][target][metric],
+                test["baseline"]["mean"][target][metric],
+            ]
+            print(
+                f"  {target + ' ' + metric.upper() + unit:<{width - 2}}{cells[0]:>11.3f}{cells[1]:>11.3f}{cells[2]:>12.3f}{cells[3]:>12.3f}"
+            )
     print("(inside each reference's body mask; MAE in the target's units; higher PSNR and SSIM, lower NRMSE and MAE are better)")
 
 
@@ -122,8 +156,10 @@ def _print_classification(validation: dict, test: dict, training_classes: list[i
     for metric in CLASSIFICATION_METRICS:
         cells = [validation["metrics"][metric], baselines[0][metric], test["metrics"][metric], baselines[1][metric]]
         print(f"  {metric:<18}" + "".join(f"{value:>{width}.3f}" for value, width in zip(cells, (11, 11, 12, 12))))
-    print(f"({validation['metrics']['cases']} validation and {test['metrics']['cases']} test cases; majority: always {names[majority]!r}, "
-          f"the most common training class; sensitivity and AUC are for {names[-1]!r})")
+    print(
+        f"({validation['metrics']['cases']} validation and {test['metrics']['cases']} test cases; majority: always {names[majority]!r}, "
+        f"the most common training class; sensitivity and AUC are for {names[-1]!r})"
+    )
 
 
 def _predict_held_out(model_dir: Path, raw: Path, output: Path, draw_overlay: bool) -> dict:
@@ -147,7 +183,13 @@ def _predict_held_out(model_dir: Path, raw: Path, output: Path, draw_overlay: bo
         ending = model.spec.file_ending
         case_id = written[0].name[: -len(ending)]
         overlay = output / "overlay.png"
-        save_overlay(raw / "imagesTs" / f"{case_id}_0000{ending}", written[0], overlay, raw / "labelsTs" / written[0].name, title=f"{case_id}: the demo model's prediction")
+        save_overlay(
+            raw / "imagesTs" / f"{case_id}_0000{ending}",
+            written[0],
+            overlay,
+            raw / "labelsTs" / written[0].name,
+            title=f"{case_id}: the demo model's prediction",
+        )
         message += f"; overlay of {case_id}: {overlay}"
     print(f"[{time.perf_counter() - start:5.1f} s] {message}")
     return summary
@@ -161,11 +203,25 @@ def _train_briefly(preprocessed: Path, results_root: Path, plans, recipe: DemoRe
     config = plans.configurations[name]
     stages = len(recipe.features)
     architecture = Architecture(list(recipe.features), config.architecture.kernel_sizes[:stages], config.architecture.strides[:stages])
-    small = replace(config, architecture=architecture, patch_size=list(recipe.patch_size or config.patch_size), batch_size=recipe.batch_size or config.batch_size)
+    small = replace(
+        config,
+        architecture=architecture,
+        patch_size=list(recipe.patch_size or config.patch_size),
+        batch_size=recipe.batch_size or config.batch_size,
+    )
     replace(plans, configurations={name: small}).save(preprocessed / "plans_demo.json")
     shutil.rmtree(model_folder(results_root, preprocessed.name, "short", "plans_demo", name), ignore_errors=True)
     start = time.perf_counter()
-    settings = replace(TRAINERS.get("short"), epochs=recipe.epochs, iterations_per_epoch=recipe.iterations, validation_iterations=4, initial_lr=recipe.learning_rate)
+    settings = replace(
+        TRAINERS.get("short"),
+        epochs=recipe.epochs,
+        iterations_per_epoch=recipe.iterations,
+        validation_iterations=4,
+        initial_lr=recipe.learning_rate,
+    )
     output = train_fold(preprocessed, results_root, name, "0", plans_file="plans_demo.json", settings=settings, trainer="short")
-    print(f"[{time.perf_counter() - start:5.1f} s] trained {recipe.epochs} x {recipe.iterations} iterations; curves in {output / 'progress.png'}")
+    print(
+        f"[{time.perf_counter() - start:5.1f} s] trained {recipe.epochs} x {recipe.iterations} iterations; curves in "
+        f"{output / 'progress.png'}"
+    )
     return output.parent, json.loads((output / "validation" / "summary.json").read_text())

@@ -47,7 +47,16 @@ class IntensityStatistics:
             return cls(0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0)
         values = values.astype(np.float64)
         low, median, high = np.percentile(values, [0.5, 50.0, 99.5])
-        return cls(float(values.mean()), float(values.std()), float(median), float(low), float(high), float(values.min()), float(values.max()), int(values.size))
+        return cls(
+            float(values.mean()),
+            float(values.std()),
+            float(median),
+            float(low),
+            float(high),
+            float(values.min()),
+            float(values.max()),
+            int(values.size),
+        )
 
 
 @dataclass
@@ -116,7 +125,9 @@ def centroid_in_box(mask: np.ndarray, box: list[tuple[int, int]]) -> list[float]
     return [float(2 * (c - start) / max(stop - start - 1, 1) - 1) for c, (start, stop) in zip(coordinates, box)]
 
 
-def fingerprint_case(item: tuple[int, Case], spec: DatasetSpec, seed: int, samples: int = SAMPLES_PER_CASE) -> tuple[CaseFingerprint, list[np.ndarray], list[np.ndarray]]:
+def fingerprint_case(
+    item: tuple[int, Case], spec: DatasetSpec, seed: int, samples: int = SAMPLES_PER_CASE
+) -> tuple[CaseFingerprint, list[np.ndarray], list[np.ndarray]]:
     """Returns a case's fingerprint and its sampled foreground intensities per channel and per target."""
     index, case = item
     rng = np.random.default_rng([seed, index])
@@ -144,9 +155,7 @@ def compute_fingerprint(dataset: RawDataset, num_processes: int | None = None, s
     cases = dataset.cases("train")
     results = map_cases(partial(fingerprint_case, spec=spec, seed=seed), list(enumerate(cases)), num_processes, desc="fingerprint")
     records = [r[0] for r in results]
-    intensity = {
-        str(c): IntensityStatistics.of(np.concatenate([r[1][c] for r in results])) for c in range(spec.num_channels)
-    }
+    intensity = {str(c): IntensityStatistics.of(np.concatenate([r[1][c] for r in results])) for c in range(spec.num_channels)}
     num_targets = len(results[0][2]) if results else 0
     targets = {str(t): IntensityStatistics.of(np.concatenate([r[2][t] for r in results])) for t in range(num_targets)}
     class_counts = {name: sum(r.class_index == index for r in records) for name, index in spec.classes.items()}

@@ -76,7 +76,9 @@ def gaussian_blur(images: torch.Tensor, sigma: float = 1.5, truncate: float = 3.
     return images
 
 
-def ssim(prediction: torch.Tensor, target: torch.Tensor, data_range: torch.Tensor | float, k1: float = 0.01, k2: float = 0.03) -> torch.Tensor:
+def ssim(
+    prediction: torch.Tensor, target: torch.Tensor, data_range: torch.Tensor | float, k1: float = 0.01, k2: float = 0.03
+) -> torch.Tensor:
     """Per-voxel SSIM of two ``(N, C, *spatial)`` images with a Gaussian window (sigma 1.5 voxels), the
     definition autoseg.evaluation.image_metrics scores with (edges replicated here, mirrored there)."""
     x, y = prediction.float(), target.float()

@@ -45,7 +45,9 @@ def dataset_folder_name(dataset_id: int, name: str) -> str:
     """Returns ``DatasetXXX_Name``; raises AutosegError for an id or name that cannot form one."""
     folder = f"Dataset{dataset_id:03d}_{name}"
     if dataset_id < 0 or not _FOLDER.match(folder):
-        raise AutosegError(f"cannot name a dataset {folder!r}: the id must be a non-negative integer and the name letters, digits, '_', '-' or '.'")
+        raise AutosegError(
+            f"cannot name a dataset {folder!r}: the id must be a non-negative integer and the name letters, digits, '_', '-' or '.'"
+        )
     return folder
 
 
@@ -79,7 +81,9 @@ def find_dataset(reference: str | int, root: Path) -> Path:
         if len(matches) == 1:
             return matches[0]
         if len(matches) > 1:
-            raise AutosegError(f"dataset id {int(text)} is ambiguous in {root}: {', '.join(p.name for p in matches)}. Rename or remove one.")
+            raise AutosegError(
+                f"dataset id {int(text)} is ambiguous in {root}: {', '.join(p.name for p in matches)}. Rename or remove one."
+            )
         raise AutosegError(f"no dataset with id {int(text)} in {root}. Available: {listing}.")
     if (root / text).is_dir():
         return root / text

@@ -33,7 +33,9 @@ def plans_file(planner: str) -> str:
     return "plans.json" if planner == "default" else f"plans_{planner}.json"
 
 
-def run_fingerprint(dataset: RawDataset, output_dir: Path, num_processes: int | None = None, overwrite: bool = False, seed: int = 0) -> Fingerprint:
+def run_fingerprint(
+    dataset: RawDataset, output_dir: Path, num_processes: int | None = None, overwrite: bool = False, seed: int = 0
+) -> Fingerprint:
     """Computes (or, unless ``overwrite``, reuses) ``output_dir/fingerprint.json``."""
     path = output_dir / "fingerprint.json"
     if path.is_file() and not overwrite:
@@ -45,7 +47,9 @@ def run_fingerprint(dataset: RawDataset, output_dir: Path, num_processes: int | 
     return fingerprint
 
 
-def run_plan(dataset: RawDataset, output_dir: Path, planner: str = "default", gpu_memory_gb: float | None = None, overwrite: bool = False) -> Plans:
+def run_plan(
+    dataset: RawDataset, output_dir: Path, planner: str = "default", gpu_memory_gb: float | None = None, overwrite: bool = False
+) -> Plans:
     """Plans from ``fingerprint.json``; keeps an existing (possibly hand-edited) plans file unless ``overwrite``."""
     from planners import get_planner
 
@@ -94,8 +98,14 @@ def _preprocess_one(item: tuple[int, Case], spec, plans: Plans, configuration: C
     if target is not None and task.target_kind == "label":
         target = target.astype(np.uint8 if target.max() < 256 else np.int16)
     locations = task.sampling_locations(target, np.random.default_rng([seed, index])) if target is not None else {}
-    properties = CaseProperties.from_record(case.case_id, images[0].geometry, record, class_index=case.class_index, subject=case.subject,
-                                            locations={name: int(len(coordinates)) for name, coordinates in locations.items()})
+    properties = CaseProperties.from_record(
+        case.case_id,
+        images[0].geometry,
+        record,
+        class_index=case.class_index,
+        subject=case.subject,
+        locations={name: int(len(coordinates)) for name, coordinates in locations.items()},
+    )
     save_case(folder, data, target, locations, properties)
     return case.case_id
 
@@ -154,7 +164,10 @@ def copy_baselines(cases: list[Case], spec: DatasetSpec, folder: Path) -> None:
     """Copies each case's baseline input channels (dataset.json ``baseline_channels``: the low-dose PET of
     a standard-dose target) into ``folder`` under their targets' file names, so validation scores them too."""
     baselines = spec.baselines()
-    _copy_files([(case.image_files[channel], folder / case.label_files[target].name) for case in cases for target, channel in baselines.items()], folder)
+    _copy_files(
+        [(case.image_files[channel], folder / case.label_files[target].name) for case in cases for target, channel in baselines.items()],
+        folder,
+    )
 
 
 def _copy_files(pairs: list[tuple[Path, Path]], folder: Path) -> None:

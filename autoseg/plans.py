@@ -133,7 +133,9 @@ class Plans:
         try:
             plans = cls.from_json(json.loads(path.read_text()))
         except (json.JSONDecodeError, KeyError, TypeError, ValueError) as error:
-            raise AutosegError(f"{path} is not valid plans ({type(error).__name__}: {error}); fix the edit or re-run `autoseg plan --overwrite`.") from error
+            raise AutosegError(
+                f"{path} is not valid plans ({type(error).__name__}: {error}); fix the edit or re-run `autoseg plan --overwrite`."
+            ) from error
         plans.validate(path)
         return plans
 
@@ -148,16 +150,27 @@ class Plans:
                 raise AutosegError(f"{source}: class_weights[{name!r}] must be a positive number, got {weight!r}.")
         for target, skip in self.input_skips.items():
             if target not in self.target_normalisation or str(skip.input_channel) not in self.normalisation:
-                raise AutosegError(f"{source}: input_skips maps target {target!r} to input channel {skip.input_channel!r}; "
-                                   f"targets are {', '.join(self.target_normalisation) or 'none'}, input channels {', '.join(self.normalisation)}. Fix or delete the entry.")
+                raise AutosegError(
+                    f"{source}: input_skips maps target {target!r} to input channel {skip.input_channel!r}; "
+                    f"targets are {', '.join(self.target_normalisation) or 'none'}, input channels "
+                    f"{', '.join(self.normalisation)}. Fix or delete the entry."
+                )
         for name, config in self.configurations.items():
             where = f"{source}: configuration {name!r}"
             if config.batch_size < 1:
                 raise AutosegError(f"{where}: batch_size must be at least 1, got {config.batch_size}.")
-            if len(config.patch_size) != config.architecture.ndim or len(config.spacing) != (config.ndim if config.slice_axis is None else config.ndim + 1):
-                raise AutosegError(f"{where}: patch_size {config.patch_size} and spacing {config.spacing} do not fit a {config.architecture.ndim}D network.")
+            if len(config.patch_size) != config.architecture.ndim or len(config.spacing) != (
+                config.ndim if config.slice_axis is None else config.ndim + 1
+            ):
+                raise AutosegError(
+                    f"{where}: patch_size {config.patch_size} and spacing {config.spacing} do not fit a "
+                    f"{config.architecture.ndim}D network."
+                )
             divisor = config.architecture.total_stride()
             if any(p < 1 or p % d for p, d in zip(config.patch_size, divisor)):
-                raise AutosegError(f"{where}: patch_size {config.patch_size} must be positive multiples of {divisor} (the network's total stride per axis).")
+                raise AutosegError(
+                    f"{where}: patch_size {config.patch_size} must be positive multiples of {divisor} (the network's total "
+                    "stride per axis)."
+                )
             if any(a < 0 or a >= config.ndim for a in config.mirror_axes):
                 raise AutosegError(f"{where}: mirror_axes {config.mirror_axes} must be spatial axes 0..{config.ndim - 1}.")

@@ -90,8 +90,11 @@ def _trained_models(results_dir: Path, trainers: list[str], plans: list[str], co
         for configuration in configurations:
             folder = results_dir / f"{prefix}{configuration}"
             if not folder.is_dir():
-                names = ", ".join(p.name[len(prefix):] for p in trained) or "none"
-                raise AutosegError(f"{folder} not found: configuration {configuration} was not trained with trainer {trainer} and plans {plans_name} (trained: {names}).")
+                names = ", ".join(p.name[len(prefix) :] for p in trained) or "none"
+                raise AutosegError(
+                    f"{folder} not found: configuration {configuration} was not trained with trainer {trainer} and plans "
+                    f"{plans_name} (trained: {names})."
+                )
             models.append(folder)
     return models
 
@@ -104,7 +107,9 @@ def _case_files(case_id: str, folder: Path, spec: DatasetSpec) -> list[Path]:
     return task_for(spec).output_files(case_id, spec.file_ending, folder, spec)
 
 
-def _classification_candidate(name: str, models: list[Path], folder: Path, probabilities: dict[str, np.ndarray], references: dict[str, int], spec: DatasetSpec) -> Candidate:
+def _classification_candidate(
+    name: str, models: list[Path], folder: Path, probabilities: dict[str, np.ndarray], references: dict[str, int], spec: DatasetSpec
+) -> Candidate:
     """Writes a classification candidate's out-of-fold predictions table and summary into ``folder``."""
     folder.mkdir(parents=True, exist_ok=True)
     write_predictions(folder / "predictions.csv", probabilities, spec)
@@ -121,8 +126,10 @@ def _merge_classification(model: Path, folds: list[str], spec: DatasetSpec) -> C
         summary = read_summary(validation / "summary.json")
         for case_id, row in read_predictions(validation, spec).items():
             if case_id in probabilities:
-                raise AutosegError(f"case {case_id} is validated by both fold {origin[case_id]} and fold {fold} of {model.name}: "
-                                   "the folds were trained with different splits (splits_final.json changed). Retrain the folds on one split.")
+                raise AutosegError(
+                    f"case {case_id} is validated by both fold {origin[case_id]} and fold {fold} of {model.name}: "
+                    "the folds were trained with different splits (splits_final.json changed). Retrain the folds on one split."
+                )
             probabilities[case_id], origin[case_id] = row, fold
             references[case_id] = spec.classes[summary["cases"][case_id]["reference"]]
     return _classification_candidate(model.name, [model], model / crossval_folder_name(folds), probabilities, references, spec)
@@ -146,8 +153,10 @@ def merge_cross_validation(model: Path, folds: list[str], spec: DatasetSpec) -> 
         baseline.update(summary.get("baseline", {}).get("cases", {}))
         for case_id, metrics in summary["cases"].items():
             if case_id in per_case:
-                raise AutosegError(f"case {case_id} is validated by both fold {origin[case_id]} and fold {fold} of {model.name}: "
-                                   "the folds were trained with different splits (splits_final.json changed). Retrain the folds on one split.")
+                raise AutosegError(
+                    f"case {case_id} is validated by both fold {origin[case_id]} and fold {fold} of {model.name}: "
+                    "the folds were trained with different splits (splits_final.json changed). Retrain the folds on one split."
+                )
             per_case[case_id], origin[case_id] = metrics, fold
             for source in _case_files(case_id, validation, spec):
                 atomic_write(folder / source.name, lambda tmp, source=source: shutil.copyfile(source, tmp))
@@ -160,11 +169,15 @@ def merge_cross_validation(model: Path, folds: list[str], spec: DatasetSpec) -> 
     return Candidate(model.name, [model], folder, summary, spec.file_ending, probabilities if len(probabilities) == len(per_case) else None)
 
 
-def _ensemble_and_score(case_id: str, first: Candidate, second: Candidate, spec: DatasetSpec, references: Path, folder: Path) -> tuple[str, dict]:
+def _ensemble_and_score(
+    case_id: str, first: Candidate, second: Candidate, spec: DatasetSpec, references: Path, folder: Path
+) -> tuple[str, dict]:
     """One case of a pair ensemble: probabilities averaged (segmentation) or images averaged (regression), then scored."""
     task = task_for(spec)
     if task.target_kind == "image":
-        written = average_images([_case_files(case_id, first.folder, spec), _case_files(case_id, second.folder, spec)], _case_files(case_id, folder, spec))
+        written = average_images(
+            [_case_files(case_id, first.folder, spec), _case_files(case_id, second.folder, spec)], _case_files(case_id, folder, spec)
+        )
         return case_id, task.case_metrics(written, _case_files(case_id, references, spec), spec)
     label_file = first.folder / f"{case_id}{spec.file_ending}"
     labels = ensemble_case([first.probabilities[case_id], second.probabilities[case_id]], label_file, spec, folder / label_file.name)
@@ -172,14 +185,18 @@ def _ensemble_and_score(case_id: str, first: Candidate, second: Candidate, spec:
     return case_id, score_label_maps(labels, reference.array[0], task.evaluation_structures(spec), reference.geometry.spacing)
 
 
-def ensemble_cross_validation(first: Candidate, second: Candidate, spec: DatasetSpec, references: Path, results_dir: Path, folds: list[str], num_processes: int | None) -> Candidate:
+def ensemble_cross_validation(
+    first: Candidate, second: Candidate, spec: DatasetSpec, references: Path, results_dir: Path, folds: list[str], num_processes: int | None
+) -> Candidate:
     """Averages two candidates' out-of-fold predictions case by case, writes and scores the ensemble."""
     name = f"{first.name}+{second.name}"
     folder = results_dir / "ensembles" / name / crossval_folder_name(folds)
     if task_for(spec).target_kind == "class":
         one, other = read_predictions(first.folder, spec), read_predictions(second.folder, spec)
         references = {case_id: spec.classes[row["reference"]] for case_id, row in first.summary["cases"].items()}
-        return _classification_candidate(name, first.models + second.models, folder, {c: (one[c] + other[c]) / 2 for c in one}, references, spec)
+        return _classification_candidate(
+            name, first.models + second.models, folder, {c: (one[c] + other[c]) / 2 for c in one}, references, spec
+        )
     folder.mkdir(parents=True, exist_ok=True)
     work = partial(_ensemble_and_score, first=first, second=second, spec=spec, references=references, folder=folder)
     summary = summarise(dict(map_cases(work, sorted(first.summary["cases"]), num_processes, desc=f"ensemble {name}")))
@@ -197,7 +214,11 @@ def _dice_counts(item: tuple[Path, Path], variants: list[Postprocessing], struct
         counts.append({})
         for name, values in structures.items():
             mask = np.isin(predicted, values)
-            counts[-1][name] = (int(np.count_nonzero(mask & expected[name])), int(np.count_nonzero(mask & ~expected[name])), int(np.count_nonzero(~mask & expected[name])))
+            counts[-1][name] = (
+                int(np.count_nonzero(mask & expected[name])),
+                int(np.count_nonzero(mask & ~expected[name])),
+                int(np.count_nonzero(~mask & expected[name])),
+            )
     return counts
 
 
@@ -211,7 +232,9 @@ def mean_dice(per_case: list[dict[str, tuple[int, int, int]]]) -> float:
     return float(np.mean(means)) if means else math.nan
 
 
-def determine_postprocessing(pairs: list[tuple[Path, Path]], structures: Structures, label_values: list[int], num_processes: int | None = None) -> tuple[Postprocessing, dict]:
+def determine_postprocessing(
+    pairs: list[tuple[Path, Path]], structures: Structures, label_values: list[int], num_processes: int | None = None
+) -> tuple[Postprocessing, dict]:
     """Chooses the largest-component steps that raise the mean Dice of (prediction, reference) files.
 
     Returns the steps and a report: the Dice without postprocessing, after
@@ -253,7 +276,10 @@ def find_best_configuration(
     the module's description lists; returns the contents of find_best_configuration.json."""
     folds = [str(f) for f in folds]
     if not references.is_dir():
-        raise AutosegError(f"{references} not found: the reference labels of the training cases (written by autoseg preprocess) are needed to score ensembles and postprocessing.")
+        raise AutosegError(
+            f"{references} not found: the reference labels of the training cases (written by autoseg preprocess) are needed to "
+            "score ensembles and postprocessing."
+        )
     models = _trained_models(results_dir, list(trainers), list(plans), configurations)
     complete = []
     for model in models:
@@ -261,11 +287,17 @@ def find_best_configuration(
         if not missing:
             complete.append(model)
         elif configurations is not None:
-            raise AutosegError(f"{model.name} has no finished validation for fold(s) {', '.join(missing)} (fold_K/validation/summary.json); train them (autoseg train ... K), or choose folds with -f.")
+            raise AutosegError(
+                f"{model.name} has no finished validation for fold(s) {', '.join(missing)} (fold_K/validation/summary.json); "
+                "train them (autoseg train ... K), or choose folds with -f."
+            )
         else:
             say(f"skipping {model.name}: fold(s) {', '.join(missing)} not finished")
     if not complete:
-        raise AutosegError(f"{results_dir} holds no configuration with all of folds {', '.join(folds)} trained and validated; train every fold first (autoseg train DATASET CONFIGURATION FOLD).")
+        raise AutosegError(
+            f"{results_dir} holds no configuration with all of folds {', '.join(folds)} trained and validated; train every fold "
+            "first (autoseg train DATASET CONFIGURATION FOLD)."
+        )
     spec = _dataset_spec(complete)
     task = task_for(spec)
     labels = task.target_kind == "label"
@@ -275,9 +307,15 @@ def find_best_configuration(
         if labels:  # averaging label maps loses the probabilities an ensemble needs
             without = [c.name for c in candidates if c.probabilities is None]
             if without:
-                say(f"ensembles with {', '.join(without)} are not scored: train (or re-validate with --val_only) with --npz to save validation probabilities")
+                say(
+                    f"ensembles with {', '.join(without)} are not scored: train (or re-validate with --val_only) with --npz to "
+                    "save validation probabilities"
+                )
             members = [c for c in candidates if c.probabilities is not None]
-        candidates += [ensemble_cross_validation(a, b, spec, references, results_dir, folds, num_processes) for a, b in itertools.combinations(members, 2)]
+        candidates += [
+            ensemble_cross_validation(a, b, spec, references, results_dir, folds, num_processes)
+            for a, b in itertools.combinations(members, 2)
+        ]
     metric = task.selection_metric
     scores = {c.name: (c.summary["metrics"] if "metrics" in c.summary else c.summary["foreground_mean"])[metric] for c in candidates}
     for candidate in candidates:
@@ -300,7 +338,9 @@ def find_best_configuration(
     result = {
         "metric": metric,
         "folds": folds,
-        "candidates": {c.name: {"models": [m.name for m in c.models], "score": scores[c.name], "predictions": str(c.folder)} for c in candidates},
+        "candidates": {
+            c.name: {"models": [m.name for m in c.models], "score": scores[c.name], "predictions": str(c.folder)} for c in candidates
+        },
         "best": best.name,
         **({"postprocessing": steps.to_json()} if labels else {}),
         **({"baseline_score": baseline} if baseline is not None else {}),
@@ -315,22 +355,30 @@ def _dataset_spec(models: list[Path]) -> DatasetSpec:
     texts = {(model / "dataset.json").read_text() for model in models}
     first = models[0] / "dataset.json"
     if len({json.dumps(json.loads(text), sort_keys=True) for text in texts}) > 1:
-        raise AutosegError(f"the model folders of {models[0].parent} were trained with different dataset.json files; they cannot be compared.")
+        raise AutosegError(
+            f"the model folders of {models[0].parent} were trained with different dataset.json files; they cannot be compared."
+        )
     return DatasetSpec.from_json(json.loads(first.read_text()), str(first))
 
 
 def _describe(steps: Postprocessing) -> str:
-    parts = (["largest component of the foreground"] if steps.foreground_largest_component else []) + [f"largest component of label {v}" for v in steps.largest_component_per_label]
+    parts = (["largest component of the foreground"] if steps.foreground_largest_component else []) + [
+        f"largest component of label {v}" for v in steps.largest_component_per_label
+    ]
     return ", ".join(parts) if parts else "none"
 
 
-def inference_instructions(results_dir: Path, best: Candidate, folds: list[str], steps: Postprocessing, score: float, report: dict | None, metric: str) -> str:
+def inference_instructions(
+    results_dir: Path, best: Candidate, folds: list[str], steps: Postprocessing, score: float, report: dict | None, metric: str
+) -> str:
     """The commands that predict a new folder the way the cross-validation chose, as text to copy.
     ``report``: what determine_postprocessing measured (None: the task has no postprocessing)."""
     results_dir = results_dir.resolve()
     dataset = results_dir.name
     results_option = ["--results", str(results_dir.parent)]
-    postprocessing = f"; postprocessing: {_describe(steps)} (mean Dice {report['dice_with_chosen_steps']:.4f})" if report is not None else ""
+    postprocessing = (
+        f"; postprocessing: {_describe(steps)} (mean Dice {report['dice_with_chosen_steps']:.4f})" if report is not None else ""
+    )
     lines = [
         f"# autoseg find_best_configuration for {dataset}, on folds {' '.join(folds)}:",
         f"# best: {best.name} ({metric} {score:.4f}){postprocessing}.",
@@ -344,7 +392,25 @@ def inference_instructions(results_dir: Path, best: Candidate, folds: list[str],
     for model in best.models:
         trainer, plans_name, configuration = model.name.split("__")
         output = f"OUTPUT_FOLDER/{model.name}" if later_steps else "OUTPUT_FOLDER"
-        command = ["autoseg", "predict", "-d", dataset, "-i", "INPUT_FOLDER", "-o", output, "-c", configuration, "-tr", trainer, "-p", f"{plans_name}.json", "-f", *folds, *results_option]
+        command = [
+            "autoseg",
+            "predict",
+            "-d",
+            dataset,
+            "-i",
+            "INPUT_FOLDER",
+            "-o",
+            output,
+            "-c",
+            configuration,
+            "-tr",
+            trainer,
+            "-p",
+            f"{plans_name}.json",
+            "-f",
+            *folds,
+            *results_option,
+        ]
         lines.append(shlex.join(command + (["--save_probabilities"] if ensemble and report is not None else [])))
         outputs.append(output)
     if ensemble:
@@ -352,5 +418,18 @@ def inference_instructions(results_dir: Path, best: Candidate, folds: list[str],
         lines.append(shlex.join(["autoseg", "ensemble", "-i", *outputs, "-o", output]))
         outputs = [output]
     if steps.does_something:
-        lines.append(shlex.join(["autoseg", "apply_postprocessing", "-i", outputs[0], "-o", "OUTPUT_FOLDER", "-pp", str(results_dir / "postprocessing.json")]))
+        lines.append(
+            shlex.join(
+                [
+                    "autoseg",
+                    "apply_postprocessing",
+                    "-i",
+                    outputs[0],
+                    "-o",
+                    "OUTPUT_FOLDER",
+                    "-pp",
+                    str(results_dir / "postprocessing.json"),
+                ]
+            )
+        )
     return "\n".join(lines) + "\n"

@@ -38,7 +38,10 @@ FORMAT_VERSION = 1
 SHARED_FILES = ("find_best_configuration.json", "postprocessing.json", "inference_instructions.txt")
 _DATASET = r"Dataset\d{3}_[A-Za-z0-9_\-.]+"
 _MODEL = r"[A-Za-z0-9_\-.]+__[A-Za-z0-9_\-.]+__[A-Za-z0-9_\-.]+"
-_MEMBER = re.compile(rf"^({_DATASET})/(?:{MANIFEST}|{'|'.join(map(re.escape, SHARED_FILES))}|{_MODEL}/(?:plans\.json|dataset\.json|fold_(?:\d+|all)/checkpoint_final\.pt))$")
+_SHARED = "|".join(map(re.escape, SHARED_FILES))
+_MEMBER = re.compile(
+    rf"^({_DATASET})/(?:{MANIFEST}|{_SHARED}|{_MODEL}/(?:plans\.json|dataset\.json|fold_(?:\d+|all)/checkpoint_final\.pt))$"
+)
 
 
 def _chosen_models(results: Path, configurations: list[str] | None, trainer: str, plans: str) -> list[Path]:
@@ -56,7 +59,14 @@ def _chosen_models(results: Path, configurations: list[str] | None, trainer: str
     return folders
 
 
-def export_model(results: Path, output: Path, configurations: list[str] | None = None, trainer: str = "default", plans: str = "plans", folds: list[str] | None = None) -> Path:
+def export_model(
+    results: Path,
+    output: Path,
+    configurations: list[str] | None = None,
+    trainer: str = "default",
+    plans: str = "plans",
+    folds: list[str] | None = None,
+) -> Path:
     """Writes the model(s) of the dataset results folder ``results`` to the zip ``output`` (atomically); returns it."""
     if output.suffix != ".zip":
         raise AutosegError(f"{output}: the model archive must end in .zip.")
@@ -65,9 +75,12 @@ def export_model(results: Path, output: Path, configurations: list[str] | None =
     dataset = results.name
     contents: dict[str, list[str]] = {}
     with tempfile.TemporaryDirectory() as scratch:
+
         def write(archive: zipfile.ZipFile) -> None:
             for model in models:
-                chosen = folds or sorted((p.name[5:] for p in model.glob("fold_*") if (p / "checkpoint_final.pt").is_file()), key=lambda f: (not f.isdigit(), f))
+                chosen = folds or sorted(
+                    (p.name[5:] for p in model.glob("fold_*") if (p / "checkpoint_final.pt").is_file()), key=lambda f: (not f.isdigit(), f)
+                )
                 if not chosen:
                     raise AutosegError(f"{model} has no finished fold (fold_K/checkpoint_final.pt).")
                 for name in ("plans.json", "dataset.json"):
@@ -82,8 +95,15 @@ def export_model(results: Path, output: Path, configurations: list[str] | None =
             for name in SHARED_FILES:
                 if (results / name).is_file():
                     archive.write(results / name, f"{dataset}/{name}")
-            manifest = {"format_version": FORMAT_VERSION, "dataset": dataset, "task": spec.task, "channel_names": {str(k): v for k, v in spec.channel_names.items()},
-                        "file_ending": spec.file_ending, "models": contents, "dataset_json": spec.to_json()}
+            manifest = {
+                "format_version": FORMAT_VERSION,
+                "dataset": dataset,
+                "task": spec.task,
+                "channel_names": {str(k): v for k, v in spec.channel_names.items()},
+                "file_ending": spec.file_ending,
+                "models": contents,
+                "dataset_json": spec.to_json(),
+            }
             archive.writestr(f"{dataset}/{MANIFEST}", json.dumps(manifest, indent=2) + "\n")
 
         output.parent.mkdir(parents=True, exist_ok=True)
@@ -105,11 +125,16 @@ def check_archive(archive: zipfile.ZipFile, source: Path) -> str:
         is_link = (info.external_attr >> 16) & 0o170000 == 0o120000
         match = _MEMBER.match(name)
         if is_link or match is None or ".." in name.split("/"):
-            raise AutosegError(f"{source} holds {name!r}, which is not part of an autoseg model (absolute paths, '..', links and other files are refused); "
-                               "get the model from its author again, exported with autoseg export_model.")
+            raise AutosegError(
+                f"{source} holds {name!r}, which is not part of an autoseg model (absolute paths, '..', links and other files "
+                "are refused); "
+                "get the model from its author again, exported with autoseg export_model."
+            )
         datasets.add(match.group(1))
     if len(datasets) != 1 or f"{next(iter(datasets))}/{MANIFEST}" not in names:
-        raise AutosegError(f"{source} is not an autoseg model archive (one dataset folder with {MANIFEST}); export it with autoseg export_model.")
+        raise AutosegError(
+            f"{source} is not an autoseg model archive (one dataset folder with {MANIFEST}); export it with autoseg export_model."
+        )
     return datasets.pop()
 
 
@@ -125,14 +150,20 @@ def install_model(archive_path: Path, results_root: Path, overwrite: bool = Fals
         dataset = check_archive(archive, archive_path)
         target = results_root / dataset
         if target.exists() and not overwrite:
-            raise AutosegError(f"{target} already exists; pass --overwrite to replace it (its trained models are deleted), or install with --results elsewhere.")
+            raise AutosegError(
+                f"{target} already exists; pass --overwrite to replace it (its trained models are deleted), or install with "
+                "--results elsewhere."
+            )
         results_root.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=f".{dataset}.", dir=results_root))
         try:
             archive.extractall(staging)
             manifest = json.loads((staging / dataset / MANIFEST).read_text())
             if manifest.get("format_version") != FORMAT_VERSION:
-                raise AutosegError(f"{archive_path} has model format {manifest.get('format_version')!r}; this autoseg reads format {FORMAT_VERSION}. Update autoseg.")
+                raise AutosegError(
+                    f"{archive_path} has model format {manifest.get('format_version')!r}; this autoseg reads format "
+                    f"{FORMAT_VERSION}. Update autoseg."
+                )
             for checkpoint in (staging / dataset).glob("*/fold_*/checkpoint_final.pt"):
                 load_checkpoint(checkpoint)  # weights_only: refuses anything but tensors
             if target.exists():

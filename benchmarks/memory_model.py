@@ -45,18 +45,31 @@ DATASETS = [
 def fingerprint_for(spacing, shape, channels) -> Fingerprint:
     cases = [CaseFingerprint(f"c{i}", list(spacing), list(shape), list(shape)) for i in range(40)]
     stats = IntensityStatistics(0.0, 1.0, 0.0, -1.0, 1.0, -2.0, 2.0, 100)
-    return Fingerprint("bench", "segmentation", {str(i): c for i, c in enumerate(channels)}, cases, {str(i): stats for i in range(len(channels))})
+    return Fingerprint(
+        "bench", "segmentation", {str(i): c for i, c in enumerate(channels)}, cases, {str(i): stats for i in range(len(channels))}
+    )
 
 
 def spec_for(channels, num_labels) -> DatasetSpec:
     labels = {"background": 0} | {f"class_{i}": i for i in range(1, num_labels)}
-    return DatasetSpec.from_json({"channel_names": {str(i): c for i, c in enumerate(channels)}, "labels": labels, "numTraining": 40, "file_ending": ".nii.gz"})
+    return DatasetSpec.from_json(
+        {"channel_names": {str(i): c for i, c in enumerate(channels)}, "labels": labels, "numTraining": 40, "file_ending": ".nii.gz"}
+    )
 
 
 def row(name, architecture, patch, in_channels, out_channels, batch, device) -> str:
     amp = device == "cuda"
     modelled = training_step_memory(architecture, patch, in_channels, out_channels, batch, amp).total_bytes
-    measured = measure_training_step({"architecture": architecture.to_json(), "patch_size": patch, "in_channels": in_channels, "out_channels": out_channels, "batch_size": batch, "device": device})
+    measured = measure_training_step(
+        {
+            "architecture": architecture.to_json(),
+            "patch_size": patch,
+            "in_channels": in_channels,
+            "out_channels": out_channels,
+            "batch_size": batch,
+            "device": device,
+        }
+    )
     return f"{name:<44} {str(patch):<18} {batch:>5} {modelled / 2**30:>9.2f} {measured / 2**30:>9.2f} {measured / modelled:>7.2f}"
 
 
@@ -81,7 +94,9 @@ def main() -> None:
         for config_name, config in plans.configurations.items():
             if args.device == "cpu" and args.skip_large:
                 continue
-            print(row(f"{name} {config_name}", config.architecture, config.patch_size, len(channels), labels, config.batch_size, args.device))
+            print(
+                row(f"{name} {config_name}", config.architecture, config.patch_size, len(channels), labels, config.batch_size, args.device)
+            )
 
 
 if __name__ == "__main__":

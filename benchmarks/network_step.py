@@ -27,7 +27,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-SNIPPET = r'''
+SNIPPET = r"""
 import json, statistics, sys, time, torch
 settings = json.loads(sys.argv[1])
 torch.manual_seed(0)
@@ -77,7 +77,7 @@ with torch.no_grad():
     matmul = timed(lambda: square @ square)
 print(json.dumps({"step": training, "forward": forward, "forward_flop": counter.get_total_flops(), "matmul_flops_per_s": 2 * 2048**3 / matmul,
                   "parameters": sum(p.numel() for p in network.parameters()), "threads": torch.get_num_threads()}))
-'''
+"""
 
 
 def run(python: str, settings: dict) -> dict:
@@ -93,17 +93,31 @@ def main() -> None:
     parser.add_argument("--strides", nargs="+", default=None, help="per stage, comma-separated per axis (default: 1,1,1 then 2,2,2)")
     parser.add_argument("--nnunet", type=Path, default=None, help="bin folder of a venv with nnunetv2")
     args = parser.parse_args()
-    strides = [[int(v) for v in stage.split(",")] for stage in args.strides] if args.strides else [[1, 1, 1]] + [[2, 2, 2]] * (len(args.features) - 1)
+    strides = (
+        [[int(v) for v in stage.split(",")] for stage in args.strides]
+        if args.strides
+        else [[1, 1, 1]] + [[2, 2, 2]] * (len(args.features) - 1)
+    )
     if len(strides) != len(args.features):
         parser.error(f"--strides needs one entry per stage ({len(args.features)}), got {len(strides)}")
-    settings = {"features": args.features, "strides": strides, "patch": args.patch, "batch": args.batch, "root": str(Path(__file__).resolve().parents[1])}
+    settings = {
+        "features": args.features,
+        "strides": strides,
+        "patch": args.patch,
+        "batch": args.batch,
+        "root": str(Path(__file__).resolve().parents[1]),
+    }
     print(f"patch {args.patch}, batch {args.batch}, features {args.features}, strides {strides}")
     tools = [("autoseg", sys.executable)] + ([("nnU-Net", str(args.nnunet / "python"))] if args.nnunet else [])
     for name, python in tools:
         result = run(python, {**settings, "tool": "autoseg" if name == "autoseg" else "nnunet"})
         rate = result["forward_flop"] / result["forward"] / 1e9
-        print(f"  {name:<8} training step {result['step']:.3f} s, forward {result['forward']:.3f} s ({result['forward_flop'] / 1e9:.0f} GFLOP, {rate:.0f} GFLOP/s), "
-              f"{result['parameters']:,} parameters, {result['threads']} threads; float32 matrix multiply here: {result['matmul_flops_per_s'] / 1e9:.0f} GFLOP/s")
+        print(
+            f"  {name:<8} training step {result['step']:.3f} s, forward {result['forward']:.3f} s "
+            f"({result['forward_flop'] / 1e9:.0f} GFLOP, {rate:.0f} GFLOP/s), "
+            f"{result['parameters']:,} parameters, {result['threads']} threads; float32 matrix multiply here: "
+            f"{result['matmul_flops_per_s'] / 1e9:.0f} GFLOP/s"
+        )
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ import os
 import subprocess
 from pathlib import Path
 
-CONVERT = r'''
+CONVERT = r"""
 import json, re, sys, torch
 from nnunetv2.utilities.plans_handling.plans_handler import PlansManager
 from nnunetv2.utilities.get_network_from_plans import get_network_from_plans
@@ -56,7 +56,7 @@ if missing:
     sys.exit(f"autoseg tensors not used: {missing[:5]}")
 torch.save({"network_weights": network.state_dict(), "trainer_name": "nnUNetTrainer", "inference_allowed_mirroring_axes": tuple(json.loads(mirror_axes)),
             "init_args": {"plans": plans, "configuration": configuration, "fold": 0, "dataset_json": dataset_json, "device": "cpu"}}, out_path)
-'''
+"""
 
 
 def nnunet_env(raw: Path, work: Path, workers: int | None = None) -> dict:
@@ -83,13 +83,20 @@ def plan_like_autoseg(bin_dir: Path, env: dict, dataset_name: str, plan: dict, c
     stages = len(architecture["features_per_stage"])
     target.update(spacing=plan["spacing"], patch_size=plan["patch_size"], batch_size=plan["batch_size"])
     target["architecture"]["arch_kwargs"].update(
-        n_stages=stages, features_per_stage=architecture["features_per_stage"], kernel_sizes=architecture["kernel_sizes"], strides=architecture["strides"],
-        n_conv_per_stage=[architecture["n_conv_per_stage"]] * stages, n_conv_per_stage_decoder=[architecture["n_conv_per_stage_decoder"]] * (stages - 1))
+        n_stages=stages,
+        features_per_stage=architecture["features_per_stage"],
+        kernel_sizes=architecture["kernel_sizes"],
+        strides=architecture["strides"],
+        n_conv_per_stage=[architecture["n_conv_per_stage"]] * stages,
+        n_conv_per_stage_decoder=[architecture["n_conv_per_stage_decoder"]] * (stages - 1),
+    )
     plans_path.write_text(json.dumps(plans, indent=2))
     return plans_path
 
 
-def export_weights(bin_dir: Path, env: dict, checkpoint: Path, plans_path: Path, raw_dataset: Path, configuration: str, mirror_axes: list[int]) -> Path:
+def export_weights(
+    bin_dir: Path, env: dict, checkpoint: Path, plans_path: Path, raw_dataset: Path, configuration: str, mirror_axes: list[int]
+) -> Path:
     """Writes nnU-Net's model folder (plans, dataset.json, fold_0/checkpoint_final.pth) holding the
     weights of autoseg's ``checkpoint``; returns the folder."""
     folder = Path(env["nnUNet_results"]) / raw_dataset.name / f"nnUNetTrainer__nnUNetPlans__{configuration}"
@@ -98,6 +105,20 @@ def export_weights(bin_dir: Path, env: dict, checkpoint: Path, plans_path: Path,
     (folder / "dataset.json").write_text((raw_dataset / "dataset.json").read_text())
     fingerprint = plans_path.parent / "dataset_fingerprint.json"
     (folder / "dataset_fingerprint.json").write_text(fingerprint.read_text())
-    subprocess.run([str(bin_dir / "python"), "-c", CONVERT, str(checkpoint), str(folder / "plans.json"), str(folder / "dataset.json"), configuration, json.dumps(mirror_axes), str(folder / "fold_0" / "checkpoint_final.pth")],
-                   check=True, capture_output=True, text=True)
+    subprocess.run(
+        [
+            str(bin_dir / "python"),
+            "-c",
+            CONVERT,
+            str(checkpoint),
+            str(folder / "plans.json"),
+            str(folder / "dataset.json"),
+            configuration,
+            json.dumps(mirror_axes),
+            str(folder / "fold_0" / "checkpoint_final.pth"),
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
     return folder

@@ -86,10 +86,48 @@ def main() -> None:
                 cases = stand_in.default_cases * scale
                 raw = work / f"raw_{key}_{scale}"
                 folder = generate_stand_in(key, raw, num_cases=cases, num_test=0, zoom=args.zoom)
-                tools = [("autoseg", [sys.executable, "-m", "autoseg.cli", "plan_and_preprocess", "-d", folder.name, "-np", str(args.num_processes), "--raw", str(raw), "--preprocessed", str(work / f"pre_autoseg_{key}_{scale}")], dict(os.environ))]
+                tools = [
+                    (
+                        "autoseg",
+                        [
+                            sys.executable,
+                            "-m",
+                            "autoseg.cli",
+                            "plan_and_preprocess",
+                            "-d",
+                            folder.name,
+                            "-np",
+                            str(args.num_processes),
+                            "--raw",
+                            str(raw),
+                            "--preprocessed",
+                            str(work / f"pre_autoseg_{key}_{scale}"),
+                        ],
+                        dict(os.environ),
+                    )
+                ]
                 if args.nnunet and key in SEGMENTATION:
-                    env = dict(os.environ, nnUNet_raw=str(raw), nnUNet_preprocessed=str(work / f"pre_nnunet_{key}_{scale}"), nnUNet_results=str(work / "results"))
-                    tools.append(("nnU-Net", [str(args.nnunet / "nnUNetv2_plan_and_preprocess"), "-d", str(stand_in.dataset_id), "-np", str(args.num_processes), "-npfp", str(args.num_processes)], env))
+                    env = dict(
+                        os.environ,
+                        nnUNet_raw=str(raw),
+                        nnUNet_preprocessed=str(work / f"pre_nnunet_{key}_{scale}"),
+                        nnUNet_results=str(work / "results"),
+                    )
+                    tools.append(
+                        (
+                            "nnU-Net",
+                            [
+                                str(args.nnunet / "nnUNetv2_plan_and_preprocess"),
+                                "-d",
+                                str(stand_in.dataset_id),
+                                "-np",
+                                str(args.num_processes),
+                                "-npfp",
+                                str(args.num_processes),
+                            ],
+                            env,
+                        )
+                    )
                 for tool, command, env in tools:
                     seconds, peak = run_measured(command, env)
                     print(f"{key:<10} {cases:>5} {tool:<9} {seconds:>8.1f} {seconds / cases:>7.2f} {peak / 2**20:>8.0f}", flush=True)

@@ -86,7 +86,10 @@ def timed_run(command: list[str], output_dir: Path, env: dict | None = None) -> 
 
 
 def report(tool: str, zoom: float, mirroring: bool, cases: int, seconds: float, first: float, peak: float) -> None:
-    print(f"  {tool:<8} zoom {zoom} mirroring {mirroring!s:<5}: {seconds / cases:7.2f} s/case ({seconds:6.1f} s for {cases}, first written after {first:5.1f} s), peak {peak:6.0f} MB")
+    print(
+        f"  {tool:<8} zoom {zoom} mirroring {mirroring!s:<5}: {seconds / cases:7.2f} s/case ({seconds:6.1f} s for {cases}, "
+        f"first written after {first:5.1f} s), peak {peak:6.0f} MB"
+    )
 
 
 def agreement(first: Path, second: Path, regions: dict[str, tuple[int, ...]]) -> list[float]:
@@ -114,30 +117,82 @@ def main() -> None:
             settings = TrainingSettings(epochs=2, iterations_per_epoch=3, validation_iterations=1, num_workers=1)
             fold = train_fold(preprocessed, work / "results", "3d_fullres", "0", device=args.device, settings=settings)
             shape = read_image(next((dataset.root / "imagesTs").iterdir())).spatial_shape
-            print(f"zoom {zoom}: image {shape} at {read_image(next((dataset.root / 'imagesTs').iterdir())).geometry.spacing} mm; "
-                  f"plan spacing {config.spacing}, patch {config.patch_size}, features {config.architecture.features_per_stage}")
+            print(
+                f"zoom {zoom}: image {shape} at {read_image(next((dataset.root / 'imagesTs').iterdir())).geometry.spacing} mm; "
+                f"plan spacing {config.spacing}, patch {config.patch_size}, features {config.architecture.features_per_stage}"
+            )
             outputs = {}
             for mirroring in (True, False):
                 tta = [] if mirroring else ["--disable_tta"]
                 out = work / f"autoseg_{mirroring}"
-                command = [autoseg, "predict", "-i", str(dataset.root / "imagesTs"), "-o", str(out), "-d", dataset.name, "-c", "3d_fullres", "-f", "0", "--results", str(work / "results"), "--device", args.device, *tta]
+                command = [
+                    autoseg,
+                    "predict",
+                    "-i",
+                    str(dataset.root / "imagesTs"),
+                    "-o",
+                    str(out),
+                    "-d",
+                    dataset.name,
+                    "-c",
+                    "3d_fullres",
+                    "-f",
+                    "0",
+                    "--results",
+                    str(work / "results"),
+                    "--device",
+                    args.device,
+                    *tta,
+                ]
                 outputs["autoseg", mirroring] = out
                 report("autoseg", zoom, mirroring, args.test, *timed_run(command, out))
             if args.nnunet:
                 env = nnunet_env(work / "raw", work)
-                plans_path = plan_like_autoseg(args.nnunet, env, dataset.name, plans.to_json()["configurations"]["3d_fullres"], "3d_fullres")
-                export_weights(args.nnunet, env, fold / "checkpoint_final.pt", plans_path, dataset.root, "3d_fullres", list(config.mirror_axes))
+                plans_path = plan_like_autoseg(
+                    args.nnunet, env, dataset.name, plans.to_json()["configurations"]["3d_fullres"], "3d_fullres"
+                )
+                export_weights(
+                    args.nnunet, env, fold / "checkpoint_final.pt", plans_path, dataset.root, "3d_fullres", list(config.mirror_axes)
+                )
                 for mirroring in (True, False):
                     tta = [] if mirroring else ["--disable_tta"]
                     out = work / f"nnunet_{mirroring}"
-                    command = [str(args.nnunet / "nnUNetv2_predict"), "-i", str(dataset.root / "imagesTs"), "-o", str(out), "-d", dataset.name[7:10], "-c", "3d_fullres", "-f", "0",
-                               "-device", args.device, "-npp", "1", "-nps", "1", *tta]
+                    command = [
+                        str(args.nnunet / "nnUNetv2_predict"),
+                        "-i",
+                        str(dataset.root / "imagesTs"),
+                        "-o",
+                        str(out),
+                        "-d",
+                        dataset.name[7:10],
+                        "-c",
+                        "3d_fullres",
+                        "-f",
+                        "0",
+                        "-device",
+                        args.device,
+                        "-npp",
+                        "1",
+                        "-nps",
+                        "1",
+                        *tta,
+                    ]
                     outputs["nnunet", mirroring] = out
                     report("nnU-Net", zoom, mirroring, args.test, *timed_run(command, out, env))
-                regions = {name: tuple(value) if isinstance(value, (list, tuple)) else (value,) for name, value in dataset.spec.labels.items() if value != 0}
+                regions = {
+                    name: tuple(value) if isinstance(value, (list, tuple)) else (value,)
+                    for name, value in dataset.spec.labels.items()
+                    if value != 0
+                }
                 for mirroring in (True, False):
-                    dice = [agreement(path, outputs["nnunet", mirroring] / path.name, regions) for path in sorted(outputs["autoseg", mirroring].glob("*.nii.gz"))]
-                    print(f"  agreement (Dice autoseg vs nnU-Net), mirroring {mirroring}: " + ", ".join(f"{name} {np.mean([d[i] for d in dice]):.4f}" for i, name in enumerate(regions)))
+                    dice = [
+                        agreement(path, outputs["nnunet", mirroring] / path.name, regions)
+                        for path in sorted(outputs["autoseg", mirroring].glob("*.nii.gz"))
+                    ]
+                    print(
+                        f"  agreement (Dice autoseg vs nnU-Net), mirroring {mirroring}: "
+                        + ", ".join(f"{name} {np.mean([d[i] for d in dice]):.4f}" for i, name in enumerate(regions))
+                    )
 
 
 if __name__ == "__main__":

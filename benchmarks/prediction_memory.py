@@ -64,7 +64,9 @@ def main() -> None:
             write_image(ImageData(image[None], geometry), raw / "imagesTr" / f"ct_{index:03d}_0000.nii.gz")
             write_image(ImageData(label[None], geometry), raw / "labelsTr" / f"ct_{index:03d}.nii.gz")
         labels = {"background": 0, **{f"organ_{v}": v for v in range(1, args.classes)}}
-        (raw / "dataset.json").write_text(json.dumps({"channel_names": {"0": "CT"}, "labels": labels, "numTraining": 5, "file_ending": ".nii.gz"}))
+        (raw / "dataset.json").write_text(
+            json.dumps({"channel_names": {"0": "CT"}, "labels": labels, "numTraining": 5, "file_ending": ".nii.gz"})
+        )
         image, _ = ct_volume(tuple(args.shape), args.classes, rng)
         write_image(ImageData(image[None], geometry), work / "big" / "big_0000.nii.gz")
         del image
@@ -76,17 +78,49 @@ def main() -> None:
         config = plans["configurations"]["3d_fullres"]
         config["architecture"]["features_per_stage"] = [4 * 2**s for s in range(len(config["architecture"]["features_per_stage"]))]
         plans_path.write_text(json.dumps(plans, indent=2))
-        train_fold(preprocessed, work / "results", "3d_fullres", "0", settings=TrainingSettings(epochs=1, iterations_per_epoch=1, validation_iterations=1, num_workers=0))
+        train_fold(
+            preprocessed,
+            work / "results",
+            "3d_fullres",
+            "0",
+            settings=TrainingSettings(epochs=1, iterations_per_epoch=1, validation_iterations=1, num_workers=0),
+        )
 
         voxels = int(np.prod(args.shape))
-        print(f"volume {tuple(args.shape)} ({voxels / 1e6:.0f} M voxels) at {SPACING} mm, {args.classes} classes, patch {config['patch_size']}, "
-              f"features {config['architecture']['features_per_stage']}, mirroring {args.mirroring}")
-        print(f"one float32 copy of the volume: {voxels * 4 / 2**20:.0f} MB; the (K, volume) float32 output: {voxels * 4 * args.classes / 2**20:.0f} MB")
+        print(
+            f"volume {tuple(args.shape)} ({voxels / 1e6:.0f} M voxels) at {SPACING} mm, {args.classes} classes, patch "
+            f"{config['patch_size']}, "
+            f"features {config['architecture']['features_per_stage']}, mirroring {args.mirroring}"
+        )
+        print(
+            f"one float32 copy of the volume: {voxels * 4 / 2**20:.0f} MB; the (K, volume) float32 output: "
+            f"{voxels * 4 * args.classes / 2**20:.0f} MB"
+        )
         out = work / "predicted"
-        command = [str(Path(sys.executable).parent / "autoseg"), "predict", "-i", str(work / "big"), "-o", str(out), "-d", raw.name, "-c", "3d_fullres",
-                   "-f", "0", "--results", str(work / "results"), "--device", "cpu", *([] if args.mirroring else ["--disable_tta"])]
+        command = [
+            str(Path(sys.executable).parent / "autoseg"),
+            "predict",
+            "-i",
+            str(work / "big"),
+            "-o",
+            str(out),
+            "-d",
+            raw.name,
+            "-c",
+            "3d_fullres",
+            "-f",
+            "0",
+            "--results",
+            str(work / "results"),
+            "--device",
+            "cpu",
+            *([] if args.mirroring else ["--disable_tta"]),
+        ]
         seconds, _, peak = timed_run(command, out)
-        print(f"autoseg predict: {seconds:.1f} s, peak RSS of the process tree {peak:.0f} MB ({peak * 2**20 / (voxels * 4):.1f} float32 volumes)")
+        print(
+            f"autoseg predict: {seconds:.1f} s, peak RSS of the process tree {peak:.0f} MB ({peak * 2**20 / (voxels * 4):.1f} "
+            "float32 volumes)"
+        )
 
 
 if __name__ == "__main__":

@@ -107,7 +107,12 @@ def run_nnunet(bin_dir: Path, raw: Path, dataset_name: str, work: Path, plan: di
     plan_like_autoseg(bin_dir, env, dataset_name, plan, configuration)
     run = lambda *command: run_tool(bin_dir, env, *command)  # noqa: E731
     run("nnUNetv2_preprocess", "-d", dataset_name[7:10], "-c", configuration, "-np", "2")
-    site = subprocess.run([str(bin_dir / "python"), "-c", "import nnunetv2, os; print(os.path.dirname(nnunetv2.__file__))"], capture_output=True, text=True, check=True).stdout.strip()
+    site = subprocess.run(
+        [str(bin_dir / "python"), "-c", "import nnunetv2, os; print(os.path.dirname(nnunetv2.__file__))"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
     trainer_file = Path(site) / "training" / "nnUNetTrainer" / "nnUNetTrainer_autosegBenchmark.py"
     trainer_file.write_text(NNUNET_TRAINER.format(epochs=args.epochs, iterations=args.iterations))
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
@@ -140,21 +145,58 @@ def main() -> None:
         plans = plan_and_preprocess(dataset, preprocessed, configurations=[args.configuration], gpu_memory_gb=args.gpu_memory_gb)
         config = plans.configuration(args.configuration)
         print(f"{dataset.name} {args.configuration} on {device}, {workers} augmentation workers, {torch.get_num_threads()} torch threads")
-        print(f"plan: spacing {config.spacing}, patch {config.patch_size}, batch {config.batch_size}, "
-              f"features {config.architecture.features_per_stage}, promised memory {config.estimated_memory_gb:.2f} GB")
+        print(
+            f"plan: spacing {config.spacing}, patch {config.patch_size}, batch {config.batch_size}, "
+            f"features {config.architecture.features_per_stage}, promised memory {config.estimated_memory_gb:.2f} GB"
+        )
         folder = preprocessed / config.data_identifier
-        recipe = BatchRecipe(str(folder), tuple(finished_cases(folder)), tuple(config.patch_size), config.batch_size, tuple(config.mirror_axes), config.slice_axis, True, True, 0)
+        recipe = BatchRecipe(
+            str(folder),
+            tuple(finished_cases(folder)),
+            tuple(config.patch_size),
+            config.batch_size,
+            tuple(config.mirror_axes),
+            config.slice_axis,
+            True,
+            True,
+            0,
+        )
         print(f"loader, cpu path (workers augment): {loader_rate(recipe, workers):.1f} batches/s")
         print(f"loader, device path (workers only cut patches): {loader_rate(replace(recipe, augment=False), workers):.1f} batches/s")
         augmenter = DeviceAugmenter(config.patch_size, config.mirror_axes)
-        print(f"device augmenter alone on {device}: {device_augmenter_rate(replace(recipe, augment=False), augmenter, device):.1f} batches/s")
+        print(
+            f"device augmenter alone on {device}: {device_augmenter_rate(replace(recipe, augment=False), augmenter, device):.1f} batches/s"
+        )
         for path in args.paths:
-            settings = TrainingSettings(epochs=args.epochs, iterations_per_epoch=args.iterations, validation_iterations=5, checkpoint_every=args.epochs, num_workers=workers, augmentation=path)
-            output = train_fold(preprocessed, work / "results", args.configuration, "0", device=str(device), settings=settings, trainer=f"benchmark_{path}")
+            settings = TrainingSettings(
+                epochs=args.epochs,
+                iterations_per_epoch=args.iterations,
+                validation_iterations=5,
+                checkpoint_every=args.epochs,
+                num_workers=workers,
+                augmentation=path,
+            )
+            output = train_fold(
+                preprocessed, work / "results", args.configuration, "0", device=str(device), settings=settings, trainer=f"benchmark_{path}"
+            )
             log = load_checkpoint(output / "checkpoint_final.pt")["log"]
-            report_epochs(f"autoseg ({path} augmentation)", [(r["seconds"], r["train_seconds"], r["peak_memory_gb"]) for r in log], args.iterations, config.estimated_memory_gb)
+            report_epochs(
+                f"autoseg ({path} augmentation)",
+                [(r["seconds"], r["train_seconds"], r["peak_memory_gb"]) for r in log],
+                args.iterations,
+                config.estimated_memory_gb,
+            )
         if args.nnunet:
-            run_nnunet(args.nnunet, work / "raw", dataset.name, work, plans.to_json()["configurations"][args.configuration], args.configuration, args, workers)
+            run_nnunet(
+                args.nnunet,
+                work / "raw",
+                dataset.name,
+                work,
+                plans.to_json()["configurations"][args.configuration],
+                args.configuration,
+                args,
+                workers,
+            )
 
 
 if __name__ == "__main__":

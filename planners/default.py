@@ -83,7 +83,12 @@ def plan_normalisation(fingerprint: Fingerprint) -> dict[str, ChannelNormalisati
     for index, name in fingerprint.channel_names.items():
         scheme = scheme_for_channel(name)
         stats = fingerprint.intensity_statistics[index]
-        parameters = {"mean": stats.mean, "std": stats.std, "percentile_00_5": stats.percentile_00_5, "percentile_99_5": stats.percentile_99_5}
+        parameters = {
+            "mean": stats.mean,
+            "std": stats.std,
+            "percentile_00_5": stats.percentile_00_5,
+            "percentile_99_5": stats.percentile_99_5,
+        }
         plans[index] = ChannelNormalisation(scheme, use_mask and scheme == "zscore", parameters)
     return plans
 
@@ -118,13 +123,21 @@ def mirror_axes(fingerprint: Fingerprint, spec: DatasetSpec) -> list[int]:
     for i, first in enumerate(values):
         for second in values[i + 1 :]:
             named_pair = _side_free_name(names[first]) is not None and _side_free_name(names[first]) == _side_free_name(names[second])
-            pairs = [(c.class_centroids[first], c.class_centroids[second]) for c in fingerprint.cases if first in c.class_centroids and second in c.class_centroids]
+            pairs = [
+                (c.class_centroids[first], c.class_centroids[second])
+                for c in fingerprint.cases
+                if first in c.class_centroids and second in c.class_centroids
+            ]
             if not pairs:
                 continue
             a, b = np.array([p[0] for p in pairs]), np.array([p[1] for p in pairs])
             for axis in range(ndim):
                 opposite = np.mean(np.sign(a[:, axis]) != np.sign(b[:, axis])) >= 0.9
-                apart = abs(a[:, axis].mean()) > 0.1 and abs(b[:, axis].mean()) > 0.1 and np.sign(a[:, axis].mean()) != np.sign(b[:, axis].mean())
+                apart = (
+                    abs(a[:, axis].mean()) > 0.1
+                    and abs(b[:, axis].mean()) > 0.1
+                    and np.sign(a[:, axis].mean()) != np.sign(b[:, axis].mean())
+                )
                 others = [o for o in range(ndim) if o != axis]
                 level = all(abs(a[:, o].mean() - b[:, o].mean()) < 0.25 for o in others)
                 if opposite and apart and (level or named_pair):
@@ -154,7 +167,9 @@ def fit_patch_and_batch(
         if memory.total_bytes <= budget_bytes:
             break
         if all(w <= MIN_EDGE for w in wanted):
-            raise AutosegError(f"no patch fits in {budget_bytes / 2**30:.1f} GB of GPU memory, even {patch}; pass a larger --gpu_memory_gb.")
+            raise AutosegError(
+                f"no patch fits in {budget_bytes / 2**30:.1f} GB of GPU memory, even {patch}; pass a larger --gpu_memory_gb."
+            )
         scale *= 0.95
     fixed = training_step_memory(architecture, patch, in_channels, out_channels, 0, mixed_precision, decoder).total_bytes
     per_sample = (memory.total_bytes - fixed) / 2
@@ -171,7 +186,14 @@ def _configuration(name, data_identifier, spacing, shapes, fingerprint_axes, con
     median_shape = np.median(shapes[:, in_plane], axis=0).tolist()
     dataset_voxels = float(np.sum(np.prod(shapes, axis=1)))
     architecture, patch, batch, memory_gb = fit_patch_and_batch(
-        [spacing[a] for a in in_plane], median_shape, dataset_voxels, context["in_channels"], context["out_channels"], context["budget"], context["mixed_precision"], context["decoder"],
+        [spacing[a] for a in in_plane],
+        median_shape,
+        dataset_voxels,
+        context["in_channels"],
+        context["out_channels"],
+        context["budget"],
+        context["mixed_precision"],
+        context["decoder"],
         MAX_BATCH_FRACTION if context["decoder"] else MAX_BATCH_FRACTION_WHOLE_IMAGES,
     )
     mirror = [i for i, a in enumerate(in_plane) if a in fingerprint_axes]

@@ -13,7 +13,9 @@ import torch
 from autoseg.allocator import keep_freed_memory
 applied = keep_freed_memory()
 torch.manual_seed(0)
-network = torch.nn.Sequential(torch.nn.Conv3d(1, 8, 3, padding=1), torch.nn.InstanceNorm3d(8), torch.nn.Conv3d(8, 8, 3, padding=1), torch.nn.Conv3d(8, 2, 1))
+network = torch.nn.Sequential(
+    torch.nn.Conv3d(1, 8, 3, padding=1), torch.nn.InstanceNorm3d(8), torch.nn.Conv3d(8, 8, 3, padding=1), torch.nn.Conv3d(8, 2, 1)
+)
 x = torch.randn(1, 1, 64, 128, 128)  # feature maps of 32 and 4 MB, each pass allocating them anew
 def faults_of_passes(passes):
     before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt

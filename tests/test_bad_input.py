@@ -58,13 +58,93 @@ CASES = {
     "missing dataset folder": (lambda r: ["verify", "-d", str(r / "nowhere" / "Dataset123_X"), "--raw", str(r / "raw")], "not found"),
     "unknown configuration": (lambda r: ["train", "901", "4d_fullres", "0", *trained(r)], "configuration '4d_fullres' is not in the plans"),
     "fold out of range": (lambda r: ["train", "901", "2d", "7", *trained(r)], "fold must be 0-4 or 'all'"),
-    "predict: other channel count": (lambda r: ["predict", "-d", "901", "-c", "2d", "-i", str(make_input(r, "channels", one_channel)), "-o", str(r / "out_channels"), "--results", str(r / "results")], "_0001"),
-    "predict: wrong file ending": (lambda r: ["predict", "-d", "901", "-c", "2d", "-i", str(make_input(r, "ending", wrong_ending)), "-o", str(r / "out_ending"), "--results", str(r / "results")], "notes.txt"),
-    "predict: corrupt image": (lambda r: ["predict", "-d", "901", "-c", "2d", "-i", str(make_input(r, "corrupt", corrupt)), "-o", str(r / "out_corrupt"), "--results", str(r / "results")], "spine_"),
-    "predict: unknown fold": (lambda r: ["predict", "-d", "901", "-c", "2d", "-f", "3", "-i", str(r / "raw" / "Dataset901_LumbarSpineDixon" / "imagesTs"), "-o", str(r / "out_fold"), "--results", str(r / "results")], "fold_3"),
-    "output path through a file": (lambda r: ["predict", "-d", "901", "-c", "2d", "-i", str(r / "raw" / "Dataset901_LumbarSpineDixon" / "imagesTs"), "-o", str(r / "raw" / "Dataset901_LumbarSpineDixon" / "dataset.json" / "out"), "--results", str(r / "results")], "dataset.json"),
+    "predict: other channel count": (
+        lambda r: [
+            "predict",
+            "-d",
+            "901",
+            "-c",
+            "2d",
+            "-i",
+            str(make_input(r, "channels", one_channel)),
+            "-o",
+            str(r / "out_channels"),
+            "--results",
+            str(r / "results"),
+        ],
+        "_0001",
+    ),
+    "predict: wrong file ending": (
+        lambda r: [
+            "predict",
+            "-d",
+            "901",
+            "-c",
+            "2d",
+            "-i",
+            str(make_input(r, "ending", wrong_ending)),
+            "-o",
+            str(r / "out_ending"),
+            "--results",
+            str(r / "results"),
+        ],
+        "notes.txt",
+    ),
+    "predict: corrupt image": (
+        lambda r: [
+            "predict",
+            "-d",
+            "901",
+            "-c",
+            "2d",
+            "-i",
+            str(make_input(r, "corrupt", corrupt)),
+            "-o",
+            str(r / "out_corrupt"),
+            "--results",
+            str(r / "results"),
+        ],
+        "spine_",
+    ),
+    "predict: unknown fold": (
+        lambda r: [
+            "predict",
+            "-d",
+            "901",
+            "-c",
+            "2d",
+            "-f",
+            "3",
+            "-i",
+            str(r / "raw" / "Dataset901_LumbarSpineDixon" / "imagesTs"),
+            "-o",
+            str(r / "out_fold"),
+            "--results",
+            str(r / "results"),
+        ],
+        "fold_3",
+    ),
+    "output path through a file": (
+        lambda r: [
+            "predict",
+            "-d",
+            "901",
+            "-c",
+            "2d",
+            "-i",
+            str(r / "raw" / "Dataset901_LumbarSpineDixon" / "imagesTs"),
+            "-o",
+            str(r / "raw" / "Dataset901_LumbarSpineDixon" / "dataset.json" / "out"),
+            "--results",
+            str(r / "results"),
+        ],
+        "dataset.json",
+    ),
     "evaluate: missing folder": (lambda r: ["evaluate", str(r / "nowhere"), str(r / "nowhere_either"), "-l", "1"], "nowhere"),
-    "plans edited into nonsense": (lambda r: ["train", "901", "2d", "1", "-p", nonsense_plans(r), *trained(r)], "patch_size [37, 50] must be positive multiples"),
+    "plans edited into nonsense": (
+        lambda r: ["train", "901", "2d", "1", "-p", nonsense_plans(r), *trained(r)],
+        "patch_size [37, 50] must be positive multiples",
+    ),
 }
 
 
@@ -91,5 +171,22 @@ def test_verbose_shows_the_traceback(setup, capsys):
 
 def test_a_refused_prediction_leaves_no_prediction_and_no_temporary_file(setup):
     output = setup / "out_nothing"
-    assert main(["predict", "-d", "901", "-c", "2d", "-i", str(make_input(setup, "corrupt_only", corrupt)), "-o", str(output), "--results", str(setup / "results")]) == 2
+    assert (
+        main(
+            [
+                "predict",
+                "-d",
+                "901",
+                "-c",
+                "2d",
+                "-i",
+                str(make_input(setup, "corrupt_only", corrupt)),
+                "-o",
+                str(output),
+                "--results",
+                str(setup / "results"),
+            ]
+        )
+        == 2
+    )
     assert not list(output.glob("*.nii.gz")) and not list(output.glob(".*"))

@@ -7,7 +7,22 @@ from autoseg.cli import main
 
 def test_help_lists_every_subcommand():
     result = subprocess.run([sys.executable, "-m", "autoseg.cli", "--help"], capture_output=True, text=True, check=True)
-    commands = ("verify", "generate", "convert", "fingerprint", "plan", "preprocess", "plan_and_preprocess", "train", "predict", "ensemble", "evaluate", "demo", "export_model", "install_model")
+    commands = (
+        "verify",
+        "generate",
+        "convert",
+        "fingerprint",
+        "plan",
+        "preprocess",
+        "plan_and_preprocess",
+        "train",
+        "predict",
+        "ensemble",
+        "evaluate",
+        "demo",
+        "export_model",
+        "install_model",
+    )
     for command in commands:
         assert command in result.stdout
     for command in commands:

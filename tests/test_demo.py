@@ -15,7 +15,7 @@ def test_the_spine_demo_verifies_every_stand_in_and_reports_dice_per_muscle(tmp_
     printed = capsys.readouterr().out
     assert printed.count("no problems found") == 6 and "demo finished." in printed
     labels = json.loads((tmp_path / "raw" / "Dataset901_LumbarSpineDixon" / "dataset.json").read_text())["labels"]
-    table = printed[printed.index("Dice per muscle"):].splitlines()[1:-1]
+    table = printed[printed.index("Dice per muscle") :].splitlines()[1:-1]
     assert [row.split()[0] for row in table] == [name for name in labels if name != "background"]
     assert all(0 <= float(value) <= 1 for row in table for value in row.split()[1:])
     assert (tmp_path / "results" / "Dataset901_LumbarSpineDixon" / "demo_predictions" / "overlay.png").is_file()
@@ -25,7 +25,9 @@ def test_the_pet_demo_reports_the_model_beside_the_low_dose_input(tmp_path, caps
     assert run_demo(tmp_path / "raw", tmp_path / "preprocessed", tmp_path / "results", task="pet", recipe=quick("pet"))
     printed = capsys.readouterr().out
     assert "no problems found" in printed and "demo finished." in printed
-    rows = {line.split()[1]: [float(v) for v in line.split()[-4:]] for line in printed.splitlines() if line.startswith("  PET_standard_dose ")}
+    rows = {
+        line.split()[1]: [float(v) for v in line.split()[-4:]] for line in printed.splitlines() if line.startswith("  PET_standard_dose ")
+    }
     assert set(rows) == {"PSNR", "SSIM", "NRMSE", "MAE"}
     # The input's scores come from the raw files; the barely trained model still predicts about its input.
     model, baseline = rows["PSNR"][2], rows["PSNR"][3]
@@ -36,7 +38,11 @@ def test_the_pet_demo_reports_the_model_beside_the_low_dose_input(tmp_path, caps
 def test_the_ad_demo_reports_the_classifier_beside_the_majority_class(tmp_path, capsys):
     assert run_demo(tmp_path / "raw", tmp_path / "preprocessed", tmp_path / "results", task="ad", recipe=quick("ad"))
     printed = capsys.readouterr().out
-    rows = {line.split()[0]: [float(v) for v in line.split()[1:]] for line in printed.splitlines() if line.startswith("  ") and line.split()[0] in ("accuracy", "balanced_accuracy", "auc")}
+    rows = {
+        line.split()[0]: [float(v) for v in line.split()[1:]]
+        for line in printed.splitlines()
+        if line.startswith("  ") and line.split()[0] in ("accuracy", "balanced_accuracy", "auc")
+    }
     assert set(rows) == {"accuracy", "balanced_accuracy", "auc"}
     # Always answering one class: balanced accuracy and AUC at chance, on validation and on the test cases.
     assert rows["balanced_accuracy"][1] == rows["balanced_accuracy"][3] == 0.5 and rows["auc"][1] == rows["auc"][3] == 0.5

@@ -88,12 +88,35 @@ def test_two_folds_trained_at_once_share_one_split_and_one_copy_of_the_plans(pet
     preprocessed = root / "preprocessed" / dataset.name
     (preprocessed / "splits_final.json").unlink(missing_ok=True)
     results = tmp_path / "results"
-    command = ["train", dataset.name, "3d_fullres", "--preprocessed", root / "preprocessed", "--results", results, "-tr", "short",
-               "--epochs", "1", "--iterations_per_epoch", "1", "--validation_iterations", "1", "--num_workers", "0"]
-    processes = [subprocess.Popen(autoseg(*command[:3], fold, *command[3:]), env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) for fold in ("0", "1")]
+    command = [
+        "train",
+        dataset.name,
+        "3d_fullres",
+        "--preprocessed",
+        root / "preprocessed",
+        "--results",
+        results,
+        "-tr",
+        "short",
+        "--epochs",
+        "1",
+        "--iterations_per_epoch",
+        "1",
+        "--validation_iterations",
+        "1",
+        "--num_workers",
+        "0",
+    ]
+    processes = [
+        subprocess.Popen(autoseg(*command[:3], fold, *command[3:]), env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        for fold in ("0", "1")
+    ]
     errors = [process.communicate()[1].decode() for process in processes]
     assert [process.returncode for process in processes] == [0, 0], errors
-    cases = [SplitCase(p.case_id, p.class_index, p.subject) for p in (load_properties(preprocessed / "3d_fullres", c) for c in finished_cases(preprocessed / "3d_fullres"))]
+    cases = [
+        SplitCase(p.case_id, p.class_index, p.subject)
+        for p in (load_properties(preprocessed / "3d_fullres", c) for c in finished_cases(preprocessed / "3d_fullres"))
+    ]
     assert json.loads((preprocessed / "splits_final.json").read_text()) == make_splits(cases)
     model = results / dataset.name / "short__plans__3d_fullres"
     assert json.loads((model / "plans.json").read_text()) == json.loads((preprocessed / "plans.json").read_text())

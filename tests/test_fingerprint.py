@@ -30,7 +30,9 @@ def test_fingerprint_records_what_planning_needs(stand_in_cache):
     stats = fingerprint.intensity_statistics["0"]
     foreground = np.concatenate([read_image(c.image_files[0]).array[0][read_image(c.label_files[0]).array[0] > 0] for c in dataset.cases()])
     assert stats.num_samples == foreground.size  # fewer than 10,000 per case: all voxels are used
-    assert np.isclose(stats.mean, foreground.mean(), rtol=1e-5) and np.isclose(stats.percentile_99_5, np.percentile(foreground, 99.5), rtol=1e-5)
+    assert np.isclose(stats.mean, foreground.mean(), rtol=1e-5) and np.isclose(
+        stats.percentile_99_5, np.percentile(foreground, 99.5), rtol=1e-5
+    )
 
 
 def test_classification_and_regression_statistics(stand_in_cache):

@@ -97,7 +97,9 @@ def test_regression_targets_are_normalised_and_hot_spots_located(dataset_copy, t
     raw = read_image(dataset.root / "labelsTr" / "pet_000.nii.gz").array
     assert target.dtype == np.float32 and target.shape == raw.shape  # same spacing here: no resampling
     box = tuple(slice(start, stop) for start, stop in properties.crop_box)
-    np.testing.assert_allclose(restore_targets(np.asarray(target), plans.target_normalisation), raw[(slice(None), *box)], rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(
+        restore_targets(np.asarray(target), plans.target_normalisation), raw[(slice(None), *box)], rtol=1e-5, atol=1e-5
+    )
     locations = load_locations(tmp_path / "pre" / "3d_fullres", "pet_000")["high"]
     assert len(locations) > 0 and float(np.min(target[0][tuple(locations.T)])) >= float(np.percentile(target[0][target[0] > 0], 98.9))
 

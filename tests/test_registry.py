@@ -15,13 +15,16 @@ def test_unknown_names_list_the_known_ones_and_duplicates_are_refused():
         registry.add("a", 3)
 
 
-@pytest.mark.parametrize("getter, name", [
-    ("planners:get_planner", "default"),
-    ("autoseg.tasks:get_task", "regression"),
-    ("autoseg.preprocessing.normalisation:get_scheme", "ct"),
-    ("dataset_conversion.converters:get_converter", "brats2019"),
-    ("dataset_conversion.synthetic:get_stand_in", "spine"),
-])
+@pytest.mark.parametrize(
+    "getter, name",
+    [
+        ("planners:get_planner", "default"),
+        ("autoseg.tasks:get_task", "regression"),
+        ("autoseg.preprocessing.normalisation:get_scheme", "ct"),
+        ("dataset_conversion.converters:get_converter", "brats2019"),
+        ("dataset_conversion.synthetic:get_stand_in", "spine"),
+    ],
+)
 def test_every_registry_is_filled_on_import(getter, name):
     import importlib
 

@@ -125,7 +125,9 @@ def build_results(root, cases=6, folds=("0", "1")):
                 labels = probabilities.argmax(0)
                 write_labels(validation / f"case_{case}.nii.gz", labels)
                 np.savez_compressed(validation / f"case_{case}.npz", probabilities=probabilities)
-                per_case[f"case_{case}"] = evaluate_case(validation / f"case_{case}.nii.gz", references / f"case_{case}.nii.gz", {"a": (1,), "b": (2,)})
+                per_case[f"case_{case}"] = evaluate_case(
+                    validation / f"case_{case}.nii.gz", references / f"case_{case}.nii.gz", {"a": (1,), "b": (2,)}
+                )
             write_summary(validation / "summary.json", summarise(per_case))
     return results, references
 
@@ -142,7 +144,9 @@ def test_find_best_prefers_the_ensemble_and_writes_instructions_that_name_it(tmp
     pp = json.loads((results / "postprocessing.json").read_text())
     assert pp["mean_dice"]["dice_with_chosen_steps"] == pytest.approx(1.0)
 
-    commands = [shlex.split(line) for line in (results / "inference_instructions.txt").read_text().splitlines() if line.startswith("autoseg")]
+    commands = [
+        shlex.split(line) for line in (results / "inference_instructions.txt").read_text().splitlines() if line.startswith("autoseg")
+    ]
     assert [c[1] for c in commands] == ["predict", "predict", "ensemble", "apply_postprocessing"]
     assert {c[c.index("-c") + 1] for c in commands[:2]} == {"2d", "3d_fullres"} and all("--save_probabilities" in c for c in commands[:2])
     assert commands[3][commands[3].index("-pp") + 1] == str(results / "postprocessing.json")
@@ -165,7 +169,9 @@ def test_find_best_names_what_is_missing(tmp_path):
     with pytest.raises(AutosegError, match="configuration 3d_lowres was not trained"):
         find_best_configuration(results, references, configurations=["3d_lowres"], folds=("0", "1"), num_processes=1)
     # Folds trained on different splits validate a case twice.
-    (results / "default__plans__2d" / "fold_1" / "validation" / "summary.json").write_text((results / "default__plans__2d" / "fold_0" / "validation" / "summary.json").read_text())
+    (results / "default__plans__2d" / "fold_1" / "validation" / "summary.json").write_text(
+        (results / "default__plans__2d" / "fold_0" / "validation" / "summary.json").read_text()
+    )
     with pytest.raises(AutosegError, match="different splits"):
         find_best_configuration(results, references, configurations=["2d"], folds=("0", "1"), num_processes=1)
 

@@ -13,7 +13,13 @@ from autoseg.evaluation import write_summary
 from autoseg.evaluation.classification import classification_summary, write_predictions
 from autoseg.selection import find_best_configuration
 
-DATASET = {"channel_names": {"0": "PET", "1": "T1"}, "task": "classification", "classes": {"CN": 0, "AD": 1}, "numTraining": 8, "file_ending": ".nii.gz"}
+DATASET = {
+    "channel_names": {"0": "PET", "1": "T1"},
+    "task": "classification",
+    "classes": {"CN": 0, "AD": 1},
+    "numTraining": 8,
+    "file_ending": ".nii.gz",
+}
 SPEC = DatasetSpec.from_json(DATASET)
 TRUTH = {f"case_{i}": i % 2 for i in range(8)}
 
@@ -51,13 +57,19 @@ def test_find_best_for_classification_ranks_by_balanced_accuracy_and_ensembles_p
     merged = list(csv.DictReader((results / "default__plans__2d" / "crossval_results_folds_0_1" / "predictions.csv").open()))
     assert [row["case_id"] for row in merged] == sorted(TRUTH)
     assert "postprocessing" not in chosen and not (results / "postprocessing.json").exists()
-    commands = [shlex.split(line) for line in (results / "inference_instructions.txt").read_text().splitlines() if line.startswith("autoseg")]
+    commands = [
+        shlex.split(line) for line in (results / "inference_instructions.txt").read_text().splitlines() if line.startswith("autoseg")
+    ]
     assert [c[1] for c in commands] == ["predict", "predict", "ensemble"]
 
 
 def test_autoseg_ensemble_averages_classification_tables(tmp_path):
     for folder, wrong in (("a", {0, 1}), ("b", {2, 3})):
-        write_predictions(tmp_path / folder / "predictions.csv", {c: np.array([1 - p_ad(int(c[5:]), wrong), p_ad(int(c[5:]), wrong)]) for c in TRUTH}, SPEC)
+        write_predictions(
+            tmp_path / folder / "predictions.csv",
+            {c: np.array([1 - p_ad(int(c[5:]), wrong), p_ad(int(c[5:]), wrong)]) for c in TRUTH},
+            SPEC,
+        )
         (tmp_path / folder / "dataset.json").write_text(json.dumps(DATASET))
     assert main(["ensemble", "-i", str(tmp_path / "a"), str(tmp_path / "b"), "-o", str(tmp_path / "mean")]) == 0
     rows = {row["case_id"]: row for row in csv.DictReader((tmp_path / "mean" / "predictions.csv").open())}

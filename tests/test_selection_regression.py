@@ -17,7 +17,13 @@ from autoseg.selection import find_best_configuration
 from autoseg.tasks import get_task
 
 GEOMETRY = Geometry((3.0, 2.0, 2.0), (1.0, 2.0, 3.0), (1, 0, 0, 0, 1, 0, 0, 0, 1))
-ONE_TARGET = {"channel_names": {"0": "PET", "1": "T1"}, "task": "regression", "targets": {"0": "PET_standard_dose"}, "numTraining": 4, "file_ending": ".nii.gz"}
+ONE_TARGET = {
+    "channel_names": {"0": "PET", "1": "T1"},
+    "task": "regression",
+    "targets": {"0": "PET_standard_dose"},
+    "numTraining": 4,
+    "file_ending": ".nii.gz",
+}
 
 
 def write(path, array):
@@ -53,7 +59,9 @@ def build_results(root, cases=4, folds=("0", "1")):
             per_case = {}
             for case in range(int(fold), cases, len(folds)):
                 write(validation / f"case_{case}.nii.gz", standard_dose(case) + sign * errors(case) + 0.1)
-                per_case[f"case_{case}"] = task.case_metrics([validation / f"case_{case}.nii.gz"], [references / f"case_{case}.nii.gz"], spec)
+                per_case[f"case_{case}"] = task.case_metrics(
+                    [validation / f"case_{case}.nii.gz"], [references / f"case_{case}.nii.gz"], spec
+                )
             write_summary(validation / "summary.json", summarise(per_case))
     return results, references
 
@@ -73,7 +81,9 @@ def test_find_best_for_regression_ranks_by_psnr_ensembles_images_and_adds_no_pos
     assert scores[ensemble] == pytest.approx(expected, rel=1e-5)
     assert "postprocessing" not in chosen and not (results / "postprocessing.json").exists()
 
-    commands = [shlex.split(line) for line in (results / "inference_instructions.txt").read_text().splitlines() if line.startswith("autoseg")]
+    commands = [
+        shlex.split(line) for line in (results / "inference_instructions.txt").read_text().splitlines() if line.startswith("autoseg")
+    ]
     assert [c[1] for c in commands] == ["predict", "predict", "ensemble"]
     assert not any("--save_probabilities" in c for c in commands) and commands[-1][commands[-1].index("-o") + 1] == "OUTPUT_FOLDER"
 

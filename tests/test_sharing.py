@@ -64,8 +64,14 @@ class Payload:
         return (print, ("code ran",))
 
 
-@pytest.mark.parametrize("member, why", [("/etc/cron.d/evil", "not part of an autoseg model"), ("{d}/../../evil.sh", "not part of an autoseg model"),
-                                         ("{d}/default__plans__2d/fold_0/run.py", "not part of an autoseg model")])
+@pytest.mark.parametrize(
+    "member, why",
+    [
+        ("/etc/cron.d/evil", "not part of an autoseg model"),
+        ("{d}/../../evil.sh", "not part of an autoseg model"),
+        ("{d}/default__plans__2d/fold_0/run.py", "not part of an autoseg model"),
+    ],
+)
 def test_members_outside_the_model_layout_are_refused_and_nothing_is_installed(exported, tmp_path, member, why):
     dataset, _, archive = exported
     hostile = rewritten(archive, tmp_path / "hostile.zip", {member.format(d=dataset.name): b"x"})
@@ -93,5 +99,8 @@ def test_predict_refuses_inputs_the_model_was_not_trained_for(exported, tmp_path
     folder.mkdir()
     source = next((dataset.root / "imagesTs").glob("*_0000.nii.gz"))
     (folder / source.name).write_bytes(source.read_bytes())  # the spine model needs water and fat
-    assert main(["predict", "-i", str(folder), "-o", str(tmp_path / "out"), "-d", str(results), "-c", "2d", "--results", str(results.parent)]) == 2
+    assert (
+        main(["predict", "-i", str(folder), "-o", str(tmp_path / "out"), "-d", str(results), "-c", "2d", "--results", str(results.parent)])
+        == 2
+    )
     assert "_0001" in capsys.readouterr().err

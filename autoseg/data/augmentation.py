@@ -123,7 +123,15 @@ def training_transforms(patch_size: list[int], mirror_axes: list[int], target_is
         GaussianBlurTransform((0.5, 1.0), different_sigma_per_channel=True, p_per_sample=0.2, p_per_channel=0.5),
         BrightnessMultiplicativeTransform(multiplier_range=(0.75, 1.25), p_per_sample=0.15),
         ContrastAugmentationTransform(p_per_sample=0.15),
-        SimulateLowResolutionTransform(zoom_range=(0.5, 1), per_channel=True, p_per_channel=0.5, order_downsample=0, order_upsample=3, p_per_sample=0.25, ignore_axes=(0,) if slice_wise else None),
+        SimulateLowResolutionTransform(
+            zoom_range=(0.5, 1),
+            per_channel=True,
+            p_per_channel=0.5,
+            order_downsample=0,
+            order_upsample=3,
+            p_per_sample=0.25,
+            ignore_axes=(0,) if slice_wise else None,
+        ),
         GammaTransform((0.7, 1.5), invert_image=True, per_channel=True, retain_stats=True, p_per_sample=0.1),
         GammaTransform((0.7, 1.5), invert_image=False, per_channel=True, retain_stats=True, p_per_sample=0.3),
     ]

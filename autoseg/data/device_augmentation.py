@@ -72,7 +72,14 @@ class Probabilities:
 class DeviceAugmenter:
     """Augments whole batches of patches of ``patch_size`` where they lie (CPU, CUDA or MPS)."""
 
-    def __init__(self, patch_size: list[int], mirror_axes: list[int], target_is_label: bool = True, num_classes: int | None = None, probabilities: Probabilities = Probabilities()):
+    def __init__(
+        self,
+        patch_size: list[int],
+        mirror_axes: list[int],
+        target_is_label: bool = True,
+        num_classes: int | None = None,
+        probabilities: Probabilities = Probabilities(),
+    ):
         self.patch_size, self.mirror_axes = list(patch_size), list(mirror_axes)
         self.ndim = len(patch_size)
         self.target_is_label, self.num_classes, self.p = target_is_label, num_classes, probabilities
@@ -84,7 +91,9 @@ class DeviceAugmenter:
         self.max_angle = math.pi if in_plane_only and not protected else math.pi / 6
 
     @torch.no_grad()
-    def __call__(self, data: torch.Tensor, target: torch.Tensor | None, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor | None]:
+    def __call__(
+        self, data: torch.Tensor, target: torch.Tensor | None, generator: torch.Generator
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Returns the augmented (data, target); ``generator`` (CPU) decides every random choice."""
         device_generator = torch.Generator(data.device).manual_seed(int(torch.randint(2**62, (1,), generator=generator)))
         data, target = self._spatial(data.float(), target, generator, device_generator)
@@ -117,8 +126,11 @@ class DeviceAugmenter:
             matrices = rotation @ matrices
         low, high = self.p.scale_range
         # Half the time zoom in, half out, as batchgenerators does, so both directions are equally likely.
-        factors = torch.where(torch.rand(batch, generator=generator) < 0.5, low + (1 - low) * torch.rand(batch, generator=generator, dtype=torch.float64),
-                              1 + (high - 1) * torch.rand(batch, generator=generator, dtype=torch.float64))
+        factors = torch.where(
+            torch.rand(batch, generator=generator) < 0.5,
+            low + (1 - low) * torch.rand(batch, generator=generator, dtype=torch.float64),
+            1 + (high - 1) * torch.rand(batch, generator=generator, dtype=torch.float64),
+        )
         factors = torch.where(scale, factors, torch.ones_like(factors))
         scaling = torch.ones(batch, self.ndim, dtype=torch.float64)
         scaling[:, self.spatial_axes] = factors[:, None]
@@ -172,14 +184,18 @@ class DeviceAugmenter:
             resampled[:, 0] += 1
             target[index] = resampled.argmax(1, keepdim=True).to(target.dtype)
         else:
-            target[index] = F.grid_sample(target[index].float(), grid, mode="bilinear", padding_mode="zeros", align_corners=False).to(target.dtype)
+            target[index] = F.grid_sample(target[index].float(), grid, mode="bilinear", padding_mode="zeros", align_corners=False).to(
+                target.dtype
+            )
         return data, target
 
     # intensity ---------------------------------------------------------------------
     def _chosen(self, shape: tuple[int, ...], probability: float, generator: torch.Generator, device: torch.device) -> torch.Tensor:
         return (torch.rand(shape, generator=generator) < probability).to(device)
 
-    def _uniform(self, shape: tuple[int, ...], bounds: tuple[float, float], generator: torch.Generator, device: torch.device) -> torch.Tensor:
+    def _uniform(
+        self, shape: tuple[int, ...], bounds: tuple[float, float], generator: torch.Generator, device: torch.device
+    ) -> torch.Tensor:
         return (bounds[0] + (bounds[1] - bounds[0]) * torch.rand(shape, generator=generator)).to(device)
 
     def _per_sample(self, values: torch.Tensor) -> torch.Tensor:
@@ -197,13 +213,15 @@ class DeviceAugmenter:
 
     def _blur(self, data, generator):
         batch, channels = data.shape[:2]
-        chosen = self._chosen((batch, 1), self.p.blur, generator, data.device) & self._chosen((batch, channels), self.p.blur_per_channel, generator, data.device)
+        chosen = self._chosen((batch, 1), self.p.blur, generator, data.device) & self._chosen(
+            (batch, channels), self.p.blur_per_channel, generator, data.device
+        )
         sigma = self._uniform((batch, channels), self.p.blur_sigma, generator, data.device)
         if not bool(chosen.any()):
             return data
         radius = math.ceil(3 * self.p.blur_sigma[1])
         offsets = torch.arange(-radius, radius + 1, device=data.device, dtype=torch.float32)
-        kernels = torch.exp(-offsets[None] ** 2 / (2 * sigma.reshape(-1, 1) ** 2))
+        kernels = torch.exp(-(offsets[None] ** 2) / (2 * sigma.reshape(-1, 1) ** 2))
         kernels = kernels / kernels.sum(1, keepdim=True)
         identity = (offsets == 0).float()[None].expand_as(kernels)
         kernels = torch.where(chosen.reshape(-1, 1), kernels, identity)  # unchosen channels pass unchanged
@@ -220,7 +238,9 @@ class DeviceAugmenter:
     def _brightness(self, data, generator):
         batch, channels = data.shape[:2]
         chosen = self._chosen((batch, 1), self.p.brightness, generator, data.device)
-        factor = torch.where(chosen, self._uniform((batch, channels), self.p.brightness_range, generator, data.device), torch.ones((), device=data.device))
+        factor = torch.where(
+            chosen, self._uniform((batch, channels), self.p.brightness_range, generator, data.device), torch.ones((), device=data.device)
+        )
         return data * self._per_channel(factor)
 
     def _below_or_above_one(self, shape, bounds, generator, device) -> torch.Tensor:
@@ -240,16 +260,23 @@ class DeviceAugmenter:
 
     def _low_resolution(self, data, generator):
         batch, channels = data.shape[:2]
-        chosen = self._chosen((batch, 1), self.p.low_resolution, generator, data.device) & self._chosen((batch, channels), self.p.low_resolution_per_channel, generator, data.device)
+        chosen = self._chosen((batch, 1), self.p.low_resolution, generator, data.device) & self._chosen(
+            (batch, channels), self.p.low_resolution_per_channel, generator, data.device
+        )
         zoom = self._uniform((batch, channels), self.p.low_resolution_zoom, generator, "cpu")
         if not bool(chosen.any()):
             return data
         data = data.clone()
         mode = "bilinear" if self.ndim == 2 else "trilinear"
         for sample, channel in chosen.nonzero().tolist():  # each has its own coarse shape
-            coarse = [size if axis not in self.spatial_axes else max(1, round(size * float(zoom[sample, channel]))) for axis, size in enumerate(self.patch_size)]
+            coarse = [
+                size if axis not in self.spatial_axes else max(1, round(size * float(zoom[sample, channel])))
+                for axis, size in enumerate(self.patch_size)
+            ]
             image = data[sample, channel][None, None]
-            data[sample, channel] = F.interpolate(F.interpolate(image, coarse, mode="nearest"), self.patch_size, mode=mode, align_corners=False)[0, 0]
+            data[sample, channel] = F.interpolate(
+                F.interpolate(image, coarse, mode="nearest"), self.patch_size, mode=mode, align_corners=False
+            )[0, 0]
         return data
 
     def _gamma(self, data, generator, probability: float, invert: bool):

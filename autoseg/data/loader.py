@@ -102,11 +102,17 @@ class BatchStream:
     Use as a context manager, or call ``close()``.
     """
 
-    def __init__(self, recipe: BatchRecipe, start: int, stop: int, num_workers: int | None = None, prefetch: int | None = None, mp_context=None):
+    def __init__(
+        self, recipe: BatchRecipe, start: int, stop: int, num_workers: int | None = None, prefetch: int | None = None, mp_context=None
+    ):
         self.recipe, self.next_index, self.stop = recipe, start, stop
         workers = default_num_workers() if num_workers is None else num_workers
         self.prefetch = prefetch or max(2, 2 * workers)
-        self.pool = ProcessPoolExecutor(max_workers=workers, initializer=_init_worker, initargs=(recipe,), mp_context=mp_context) if workers > 0 else None
+        self.pool = (
+            ProcessPoolExecutor(max_workers=workers, initializer=_init_worker, initargs=(recipe,), mp_context=mp_context)
+            if workers > 0
+            else None
+        )
         self.built = None if self.pool else build(recipe)
         self.pending: deque[Future] = deque()
         self.submitted = start

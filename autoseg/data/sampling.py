@@ -66,7 +66,9 @@ class CaseSampler:
             if centre is not None:
                 centre = np.delete(centre, self.slice_axis)
         box = self._box(data.shape[1:], centre, rng)
-        return Patch(_crop_padded(data, box).astype(np.float32, copy=False), _crop_padded(target, box) if target is not None else None, case_id)
+        return Patch(
+            _crop_padded(data, box).astype(np.float32, copy=False), _crop_padded(target, box) if target is not None else None, case_id
+        )
 
     def _box(self, shape: tuple[int, ...], centre: np.ndarray | None, rng: np.random.Generator) -> list[int]:
         """Returns the patch's start per axis (may be negative or run past the end: padding)."""
@@ -92,7 +94,9 @@ def _crop_padded(array: np.ndarray, box: list[list[int]]) -> np.ndarray:
     return out
 
 
-def sample_batch(sampler: CaseSampler, batch_size: int, rng: np.random.Generator, part: tuple[int, int] | None = None) -> dict[str, np.ndarray]:
+def sample_batch(
+    sampler: CaseSampler, batch_size: int, rng: np.random.Generator, part: tuple[int, int] | None = None
+) -> dict[str, np.ndarray]:
     """Returns {'data': (B, C, *patch), 'target': (B, T, *patch), 'case_ids': [...]}.
 
     The last ``max(1, round(batch_size / 3))`` samples are forced-foreground, so

@@ -50,6 +50,7 @@ def make_splits(cases: list[SplitCase], num_folds: int = DEFAULT_FOLDS, seed: in
         groups[case.group].append(case)
     if len(groups) < num_folds:
         raise AutosegError(f"{len(groups)} subjects cannot fill {num_folds} folds; add cases or use fewer folds.")
+
     def main_class(name: str) -> int | None:
         labels = [m.class_index for m in groups[name]]
         return min(set(labels), key=lambda label: (-labels.count(label), label is None, label or 0))
@@ -87,11 +88,15 @@ def check_splits(splits: list[dict[str, list[str]]], cases: list[SplitCase], sou
         subjects = {part: {known[c].subject for c in fold[part] if known[c].subject} for part in ("train", "val")}
         leaked = sorted(subjects["train"] & subjects["val"])
         if leaked:
-            raise AutosegError(f"{source}: fold {index} has subject(s) {', '.join(leaked[:5])} in both training and validation; "
-                               "a subject's cases must stay in one fold, or the validation score is inflated by leakage.")
+            raise AutosegError(
+                f"{source}: fold {index} has subject(s) {', '.join(leaked[:5])} in both training and validation; "
+                "a subject's cases must stay in one fold, or the validation score is inflated by leakage."
+            )
 
 
-def load_or_create_splits(path: Path, cases: list[SplitCase], num_folds: int = DEFAULT_FOLDS, seed: int = DEFAULT_SEED) -> list[dict[str, list[str]]]:
+def load_or_create_splits(
+    path: Path, cases: list[SplitCase], num_folds: int = DEFAULT_FOLDS, seed: int = DEFAULT_SEED
+) -> list[dict[str, list[str]]]:
     """Returns the splits in ``path``, creating the file first if there is none.
 
     Creation is safe when several trainings start at once: the file is written

@@ -14,7 +14,17 @@ from autoseg.errors import AutosegError
 from autoseg.io import supported_endings
 
 TASK_KINDS = ("segmentation", "regression", "classification")
-_PARSED_KEYS = {"channel_names", "labels", "numTraining", "file_ending", "regions_class_order", "task", "targets", "classes", "baseline_channels"}
+_PARSED_KEYS = {
+    "channel_names",
+    "labels",
+    "numTraining",
+    "file_ending",
+    "regions_class_order",
+    "task",
+    "targets",
+    "classes",
+    "baseline_channels",
+}
 
 
 @dataclass
@@ -94,9 +104,7 @@ class DatasetSpec:
         if problems:
             raise AutosegError(f"{source} is invalid:\n  - " + "\n  - ".join(problems))
         task = data.get("task", "segmentation")
-        labels = {
-            name: tuple(value) if isinstance(value, list) else value for name, value in data.get("labels", {}).items()
-        }
+        labels = {name: tuple(value) if isinstance(value, list) else value for name, value in data.get("labels", {}).items()}
         order = data.get("regions_class_order")
         return cls(
             channel_names=_index_map(data["channel_names"]),
@@ -137,12 +145,12 @@ def _is_int(value: Any) -> bool:
 
 def _index_map_problems(key: str, mapping: Any, what: str) -> list[str]:
     if not isinstance(mapping, dict) or not mapping:
-        return [f"'{key}' must be a non-empty object mapping \"0\", \"1\", ... to {what} names"]
+        return [f'\'{key}\' must be a non-empty object mapping "0", "1", ... to {what} names']
     problems = []
     if not all(isinstance(k, str) and k.isdigit() for k in mapping):
-        problems.append(f"'{key}' keys must be \"0\", \"1\", ...; got {sorted(mapping)}")
+        problems.append(f'\'{key}\' keys must be "0", "1", ...; got {sorted(mapping)}')
     elif sorted(int(k) for k in mapping) != list(range(len(mapping))):
-        problems.append(f"'{key}' keys must run from \"0\" to \"{len(mapping) - 1}\" without gaps; got {sorted(mapping, key=int)}")
+        problems.append(f'\'{key}\' keys must run from "0" to "{len(mapping) - 1}" without gaps; got {sorted(mapping, key=int)}')
     if not all(isinstance(v, str) and v for v in mapping.values()):
         problems.append(f"'{key}' values must be non-empty strings")
     return problems
@@ -154,9 +162,11 @@ def dataset_json_problems(data: Any) -> list[str]:
         return [f"the top level must be a JSON object, got {type(data).__name__}"]
     problems = []
     if "channel_names" not in data and "modality" in data:
-        problems.append("'channel_names' is missing ('modality' is the nnU-Net v1 / Decathlon key: rename it, or use `autoseg convert decathlon`)")
+        problems.append(
+            "'channel_names' is missing ('modality' is the nnU-Net v1 / Decathlon key: rename it, or use `autoseg convert decathlon`)"
+        )
     elif "channel_names" not in data:
-        problems.append("'channel_names' is missing (e.g. {\"0\": \"T1\", \"1\": \"FLAIR\"})")
+        problems.append('\'channel_names\' is missing (e.g. {"0": "T1", "1": "FLAIR"})')
     else:
         problems += _index_map_problems("channel_names", data["channel_names"], "channel")
     if not _is_int(data.get("numTraining")) or data["numTraining"] < 0:
@@ -183,7 +193,7 @@ def dataset_json_problems(data: Any) -> list[str]:
 def _label_problems(data: dict) -> list[str]:
     labels = data.get("labels")
     if not isinstance(labels, dict) or not labels:
-        return ["'labels' must be a non-empty object mapping label names to integers, e.g. {\"background\": 0, \"tumour\": 1}"]
+        return ['\'labels\' must be a non-empty object mapping label names to integers, e.g. {"background": 0, "tumour": 1}']
     problems = []
     plain_values = []
     for name, value in labels.items():
@@ -202,8 +212,10 @@ def _label_problems(data: dict) -> list[str]:
         problems.append(f"label values {duplicates} are used by more than one label name")
     used = set(plain_values) | {v for value in labels.values() if isinstance(value, list) for v in value if _is_int(v)}
     if not duplicates and not problems and sorted(used) != list(range(len(used))):
-        problems.append(f"label values must be consecutive from 0 (each value is an output channel); got {sorted(used)}. "
-                        "Renumber the label files (e.g. 0, 1, 2, 4 -> 0, 1, 2, 3), or declare regions for nested structures")
+        problems.append(
+            f"label values must be consecutive from 0 (each value is an output channel); got {sorted(used)}. "
+            "Renumber the label files (e.g. 0, 1, 2, 4 -> 0, 1, 2, 3), or declare regions for nested structures"
+        )
     if any(isinstance(v, list) for v in labels.values()):
         order = data.get("regions_class_order")
         num_regions = len(labels) - 1
@@ -214,7 +226,7 @@ def _label_problems(data: dict) -> list[str]:
 
 def _class_problems(classes: Any) -> list[str]:
     if not isinstance(classes, dict) or len(classes) < 2:
-        return ["'classes' must map at least two class names to integers, e.g. {\"CN\": 0, \"AD\": 1}"]
+        return ['\'classes\' must map at least two class names to integers, e.g. {"CN": 0, "AD": 1}']
     values = list(classes.values())
     if not all(_is_int(v) for v in values) or sorted(values) != list(range(len(values))):
         return [f"'classes' values must be the integers 0..{len(values) - 1}, each once; got {values}"]
@@ -230,5 +242,7 @@ def _baseline_problems(baselines: Any, targets: Any, channels: Any) -> list[str]
         if not isinstance(targets, dict) or target not in targets:
             problems.append(f"'baseline_channels' names target {target!r}, which 'targets' does not declare")
         if not _is_int(channel) or not isinstance(channels, dict) or str(channel) not in channels:
-            problems.append(f"'baseline_channels' maps target {target!r} to {channel!r}, which is not an input channel index of 'channel_names'")
+            problems.append(
+                f"'baseline_channels' maps target {target!r} to {channel!r}, which is not an input channel index of 'channel_names'"
+            )
     return problems

@@ -115,7 +115,12 @@ def collect_cases(root: Path, spec: DatasetSpec, split: str = "train") -> tuple[
         files = by_case[case_id]
         missing = [i for i in range(max(files) + 1) if i not in files]
         if max(files) >= spec.num_channels:
-            problems.append(Problem(case_id, f"has channel file {max(files):04d} but dataset.json declares {spec.num_channels} channel(s) ({_channel_list(spec)})"))
+            problems.append(
+                Problem(
+                    case_id,
+                    f"has channel file {max(files):04d} but dataset.json declares {spec.num_channels} channel(s) ({_channel_list(spec)})",
+                )
+            )
         elif missing:
             names = ", ".join(f"{case_id}_{i:04d}{ending}" for i in missing)
             problems.append(Problem(case_id, f"missing channel file(s) {names} in {images_name}/"))
@@ -132,7 +137,12 @@ def collect_cases(root: Path, spec: DatasetSpec, split: str = "train") -> tuple[
         cases, label_problems = _attach_label_files(cases, labels_dir, spec, root, required=split == "train")
     problems += label_problems
     if split == "train" and len(by_case) != spec.num_training:
-        problems.append(Problem("dataset.json", f"numTraining is {spec.num_training} but {images_name}/ holds {len(by_case)} cases; set numTraining to {len(by_case)}"))
+        problems.append(
+            Problem(
+                "dataset.json",
+                f"numTraining is {spec.num_training} but {images_name}/ holds {len(by_case)} cases; set numTraining to {len(by_case)}",
+            )
+        )
     return cases, problems
 
 
@@ -151,10 +161,16 @@ def _case_id_collisions(by_case: dict) -> list[Problem]:
     ]
 
 
-def _attach_label_files(cases: list[Case], labels_dir: Path, spec: DatasetSpec, root: Path, required: bool) -> tuple[list[Case], list[Problem]]:
+def _attach_label_files(
+    cases: list[Case], labels_dir: Path, spec: DatasetSpec, root: Path, required: bool
+) -> tuple[list[Case], list[Problem]]:
     if not labels_dir.is_dir():
         if required and cases:
-            return [], [Problem(labels_dir.name, f"folder is missing; put one label file per case there ({labels_dir.name}/{{case}}{spec.file_ending})")]
+            return [], [
+                Problem(
+                    labels_dir.name, f"folder is missing; put one label file per case there ({labels_dir.name}/{{case}}{spec.file_ending})"
+                )
+            ]
         return cases, []
     ending = spec.file_ending
     problems = []
@@ -181,11 +197,20 @@ def _attach_label_files(cases: list[Case], labels_dir: Path, spec: DatasetSpec, 
         elif not files and not required:
             complete.append(case)
         else:
-            names = ", ".join(f"{labels_dir.name}/{case.case_id}{f'_{i:04d}' if several_targets else ''}{ending}" for i in range(expected) if i not in files)
+            names = ", ".join(
+                f"{labels_dir.name}/{case.case_id}{f'_{i:04d}' if several_targets else ''}{ending}"
+                for i in range(expected)
+                if i not in files
+            )
             problems.append(Problem(case.case_id, f"no label file {names}"))
     for case_id in sorted(set(label_files) - image_ids):
         for path in label_files[case_id].values():
-            problems.append(Problem(relative_name(path, root), f"label file has no matching images in {SPLITS['train' if required else 'test'][0]}/ (expected {case_id}_0000{ending})"))
+            problems.append(
+                Problem(
+                    relative_name(path, root),
+                    f"label file has no matching images in {SPLITS['train' if required else 'test'][0]}/ (expected {case_id}_0000{ending})",
+                )
+            )
     return complete, problems
 
 
@@ -215,7 +240,12 @@ def read_class_table(path: Path, spec: DatasetSpec) -> tuple[dict[str, ClassLabe
         if case_id in table:
             problems.append(Problem(f"{where} line {line}", f"case {case_id!r} is listed more than once"))
         elif index is None:
-            problems.append(Problem(f"{where} line {line}", f"class {label!r} of case {case_id!r} is not declared in dataset.json's classes ({', '.join(spec.classes)})"))
+            problems.append(
+                Problem(
+                    f"{where} line {line}",
+                    f"class {label!r} of case {case_id!r} is not declared in dataset.json's classes ({', '.join(spec.classes)})",
+                )
+            )
         else:
             table[case_id] = ClassLabel(index, (row.get("subject") or "").strip() or None)
     return table, problems
@@ -256,5 +286,7 @@ class RawDataset:
         if problems:
             listed = "\n  - ".join(str(p) for p in problems[:10])
             more = f"\n  ... and {len(problems) - 10} more" if len(problems) > 10 else ""
-            raise AutosegError(f"{self.root}: the dataset layout has problems:\n  - {listed}{more}\nRun `autoseg verify` on it for the full report.")
+            raise AutosegError(
+                f"{self.root}: the dataset layout has problems:\n  - {listed}{more}\nRun `autoseg verify` on it for the full report."
+            )
         return cases

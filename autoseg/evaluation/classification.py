@@ -67,7 +67,10 @@ def read_predictions(folder: Path, spec: DatasetSpec, files: list[Path] | None =
         with path.open(newline="") as handle:
             rows = list(csv.DictReader(handle))
         if rows and not set(["case_id", *columns]) <= set(rows[0]):
-            raise AutosegError(f"{path} lacks columns {', '.join(sorted(set(['case_id', *columns]) - set(rows[0])))}; it was not written for the classes {', '.join(names)}.")
+            raise AutosegError(
+                f"{path} lacks columns {', '.join(sorted(set(['case_id', *columns]) - set(rows[0])))}; it was not written for "
+                f"the classes {', '.join(names)}."
+            )
         for line, row in enumerate(rows, start=2):
             if row["case_id"] in table:
                 raise AutosegError(f"{path} line {line}: case {row['case_id']!r} is predicted twice in {folder}.")
@@ -152,12 +155,20 @@ def classification_summary(probabilities: dict[str, np.ndarray], references: dic
     the metrics over all of them; ``classes`` in index order. Every reference needs a prediction."""
     missing = sorted(set(references) - set(probabilities))
     if missing:
-        raise AutosegError(f"no prediction for {len(missing)} reference case(s): {', '.join(missing[:10])}{' ...' if len(missing) > 10 else ''}.")
+        raise AutosegError(
+            f"no prediction for {len(missing)} reference case(s): {', '.join(missing[:10])}{' ...' if len(missing) > 10 else ''}."
+        )
     names = class_names(spec)
     case_ids = sorted(references)
     matrix = np.array([probabilities[case_id] for case_id in case_ids]).reshape(len(case_ids), len(names))
-    cases = {case_id: {"reference": names[references[case_id]], "prediction": names[int(np.argmax(row))], "probabilities": dict(zip(names, map(float, row)))}
-             for case_id, row in zip(case_ids, matrix)}
+    cases = {
+        case_id: {
+            "reference": names[references[case_id]],
+            "prediction": names[int(np.argmax(row))],
+            "probabilities": dict(zip(names, map(float, row))),
+        }
+        for case_id, row in zip(case_ids, matrix)
+    }
     return {"classes": names, "cases": cases, "metrics": classification_metrics(np.array([references[c] for c in case_ids]), matrix)}
 
 

@@ -12,7 +12,6 @@ from autoseg.errors import AutosegError
 from autoseg.evaluation.metrics import segmentation_metrics
 from autoseg.io import atomic_write, read_image
 
-
 Structures = dict[str, tuple[int, ...]]  # structure name -> the label values it covers (one for a label, several for a region)
 
 
@@ -44,7 +43,10 @@ def read_pair(prediction: Path, reference: Path) -> tuple[np.ndarray, np.ndarray
     """Returns (prediction, reference, the reference's spacing) of one case, refusing different grids."""
     predicted, expected = read_image(prediction), read_image(reference)
     if predicted.spatial_shape != expected.spatial_shape:
-        raise AutosegError(f"{prediction} has shape {predicted.spatial_shape} but its reference {reference} has {expected.spatial_shape}; predict in the reference's geometry.")
+        raise AutosegError(
+            f"{prediction} has shape {predicted.spatial_shape} but its reference {reference} has {expected.spatial_shape}; "
+            "predict in the reference's geometry."
+        )
     return predicted.array[0], expected.array[0], expected.geometry.spacing
 
 

@@ -37,7 +37,11 @@ def _score_images(item: tuple[str, list[Path], list[Path | None], list[Path]], s
     """One regression case: (case id, its prediction's metrics, its baseline inputs' metrics or None)."""
     case_id, predicted, baseline, reference = item
     task = task_for(spec)
-    return case_id, task.case_metrics(predicted, reference, spec), task.baseline_metrics(baseline, reference, spec) if any(baseline) else None
+    return (
+        case_id,
+        task.case_metrics(predicted, reference, spec),
+        task.baseline_metrics(baseline, reference, spec) if any(baseline) else None,
+    )
 
 
 def evaluate_cases(items: list[tuple[str, Path, Path]], structures: Structures, num_processes: int | None = None) -> dict:
@@ -51,8 +55,15 @@ def _dataset_spec(dataset_json: Path) -> DatasetSpec:
     return DatasetSpec.from_json(json.loads(dataset_json.read_text()), str(dataset_json))
 
 
-def evaluate_folders(reference_dir: Path, prediction_dir: Path, dataset_json: Path | None = None, num_processes: int | None = None, structures: Structures | None = None,
-                     baseline_dir: Path | None = None, baseline_channel: int | None = None) -> dict:
+def evaluate_folders(
+    reference_dir: Path,
+    prediction_dir: Path,
+    dataset_json: Path | None = None,
+    num_processes: int | None = None,
+    structures: Structures | None = None,
+    baseline_dir: Path | None = None,
+    baseline_channel: int | None = None,
+) -> dict:
     """Scores every prediction against the reference of the same case; writes and returns ``prediction_dir/summary.json``.
 
     The structures scored are ``structures`` (labels and regions, as ``-l``
@@ -84,8 +95,14 @@ def evaluate_folders(reference_dir: Path, prediction_dir: Path, dataset_json: Pa
     return summary
 
 
-def evaluate_regression_folders(reference_dir: Path, prediction_dir: Path, spec: DatasetSpec, num_processes: int | None = None,
-                                baseline_dir: Path | None = None, baseline_channel: int | None = None) -> dict:
+def evaluate_regression_folders(
+    reference_dir: Path,
+    prediction_dir: Path,
+    spec: DatasetSpec,
+    num_processes: int | None = None,
+    baseline_dir: Path | None = None,
+    baseline_channel: int | None = None,
+) -> dict:
     """Scores a regression dataset's predictions: per case and target, MAE, NRMSE, PSNR and SSIM.
 
     Files are named as in labelsTr: ``{case}{ending}`` for one target, else
@@ -104,14 +121,23 @@ def evaluate_regression_folders(reference_dir: Path, prediction_dir: Path, spec:
     baselines: dict[int, int] = {}
     if baseline_dir is not None:
         if baseline_channel is not None and len(spec.targets) > 1:
-            raise AutosegError(f"--baseline_channel names one input channel, but this dataset has {len(spec.targets)} targets; set 'baseline_channels' in its dataset.json instead.")
+            raise AutosegError(
+                f"--baseline_channel names one input channel, but this dataset has {len(spec.targets)} targets; set "
+                "'baseline_channels' in its dataset.json instead."
+            )
         baselines = {0: baseline_channel} if baseline_channel is not None else spec.baselines()
         if not baselines:
-            raise AutosegError("--baseline given, but dataset.json's 'baseline_channels' names no input channel for any target; add one (e.g. {\"0\": 0}) or pass --baseline_channel.")
+            raise AutosegError(
+                "--baseline given, but dataset.json's 'baseline_channels' names no input channel for any target; add one (e.g. "
+                '{"0": 0}) or pass --baseline_channel.'
+            )
     inputs = lambda case_id: [baseline_dir / f"{case_id}_{baselines[t]:04d}{ending}" if t in baselines else None for t in spec.targets]  # noqa: E731
     absent = sorted(str(p) for case_id in case_ids for p in inputs(case_id) if p is not None and not p.is_file())
     if absent:
-        raise AutosegError(f"baseline input(s) not found: {', '.join(absent[:5])}; --baseline takes the input folder in the raw layout (CASE_XXXX{ending}).")
+        raise AutosegError(
+            f"baseline input(s) not found: {', '.join(absent[:5])}; --baseline takes the input folder in the raw layout "
+            f"(CASE_XXXX{ending})."
+        )
     items = [(case_id, files(case_id, prediction_dir), inputs(case_id), files(case_id, reference_dir)) for case_id in case_ids]
     results = map_cases(partial(_score_images, spec=spec), items, num_processes, desc="evaluating")
     summary = summarise({case_id: scores for case_id, scores, _ in results})
@@ -123,7 +149,10 @@ def evaluate_regression_folders(reference_dir: Path, prediction_dir: Path, spec:
 def _refuse_missing(missing: set[str], prediction_dir: Path) -> None:
     if missing:
         missing = sorted(missing)
-        raise AutosegError(f"{prediction_dir} lacks predictions for {len(missing)} reference case(s): {', '.join(missing[:10])}{' ...' if len(missing) > 10 else ''}.")
+        raise AutosegError(
+            f"{prediction_dir} lacks predictions for {len(missing)} reference case(s): "
+            f"{', '.join(missing[:10])}{' ...' if len(missing) > 10 else ''}."
+        )
 
 
 def print_table(summary: dict) -> None:
@@ -140,4 +169,7 @@ def print_table(summary: dict) -> None:
     for name, values in rows:
         cells = "".join(f"{values.get(m, math.nan):>11.4f}" for m in metrics)
         print(f"{name:<32}{cells}")
-    print(f"({len(summary['cases'])} cases; " + ("HD95 and ASSD in mm)" if "dice" in present else "MAE in the image's units, PSNR in dB, inside the reference's body mask)"))
+    print(
+        f"({len(summary['cases'])} cases; "
+        + ("HD95 and ASSD in mm)" if "dice" in present else "MAE in the image's units, PSNR in dB, inside the reference's body mask)")
+    )

@@ -10,7 +10,9 @@ from autoseg.inference.sliding_window import mirror_combinations
 
 
 @torch.no_grad()
-def class_probabilities(networks: list[torch.nn.Module], data: np.ndarray | torch.Tensor, mirror_axes: list[int], device: torch.device) -> np.ndarray:
+def class_probabilities(
+    networks: list[torch.nn.Module], data: np.ndarray | torch.Tensor, mirror_axes: list[int], device: torch.device
+) -> np.ndarray:
     """Returns (K,) for one preprocessed case ``data`` (C, *input size): the softmax averaged over
     ``networks`` (in evaluation mode) and every mirroring along ``mirror_axes``, all mirrorings in one batch."""
     image = torch.as_tensor(np.ascontiguousarray(data) if isinstance(data, np.ndarray) else data).to(device)

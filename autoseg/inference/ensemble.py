@@ -56,12 +56,21 @@ def ensemble_folders(folders: list[Path], output_dir: Path, save_probabilities_t
     for folder, cases in zip(folders[1:], per_folder[1:]):
         if set(cases) != set(per_folder[0]):
             differing = sorted(set(cases) ^ set(per_folder[0]))
-            raise AutosegError(f"{folder} and {folders[0]} hold different cases ({', '.join(differing[:10])}); ensemble folders predicted from the same input.")
+            raise AutosegError(
+                f"{folder} and {folders[0]} hold different cases ({', '.join(differing[:10])}); ensemble folders predicted from "
+                "the same input."
+            )
     output_dir.mkdir(parents=True, exist_ok=True)
     written = []
     for case_id, label_file in sorted(per_folder[0].items()):
         path = output_dir / label_file.name
-        ensemble_case([folder / f"{case_id}.npz" for folder in folders], label_file, spec, path, output_dir / f"{case_id}.npz" if save_probabilities_too else None)
+        ensemble_case(
+            [folder / f"{case_id}.npz" for folder in folders],
+            label_file,
+            spec,
+            path,
+            output_dir / f"{case_id}.npz" if save_probabilities_too else None,
+        )
         written.append(path)
     atomic_write(output_dir / "dataset.json", lambda tmp: tmp.write_text(spec_path.read_text()))
     return written
@@ -77,7 +86,10 @@ def _average_folders(folders: list[Path], output_dir: Path, spec: DatasetSpec) -
     for folder in folders[1:]:
         missing = [case_id for case_id in case_ids if not all(path.is_file() for path in files(case_id, folder))]
         if missing:
-            raise AutosegError(f"{folder} lacks predictions of {', '.join(missing[:10])} that {folders[0]} has; ensemble folders predicted from the same input.")
+            raise AutosegError(
+                f"{folder} lacks predictions of {', '.join(missing[:10])} that {folders[0]} has; ensemble folders predicted "
+                "from the same input."
+            )
     output_dir.mkdir(parents=True, exist_ok=True)
     written = []
     for case_id in case_ids:
@@ -93,7 +105,10 @@ def _average_tables(folders: list[Path], output_dir: Path, spec: DatasetSpec) ->
     for folder, table in zip(folders[1:], tables[1:]):
         if set(table) != set(tables[0]):
             differing = sorted(set(table) ^ set(tables[0]))
-            raise AutosegError(f"{folder} and {folders[0]} hold different cases ({', '.join(differing[:10])}); ensemble folders predicted from the same input.")
+            raise AutosegError(
+                f"{folder} and {folders[0]} hold different cases ({', '.join(differing[:10])}); ensemble folders predicted from "
+                "the same input."
+            )
     output_dir.mkdir(parents=True, exist_ok=True)
     path = output_dir / "predictions.csv"
     write_predictions(path, {case_id: np.mean([table[case_id] for table in tables], axis=0) for case_id in tables[0]}, spec)
@@ -107,13 +122,17 @@ def average_images(members: list[list[Path]], outputs: list[Path]) -> list[Path]
         images = [read_image(files[index]) for files in members]
         shapes = {image.spatial_shape for image in images}
         if len(shapes) > 1:
-            raise AutosegError(f"cannot average {', '.join(str(files[index]) for files in members)}: they have different shapes {sorted(shapes)}.")
+            raise AutosegError(
+                f"cannot average {', '.join(str(files[index]) for files in members)}: they have different shapes {sorted(shapes)}."
+            )
         mean = np.mean([image.array.astype(np.float32) for image in images], axis=0, dtype=np.float32)
         write_image(ImageData(mean, images[0].geometry), output)
     return list(outputs)
 
 
-def ensemble_case(probability_files: list[Path], label_file: Path, spec: DatasetSpec, path: Path, probabilities_path: Path | None = None) -> np.ndarray:
+def ensemble_case(
+    probability_files: list[Path], label_file: Path, spec: DatasetSpec, path: Path, probabilities_path: Path | None = None
+) -> np.ndarray:
     """Averages one case's saved probabilities and writes the label map to ``path`` on ``label_file``'s grid; returns it."""
     total = None
     for source in probability_files:

@@ -48,7 +48,11 @@ def resize_linear(volume: torch.Tensor, shape: tuple[int, ...], separate: int | 
     in_plane = tuple(s for axis, s in enumerate(shape) if axis != separate)
     slices = volume.movedim(separate, 0)
     mode = "bilinear" if len(in_plane) == 2 else "linear"
-    resized = functional.interpolate(slices[:, None], size=in_plane, mode=mode, align_corners=False)[:, 0] if tuple(slices.shape[1:]) != in_plane else slices
+    resized = (
+        functional.interpolate(slices[:, None], size=in_plane, mode=mode, align_corners=False)[:, 0]
+        if tuple(slices.shape[1:]) != in_plane
+        else slices
+    )
     return _nearest_along(resized.movedim(0, separate), separate, shape[separate])
 
 
@@ -61,8 +65,16 @@ def revert_channel(channel: torch.Tensor, properties: CaseProperties, configurat
     return full
 
 
-def export_segmentation(logits: torch.Tensor, properties: CaseProperties, configuration: Configuration, spec, task, path: Path,
-                        probabilities_path: Path | None = None, device: torch.device | str | None = None) -> np.ndarray:
+def export_segmentation(
+    logits: torch.Tensor,
+    properties: CaseProperties,
+    configuration: Configuration,
+    spec,
+    task,
+    path: Path,
+    probabilities_path: Path | None = None,
+    device: torch.device | str | None = None,
+) -> np.ndarray:
     """Writes the label map for ``logits`` (K, *preprocessed) to ``path`` in the raw geometry; returns it.
 
     With ``probabilities_path``, also writes the per-class probabilities in the
@@ -72,7 +84,10 @@ def export_segmentation(logits: torch.Tensor, properties: CaseProperties, config
     """
     logits = logits.to(device) if device is not None else logits
     fills = task.background_fill(spec)
-    channels = (revert_channel(probability, properties, configuration.spacing, fill) for probability, fill in zip(task.channel_probabilities(logits, spec), fills))
+    channels = (
+        revert_channel(probability, properties, configuration.spacing, fill)
+        for probability, fill in zip(task.channel_probabilities(logits, spec), fills)
+    )
     if probabilities_path is None:
         labels = task.label_map_from_channels(channels, spec).cpu().numpy()
     else:
@@ -83,8 +98,14 @@ def export_segmentation(logits: torch.Tensor, properties: CaseProperties, config
     return labels
 
 
-def export_regression(outputs: torch.Tensor, properties: CaseProperties, configuration: Configuration, target_normalisation: dict, paths: list[Path],
-                      device: torch.device | str | None = None) -> list[np.ndarray]:
+def export_regression(
+    outputs: torch.Tensor,
+    properties: CaseProperties,
+    configuration: Configuration,
+    target_normalisation: dict,
+    paths: list[Path],
+    device: torch.device | str | None = None,
+) -> list[np.ndarray]:
     """Writes each target of ``outputs`` (T, *preprocessed, normalised units) to its path, in the raw geometry
     and the target's original units; returns the images written.
 

@@ -35,7 +35,7 @@ def split_ending(path: Path) -> tuple[str, str] | None:
     lowered = path.name.lower()
     for ending in supported_endings():
         if lowered.endswith(ending):
-            return path.name[: -len(ending)], path.name[-len(ending):]
+            return path.name[: -len(ending)], path.name[-len(ending) :]
     return None
 
 

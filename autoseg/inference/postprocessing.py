@@ -72,16 +72,22 @@ class Postprocessing:
         try:
             steps = cls(bool(data["foreground_largest_component"]), [int(v) for v in data["largest_component_per_label"]])
         except (KeyError, TypeError, ValueError) as error:
-            raise AutosegError(f"{source} is not a postprocessing file ({error!r}); it needs 'foreground_largest_component' (true/false) "
-                               "and 'largest_component_per_label' (a list of label values), as autoseg find_best_configuration writes it.") from None
+            raise AutosegError(
+                f"{source} is not a postprocessing file ({error!r}); it needs 'foreground_largest_component' (true/false) "
+                "and 'largest_component_per_label' (a list of label values), as autoseg find_best_configuration writes it."
+            ) from None
         if any(v <= 0 for v in steps.largest_component_per_label):
-            raise AutosegError(f"{source}: largest_component_per_label lists label values above 0, got {steps.largest_component_per_label}.")
+            raise AutosegError(
+                f"{source}: largest_component_per_label lists label values above 0, got {steps.largest_component_per_label}."
+            )
         return steps
 
     @classmethod
     def load(cls, path: Path) -> "Postprocessing":
         if not path.is_file():
-            raise AutosegError(f"{path} not found; autoseg find_best_configuration writes postprocessing.json into the dataset's results folder.")
+            raise AutosegError(
+                f"{path} not found; autoseg find_best_configuration writes postprocessing.json into the dataset's results folder."
+            )
         try:
             data = json.loads(path.read_text())
         except json.JSONDecodeError as error:

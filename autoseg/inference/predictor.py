@@ -56,12 +56,16 @@ def available_folds(folder: Path, checkpoint: str = "checkpoint_final.pt") -> li
     return ["all"] if (folder / "fold_all" / checkpoint).is_file() else []
 
 
-def load_trained_model(folder: Path, folds: list[str] | None = None, checkpoint: str = "checkpoint_final.pt", device: torch.device | str = "cpu") -> TrainedModel:
+def load_trained_model(
+    folder: Path, folds: list[str] | None = None, checkpoint: str = "checkpoint_final.pt", device: torch.device | str = "cpu"
+) -> TrainedModel:
     """Loads the networks of ``folds`` (default: every trained fold) of the configuration in ``folder``."""
     folder = Path(folder)
     for name in ("plans.json", "dataset.json"):
         if not (folder / name).is_file():
-            raise AutosegError(f"{folder} has no {name}; is it a folder written by `autoseg train` ({{trainer}}__{{plans}}__{{configuration}})?")
+            raise AutosegError(
+                f"{folder} has no {name}; is it a folder written by `autoseg train` ({{trainer}}__{{plans}}__{{configuration}})?"
+            )
     spec = DatasetSpec.from_json(json.loads((folder / "dataset.json").read_text()), str(folder / "dataset.json"))
     plans = Plans.load(folder / "plans.json")
     configuration = plans.configuration(folder.name.rsplit("__", 1)[-1])
@@ -86,9 +90,16 @@ def read_case(case: InputCase, num_channels: int) -> tuple[np.ndarray, object]:
     images = [read_image(path) for path in case.files]
     first = images[0]
     for path, image in zip(case.files[1:], images[1:]):
-        differences = image.geometry.differences(first.geometry) if image.spatial_shape == first.spatial_shape else [f"shape {image.spatial_shape} vs {first.spatial_shape}"]
+        differences = (
+            image.geometry.differences(first.geometry)
+            if image.spatial_shape == first.spatial_shape
+            else [f"shape {image.spatial_shape} vs {first.spatial_shape}"]
+        )
         if differences:
-            raise AutosegError(f"{path.name} lies on another grid than {case.files[0].name} ({'; '.join(differences)}); resample the channels of case {case.case_id} to one grid.")
+            raise AutosegError(
+                f"{path.name} lies on another grid than {case.files[0].name} ({'; '.join(differences)}); resample the channels "
+                f"of case {case.case_id} to one grid."
+            )
     channels = np.concatenate([image.array for image in images]).astype(np.float32, copy=False)
     if channels.shape[0] != num_channels:
         raise AutosegError(f"case {case.case_id} has {channels.shape[0]} channels; the model needs {num_channels}.")
@@ -109,7 +120,10 @@ class Predictor:
         channels, geometry = read_case(case, model.spec.num_channels)
         expected = len(model.configuration.spacing)
         if channels.ndim - 1 != expected:
-            raise AutosegError(f"case {case.case_id} ({case.files[0].name}) is a {channels.ndim - 1}D image; the model {model.folder.name} was trained on {expected}D images.")
+            raise AutosegError(
+                f"case {case.case_id} ({case.files[0].name}) is a {channels.ndim - 1}D image; the model {model.folder.name} was "
+                f"trained on {expected}D images."
+            )
         data, _, record = preprocess_case(channels, geometry, None, model.plans, model.configuration, model.task.target_kind == "label")
         data = model.task.prepare_input(data, model.configuration)
         return data, CaseProperties.from_record(case.case_id, geometry, record)
@@ -120,7 +134,15 @@ class Predictor:
         the folds share each tile and one accumulator."""
         image = torch.from_numpy(np.ascontiguousarray(data))
         out_channels = self.model.task.out_channels(self.model.spec)
-        return predict_configuration(self.model.networks, image, self.model.configuration, out_channels, step_size=self.step_size, mirror_axes=self.mirror_axes, device=self.device)
+        return predict_configuration(
+            self.model.networks,
+            image,
+            self.model.configuration,
+            out_channels,
+            step_size=self.step_size,
+            mirror_axes=self.mirror_axes,
+            device=self.device,
+        )
 
     @torch.no_grad()
     def logits_together(self, images: list[np.ndarray]) -> list[torch.Tensor]:
@@ -130,8 +152,17 @@ class Predictor:
         stacked = torch.from_numpy(np.stack(images, axis=1))
         config = self.model.configuration
         out_channels = self.model.task.out_channels(self.model.spec)
-        output = sliding_window_predict(self.model.networks, stacked, config.patch_size, out_channels, step_size=self.step_size, mirror_axes=self.mirror_axes,
-                                        tile_batch_size=config.batch_size, device=self.device, stacked=True)
+        output = sliding_window_predict(
+            self.model.networks,
+            stacked,
+            config.patch_size,
+            out_channels,
+            step_size=self.step_size,
+            mirror_axes=self.mirror_axes,
+            tile_batch_size=config.batch_size,
+            device=self.device,
+            stacked=True,
+        )
         return list(output.unbind(1))
 
     def prepared(self, cases: list[InputCase]):
@@ -164,7 +195,6 @@ def predict_folder(
     num_parts: int = 1,
     part_id: int = 0,
     continue_prediction: bool = False,
-
 ) -> list[Path]:
     """Predicts every case in ``input_dir`` (or part ``part_id`` of ``num_parts``) into ``output_dir``; returns the files written.
 
@@ -176,7 +206,9 @@ def predict_folder(
         raise AutosegError(f"--part_id must be in 0..{num_parts - 1} for --num_parts {num_parts}, got {part_id}.")
     input_dir, output_dir = Path(input_dir), Path(output_dir)
     if input_dir.resolve() == output_dir.resolve():
-        raise AutosegError(f"the output folder is the input folder ({input_dir}); predictions would mix with the images. Choose another -o.")
+        raise AutosegError(
+            f"the output folder is the input folder ({input_dir}); predictions would mix with the images. Choose another -o."
+        )
     cases = collect_input_cases(input_dir, model.spec.num_channels)[part_id::num_parts]
     output_dir.mkdir(parents=True, exist_ok=True)
     _write_settings(output_dir, model, step_size, mirroring)
@@ -185,10 +217,16 @@ def predict_folder(
         return [classify_cases(Predictor(model, device, step_size, mirroring), cases, table, continue_prediction)]
 
     def targets(case: InputCase) -> tuple[list[Path], Path | None]:
-        return model.task.output_files(case.case_id, case.ending, output_dir, model.spec), (output_dir / f"{case.case_id}.npz" if save_probabilities else None)
+        return model.task.output_files(case.case_id, case.ending, output_dir, model.spec), (
+            output_dir / f"{case.case_id}.npz" if save_probabilities else None
+        )
 
     if continue_prediction:
-        cases = [case for case in cases if not all(p.is_file() for p in targets(case)[0]) or (save_probabilities and not targets(case)[1].is_file())]
+        cases = [
+            case
+            for case in cases
+            if not all(p.is_file() for p in targets(case)[0]) or (save_probabilities and not targets(case)[1].is_file())
+        ]
     predictor = Predictor(model, device, step_size, mirroring)
     written = []
     progress = tqdm(total=len(cases), desc="predicting", unit="case", disable=not cases)
@@ -234,6 +272,12 @@ def _export_all(work: list, model: TrainedModel, device: torch.device) -> None:
 
 def _write_settings(output_dir: Path, model: TrainedModel, step_size: float, mirroring: bool) -> None:
     """Records how the folder was predicted, and the dataset.json and plans the evaluation needs."""
-    settings = {"model": str(model.folder), "configuration": model.configuration.name, "folds": model.folds, "step_size": step_size, "mirroring": mirroring}
+    settings = {
+        "model": str(model.folder),
+        "configuration": model.configuration.name,
+        "folds": model.folds,
+        "step_size": step_size,
+        "mirroring": mirroring,
+    }
     atomic_write(output_dir / "prediction.json", lambda tmp: tmp.write_text(json.dumps(settings, indent=2) + "\n"))
     atomic_write(output_dir / "dataset.json", lambda tmp: tmp.write_text(json.dumps(model.spec.to_json(), indent=2) + "\n"))

@@ -83,7 +83,11 @@ def sliding_window_predict(
     output = torch.zeros((out_channels, image.shape[1], *padded_size), dtype=torch.float32, device=device)
     weight_sum = torch.zeros((image.shape[1], *padded_size), dtype=torch.float32, device=device)
     flips = mirror_combinations(list(mirror_axes))
-    tiles = [(index, *(slice(start, start + patch) for start, patch in zip(corner, patch_size))) for index in range(image.shape[1]) for corner in itertools.product(*starts)]
+    tiles = [
+        (index, *(slice(start, start + patch) for start, patch in zip(corner, patch_size)))
+        for index in range(image.shape[1])
+        for corner in itertools.product(*starts)
+    ]
     for first in range(0, len(tiles), tile_batch_size):
         chunk = tiles[first : first + tile_batch_size]
         batch = torch.stack([padded[(slice(None), *tile)] for tile in chunk]).to(device)
@@ -99,7 +103,9 @@ def sliding_window_predict(
             output[(slice(None), *tile)] += tile_prediction * weights
             weight_sum[tile] += weights
     output /= weight_sum
-    crop = tuple(slice(padding[2 * (len(spatial) - 1 - axis)], padding[2 * (len(spatial) - 1 - axis)] + size) for axis, size in enumerate(spatial))
+    crop = tuple(
+        slice(padding[2 * (len(spatial) - 1 - axis)], padding[2 * (len(spatial) - 1 - axis)] + size) for axis, size in enumerate(spatial)
+    )
     output = output[(slice(None), slice(None), *crop)].cpu()
     return output if stacked else output[:, 0]
 

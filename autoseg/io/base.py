@@ -56,9 +56,7 @@ def file_ending(path: str | Path) -> str:
     for ending in supported_endings():
         if name.endswith(ending):
             return ending
-    raise AutosegError(
-        f"{path}: unsupported file type. Supported endings: {', '.join(sorted(_DEFAULT_FOR_ENDING))}."
-    )
+    raise AutosegError(f"{path}: unsupported file type. Supported endings: {', '.join(sorted(_DEFAULT_FOR_ENDING))}.")
 
 
 def get_io(path: str | Path, backend: str | None = None) -> ImageIO:

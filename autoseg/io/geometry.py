@@ -100,10 +100,7 @@ class ImageData:
 
     def __post_init__(self) -> None:
         if self.array.ndim != self.geometry.ndim + 1:
-            raise ValueError(
-                f"array of shape {self.array.shape} does not match a {self.geometry.ndim}D geometry; "
-                "expected (C, *spatial)"
-            )
+            raise ValueError(f"array of shape {self.array.shape} does not match a {self.geometry.ndim}D geometry; expected (C, *spatial)")
 
     @property
     def num_channels(self) -> int:

@@ -40,7 +40,10 @@ class Architecture:
     def __post_init__(self) -> None:
         stages = len(self.features_per_stage)
         if not (len(self.kernel_sizes) == len(self.strides) == stages) or stages < 1:
-            raise ValueError(f"architecture needs one kernel size and stride per stage ({stages} stages); got {len(self.kernel_sizes)} and {len(self.strides)}")
+            raise ValueError(
+                f"architecture needs one kernel size and stride per stage ({stages} stages); got {len(self.kernel_sizes)} and "
+                f"{len(self.strides)}"
+            )
         dims = {len(k) for k in self.kernel_sizes} | {len(s) for s in self.strides}
         if len(dims) != 1 or dims.pop() not in (2, 3):
             raise ValueError("every kernel size and stride must list 2 or 3 axes, all the same")
@@ -129,7 +132,9 @@ def evaluating(network: nn.Module, device: torch.device | str):
         network.to(memory_format=torch.contiguous_format).train()
 
 
-def _stage(ndim: int, in_channels: int, out_channels: int, kernel: list[int], stride: list[int], n_conv: int, slope: float) -> nn.Sequential:
+def _stage(
+    ndim: int, in_channels: int, out_channels: int, kernel: list[int], stride: list[int], n_conv: int, slope: float
+) -> nn.Sequential:
     blocks = [ConvBlock(ndim, in_channels, out_channels, kernel, stride, slope)]
     blocks += [ConvBlock(ndim, out_channels, out_channels, kernel, [1] * ndim, slope) for _ in range(n_conv - 1)]
     return nn.Sequential(*blocks)
@@ -166,13 +171,22 @@ class UNet(nn.Module):
     image). The skips hold no weights; they come from the plans.
     """
 
-    def __init__(self, in_channels: int, out_channels: int, architecture: Architecture, input_skips: dict[int, tuple[int, float, float]] | None = None):
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        architecture: Architecture,
+        input_skips: dict[int, tuple[int, float, float]] | None = None,
+    ):
         super().__init__()
         a = architecture
         skips = input_skips or {}
         for output, (channel, _, _) in skips.items():
             if not (0 <= output < out_channels and 0 <= channel < in_channels):
-                raise AutosegError(f"input skip {channel} -> {output} does not fit a network with {in_channels} input and {out_channels} output channels; fix input_skips in plans.json.")
+                raise AutosegError(
+                    f"input skip {channel} -> {output} does not fit a network with {in_channels} input and {out_channels} "
+                    "output channels; fix input_skips in plans.json."
+                )
         self.skip_outputs = sorted(skips)
         self.register_buffer("skip_targets", torch.tensor(self.skip_outputs, dtype=torch.long), persistent=False)
         self.register_buffer("skip_inputs", torch.tensor([skips[o][0] for o in self.skip_outputs], dtype=torch.long), persistent=False)
@@ -188,7 +202,9 @@ class UNet(nn.Module):
         for s in range(a.num_stages - 2, -1, -1):
             below, here = a.features_per_stage[s + 1], a.features_per_stage[s]
             self.upsample.append(transposed(below, here, a.strides[s + 1], a.strides[s + 1], bias=False))
-            self.decoder.append(_stage(a.ndim, 2 * here, here, a.kernel_sizes[s], [1] * a.ndim, a.n_conv_per_stage_decoder, a.negative_slope))
+            self.decoder.append(
+                _stage(a.ndim, 2 * here, here, a.kernel_sizes[s], [1] * a.ndim, a.n_conv_per_stage_decoder, a.negative_slope)
+            )
             self.heads.append(_conv(a.ndim)(here, out_channels, 1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor | list[torch.Tensor]:

@@ -1,14 +1,22 @@
 """Intensity normalisation schemes, chosen per channel by name and stored in plans.json.
 
-| scheme | for | what it does |
-|---|---|---|
-| ``ct`` | channel named CT | clip to the dataset's foreground 0.5/99.5 percentiles, z-score with the dataset's foreground mean and std (Hounsfield units mean the same in every scan) |
-| ``zscore`` | MR and anything unnamed | z-score each image with its own mean and std, inside the non-zero mask when cropping removed much of the image (outside set to 0) |
-| ``pet`` | names containing PET | divide by the dataset's foreground mean: zero stays zero, uptake ratios between and within subjects are kept, hot lesions are not clipped |
-| ``scale`` | non-negative regression targets | like ``pet``: divide by the dataset's target mean; exactly reversible |
-| ``zscore_dataset`` | signed regression targets | z-score with the dataset's target mean and std; exactly reversible |
-| ``rgb`` | 8-bit natural images (rgb, red, green, blue, gray) | divide by 255 |
-| ``noNorm`` | channels named noNorm | unchanged |
+Each scheme, what it is for, and what it does:
+
+* ``ct`` (a channel named CT): clip to the dataset's foreground 0.5/99.5
+  percentiles, z-score with the dataset's foreground mean and std (Hounsfield
+  units mean the same in every scan);
+* ``zscore`` (MR and anything unnamed): z-score each image with its own mean
+  and std, inside the non-zero mask when cropping removed much of the image
+  (outside set to 0);
+* ``pet`` (names containing PET): divide by the dataset's foreground mean:
+  zero stays zero, uptake ratios between and within subjects are kept, hot
+  lesions are not clipped;
+* ``scale`` (non-negative regression targets): like ``pet``, divide by the
+  dataset's target mean; exactly reversible;
+* ``zscore_dataset`` (signed regression targets): z-score with the dataset's
+  target mean and std; exactly reversible;
+* ``rgb`` (8-bit natural images: rgb, red, green, blue, gray): divide by 255;
+* ``noNorm`` (channels named noNorm): unchanged.
 """
 
 from __future__ import annotations
@@ -155,10 +163,14 @@ def normalise_channels(channels: np.ndarray, mask: np.ndarray, normalisation: di
     out = np.empty(channels.shape, dtype=np.float32)
     for index in range(channels.shape[0]):
         setting = normalisation[str(index)]
-        out[index] = get_scheme(setting.scheme).normalise(channels[index].astype(np.float32), mask if setting.use_nonzero_mask else None, setting.parameters)
+        out[index] = get_scheme(setting.scheme).normalise(
+            channels[index].astype(np.float32), mask if setting.use_nonzero_mask else None, setting.parameters
+        )
     return out
 
 
 def restore_targets(targets: np.ndarray, normalisation: dict[str, ChannelNormalisation]) -> np.ndarray:
     """Undoes the regression targets' normalisation: (T, *spatial) in, original units out."""
-    return np.stack([get_scheme(normalisation[str(i)].scheme).restore(targets[i], normalisation[str(i)].parameters) for i in range(targets.shape[0])])
+    return np.stack(
+        [get_scheme(normalisation[str(i)].scheme).restore(targets[i], normalisation[str(i)].parameters) for i in range(targets.shape[0])]
+    )

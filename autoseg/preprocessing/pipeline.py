@@ -46,7 +46,9 @@ class CaseProperties:
     @classmethod
     def from_record(cls, case_id: str, geometry: Geometry, record: dict, **extra) -> "CaseProperties":
         """The properties of a case ``preprocess_case`` returned ``record`` for (``extra``: class, subject, locations)."""
-        return cls(case_id, geometry.to_json(), record["original_shape"], record["box"], record["cropped_shape"], list(geometry.spacing), **extra)
+        return cls(
+            case_id, geometry.to_json(), record["original_shape"], record["box"], record["cropped_shape"], list(geometry.spacing), **extra
+        )
 
 
 def preprocess_case(
@@ -86,13 +88,17 @@ def normalise_targets(target: np.ndarray, plans: Plans) -> np.ndarray:
     """Returns regression targets (T, *spatial) in the plans' normalised units."""
     from autoseg.preprocessing.normalisation import get_scheme
 
-    return np.stack([
-        get_scheme(plans.target_normalisation[str(t)].scheme).normalise(target[t], None, plans.target_normalisation[str(t)].parameters)
-        for t in range(target.shape[0])
-    ])
+    return np.stack(
+        [
+            get_scheme(plans.target_normalisation[str(t)].scheme).normalise(target[t], None, plans.target_normalisation[str(t)].parameters)
+            for t in range(target.shape[0])
+        ]
+    )
 
 
-def revert_to_original(array: np.ndarray, properties: CaseProperties, configuration_spacing: list[float], fill: float | list[float] = 0.0, order: int = 1) -> np.ndarray:
+def revert_to_original(
+    array: np.ndarray, properties: CaseProperties, configuration_spacing: list[float], fill: float | list[float] = 0.0, order: int = 1
+) -> np.ndarray:
     """Returns ``array`` (K, *preprocessed) resampled to the cropped raw grid and placed into the raw shape.
 
     Use order 1 for probabilities and regression outputs; ``fill`` is the value
@@ -101,4 +107,9 @@ def revert_to_original(array: np.ndarray, properties: CaseProperties, configurat
     axis = separate_axis(tuple(configuration_spacing), tuple(properties.spacing))
     resampled = resample_image(array, tuple(properties.cropped_shape), axis, order=order)
     fills = fill if isinstance(fill, list) else [fill] * resampled.shape[0]
-    return np.stack([uncrop(channel[None], [tuple(b) for b in properties.crop_box], tuple(properties.original_shape), f)[0] for channel, f in zip(resampled, fills)])
+    return np.stack(
+        [
+            uncrop(channel[None], [tuple(b) for b in properties.crop_box], tuple(properties.original_shape), f)[0]
+            for channel, f in zip(resampled, fills)
+        ]
+    )

@@ -27,7 +27,9 @@ def _save_npy(path: Path, array: np.ndarray) -> None:
     atomic_write(path, write)
 
 
-def save_case(folder: Path, data: np.ndarray, target: np.ndarray | None, locations: dict[str, np.ndarray], properties: CaseProperties) -> None:
+def save_case(
+    folder: Path, data: np.ndarray, target: np.ndarray | None, locations: dict[str, np.ndarray], properties: CaseProperties
+) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     case_id = properties.case_id
     _save_npy(folder / f"{case_id}.npy", data)

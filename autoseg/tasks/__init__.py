@@ -5,7 +5,7 @@ branching on the task's name. Task kinds are registered by name, the value of
 ``task`` in dataset.json.
 """
 
-from autoseg.tasks.base import Task, get_task, task_for, task_names
 from autoseg.tasks import kinds  # noqa: F401  (registers the kinds)
+from autoseg.tasks.base import Task, get_task, task_for, task_names
 
 __all__ = ["Task", "get_task", "task_for", "task_names"]

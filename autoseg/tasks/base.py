@@ -70,7 +70,10 @@ class Task:
         """The U-Net for ``architecture``; with ``plans``, also the input skips they plan (regression)."""
         from autoseg.networks import UNet, initialise_weights
 
-        skips = {int(target): (skip.input_channel, skip.scale, skip.shift) for target, skip in (plans.input_skips if plans is not None else {}).items()}
+        skips = {
+            int(target): (skip.input_channel, skip.scale, skip.shift)
+            for target, skip in (plans.input_skips if plans is not None else {}).items()
+        }
         network = UNet(spec.num_channels, self.out_channels(spec), architecture, skips)
         network.apply(initialise_weights)
         if skips:
@@ -101,7 +104,9 @@ class Task:
         ending = spec.file_ending
         return sorted(p.name[: -len(ending)] for p in folder.glob(f"*{ending}") if not p.name.startswith("."))
 
-    def export(self, output, properties, configuration, plans, spec: DatasetSpec, files: list[Path], probabilities_path=None, device=None) -> None:
+    def export(
+        self, output, properties, configuration, plans, spec: DatasetSpec, files: list[Path], probabilities_path=None, device=None
+    ) -> None:
         """Writes a case's network output (K, *preprocessed) to ``files`` in the raw geometry and units."""
         raise NotImplementedError
 

@@ -53,7 +53,9 @@ class SegmentationTask(Task):
         from autoseg.losses import DeepSupervisionLoss, DiceCELoss, RegionDiceBCELoss
 
         if name not in ("", "dice_ce"):
-            raise AutosegError(f"segmentation trains with cross-entropy + Dice (dice_ce); loss {name!r} is for regression. Choose a segmentation trainer.")
+            raise AutosegError(
+                f"segmentation trains with cross-entropy + Dice (dice_ce); loss {name!r} is for regression. Choose a segmentation trainer."
+            )
         return DeepSupervisionLoss(RegionDiceBCELoss() if spec.has_regions else DiceCELoss(), num_outputs)
 
     def prepare_targets(self, target, spec, scales):
@@ -101,7 +103,9 @@ class SegmentationTask(Task):
 
     def label_map(self, probabilities: np.ndarray, spec) -> np.ndarray:
         """Probabilities (K, *spatial) -> label values (*spatial): argmax, or regions painted in regions_class_order."""
-        channels = (torch.from_numpy(channel.copy() if index == 0 else channel) for index, channel in enumerate(probabilities))  # the first is updated in place
+        channels = (
+            torch.from_numpy(channel.copy() if index == 0 else channel) for index, channel in enumerate(probabilities)
+        )  # the first is updated in place
         return self.label_map_from_channels(channels, spec).numpy()
 
     def label_map_from_channels(self, channels, spec) -> torch.Tensor:
@@ -209,7 +213,10 @@ class RegressionTask(Task):
 
     def validation_counts(self, output, target, spec):
         axes = [0, *range(2, output.ndim)]
-        return {"absolute_error": (output.float() - target).abs().sum(axes).double().cpu(), "voxels": torch.tensor(float(target[:, :1].numel()), dtype=torch.float64)}
+        return {
+            "absolute_error": (output.float() - target).abs().sum(axes).double().cpu(),
+            "voxels": torch.tensor(float(target[:, :1].numel()), dtype=torch.float64),
+        }
 
     def validation_scores(self, counts, spec):
         """Negative mean absolute error per target (in normalised units): higher is better, like Dice."""
@@ -295,12 +302,16 @@ class ClassificationTask(Task):
         from autoseg.losses import DeepSupervisionLoss
 
         if name not in ("", "ce", "ce_smooth"):
-            raise AutosegError(f"classification trains with cross-entropy (ce, or ce_smooth with label smoothing); loss {name!r} is not one of them.")
+            raise AutosegError(
+                f"classification trains with cross-entropy (ce, or ce_smooth with label smoothing); loss {name!r} is not one of them."
+            )
         weights = None
         if plans is not None and plans.class_weights:
             missing = sorted(set(spec.classes) - set(plans.class_weights))
             if missing:
-                raise AutosegError(f"plans.json class_weights lacks class(es) {', '.join(missing)}; add them or delete class_weights to train unweighted.")
+                raise AutosegError(
+                    f"plans.json class_weights lacks class(es) {', '.join(missing)}; add them or delete class_weights to train unweighted."
+                )
             weights = torch.tensor([plans.class_weights[name] for name in sorted(spec.classes, key=spec.classes.get)], dtype=torch.float32)
         return DeepSupervisionLoss(WeightedCrossEntropy(weights, 0.1 if name == "ce_smooth" else 0.0), 1)
 

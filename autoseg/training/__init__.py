@@ -6,7 +6,14 @@ prediction needs) does not pull in the trainer and its augmentation libraries.
 
 import importlib
 
-_HOMES = {"model_folder": "run", "train_fold": "run", "TRAINERS": "trainer", "Trainer": "trainer", "TrainingSettings": "trainer", "poly_lr": "trainer"}
+_HOMES = {
+    "model_folder": "run",
+    "train_fold": "run",
+    "TRAINERS": "trainer",
+    "Trainer": "trainer",
+    "TrainingSettings": "trainer",
+    "poly_lr": "trainer",
+}
 
 __all__ = [*_HOMES, "pick_device"]
 

@@ -64,7 +64,9 @@ def load_pretrained_weights(network: torch.nn.Module, path: Path) -> TransferRep
             matched[name] = weights[name]
             report.loaded.append(name)
     if not matched:
-        raise AutosegError(f"{path} shares no tensor (same name and shape) with this network; was it trained with another architecture? "
-                           "Copy the pretrained configuration's architecture and patch_size into this dataset's plans.json so the networks agree.")
+        raise AutosegError(
+            f"{path} shares no tensor (same name and shape) with this network; was it trained with another architecture? "
+            "Copy the pretrained configuration's architecture and patch_size into this dataset's plans.json so the networks agree."
+        )
     network.load_state_dict(matched, strict=False)
     return report

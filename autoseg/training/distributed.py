@@ -88,7 +88,9 @@ def start(processes: Processes, device: torch.device) -> None:
         return
     if device.type == "cuda":
         torch.cuda.set_device(device)
-    dist.init_process_group("nccl" if device.type == "cuda" else "gloo", rank=processes.rank, world_size=processes.world_size, timeout=TIMEOUT)
+    dist.init_process_group(
+        "nccl" if device.type == "cuda" else "gloo", rank=processes.rank, world_size=processes.world_size, timeout=TIMEOUT
+    )
 
 
 def stop() -> None:

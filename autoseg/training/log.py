@@ -22,8 +22,10 @@ class EpochRecord:
     def line(self) -> str:
         scores = ", ".join(f"{name} {value:.4f}" for name, value in self.scores.items())
         memory = f"  peak GPU memory {self.peak_memory_gb:.2f} GB" if self.peak_memory_gb is not None else ""
-        return (f"epoch {self.epoch:4d}  train loss {self.train_loss:.4f}  val loss {self.validation_loss:.4f}  "
-                f"pseudo scores: {scores}  (EMA {self.ema_score:.4f})  lr {self.learning_rate:.2e}  {self.seconds:.1f} s{memory}")
+        return (
+            f"epoch {self.epoch:4d}  train loss {self.train_loss:.4f}  val loss {self.validation_loss:.4f}  "
+            f"pseudo scores: {scores}  (EMA {self.ema_score:.4f})  lr {self.learning_rate:.2e}  {self.seconds:.1f} s{memory}"
+        )
 
 
 @dataclass

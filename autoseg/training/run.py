@@ -7,12 +7,13 @@ from pathlib import Path
 
 from autoseg.data.splits import SplitCase, load_or_create_splits
 from autoseg.dataset import DatasetSpec
+from autoseg.device import pick_device
 from autoseg.errors import AutosegError
 from autoseg.plans import Plans
 from autoseg.preprocessing.storage import finished_cases, load_properties
 from autoseg.training import distributed
-from autoseg.device import pick_device
 from autoseg.training.trainer import TRAINERS, Trainer, TrainingSettings
+
 
 def model_folder(results_root: Path, dataset_name: str, trainer: str, plans_name: str, configuration: str) -> Path:
     return results_root / dataset_name / f"{trainer}__{plans_name}__{configuration}"
@@ -30,8 +31,10 @@ def record_model_inputs(model_dir: Path, preprocessed_dir: Path, plans_file: str
         text = source.read_text()
         existing = model_dir / name
         if existing.is_file() and json.loads(existing.read_text()) != json.loads(text):
-            raise AutosegError(f"{existing} differs from {source}: the folds in {model_dir} were trained with other plans or labels. "
-                               "Train into a new folder (another -p plans file or -tr name), or delete the old folds.")
+            raise AutosegError(
+                f"{existing} differs from {source}: the folds in {model_dir} were trained with other plans or labels. "
+                "Train into a new folder (another -p plans file or -tr name), or delete the old folds."
+            )
         if not existing.is_file():
             atomic_write(existing, lambda tmp: tmp.write_text(text))
 
@@ -67,7 +70,9 @@ def train_fold(
     data_folder = preprocessed_dir / configuration.data_identifier
     case_ids = finished_cases(data_folder) if data_folder.is_dir() else []
     if not case_ids:
-        raise AutosegError(f"{data_folder} holds no preprocessed cases; run `autoseg preprocess -d {preprocessed_dir.name} -c {configuration_name}` first.")
+        raise AutosegError(
+            f"{data_folder} holds no preprocessed cases; run `autoseg preprocess -d {preprocessed_dir.name} -c {configuration_name}` first."
+        )
     properties = [load_properties(data_folder, case_id) for case_id in case_ids]
     cases = [SplitCase(p.case_id, p.class_index, p.subject) for p in properties]
     splits = load_or_create_splits(preprocessed_dir / "splits_final.json", cases)
@@ -81,29 +86,65 @@ def train_fold(
     output = model_folder(results_root, preprocessed_dir.name, trainer, plans_name, configuration_name) / f"fold_{fold}"
     finished = (output / "checkpoint_final.pt").is_file()
     if finished and not (resume or validation_only):
-        raise AutosegError(f"{output} already holds a finished training; delete it to train again, or pass --val_only to validate it again.")
+        raise AutosegError(
+            f"{output} already holds a finished training; delete it to train again, or pass --val_only to validate it again."
+        )
     if validation_only and not finished:
         raise AutosegError(f"{output} has no checkpoint_final.pt to validate; train the fold first.")
     if pretrained_weights is not None and resume and (output / "checkpoint_latest.pt").is_file():
-        raise AutosegError(f"--pretrained_weights and --continue both given for {output}: the run already started from the pretrained weights; drop --pretrained_weights to continue it.")
+        raise AutosegError(
+            f"--pretrained_weights and --continue both given for {output}: the run already started from the pretrained weights; "
+            "drop --pretrained_weights to continue it."
+        )
     record_model_inputs(output.parent, preprocessed_dir, plans_file)
     torch_device = pick_device(device)
     if num_processes > 1:
-        distributed.launch(train_fold, num_processes, torch_device.type, preprocessed_dir=preprocessed_dir, results_root=results_root, configuration_name=configuration_name, fold=fold, plans_file=plans_file,
-                           device=device, settings=settings, resume=resume, validation_only=validation_only, trainer=trainer, pretrained_weights=pretrained_weights, save_probabilities=save_probabilities)
+        distributed.launch(
+            train_fold,
+            num_processes,
+            torch_device.type,
+            preprocessed_dir=preprocessed_dir,
+            results_root=results_root,
+            configuration_name=configuration_name,
+            fold=fold,
+            plans_file=plans_file,
+            device=device,
+            settings=settings,
+            resume=resume,
+            validation_only=validation_only,
+            trainer=trainer,
+            pretrained_weights=pretrained_weights,
+            save_probabilities=save_probabilities,
+        )
         return output
     processes = distributed.from_environment()
     distributed.start(processes, processes.device(torch_device))
     try:
-        fold_trainer = Trainer(spec, configuration, data_folder, train_ids, validation_ids, output, torch_device, settings, preprocessed_dir / "gt", processes, save_probabilities, plans,
-                               baseline_folder=preprocessed_dir / "baseline")
+        fold_trainer = Trainer(
+            spec,
+            configuration,
+            data_folder,
+            train_ids,
+            validation_ids,
+            output,
+            torch_device,
+            settings,
+            preprocessed_dir / "gt",
+            processes,
+            save_probabilities,
+            plans,
+            baseline_folder=preprocessed_dir / "baseline",
+        )
         if validation_only:
             fold_trainer.validate_only()
             return output
         if pretrained_weights is not None:
             fold_trainer.load_pretrained(Path(pretrained_weights))
         where = f"{processes.world_size} processes on {fold_trainer.device.type}" if processes.distributed else str(fold_trainer.device)
-        fold_trainer.say(f"training {preprocessed_dir.name} {configuration_name} fold {fold} on {where}: {len(train_ids)} training, {len(validation_ids)} validation cases -> {output}")
+        fold_trainer.say(
+            f"training {preprocessed_dir.name} {configuration_name} fold {fold} on {where}: {len(train_ids)} training, "
+            f"{len(validation_ids)} validation cases -> {output}"
+        )
         fold_trainer.run(resume=resume)
     finally:
         distributed.stop()

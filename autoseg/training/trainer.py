@@ -21,14 +21,14 @@ import torch
 
 from autoseg.data.device_augmentation import DeviceAugmenter, Probabilities
 from autoseg.data.loader import BatchRecipe, BatchStream, build, make_batch
-from autoseg.parallel import default_num_processes, worker_context
 from autoseg.dataset import DatasetSpec
 from autoseg.device import autocast, needs_gradient_scaling
 from autoseg.errors import AutosegError
-from autoseg.registry import Registry
 from autoseg.io import atomic_write
 from autoseg.networks import evaluating
+from autoseg.parallel import default_num_processes, worker_context
 from autoseg.plans import Configuration
+from autoseg.registry import Registry
 from autoseg.tasks import task_for
 from autoseg.training.checkpoint import load_checkpoint, load_pretrained_weights, save_checkpoint
 from autoseg.training.distributed import Processes
@@ -56,7 +56,9 @@ class TrainingSettings:
     num_workers: int | None = None  # augmentation processes (per training process under DDP)
     compile: bool = False  # torch.compile the training forward and backward
     loss: str = ""  # "" = the task's default; regression: l1 (default), mse, l1_ssim
-    augmentation: str = "auto"  # where batches are augmented: cpu (worker processes), device (batched, data/device_augmentation.py), auto: device on CUDA
+    augmentation: str = (
+        "auto"  # where batches are augmented: cpu (worker processes), device (batched, data/device_augmentation.py), auto: device on CUDA
+    )
 
 
 TRAINERS: Registry[TrainingSettings] = Registry("trainer")
@@ -73,7 +75,9 @@ TRAINERS.add("ce_smooth", TrainingSettings(loss="ce_smooth"))
 
 def make_optimiser(settings: TrainingSettings, parameters) -> torch.optim.Optimizer:
     if settings.optimiser == "sgd":
-        return torch.optim.SGD(parameters, lr=settings.initial_lr, momentum=settings.momentum, nesterov=True, weight_decay=settings.weight_decay)
+        return torch.optim.SGD(
+            parameters, lr=settings.initial_lr, momentum=settings.momentum, nesterov=True, weight_decay=settings.weight_decay
+        )
     if settings.optimiser == "adam":
         return torch.optim.Adam(parameters, lr=settings.initial_lr, weight_decay=settings.weight_decay)
     raise AutosegError(f"unknown optimiser {settings.optimiser!r}; known: sgd, adam.")
@@ -97,8 +101,22 @@ class Trainer:
     """Trains one fold. Under DDP every process builds one; ``processes`` says which it is, and only
     the main process writes logs and checkpoints."""
 
-    def __init__(self, spec: DatasetSpec, configuration: Configuration, data_folder: Path, train_ids: list[str], validation_ids: list[str], output_dir: Path, device: torch.device, settings: TrainingSettings,
-                 reference_folder: Path | None = None, processes: Processes = Processes(), save_probabilities: bool = False, plans=None, baseline_folder: Path | None = None):
+    def __init__(
+        self,
+        spec: DatasetSpec,
+        configuration: Configuration,
+        data_folder: Path,
+        train_ids: list[str],
+        validation_ids: list[str],
+        output_dir: Path,
+        device: torch.device,
+        settings: TrainingSettings,
+        reference_folder: Path | None = None,
+        processes: Processes = Processes(),
+        save_probabilities: bool = False,
+        plans=None,
+        baseline_folder: Path | None = None,
+    ):
         self.spec, self.configuration, self.settings, self.processes = spec, configuration, settings, processes
         self.plans = plans  # what exporting needs beyond the configuration (regression: the target normalisation)
         self.baseline_folder = baseline_folder  # regression: the raw baseline inputs, scored beside the model
@@ -113,13 +131,27 @@ class Trainer:
         self.optimiser = make_optimiser(settings, self.network.parameters())
         self.scaler = torch.amp.GradScaler("cuda", enabled=needs_gradient_scaling(self.device))
         if configuration.batch_size < processes.world_size:
-            raise AutosegError(f"the planned batch size {configuration.batch_size} cannot be split between {processes.world_size} processes; use at most {configuration.batch_size}.")
+            raise AutosegError(
+                f"the planned batch size {configuration.batch_size} cannot be split between {processes.world_size} processes; "
+                f"use at most {configuration.batch_size}."
+            )
         self.augmenter = self._device_augmenter()
         part = processes.share(configuration.batch_size) if processes.distributed else None
-        common = dict(folder=str(data_folder), patch_size=tuple(configuration.patch_size), batch_size=configuration.batch_size, mirror_axes=tuple(configuration.mirror_axes),
-                      slice_axis=configuration.slice_axis, target_is_label=self.task.target_kind == "label", part=part)
-        self.train_recipe = BatchRecipe(case_ids=tuple(train_ids), augment=self.augmenter is None, seed=settings.seed, classes=self._classes(train_ids), **common)
-        self.validation_recipe = BatchRecipe(case_ids=tuple(validation_ids), augment=False, seed=settings.seed + 1, classes=self._classes(validation_ids), **common)
+        common = dict(
+            folder=str(data_folder),
+            patch_size=tuple(configuration.patch_size),
+            batch_size=configuration.batch_size,
+            mirror_axes=tuple(configuration.mirror_axes),
+            slice_axis=configuration.slice_axis,
+            target_is_label=self.task.target_kind == "label",
+            part=part,
+        )
+        self.train_recipe = BatchRecipe(
+            case_ids=tuple(train_ids), augment=self.augmenter is None, seed=settings.seed, classes=self._classes(train_ids), **common
+        )
+        self.validation_recipe = BatchRecipe(
+            case_ids=tuple(validation_ids), augment=False, seed=settings.seed + 1, classes=self._classes(validation_ids), **common
+        )
         self.validation_maker = build(self.validation_recipe)
         self.log = TrainingLog()
         self.start_epoch = 0
@@ -150,12 +182,17 @@ class Trainer:
         image_targets = self.task.target_kind == "image"
         if choice == "cpu" and image_targets:
             # batchgenerators resamples any non-nearest target as a label map, one pass per distinct value
-            raise AutosegError("--augmentation cpu cannot resample regression targets (batchgenerators treats them as label maps); use --augmentation device, the default for regression.")
+            raise AutosegError(
+                "--augmentation cpu cannot resample regression targets (batchgenerators treats them as label maps); use "
+                "--augmentation device, the default for regression."
+            )
         if choice == "cpu" or (choice == "auto" and self.device.type != "cuda" and not image_targets):
             return None
         config = self.configuration
         probabilities = Probabilities.for_image_targets() if image_targets else Probabilities()
-        return DeviceAugmenter(config.patch_size, config.mirror_axes, target_is_label=self.task.target_kind == "label", probabilities=probabilities)
+        return DeviceAugmenter(
+            config.patch_size, config.mirror_axes, target_is_label=self.task.target_kind == "label", probabilities=probabilities
+        )
 
     def say(self, message: str) -> None:
         if self.processes.is_main:
@@ -185,7 +222,9 @@ class Trainer:
         self.log = TrainingLog.from_state(state["log"])
         # A kill between an epoch's log line and its checkpoint leaves a line the checkpoint does not know.
         if self.processes.is_main:
-            atomic_write(self.output_dir / "training_log.txt", lambda tmp: tmp.write_text("".join(r.line() + "\n" for r in self.log.records)))
+            atomic_write(
+                self.output_dir / "training_log.txt", lambda tmp: tmp.write_text("".join(r.line() + "\n" for r in self.log.records))
+            )
         torch.set_rng_state(state["torch_rng"].cpu())
         self.start_epoch = state["epoch"] + 1
         self.say(f"resuming from {path} after epoch {state['epoch']}")
@@ -248,7 +287,9 @@ class Trainer:
         if resume and latest.is_file():
             self.restore(latest)
         start, stop = self.start_epoch * settings.iterations_per_epoch, settings.epochs * settings.iterations_per_epoch
-        workers = settings.num_workers if settings.num_workers is not None else max(1, default_num_processes() // self.processes.world_size - 1)
+        workers = (
+            settings.num_workers if settings.num_workers is not None else max(1, default_num_processes() // self.processes.world_size - 1)
+        )
         main = self.processes.is_main
         self.network.train()
         with BatchStream(self.train_recipe, start, stop, workers, mp_context=worker_context()) as batches:
@@ -271,7 +312,9 @@ class Trainer:
                 previous = self.log.records[-1].ema_score if self.log.records else math.nan
                 ema = mean_score if math.isnan(previous) else EMA_WEIGHT * previous + (1 - EMA_WEIGHT) * mean_score
                 improved = not math.isnan(ema) and ema > self.log.best_ema
-                record = EpochRecord(epoch, train_loss, validation_loss, scores, ema, learning_rate, time.perf_counter() - began, train_seconds, peak)
+                record = EpochRecord(
+                    epoch, train_loss, validation_loss, scores, ema, learning_rate, time.perf_counter() - began, train_seconds, peak
+                )
                 if not main:
                     self.log.records.append(record)
                     continue
@@ -305,20 +348,33 @@ class Trainer:
         ending = self.spec.file_ending
         first, count = self.processes.share(len(self.validation_ids))
         with evaluating(self.network, self.device):
-            for case_id in self.validation_ids[first:first + count]:
+            for case_id in self.validation_ids[first : first + count]:
                 self._predict_case(case_id, folder)
         self.processes.barrier()
         if not self.processes.is_main:
             return None
         files = lambda case_id, where: self.task.output_files(case_id, ending, where, self.spec)  # noqa: E731
-        per_case = {case_id: self.task.case_metrics(files(case_id, folder), files(case_id, self.reference_folder), self.spec) for case_id in self.validation_ids}
+        per_case = {
+            case_id: self.task.case_metrics(files(case_id, folder), files(case_id, self.reference_folder), self.spec)
+            for case_id in self.validation_ids
+        }
         summary = summarise(per_case)
         metric = self.task.selection_metric
         scores = ", ".join(f"{name} {values[metric]:.4f}" for name, values in summary["mean"].items())
         if self.baseline_folder is not None and self.baseline_folder.is_dir():
             baselines = self.spec.baselines()
-            inputs = lambda case_id: [path if target in baselines else None for target, path in zip(self.spec.targets, files(case_id, self.baseline_folder))]  # noqa: E731
-            summary["baseline"] = summarise({case_id: self.task.baseline_metrics(inputs(case_id), files(case_id, self.reference_folder), self.spec) for case_id in self.validation_ids})
+
+            def inputs(case_id: str) -> list[Path | None]:
+                return [
+                    path if target in baselines else None for target, path in zip(self.spec.targets, files(case_id, self.baseline_folder))
+                ]
+
+            summary["baseline"] = summarise(
+                {
+                    case_id: self.task.baseline_metrics(inputs(case_id), files(case_id, self.reference_folder), self.spec)
+                    for case_id in self.validation_ids
+                }
+            )
             scores += " (input: " + ", ".join(f"{name} {values[metric]:.4f}" for name, values in summary["baseline"]["mean"].items()) + ")"
         write_summary(folder / "summary.json", summary)
         print(f"validation of {len(per_case)} cases (whole images, raw geometry): {metric} {scores}; written to {folder}")
@@ -340,8 +396,12 @@ class Trainer:
         self.processes.barrier()
         first, count = self.processes.share(len(self.validation_ids))
         with evaluating(self.network, self.device):
-            probabilities = {case_id: class_probabilities([self.network], load_case(self.data_folder, case_id, mmap=False)[0], self.configuration.mirror_axes, self.device)
-                             for case_id in self.validation_ids[first:first + count]}
+            probabilities = {
+                case_id: class_probabilities(
+                    [self.network], load_case(self.data_folder, case_id, mmap=False)[0], self.configuration.mirror_axes, self.device
+                )
+                for case_id in self.validation_ids[first : first + count]
+            }
         name = "predictions.csv" if not self.processes.distributed else f"predictions_part{self.processes.rank}.csv"
         write_predictions(folder / name, probabilities, self.spec)
         self.processes.barrier()
@@ -351,8 +411,11 @@ class Trainer:
         summary = classification_summary(read_predictions(folder, self.spec), references, self.spec)
         write_summary(folder / "summary.json", summary)
         metrics = summary["metrics"]
-        print(f"validation of {len(references)} cases (whole images): balanced accuracy {metrics['balanced_accuracy']:.4f}, AUC {metrics['auc']:.4f}, "
-              f"accuracy {metrics['accuracy']:.4f}; written to {folder}")
+        print(
+            f"validation of {len(references)} cases (whole images): balanced accuracy {metrics['balanced_accuracy']:.4f}, AUC "
+            f"{metrics['auc']:.4f}, "
+            f"accuracy {metrics['accuracy']:.4f}; written to {folder}"
+        )
         return summary
 
     def _predict_case(self, case_id: str, folder: Path) -> None:

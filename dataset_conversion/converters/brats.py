@@ -35,7 +35,9 @@ def map_brats_labels(label: ImageData, path: Path) -> ImageData:
     values = set(np.unique(label.array).astype(int).tolist())
     unknown = sorted(values - set(BRATS_TO_RAW))
     if unknown:
-        raise AutosegError(f"{path}: label values {unknown} are not BraTS 2019 labels (0, 1, 2, 4). Is this a BraTS 2023 file (label 3 = enhancing)?")
+        raise AutosegError(
+            f"{path}: label values {unknown} are not BraTS 2019 labels (0, 1, 2, 4). Is this a BraTS 2023 file (label 3 = enhancing)?"
+        )
     lookup = np.zeros(max(BRATS_TO_RAW) + 1, dtype=np.uint8)
     for source, target in BRATS_TO_RAW.items():
         lookup[source] = target

@@ -16,7 +16,10 @@ from dataset_conversion.raw_writer import staged_dataset
 def convert_nnunet(source: Path, raw_root: Path, dataset_id: int, name: str, overwrite: bool = False) -> Path:
     spec = load_dataset_spec(source)
     if "dataset" in spec.extra:
-        raise AutosegError(f"{source}/dataset.json lists files under 'dataset'; autoseg reads the imagesTr/labelsTr naming only. Copy the files into that layout.")
+        raise AutosegError(
+            f"{source}/dataset.json lists files under 'dataset'; autoseg reads the imagesTr/labelsTr naming only. Copy the "
+            "files into that layout."
+        )
     _, problems = collect_cases(source, spec, "train")
     if problems:
         raise AutosegError(f"{source}: not a valid nnU-Net v2 raw dataset: {problems[0]} (run `autoseg verify {source}` for all problems).")

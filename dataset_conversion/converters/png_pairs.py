@@ -64,7 +64,10 @@ def convert_png_pairs(source: Path, raw_root: Path, dataset_id: int, name: str, 
             for stem, path in stems.items():
                 image = read_image(path)
                 if image.num_channels != num_channels:
-                    raise AutosegError(f"{path}: has {image.num_channels} channel(s) but other images have {num_channels}; convert all images to RGB or all to grayscale.")
+                    raise AutosegError(
+                        f"{path}: has {image.num_channels} channel(s) but other images have {num_channels}; convert all images "
+                        "to RGB or all to grayscale."
+                    )
                 channels = [ImageData(image.array[i : i + 1], image.geometry) for i in range(num_channels)]
                 labels = []
                 if split == "train":

@@ -41,7 +41,9 @@ def converters() -> list[Converter]:
     return sorted(CONVERTERS, key=lambda c: c.key)
 
 
-def convert_dataset(key: str, source: Path, raw_root: Path, dataset_id: int | None = None, name: str | None = None, overwrite: bool = False) -> Path:
+def convert_dataset(
+    key: str, source: Path, raw_root: Path, dataset_id: int | None = None, name: str | None = None, overwrite: bool = False
+) -> Path:
     """Converts the public dataset at ``source`` with converter ``key``; returns the raw dataset folder.
 
     Without ``dataset_id``, the id in the source's name (``Task04_...``,

@@ -32,7 +32,9 @@ SPACING = (3.0, 3.0, 3.0)
 CLASSES = {"CN": 0, "AD": 1}
 
 
-def ad_session(rng: np.random.Generator, severity: float, shape: tuple[int, int, int] = SHAPE, spacing: tuple[float, ...] = SPACING) -> tuple[np.ndarray, np.ndarray]:
+def ad_session(
+    rng: np.random.Generator, severity: float, shape: tuple[int, int, int] = SHAPE, spacing: tuple[float, ...] = SPACING
+) -> tuple[np.ndarray, np.ndarray]:
     """Returns (FDG PET in kBq/ml, T1 MRI) of a brain with disease ``severity`` in [0, 1]."""
     brain = make_brain(shape, rng, atrophy=float(np.clip(severity + rng.normal(0, 0.1), 0, 1)))
     z, y, x = brain.grid

@@ -25,7 +25,9 @@ VOLUME_SHAPE = (24, 96, 96)
 CLASSES = {"no_tumour": 0, "tumour": 1}
 
 
-def patient_slices(rng: np.random.Generator, has_tumour: bool, num_slices: int, volume_shape: tuple[int, int, int] = VOLUME_SHAPE) -> list[np.ndarray]:
+def patient_slices(
+    rng: np.random.Generator, has_tumour: bool, num_slices: int, volume_shape: tuple[int, int, int] = VOLUME_SHAPE
+) -> list[np.ndarray]:
     """Returns ``num_slices`` uint8 axial slices of one synthetic patient."""
     brain = make_brain(volume_shape, rng, atrophy=rng.uniform(0, 0.4))
     grey, white, csf, scalp = (partial_volume(m) for m in (brain.grey_matter, brain.white_matter, brain.csf, brain.scalp))
@@ -55,8 +57,12 @@ def patient_slices(rng: np.random.Generator, has_tumour: bool, num_slices: int, 
     return slices
 
 
-@register_stand_in("tumour2d", 906, "BrainTumour2D", "2D brain MRI slices, tumour vs no tumour, grouped by patient", default_cases=48, default_test=12)
-def generate_tumour2d(raw_root: Path, dataset_id: int, num_cases: int, num_test: int, seed: int, overwrite: bool, zoom: float = 1.0) -> Path:
+@register_stand_in(
+    "tumour2d", 906, "BrainTumour2D", "2D brain MRI slices, tumour vs no tumour, grouped by patient", default_cases=48, default_test=12
+)
+def generate_tumour2d(
+    raw_root: Path, dataset_id: int, num_cases: int, num_test: int, seed: int, overwrite: bool, zoom: float = 1.0
+) -> Path:
     geometry = Geometry.identity((1.0, 1.0))  # PNG slices carry no spacing
     in_plane, _ = zoomed_grid(VOLUME_SHAPE[1:], (1.0, 1.0), zoom)
     volume_shape = (VOLUME_SHAPE[0], *in_plane)  # slice positions stay put

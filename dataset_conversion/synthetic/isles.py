@@ -78,7 +78,11 @@ def write_isles_layout(destination: Path, num_cases: int, num_test: int, seed: i
     for index in range(num_cases + num_test):
         images, label = isles_case(case_rng(seed, index), shape)
         training = index < num_cases
-        folder = destination / ("ISLES2017_Training" if training else "ISLES2017_Testing") / (f"training_{index + 1}" if training else f"test_{index + 1}")
+        folder = (
+            destination
+            / ("ISLES2017_Training" if training else "ISLES2017_Testing")
+            / (f"training_{index + 1}" if training else f"test_{index + 1}")
+        )
         entries = [(f"MR_{name}", images[name]) for name in MAPS] + ([("OT", label)] if training else [])
         for key, array in entries:
             file_id += 1
@@ -87,7 +91,9 @@ def write_isles_layout(destination: Path, num_cases: int, num_test: int, seed: i
     return destination
 
 
-@register_stand_in("isles", 903, "ISLES2017", "3D stroke lesions, 6 perfusion/diffusion maps, anisotropic", default_cases=10, default_test=2)
+@register_stand_in(
+    "isles", 903, "ISLES2017", "3D stroke lesions, 6 perfusion/diffusion maps, anisotropic", default_cases=10, default_test=2
+)
 def generate_isles(raw_root: Path, dataset_id: int, num_cases: int, num_test: int, seed: int, overwrite: bool, zoom: float = 1.0) -> Path:
     with tempfile.TemporaryDirectory() as source:
         write_isles_layout(Path(source), num_cases, num_test, seed, zoom)

@@ -94,7 +94,8 @@ def generate_pet_dataset(
     channel_names = {"0": "PET"} | ({"1": "T1"} if with_mr else {})
     dataset_json = {
         "name": "LowDosePET",
-        "description": f"Synthetic stand-in: standard-dose brain FDG PET from {dose_fraction:.0%}-dose PET (kBq/ml)" + (" and T1 MRI." if with_mr else "."),
+        "description": f"Synthetic stand-in: standard-dose brain FDG PET from {dose_fraction:.0%}-dose PET (kBq/ml)"
+        + (" and T1 MRI." if with_mr else "."),
         "channel_names": channel_names,
         "targets": {"0": "PET_standard_dose"},
         "file_ending": ".nii.gz",
@@ -104,6 +105,8 @@ def generate_pet_dataset(
     return write_raw_dataset(raw_root, dataset_id, "LowDosePET", dataset_json, cases(), overwrite)
 
 
-@register_stand_in("pet", 904, "LowDosePET", "3D brain FDG PET at 5% dose (+ T1 MR) -> standard dose, regression", default_cases=10, default_test=2)
+@register_stand_in(
+    "pet", 904, "LowDosePET", "3D brain FDG PET at 5% dose (+ T1 MR) -> standard dose, regression", default_cases=10, default_test=2
+)
 def generate_pet(raw_root: Path, dataset_id: int, num_cases: int, num_test: int, seed: int, overwrite: bool, zoom: float = 1.0) -> Path:
     return generate_pet_dataset(raw_root, dataset_id, num_cases, num_test, seed, overwrite, zoom)

@@ -107,13 +107,13 @@ def make_brain(shape: tuple[int, int, int], rng: np.random.Generator, atrophy: f
     ventricle_size = 1.0 + 1.2 * atrophy
     ventricles = np.zeros(shape, dtype=bool)
     for side in (-1, 1):
-        ventricles |= ellipsoid(
-            grid, (0.12, -0.05, side * 0.1), (0.14 * ventricle_size, 0.32, 0.06 * ventricle_size), 0.1 * coarse
-        )
+        ventricles |= ellipsoid(grid, (0.12, -0.05, side * 0.1), (0.14 * ventricle_size, 0.32, 0.06 * ventricle_size), 0.1 * coarse)
     hippocampi = np.zeros(shape, dtype=bool)
     hippocampus_size = 1.0 - 0.45 * atrophy
     for side in (-1, 1):
-        hippocampi |= ellipsoid(grid, (-0.28, 0.05, side * 0.33), (0.07 * hippocampus_size, 0.2 * hippocampus_size, 0.06 * hippocampus_size))
+        hippocampi |= ellipsoid(
+            grid, (-0.28, 0.05, side * 0.33), (0.07 * hippocampus_size, 0.2 * hippocampus_size, 0.06 * hippocampus_size)
+        )
     csf = (intracranial & ~parenchyma) | sulci | ventricles
     white_matter = white & parenchyma & ~csf
     grey_matter = parenchyma & ~csf & ~white_matter

@@ -1,12 +1,21 @@
 import numpy as np
 import pytest
 
-from autoseg.data.augmentation import augmentation_state, is_anisotropic_patch, restore_augmentation_state, seed_augmentation, training_transforms
+from autoseg.data.augmentation import (
+    augmentation_state,
+    is_anisotropic_patch,
+    restore_augmentation_state,
+    seed_augmentation,
+    training_transforms,
+)
 
 
 def batch(shape, labels=3, seed=0):
     rng = np.random.default_rng(seed)
-    return {"data": rng.normal(size=(2, 2, *shape)).astype(np.float32), "seg": rng.integers(0, labels, size=(2, 1, *shape)).astype(np.float32)}
+    return {
+        "data": rng.normal(size=(2, 2, *shape)).astype(np.float32),
+        "seg": rng.integers(0, labels, size=(2, 1, *shape)).astype(np.float32),
+    }
 
 
 @pytest.mark.parametrize("shape", [(32, 24), (16, 20, 24), (4, 32, 32)])

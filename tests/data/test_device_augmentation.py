@@ -7,7 +7,22 @@ import torch
 
 from autoseg.data.device_augmentation import DeviceAugmenter, Probabilities
 
-OFF = {name: 0.0 for name in ("rotation", "scaling", "elastic", "noise", "blur", "brightness", "contrast", "low_resolution", "inverted_gamma", "gamma", "mirror")}
+OFF = {
+    name: 0.0
+    for name in (
+        "rotation",
+        "scaling",
+        "elastic",
+        "noise",
+        "blur",
+        "brightness",
+        "contrast",
+        "low_resolution",
+        "inverted_gamma",
+        "gamma",
+        "mirror",
+    )
+}
 
 
 def only(**probabilities) -> Probabilities:
@@ -80,19 +95,30 @@ def test_intensity_transforms_keep_their_promises():
     image = torch.rand(32, 2, 24, 24) * 3 + 2
     brighter, _ = DeviceAugmenter([24, 24], [], probabilities=only(brightness=1.0))(image, None, torch.Generator().manual_seed(0))
     ratios = (brighter / image).flatten(2)
-    assert torch.allclose(ratios.amin(2), ratios.amax(2), rtol=1e-4) and ((ratios[..., 0] >= 0.75 - 1e-5) & (ratios[..., 0] <= 1.25 + 1e-5)).all()
+    assert (
+        torch.allclose(ratios.amin(2), ratios.amax(2), rtol=1e-4)
+        and ((ratios[..., 0] >= 0.75 - 1e-5) & (ratios[..., 0] <= 1.25 + 1e-5)).all()
+    )
     contrasted, _ = DeviceAugmenter([24, 24], [], probabilities=only(contrast=1.0))(image, None, torch.Generator().manual_seed(0))
-    assert (contrasted.flatten(2).amin(2) >= image.flatten(2).amin(2) - 1e-5).all() and (contrasted.flatten(2).amax(2) <= image.flatten(2).amax(2) + 1e-5).all()
+    assert (contrasted.flatten(2).amin(2) >= image.flatten(2).amin(2) - 1e-5).all() and (
+        contrasted.flatten(2).amax(2) <= image.flatten(2).amax(2) + 1e-5
+    ).all()
     gamma, _ = DeviceAugmenter([24, 24], [], probabilities=only(gamma=1.0))(image, None, torch.Generator().manual_seed(0))
     assert torch.allclose(gamma.flatten(2).mean(2), image.flatten(2).mean(2), atol=1e-3) and not torch.allclose(gamma, image)
     constant = torch.full((4, 1, 16, 16, 16), 2.0)
-    blurred, _ = DeviceAugmenter([16, 16, 16], [], probabilities=only(blur=1.0, blur_per_channel=1.0))(constant, None, torch.Generator().manual_seed(0))
+    blurred, _ = DeviceAugmenter([16, 16, 16], [], probabilities=only(blur=1.0, blur_per_channel=1.0))(
+        constant, None, torch.Generator().manual_seed(0)
+    )
     assert torch.allclose(blurred, constant, atol=1e-5)  # a normalised kernel with edge padding keeps a constant
     smooth = torch.randn(4, 1, 16, 16, 16)
-    blurred, _ = DeviceAugmenter([16, 16, 16], [], probabilities=only(blur=1.0, blur_per_channel=1.0))(smooth, None, torch.Generator().manual_seed(0))
+    blurred, _ = DeviceAugmenter([16, 16, 16], [], probabilities=only(blur=1.0, blur_per_channel=1.0))(
+        smooth, None, torch.Generator().manual_seed(0)
+    )
     assert (blurred.std() < 0.7 * smooth.std()) and torch.allclose(blurred.mean(), smooth.mean(), atol=0.05)
     noisy, _ = DeviceAugmenter([24, 24], [], probabilities=only(noise=1.0))(image, None, torch.Generator().manual_seed(0))
     std = (noisy - image).flatten(1).std(1)
     assert (std <= 0.1 + 0.01).all() and std.max() > 0.02
-    coarse, _ = DeviceAugmenter([24, 24], [], probabilities=only(low_resolution=1.0, low_resolution_per_channel=1.0))(image, None, torch.Generator().manual_seed(0))
+    coarse, _ = DeviceAugmenter([24, 24], [], probabilities=only(low_resolution=1.0, low_resolution_per_channel=1.0))(
+        image, None, torch.Generator().manual_seed(0)
+    )
     assert (coarse - image).abs().mean() > 0.1 and coarse.shape == image.shape

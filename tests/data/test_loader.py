@@ -12,7 +12,17 @@ def recipe(stand_in_cache, tmp_path_factory):
     output = tmp_path_factory.mktemp("pre")
     plans = plan_and_preprocess(dataset, output, num_processes=1)
     config = plans.configurations["2d"]
-    return BatchRecipe(str(output / "2d"), tuple(c.case_id for c in dataset.cases()), tuple(config.patch_size), 3, tuple(config.mirror_axes), config.slice_axis, True, True, seed=11)
+    return BatchRecipe(
+        str(output / "2d"),
+        tuple(c.case_id for c in dataset.cases()),
+        tuple(config.patch_size),
+        3,
+        tuple(config.mirror_axes),
+        config.slice_axis,
+        True,
+        True,
+        seed=11,
+    )
 
 
 def test_batches_do_not_depend_on_worker_count(recipe):

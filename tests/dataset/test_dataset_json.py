@@ -38,7 +38,10 @@ def test_valid_nnunet_dataset_json_parses_with_segmentation_default():
         ({"labels": {"background": 0, "a": 1, "b": 4}}, "consecutive from 0"),
         ({"labels": {"background": 0, "whole": [1, 2], "core": [2]}}, "regions_class_order"),
         ({"task": "regression"}, "'targets' must be a non-empty object"),
-        ({"task": "regression", "labels": None, "targets": {"0": "SD"}, "baseline_channels": {"0": 2}}, "maps target '0' to 2, which is not an input channel"),
+        (
+            {"task": "regression", "labels": None, "targets": {"0": "SD"}, "baseline_channels": {"0": 2}},
+            "maps target '0' to 2, which is not an input channel",
+        ),
         ({"task": "regression", "labels": None, "targets": {"0": "SD"}, "baseline_channels": {"1": 0}}, "names target '1'"),
         ({"task": "classification"}, "'classes' must map at least two"),
         ({"task": "classification", "classes": {"CN": 0, "AD": 2}}, "integers 0..1"),

@@ -24,7 +24,9 @@ def test_brats2019_layout_converts_with_label_mapping(tmp_path):
     converted = read_image(folder / "labelsTr" / f"{case_id}.nii.gz").array
     for brats_value, raw_value in {0: 0, 1: 2, 2: 1, 4: 3}.items():
         np.testing.assert_array_equal(converted == raw_value, original == brats_value)
-    np.testing.assert_array_equal(read_image(folder / "imagesTr" / f"{case_id}_0001.nii.gz").array, read_image(subject.parent / f"{case_id}_t1ce.nii.gz").array)
+    np.testing.assert_array_equal(
+        read_image(folder / "imagesTr" / f"{case_id}_0001.nii.gz").array, read_image(subject.parent / f"{case_id}_t1ce.nii.gz").array
+    )
     assert len(RawDataset(folder).cases("test")) == 1
 
 
@@ -47,7 +49,9 @@ def test_isles2017_layout_converts(tmp_path):
     assert dataset.spec.channel_names[5] == "Tmax"
     tmax = next((source / "ISLES2017_Training").rglob("*MR_Tmax*.nii"))
     case_folder = tmax.parent.parent.name  # training_<n>
-    np.testing.assert_array_equal(read_image(folder / "imagesTr" / f"isles_{int(case_folder.split('_')[1]):03d}_0005.nii.gz").array, read_image(tmax).array)
+    np.testing.assert_array_equal(
+        read_image(folder / "imagesTr" / f"isles_{int(case_folder.split('_')[1]):03d}_0005.nii.gz").array, read_image(tmax).array
+    )
 
 
 def test_isles_missing_map_is_named(tmp_path):
@@ -81,7 +85,15 @@ def make_msd_task(root, num_train=2, num_test=1):
             nib.save(nib.Nifti1Image(data, affine), task / "imagesTs" / name)
             test.append(f"./imagesTs/{name}")
     (task / "imagesTr" / "._BRATS_000.nii.gz").write_bytes(b"\x00\x05\x16\x07junk")
-    msd = {"name": "BRATS", "modality": {"0": "FLAIR", "1": "T1w"}, "labels": {"0": "background", "1": "edema", "2": "tumour"}, "numTraining": num_train, "numTest": num_test, "training": training, "test": test}
+    msd = {
+        "name": "BRATS",
+        "modality": {"0": "FLAIR", "1": "T1w"},
+        "labels": {"0": "background", "1": "edema", "2": "tumour"},
+        "numTraining": num_train,
+        "numTest": num_test,
+        "training": training,
+        "test": test,
+    }
     (task / "dataset.json").write_text(json.dumps(msd))
     return task
 

@@ -30,7 +30,11 @@ def test_imbalanced_majority_guess_scores_chance_on_balanced_accuracy():
     references = np.array([0] * 9 + [1])
     always_zero = np.array([[0.9, 0.1]] * 10)
     metrics = classification_metrics(references, always_zero)
-    assert metrics["accuracy"] == pytest.approx(0.9) and metrics["balanced_accuracy"] == pytest.approx(0.5) and metrics["auc"] == pytest.approx(0.5)
+    assert (
+        metrics["accuracy"] == pytest.approx(0.9)
+        and metrics["balanced_accuracy"] == pytest.approx(0.5)
+        and metrics["auc"] == pytest.approx(0.5)
+    )
 
 
 def test_three_classes_average_one_vs_rest():

@@ -35,7 +35,9 @@ def test_revert_channel_matches_the_scipy_inverse(shape, config_spacing, spacing
     np.testing.assert_allclose(result, expected, atol=1e-5)
 
 
-@pytest.mark.parametrize("labels", [{"background": 0, "a": 1, "b": 2, "c": 3}, {"background": 0, "whole": [1, 2, 3], "core": [2, 3], "active": 3}])
+@pytest.mark.parametrize(
+    "labels", [{"background": 0, "a": 1, "b": 2, "c": 3}, {"background": 0, "whole": [1, 2, 3], "core": [2, 3], "active": 3}]
+)
 def test_exported_labels_equal_argmax_or_region_painting_of_the_probabilities(tmp_path, labels):
     regions = {"regions_class_order": [1, 2, 3]} if "whole" in labels else {}
     spec = DatasetSpec.from_json({"channel_names": {"0": "MR"}, "labels": labels, "numTraining": 1, "file_ending": ".nii.gz", **regions})

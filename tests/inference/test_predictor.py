@@ -94,7 +94,9 @@ def test_evaluate_scores_predicted_folders_and_needs_every_reference(trained, tm
     predict_folder(load_trained_model(model_dir, folds=["0"]), raw / "imagesTs", tmp_path / "out", mirroring=False)
     summary = evaluate_folders(raw / "labelsTs", tmp_path / "out")
     assert len(summary["cases"]) == 3 and set(summary["mean"]) == {"paraspinal_left", "paraspinal_right", "psoas"}
-    assert json.loads((tmp_path / "out" / "summary.json").read_text())["foreground_mean"]["dice"] == pytest.approx(summary["foreground_mean"]["dice"])
+    assert json.loads((tmp_path / "out" / "summary.json").read_text())["foreground_mean"]["dice"] == pytest.approx(
+        summary["foreground_mean"]["dice"]
+    )
     # A perfect prediction scores Dice 1 and distance 0.
     perfect = evaluate_folders(raw / "labelsTs", raw / "labelsTs", raw / "dataset.json")
     assert perfect["foreground_mean"]["dice"] == 1 and perfect["foreground_mean"]["hd95"] == 0
@@ -109,7 +111,27 @@ def test_predict_and_evaluate_through_the_cli(trained, tmp_path, capsys):
     model_dir, raw = trained
     results, dataset = str(model_dir.parent.parent), model_dir.parent.name
     out = str(tmp_path / "out")
-    assert main(["predict", "-i", str(raw / "imagesTs"), "-o", out, "-d", dataset, "--results", results, "-f", "0", "--disable_tta", "--device", "cpu"]) == 0
+    assert (
+        main(
+            [
+                "predict",
+                "-i",
+                str(raw / "imagesTs"),
+                "-o",
+                out,
+                "-d",
+                dataset,
+                "--results",
+                results,
+                "-f",
+                "0",
+                "--disable_tta",
+                "--device",
+                "cpu",
+            ]
+        )
+        == 0
+    )
     assert main(["evaluate", str(raw / "labelsTs"), out]) == 0
     printed = capsys.readouterr().out
     assert "wrote 3 predictions" in printed and "foreground mean" in printed and "paraspinal_left" in printed
@@ -122,15 +144,23 @@ def test_ensemble_averages_saved_probabilities(trained, tmp_path):
 
     model_dir, raw = trained
     for fold in ("0", "1"):
-        predict_folder(load_trained_model(model_dir, folds=[fold]), raw / "imagesTs", tmp_path / f"fold{fold}", save_probabilities=True, mirroring=False)
+        predict_folder(
+            load_trained_model(model_dir, folds=[fold]),
+            raw / "imagesTs",
+            tmp_path / f"fold{fold}",
+            save_probabilities=True,
+            mirroring=False,
+        )
     written = ensemble_folders([tmp_path / "fold0", tmp_path / "fold1"], tmp_path / "ensemble")
     assert len(written) == 3
     for path in written:
         case_id = path.name[: -len(".nii.gz")]
         mean = sum(np.load(tmp_path / f"fold{fold}" / f"{case_id}.npz")["probabilities"] for fold in ("0", "1")) / 2
         ensembled = read_image(path)
-        assert np.array_equal(ensembled.array[0], mean.argmax(0)) and ensembled.geometry == read_image(tmp_path / "fold0" / path.name).geometry
-    (tmp_path / "fold1" / f"{written[0].name[:-len('.nii.gz')]}.npz").unlink()
+        assert (
+            np.array_equal(ensembled.array[0], mean.argmax(0)) and ensembled.geometry == read_image(tmp_path / "fold0" / path.name).geometry
+        )
+    (tmp_path / "fold1" / f"{written[0].name[: -len('.nii.gz')]}.npz").unlink()
     with pytest.raises(AutosegError, match="hold different cases"):
         ensemble_folders([tmp_path / "fold0", tmp_path / "fold1"], tmp_path / "again")
 

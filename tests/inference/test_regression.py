@@ -19,12 +19,18 @@ from autoseg.selection import find_best_configuration
 from autoseg.training import TRAINERS, train_fold
 
 
-@pytest.mark.parametrize("scheme, parameters, expected", [("scale", {"mean": 3.0, "std": 1.0}, 6.0), ("zscore_dataset", {"mean": -5.0, "std": 4.0}, 3.0)])
+@pytest.mark.parametrize(
+    "scheme, parameters, expected", [("scale", {"mean": 3.0, "std": 1.0}, 6.0), ("zscore_dataset", {"mean": -5.0, "std": 4.0}, 3.0)]
+)
 def test_a_constant_output_is_exported_as_its_constant_in_the_original_units(tmp_path, scheme, parameters, expected):
-    case = CaseProperties("case", Geometry.identity((2.0, 1.0, 1.0)).to_json(), [8, 12, 10], [[1, 7], [2, 10], [0, 10]], [6, 8, 10], [2.0, 1.0, 1.0])
+    case = CaseProperties(
+        "case", Geometry.identity((2.0, 1.0, 1.0)).to_json(), [8, 12, 10], [[1, 7], [2, 10], [0, 10]], [6, 8, 10], [2.0, 1.0, 1.0]
+    )
     configuration = type("Configuration", (), {"spacing": [3.0, 1.5, 1.5]})
     outputs = torch.full((1, 4, 5, 7), 2.0)  # 2 in normalised units, on a coarser grid
-    (image,) = export_regression(outputs, case, configuration, {"0": ChannelNormalisation(scheme, False, parameters)}, [tmp_path / "case.nii.gz"])
+    (image,) = export_regression(
+        outputs, case, configuration, {"0": ChannelNormalisation(scheme, False, parameters)}, [tmp_path / "case.nii.gz"]
+    )
     inside = image[1:7, 2:10, 0:10]
     np.testing.assert_allclose(inside, expected, rtol=1e-6)
     assert image.sum() == pytest.approx(inside.sum())  # 0 outside the crop box
@@ -35,7 +41,13 @@ def test_a_constant_output_is_exported_as_its_constant_in_the_original_units(tmp
 def test_negative_outputs_of_a_non_negative_target_are_clipped(tmp_path):
     case = CaseProperties("case", Geometry.identity((1.0, 1.0)).to_json(), [4, 4], [[0, 4], [0, 4]], [4, 4], [1.0, 1.0])
     outputs = torch.tensor([[[-1.0, 1.0, 2.0, -3.0]] * 4])
-    (image,) = export_regression(outputs, case, type("C", (), {"spacing": [1.0, 1.0]}), {"0": ChannelNormalisation("scale", False, {"mean": 2.0})}, [tmp_path / "c.nii.gz"])
+    (image,) = export_regression(
+        outputs,
+        case,
+        type("C", (), {"spacing": [1.0, 1.0]}),
+        {"0": ChannelNormalisation("scale", False, {"mean": 2.0})},
+        [tmp_path / "c.nii.gz"],
+    )
     np.testing.assert_allclose(image[0], [0.0, 2.0, 4.0, 0.0])
 
 
@@ -53,7 +65,9 @@ def test_regression_training_from_scratch_lowers_the_validation_loss(pet_tiny, t
     plans["input_skips"] = {}  # learn the whole mapping, not a correction of the input
     (preprocessed / "plans_no_skip.json").write_text(json.dumps(plans))
     settings = replace(TRAINERS.get("short"), epochs=6, iterations_per_epoch=4, validation_iterations=2, num_workers=0)
-    fold = train_fold(preprocessed, tmp_path / "results", "3d_fullres", "1", plans_file="plans_no_skip.json", settings=settings, trainer="short")
+    fold = train_fold(
+        preprocessed, tmp_path / "results", "3d_fullres", "1", plans_file="plans_no_skip.json", settings=settings, trainer="short"
+    )
     validation_losses = [float(value) for value in re.findall(r"val loss ([0-9.]+)", (fold / "training_log.txt").read_text())]
     assert len(validation_losses) == 6 and validation_losses[-1] < 0.85 * validation_losses[0]
 
@@ -67,13 +81,18 @@ def test_regression_validates_and_predicts_in_the_inputs_geometry_and_units(pet_
     assert set(summary["mean"][target]) == {"mae", "nrmse", "psnr", "ssim"}
     # Beside the model, the low-dose input itself (the identity baseline), scored by hand from the raw files.
     for case_id, scores in summary["baseline"]["cases"].items():
-        low_dose, standard = read_image(dataset.root / "imagesTr" / f"{case_id}_0000.nii.gz"), read_image(dataset.root / "labelsTr" / f"{case_id}.nii.gz")
+        low_dose, standard = (
+            read_image(dataset.root / "imagesTr" / f"{case_id}_0000.nii.gz"),
+            read_image(dataset.root / "labelsTr" / f"{case_id}.nii.gz"),
+        )
         assert scores[target] == pytest.approx(image_metrics(low_dose.array[0], standard.array[0]))
     assert set(summary["baseline"]["cases"]) == set(summary["cases"])
     # The network starts out as the input skip (zeroed heads): two steps later it is still about the input.
     assert summary["mean"][target]["psnr"] == pytest.approx(summary["baseline"]["mean"][target]["psnr"], abs=0.5)
 
-    chosen = find_best_configuration(fold.parent.parent, preprocessed / "gt", trainers=("short",), folds=("0",), num_processes=1, say=lambda message: None)
+    chosen = find_best_configuration(
+        fold.parent.parent, preprocessed / "gt", trainers=("short",), folds=("0",), num_processes=1, say=lambda message: None
+    )
     assert chosen["best"] == fold.parent.name and chosen["baseline_score"] == pytest.approx(summary["baseline"]["mean"][target]["psnr"])
 
     written = predict_folder(load_trained_model(fold.parent), dataset.root / "imagesTs", tmp_path / "out", mirroring=False)
@@ -89,4 +108,6 @@ def test_regression_validates_and_predicts_in_the_inputs_geometry_and_units(pet_
     assert summary["cases"][case.name.replace("_0000.nii.gz", "")][target]["psnr"] == summary["mean"][target]["psnr"] > 0
     # The low-dose input scored against the standard dose, by hand.
     expected = image_metrics(source.array[0], reference.array[0])
-    assert summary["baseline"]["mean"][target]["psnr"] == pytest.approx(expected["psnr"]) and summary["baseline"]["mean"][target]["ssim"] == pytest.approx(expected["ssim"])
+    assert summary["baseline"]["mean"][target]["psnr"] == pytest.approx(expected["psnr"]) and summary["baseline"]["mean"][target][
+        "ssim"
+    ] == pytest.approx(expected["ssim"])

@@ -15,16 +15,20 @@ def make_fingerprint(spacings, shapes, channel_names=("CT",), task="segmentation
             case.class_voxels = {k: 100 for k in centroids[index]}
         cases.append(case)
     stats = IntensityStatistics(100.0, 50.0, 90.0, -1000.0, 1500.0, -1024.0, 3000.0, 1000)
-    return Fingerprint("Dataset999_Test", task, {str(i): n for i, n in enumerate(channel_names)}, cases, {str(i): stats for i in range(len(channel_names))})
+    return Fingerprint(
+        "Dataset999_Test", task, {str(i): n for i, n in enumerate(channel_names)}, cases, {str(i): stats for i in range(len(channel_names))}
+    )
 
 
 def make_spec(labels=None, channel_names=("CT",), ndim_ending=".nii.gz") -> DatasetSpec:
-    return DatasetSpec.from_json({
-        "channel_names": {str(i): n for i, n in enumerate(channel_names)},
-        "labels": labels or {"background": 0, "organ": 1, "tumour": 2},
-        "numTraining": 1,
-        "file_ending": ndim_ending,
-    })
+    return DatasetSpec.from_json(
+        {
+            "channel_names": {str(i): n for i, n in enumerate(channel_names)},
+            "labels": labels or {"background": 0, "organ": 1, "tumour": 2},
+            "numTraining": 1,
+            "file_ending": ndim_ending,
+        }
+    )
 
 
 @pytest.fixture

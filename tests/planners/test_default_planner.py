@@ -85,7 +85,14 @@ def test_impossible_budget_is_a_clear_error():
 
 def test_left_right_pairs_block_mirroring_on_their_axis_only(rng):
     labels = {"background": 0, "paraspinal_left": 1, "paraspinal_right": 2, "psoas": 3}
-    centroids = [{"1": [0.4 + rng.normal(0, 0.03), 0.25 + rng.normal(0, 0.03)], "2": [0.4 + rng.normal(0, 0.03), -0.25 + rng.normal(0, 0.03)], "3": [0.0, 0.0]} for _ in range(10)]
+    centroids = [
+        {
+            "1": [0.4 + rng.normal(0, 0.03), 0.25 + rng.normal(0, 0.03)],
+            "2": [0.4 + rng.normal(0, 0.03), -0.25 + rng.normal(0, 0.03)],
+            "3": [0.0, 0.0],
+        }
+        for _ in range(10)
+    ]
     fingerprint = make_fingerprint([(1.0, 1.0)] * 10, [(128, 128)] * 10, channel_names=("MR",), centroids=centroids)
     spec = make_spec(labels=labels, channel_names=("MR",))
     assert mirror_axes(fingerprint, spec) == [0]

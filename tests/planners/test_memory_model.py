@@ -12,8 +12,12 @@ TOLERANCE = 0.10  # docs/planning.md: the model is within 10 % of the measured p
 
 TOPOLOGIES = {
     "2d": dict(spacing=[1.0, 1.0], patch=[192, 192], in_channels=2, out_channels=4, batch=6, max_stages=7, max_features=512),
-    "3d_isotropic": dict(spacing=[1.0, 1.0, 1.0], patch=[48, 48, 48], in_channels=1, out_channels=3, batch=2, max_stages=6, max_features=320),
-    "3d_anisotropic": dict(spacing=[5.0, 0.8, 0.8], patch=[12, 96, 96], in_channels=6, out_channels=2, batch=2, max_stages=6, max_features=320),
+    "3d_isotropic": dict(
+        spacing=[1.0, 1.0, 1.0], patch=[48, 48, 48], in_channels=1, out_channels=3, batch=2, max_stages=6, max_features=320
+    ),
+    "3d_anisotropic": dict(
+        spacing=[5.0, 0.8, 0.8], patch=[12, 96, 96], in_channels=6, out_channels=2, batch=2, max_stages=6, max_features=320
+    ),
 }
 
 
@@ -23,7 +27,14 @@ def test_model_matches_measured_peak_memory(name):
     architecture, patch = plan_topology(t["spacing"], t["patch"], t["max_stages"], max_features=t["max_features"])
     modelled = training_step_memory(architecture, patch, t["in_channels"], t["out_channels"], t["batch"], mixed_precision=False).total_bytes
     measured = measure_training_step(
-        {"architecture": architecture.to_json(), "patch_size": patch, "in_channels": t["in_channels"], "out_channels": t["out_channels"], "batch_size": t["batch"], "device": "cpu"}
+        {
+            "architecture": architecture.to_json(),
+            "patch_size": patch,
+            "in_channels": t["in_channels"],
+            "out_channels": t["out_channels"],
+            "batch_size": t["batch"],
+            "device": "cpu",
+        }
     )
     assert measured > 300 * 2**20  # large enough that allocator noise does not decide the test
     assert abs(modelled / measured - 1) < TOLERANCE, f"{name}: modelled {modelled / 2**20:.0f} MB, measured {measured / 2**20:.0f} MB"
@@ -36,7 +47,9 @@ def test_parameter_count_matches_the_built_network(name):
     network = UNet(t["in_channels"], t["out_channels"], architecture)
     assert count_parameters(architecture, t["in_channels"], t["out_channels"]) == sum(p.numel() for p in network.parameters())
     encoder = nn.Sequential(Encoder(t["in_channels"], architecture), nn.Linear(architecture.features_per_stage[-1], t["out_channels"]))
-    assert count_parameters(architecture, t["in_channels"], t["out_channels"], decoder=False) == sum(p.numel() for p in encoder.parameters())
+    assert count_parameters(architecture, t["in_channels"], t["out_channels"], decoder=False) == sum(
+        p.numel() for p in encoder.parameters()
+    )
 
 
 def test_memory_grows_linearly_with_batch_and_mixed_precision_halves_only_feature_maps():

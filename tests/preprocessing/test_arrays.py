@@ -71,7 +71,16 @@ def test_normalisation_schemes():
 
 
 def test_scheme_chosen_from_channel_name_and_unknown_scheme_named():
-    assert [scheme_for_channel(n) for n in ("CT", "ct", "PET", "FDG_PET", "T1", "petal", "rgb", "noNorm")] == ["ct", "ct", "pet", "pet", "zscore", "zscore", "rgb", "noNorm"]
+    assert [scheme_for_channel(n) for n in ("CT", "ct", "PET", "FDG_PET", "T1", "petal", "rgb", "noNorm")] == [
+        "ct",
+        "ct",
+        "pet",
+        "pet",
+        "zscore",
+        "zscore",
+        "rgb",
+        "noNorm",
+    ]
     with pytest.raises(AutosegError, match="unknown normalisation scheme 'fancy'.*known: ct"):
         normalise_channels(np.zeros((1, 2, 2)), np.ones((2, 2), bool), {"0": ChannelNormalisation("fancy")})
     with pytest.raises(AutosegError, match="cannot be undone"):

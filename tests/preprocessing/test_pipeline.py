@@ -34,7 +34,14 @@ def test_preprocess_then_revert_restores_labels_and_geometry(stand_in_cache, key
         assert data.dtype == np.float32 and data.shape[1:] == target.shape[1:]
         if spacing_factor is not None:
             assert data.shape[1:] != tuple(record["cropped_shape"])
-        properties = CaseProperties(case.case_id, images[0].geometry.to_json(), record["original_shape"], record["box"], record["cropped_shape"], list(images[0].geometry.spacing))
+        properties = CaseProperties(
+            case.case_id,
+            images[0].geometry.to_json(),
+            record["original_shape"],
+            record["box"],
+            record["cropped_shape"],
+            list(images[0].geometry.spacing),
+        )
         values = sorted(dataset.spec.label_values())
         one_hot = np.stack([(target[0] == v).astype(np.float32) for v in values])
         probabilities = revert_to_original(one_hot, properties, configuration.spacing, fill=[1.0] + [0.0] * (len(values) - 1))

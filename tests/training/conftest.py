@@ -32,4 +32,6 @@ def spine(dataset_copy, tmp_path):
 
 
 def small(epochs, **changes):
-    return TrainingSettings(**{**dict(epochs=epochs, iterations_per_epoch=12, validation_iterations=2, checkpoint_every=1, num_workers=1), **changes})
+    return TrainingSettings(
+        **{**dict(epochs=epochs, iterations_per_epoch=12, validation_iterations=2, checkpoint_every=1, num_workers=1), **changes}
+    )

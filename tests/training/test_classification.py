@@ -39,7 +39,13 @@ def make_dataset(root, cases=24, lesions=8, test=4, seed=0):
     def all_cases():
         for index in range(cases + test):
             name = "lesion" if index % (cases // lesions) == 0 or index >= cases and index % 2 else "healthy"
-            yield RawCase(f"slice_{index:03d}", [image(name == "lesion")], class_name=name, subject=f"patient_{index // 2:03d}", split="train" if index < cases else "test")
+            yield RawCase(
+                f"slice_{index:03d}",
+                [image(name == "lesion")],
+                class_name=name,
+                subject=f"patient_{index // 2:03d}",
+                split="train" if index < cases else "test",
+            )
 
     dataset_json = {"channel_names": {"0": "MR"}, "task": "classification", "classes": CLASSES, "file_ending": ".nii.gz"}
     return RawDataset(write_raw_dataset(root, 950, "Planted", dataset_json, all_cases()))

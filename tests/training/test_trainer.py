@@ -56,15 +56,37 @@ def test_bad_requests_are_refused(spine, tmp_path):
 
 
 def _train_command(preprocessed, results, epochs, *extra):
-    return [sys.executable, "-m", "autoseg.cli", "train", str(preprocessed), "2d", "1", "--results", str(results), "--epochs", str(epochs),
-            "--iterations_per_epoch", "12", "--validation_iterations", "2", "--checkpoint_every", "1", "--num_workers", "1", *extra]
+    return [
+        sys.executable,
+        "-m",
+        "autoseg.cli",
+        "train",
+        str(preprocessed),
+        "2d",
+        "1",
+        "--results",
+        str(results),
+        "--epochs",
+        str(epochs),
+        "--iterations_per_epoch",
+        "12",
+        "--validation_iterations",
+        "2",
+        "--checkpoint_every",
+        "1",
+        "--num_workers",
+        "1",
+        *extra,
+    ]
 
 
 def test_a_killed_run_resumed_with_continue_ends_with_the_same_weights(spine, tmp_path):
     preprocessed, results = spine
     env = dict(os.environ, OMP_NUM_THREADS="1")  # bit-identical arithmetic needs the same thread count
     subprocess.run(_train_command(preprocessed, tmp_path / "uninterrupted", 5), check=True, env=env, capture_output=True)
-    process = subprocess.Popen(_train_command(preprocessed, results, 5), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    process = subprocess.Popen(
+        _train_command(preprocessed, results, 5), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
     log = results / preprocessed.name / "default__plans__2d" / "fold_1" / "training_log.txt"  # trainer __ plans __ configuration
     deadline = time.time() + 120
     while time.time() < deadline and (not log.is_file() or len(log.read_text().splitlines()) < 2):
@@ -112,7 +134,14 @@ def test_trainer_variants_are_registered_presets(spine):
     preprocessed, results = spine
     from dataclasses import replace
 
-    output = train_fold(preprocessed, results, "2d", "3", settings=replace(TRAINERS.get("short"), epochs=2, iterations_per_epoch=5, validation_iterations=1, num_workers=0), trainer="short")
+    output = train_fold(
+        preprocessed,
+        results,
+        "2d",
+        "3",
+        settings=replace(TRAINERS.get("short"), epochs=2, iterations_per_epoch=5, validation_iterations=1, num_workers=0),
+        trainer="short",
+    )
     assert output.parent.name == "short__plans__2d" and (output / "checkpoint_final.pt").is_file()
 
 

@@ -79,6 +79,9 @@ def test_compiled_training_matches_eager_training(spine):
     path.write_text(json.dumps(plans))
     settings = dict(iterations_per_epoch=3, validation_iterations=1, num_workers=0)
     eager = load_checkpoint(train_fold(preprocessed, results, "2d", "0", settings=small(1, **settings)) / "checkpoint_final.pt")
-    compiled = load_checkpoint(train_fold(preprocessed, results, "2d", "0", settings=small(1, compile=True, **settings), trainer="compiled") / "checkpoint_final.pt")
+    compiled = load_checkpoint(
+        train_fold(preprocessed, results, "2d", "0", settings=small(1, compile=True, **settings), trainer="compiled")
+        / "checkpoint_final.pt"
+    )
     assert compiled["network"].keys() == eager["network"].keys()  # plain names, loadable without compiling
     assert compiled["log"][0]["train_loss"] == pytest.approx(eager["log"][0]["train_loss"], rel=1e-3)
