@@ -10,7 +10,8 @@ from pathlib import Path
 from autoseg import __version__
 from autoseg.allocator import keep_freed_memory
 from autoseg.errors import AutosegError
-from autoseg.paths import data_root, find_dataset
+from autoseg.paths import data_root, find_dataset, plans_file_for
+from autoseg.plugins import load_plugins
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
 
@@ -89,11 +90,11 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
 
 def cmd_preprocess(args: argparse.Namespace) -> int:
-    from autoseg.plan_and_preprocess import plans_file, run_preprocess
-    from autoseg.plans import Plans
+    from autoseg.plan_and_preprocess import run_preprocess
+    from autoseg.plans import Plans, plans_file_name
 
     dataset, output = _open_dataset(args)
-    plans = Plans.load(output / plans_file(args.planner))
+    plans = Plans.load(output / plans_file_name(args.planner))
     run_preprocess(dataset, output, plans, args.configurations, args.num_processes, args.overwrite)
     return EXIT_OK
 
@@ -121,7 +122,7 @@ def _print_plans(plans) -> None:
 def cmd_train(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
-    from autoseg.training import TRAINERS, train_fold
+    from autoseg.training import get_trainer, train_fold
 
     preprocessed = find_dataset(args.dataset, data_root("preprocessed", args.preprocessed))
     overrides = {
@@ -138,15 +139,16 @@ def cmd_train(args: argparse.Namespace) -> int:
         raise AutosegError(f"--pretrained_weights {args.pretrained_weights}: no such file.")
     if args.augmentation is not None:
         overrides["augmentation"] = args.augmentation
-    settings = replace(TRAINERS.get(args.trainer), **overrides, compile=args.compile or TRAINERS.get(args.trainer).compile)
+    defaults = get_trainer(args.trainer).default_settings
+    settings = replace(defaults, **overrides, compile=args.compile or defaults.compile)
     train_fold(
         preprocessed,
         data_root("results", args.results),
         args.configuration,
         args.fold,
-        args.plans,
-        args.device,
-        settings,
+        plans_file=args.plans,
+        device=args.device,
+        settings=settings,
         resume=args.resume,
         validation_only=args.val_only,
         trainer=args.trainer,
@@ -159,21 +161,23 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def _model_folder(args: argparse.Namespace) -> Path:
     """The trained configuration a predict call names: dataset, trainer, plans and configuration."""
+    from autoseg.paths import trained_configurations
+
     dataset = find_dataset(args.dataset, data_root("results", args.results))
-    prefix = f"{args.trainer}__{Path(args.plans).stem}__"
-    trained = sorted(p.name[len(prefix) :] for p in dataset.glob(f"{prefix}*") if p.is_dir())
+    models = trained_configurations(dataset, args.trainer, Path(args.plans).stem)
+    trained = list(models)
     if args.configuration is None:
         if len(trained) != 1:
             raise AutosegError(
                 f"{dataset} holds {len(trained)} trained configurations for trainer {args.trainer} "
                 f"({', '.join(trained) or 'none'}); name one with -c."
             )
-        return dataset / f"{prefix}{trained[0]}"
+        return models[trained[0]]
     if args.configuration not in trained:
         raise AutosegError(
             f"{dataset} has no trained {args.configuration} for trainer {args.trainer}; trained: {', '.join(trained) or 'none'}."
         )
-    return dataset / f"{prefix}{args.configuration}"
+    return models[args.configuration]
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
@@ -293,6 +297,25 @@ def cmd_demo(args: argparse.Namespace) -> int:
     )
 
 
+class _HelpWithRegistries(argparse.Action):
+    """``autoseg train --help``: the help with the registries listed, built only when asked for (importing the
+    trainer and its plug-ins takes seconds that no other command should pay)."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        from autoseg.losses import LOSSES
+        from autoseg.training.optim import OPTIMISERS, SCHEDULES
+        from autoseg.training.trainer import trainer_summaries
+
+        lines = ["trainers (-tr):"] + [f"  {name:<16} {summary}" for name, summary in trainer_summaries().items()]
+        lines += ["", "losses (a trainer's settings.loss; \"\" is the task's default):"]
+        lines += [f"  {entry.name:<16} {'; '.join(f'{task}: {text}' for task, text in entry.summaries.items())}" for entry in LOSSES]
+        lines += ["", f"optimisers: {', '.join(OPTIMISERS.names())}; schedules: {', '.join(SCHEDULES.names())}"]
+        lines += ["", "Add your own with a plug-in: see docs/extending.md."]
+        parser.epilog = "\n".join(lines)
+        parser.print_help()
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
     from dataset_conversion.converters import converters
     from dataset_conversion.synthetic import stand_ins
@@ -407,7 +430,10 @@ def build_parser() -> argparse.ArgumentParser:
         "train",
         help="train one fold of a configuration",
         description="Train one cross-validation fold (0-4, or 'all' for every case) of a planned configuration on the preprocessed data.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        add_help=False,
     )
+    train.add_argument("-h", "--help", action=_HelpWithRegistries, nargs=0, help="show this help (with the registered trainers) and exit")
     train.add_argument("dataset", help="dataset id, folder name or path (in the preprocessed folder)")
     train.add_argument("configuration", help="a planned configuration: 2d, 3d_fullres, 3d_lowres")
     train.add_argument("fold", help="0-4, or all")
@@ -415,10 +441,15 @@ def build_parser() -> argparse.ArgumentParser:
         "-tr",
         "--trainer",
         default="default",
-        help="trainer variant: default (nnU-Net's SGD schedule, 1000 x 250 iterations; regression with L1), short (Adam, 50 x "
-        "50, for CPUs and demos), mse or l1_ssim (regression losses, default schedule)",
+        help="a registered trainer, listed below with the losses, optimisers and schedules a trainer may name (default: default)",
     )
-    train.add_argument("-p", "--plans", default="plans.json", help="plans file in the dataset's preprocessed folder (default: plans.json)")
+    train.add_argument(
+        "-p",
+        "--plans",
+        type=plans_file_for,
+        default="plans.json",
+        help="plans the data was preprocessed with: a plans file (plans_resenc_m.json) or its planner (resenc_m) (default: plans.json)",
+    )
     train.add_argument("--device", default=None, help="cpu, cuda, cuda:1, mps (default: CUDA, else MPS, else CPU)")
     train.add_argument("--continue", dest="resume", action="store_true", help="resume from checkpoint_latest.pt exactly where it stopped")
     train.add_argument("--val_only", action="store_true", help="only re-run the whole-case validation of a finished fold")
@@ -470,7 +501,13 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("-c", "--configuration", default=None, help="trained configuration (default: the only one trained)")
     predict.add_argument("-f", "--folds", nargs="+", default=None, help="folds to ensemble (default: every trained fold)")
     predict.add_argument("-tr", "--trainer", default="default", help="trainer variant the model was trained with (default: default)")
-    predict.add_argument("-p", "--plans", default="plans.json", help="plans file the model was trained with (default: plans.json)")
+    predict.add_argument(
+        "-p",
+        "--plans",
+        type=plans_file_for,
+        default="plans.json",
+        help="plans the model was trained with: a plans file or its planner (resenc_m) (default: plans.json)",
+    )
     predict.add_argument(
         "-chk", "--checkpoint", default="checkpoint_final.pt", help="checkpoint file in each fold (default: checkpoint_final.pt)"
     )
@@ -514,7 +551,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="configurations to export (default: find_best_configuration's choice, else all)",
     )
     export.add_argument("-tr", "--trainer", default="default", help="trainer of the named configurations (default: default)")
-    export.add_argument("-p", "--plans", default="plans.json", help="plans of the named configurations (default: plans.json)")
+    export.add_argument(
+        "-p",
+        "--plans",
+        type=plans_file_for,
+        default="plans.json",
+        help="plans of the named configurations: a plans file or its planner (default: plans.json)",
+    )
     export.add_argument("-f", "--folds", nargs="+", default=None, help="folds to export (default: every finished fold)")
     export.add_argument("--results", metavar="DIR", help="trained models folder (default: $AUTOSEG_RESULTS, else ./autoseg_data/results)")
     export.set_defaults(run=cmd_export_model)
@@ -544,7 +587,14 @@ def build_parser() -> argparse.ArgumentParser:
         "-c", "--configurations", nargs="+", default=None, help="configurations to compare (default: every one trained on all folds)"
     )
     best.add_argument("-tr", "--trainers", nargs="+", default=["default"], help="trainer variants to compare (default: default)")
-    best.add_argument("-p", "--plans", nargs="+", default=["plans.json"], help="plans files to compare (default: plans.json)")
+    best.add_argument(
+        "-p",
+        "--plans",
+        type=plans_file_for,
+        nargs="+",
+        default=["plans.json"],
+        help="plans to compare: plans files or their planners (default: plans.json)",
+    )
     best.add_argument("-f", "--folds", nargs="+", default=["0", "1", "2", "3", "4"], help="the cross-validation folds (default: 0 1 2 3 4)")
     best.add_argument("--disable_ensembling", action="store_true", help="score single configurations only")
     _preprocessed_option(best)
@@ -629,6 +679,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Runs the CLI; returns the exit status (0 ok, 1 problems found, 2 bad input)."""
+    try:
+        load_plugins()  # before the parser lists what the registries hold
+    except AutosegError as error:
+        print(f"autoseg: error: {error}", file=sys.stderr)
+        return EXIT_USAGE
     parser = build_parser()
     args = parser.parse_args(argv)
     keep_freed_memory()  # the CPU's feature maps reused, not page-faulted in anew (autoseg/allocator.py)

@@ -197,7 +197,7 @@ def _predict_held_out(model_dir: Path, raw: Path, output: Path, draw_overlay: bo
 
 def _train_briefly(preprocessed: Path, results_root: Path, plans, recipe: DemoRecipe) -> tuple[Path, dict]:
     """Trains fold 0 of a demo-sized copy of the planned configuration (plans_demo.json) with the short trainer."""
-    from autoseg.training import TRAINERS, model_folder, train_fold
+    from autoseg.training import model_folder, train_fold, trainer_settings
 
     name = recipe.configuration
     config = plans.configurations[name]
@@ -213,7 +213,7 @@ def _train_briefly(preprocessed: Path, results_root: Path, plans, recipe: DemoRe
     shutil.rmtree(model_folder(results_root, preprocessed.name, "short", "plans_demo", name), ignore_errors=True)
     start = time.perf_counter()
     settings = replace(
-        TRAINERS.get("short"),
+        trainer_settings("short"),
         epochs=recipe.epochs,
         iterations_per_epoch=recipe.iterations,
         validation_iterations=4,

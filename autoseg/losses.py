@@ -1,5 +1,11 @@
-"""Losses for dense prediction: soft Dice, cross-entropy + Dice, their region form, image losses
-(L1, MSE, L1 + SSIM) for regression, deep supervision.
+"""Losses, registered by name for the task kinds they fit: soft Dice, cross-entropy (plain, top-k) and their
+sum for segmentation (each with its region form), image losses (L1, MSE, L1 + SSIM) for regression,
+class-weighted cross-entropy for classification; and deep supervision over any of them.
+
+A trainer names its loss in its settings (``loss``; "" is the task's default:
+``ce_dice``, ``l1`` or ``ce``). A registered loss is a factory
+``build(spec, plans) -> nn.Module`` scoring one output level against its
+target; plug-ins add their own with ``@register_loss(name, tasks=...)``.
 
 Shapes: network outputs ``(N, K, *spatial)`` logits (or images); label targets
 ``(N, 1, *spatial)`` integer class indices; region targets ``(N, R, *spatial)``
@@ -8,9 +14,15 @@ binary masks; regression targets ``(N, T, *spatial)`` in normalised units.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+from typing import Callable
+
 import torch
 from torch import nn
 from torch.nn import functional
+
+from autoseg.errors import AutosegError
+from autoseg.registry import Registry
 
 
 def soft_dice(probabilities: torch.Tensor, one_hot: torch.Tensor, batch_dice: bool = True, smooth: float = 1e-5) -> torch.Tensor:
@@ -25,36 +37,67 @@ def soft_dice(probabilities: torch.Tensor, one_hot: torch.Tensor, batch_dice: bo
     return (2 * intersection + smooth) / (total.clamp_min(1e-8) + smooth)
 
 
-class DiceCELoss(nn.Module):
-    """Cross-entropy + (1 - mean soft Dice over foreground classes), for softmax outputs and label targets."""
+def top_k_mean(losses: torch.Tensor, top_k: float | None) -> torch.Tensor:
+    """The mean of all voxel losses, or with ``top_k`` (a fraction) of the largest ``top_k`` of them."""
+    if top_k is None:
+        return losses.mean()
+    flat = losses.reshape(-1)
+    return flat.topk(max(1, int(flat.numel() * top_k)), sorted=False).values.mean()
 
-    def __init__(self, batch_dice: bool = True, smooth: float = 1e-5, ignore_background: bool = True):
+
+class DiceCELoss(nn.Module):
+    """Cross-entropy + (1 - mean soft Dice over foreground classes), for softmax outputs and label targets.
+
+    ``ce`` or ``dice`` False leaves that term out; ``top_k`` (a fraction, e.g.
+    0.1) averages the cross-entropy over the hardest voxels only (nnU-Net's TopK).
+    """
+
+    def __init__(
+        self,
+        batch_dice: bool = True,
+        smooth: float = 1e-5,
+        ignore_background: bool = True,
+        *,
+        ce: bool = True,
+        dice: bool = True,
+        top_k: float | None = None,
+    ):
         super().__init__()
         self.batch_dice, self.smooth, self.ignore_background = batch_dice, smooth, ignore_background
+        self.ce, self.dice, self.top_k = ce, dice, top_k
 
     def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         labels = target[:, 0].long()
-        cross_entropy = functional.cross_entropy(logits.float(), labels)
-        probabilities = torch.softmax(logits.float(), 1)
-        one_hot = functional.one_hot(labels, logits.shape[1]).movedim(-1, 1).to(probabilities.dtype)
-        dice = soft_dice(probabilities, one_hot, self.batch_dice, self.smooth)
-        if self.ignore_background:
-            dice = dice[..., 1:]
-        return cross_entropy + (1 - dice.mean())
+        loss = torch.zeros((), device=logits.device)
+        if self.ce:
+            loss = loss + top_k_mean(functional.cross_entropy(logits.float(), labels, reduction="none"), self.top_k)
+        if self.dice:
+            probabilities = torch.softmax(logits.float(), 1)
+            one_hot = functional.one_hot(labels, logits.shape[1]).movedim(-1, 1).to(probabilities.dtype)
+            dice = soft_dice(probabilities, one_hot, self.batch_dice, self.smooth)
+            if self.ignore_background:
+                dice = dice[..., 1:]
+            loss = loss + (1 - dice.mean())
+        return loss
 
 
 class RegionDiceBCELoss(nn.Module):
-    """Binary cross-entropy + (1 - mean soft Dice), one sigmoid channel per (possibly overlapping) region."""
+    """Binary cross-entropy + (1 - mean soft Dice), one sigmoid channel per (possibly overlapping) region;
+    ``ce``, ``dice`` and ``top_k`` as for ``DiceCELoss``."""
 
-    def __init__(self, batch_dice: bool = True, smooth: float = 1e-5):
+    def __init__(self, batch_dice: bool = True, smooth: float = 1e-5, *, ce: bool = True, dice: bool = True, top_k: float | None = None):
         super().__init__()
         self.batch_dice, self.smooth = batch_dice, smooth
+        self.ce, self.dice, self.top_k = ce, dice, top_k
 
     def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         target = target.float()
-        bce = functional.binary_cross_entropy_with_logits(logits.float(), target)
-        dice = soft_dice(torch.sigmoid(logits.float()), target, self.batch_dice, self.smooth)
-        return bce + (1 - dice.mean())
+        loss = torch.zeros((), device=logits.device)
+        if self.ce:
+            loss = loss + top_k_mean(functional.binary_cross_entropy_with_logits(logits.float(), target, reduction="none"), self.top_k)
+        if self.dice:
+            loss = loss + (1 - soft_dice(torch.sigmoid(logits.float()), target, self.batch_dice, self.smooth).mean())
+        return loss
 
 
 def gaussian_blur(images: torch.Tensor, sigma: float = 1.5, truncate: float = 3.5) -> torch.Tensor:
@@ -99,7 +142,17 @@ class L1SSIMLoss(nn.Module):
         return functional.l1_loss(prediction.float(), target) + (1 - ssim(prediction, target, data_range).mean())
 
 
-REGRESSION_LOSSES = {"l1": nn.L1Loss, "mse": nn.MSELoss, "l1_ssim": L1SSIMLoss}
+class WeightedCrossEntropy(nn.Module):
+    """Cross-entropy with per-class weights (kept on the logits' device) and optional label smoothing."""
+
+    def __init__(self, weights: torch.Tensor | None, label_smoothing: float = 0.0):
+        super().__init__()
+        self.register_buffer("weights", weights, persistent=False)
+        self.label_smoothing = label_smoothing
+
+    def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        weights = self.weights.to(logits.device) if self.weights is not None else None
+        return functional.cross_entropy(logits.float(), target, weight=weights, label_smoothing=self.label_smoothing)
 
 
 def labels_to_regions(labels: torch.Tensor, regions: list[tuple[int, ...]]) -> torch.Tensor:
@@ -125,3 +178,117 @@ class DeepSupervisionLoss(nn.Module):
         if len(outputs) != len(self.weights) or len(targets) != len(self.weights):
             raise ValueError(f"expected {len(self.weights)} outputs and targets, got {len(outputs)} and {len(targets)}")
         return sum(w * self.loss(o, t) for w, o, t in zip(self.weights, outputs, targets))
+
+
+@dataclass
+class LossEntry:
+    """A registered loss name: per task kind it fits, a one-line summary and a factory
+    ``build(spec, plans) -> nn.Module`` (the loss of one output level)."""
+
+    name: str
+    summaries: dict[str, str] = field(default_factory=dict)
+    builders: dict[str, Callable[..., nn.Module]] = field(default_factory=dict)
+
+    @property
+    def tasks(self) -> list[str]:
+        return sorted(self.builders)
+
+    def build(self, task: str, spec, plans=None) -> nn.Module:
+        if task not in self.builders:
+            fitting = ", ".join(entry.name for entry in LOSSES if task in entry.builders)
+            raise AutosegError(f"loss {self.name!r} is for {' and '.join(self.tasks)}, not {task}; losses for {task}: {fitting}.")
+        return self.builders[task](spec, plans)
+
+
+LOSSES: Registry[LossEntry] = Registry("loss")
+
+
+def register_loss(name: str, *, tasks: tuple[str, ...]):
+    """Decorator registering ``build(spec, plans) -> nn.Module`` as loss ``name`` for the task kinds ``tasks``
+    (``segmentation``, ``regression``, ``classification`` or a plug-in's); one name may have a factory per kind.
+    The docstring's first line is its summary (``autoseg train --help``)."""
+
+    def add(build: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
+        entry = LOSSES.registered(name) or LOSSES.add(name, LossEntry(name))
+        for task in tasks:
+            if task in entry.builders:
+                raise ValueError(f"loss {name!r} is registered twice for {task}")
+            entry.builders[task] = build
+            entry.summaries[task] = (build.__doc__ or "").strip().split("\n")[0]
+        return build
+
+    return add
+
+
+def get_loss(name: str) -> LossEntry:
+    return LOSSES.get(name)
+
+
+def _segmentation(spec, **terms) -> nn.Module:
+    return RegionDiceBCELoss(**terms) if spec.has_regions else DiceCELoss(**terms)
+
+
+@register_loss("ce_dice", tasks=("segmentation",))
+def ce_dice(spec, plans=None) -> nn.Module:
+    """cross-entropy + soft Dice (binary cross-entropy per region with regions); the default"""
+    return _segmentation(spec)
+
+
+@register_loss("dice", tasks=("segmentation",))
+def dice_only(spec, plans=None) -> nn.Module:
+    """soft Dice alone"""
+    return _segmentation(spec, ce=False)
+
+
+@register_loss("ce", tasks=("segmentation",))
+def cross_entropy(spec, plans=None) -> nn.Module:
+    """cross-entropy alone"""
+    return _segmentation(spec, dice=False)
+
+
+@register_loss("topk_ce_dice", tasks=("segmentation",))
+def topk_ce_dice(spec, plans=None) -> nn.Module:
+    """cross-entropy over the hardest 10 % of voxels + soft Dice (nnU-Net's TopK10 + Dice)"""
+    return _segmentation(spec, top_k=0.1)
+
+
+@register_loss("l1", tasks=("regression",))
+def l1(spec, plans=None) -> nn.Module:
+    """mean absolute error; the default"""
+    return nn.L1Loss()
+
+
+@register_loss("mse", tasks=("regression",))
+def mse(spec, plans=None) -> nn.Module:
+    """mean squared error"""
+    return nn.MSELoss()
+
+
+@register_loss("l1_ssim", tasks=("regression",))
+def l1_ssim(spec, plans=None) -> nn.Module:
+    """L1 + (1 - SSIM): intensities and structure"""
+    return L1SSIMLoss()
+
+
+@register_loss("ce", tasks=("classification",))
+def weighted_cross_entropy(spec, plans=None) -> nn.Module:
+    """cross-entropy weighted per class by the plans' class_weights; the default"""
+    return WeightedCrossEntropy(_class_weights(spec, plans))
+
+
+@register_loss("ce_smooth", tasks=("classification",))
+def ce_smooth(spec, plans=None) -> nn.Module:
+    """class-weighted cross-entropy with label smoothing 0.1"""
+    return WeightedCrossEntropy(_class_weights(spec, plans), 0.1)
+
+
+def _class_weights(spec, plans) -> torch.Tensor | None:
+    """The plans' class_weights in class-index order, or None (unweighted) without them."""
+    if plans is None or not plans.class_weights:
+        return None
+    missing = sorted(set(spec.classes) - set(plans.class_weights))
+    if missing:
+        raise AutosegError(
+            f"plans.json class_weights lacks class(es) {', '.join(missing)}; add them or delete class_weights to train unweighted."
+        )
+    return torch.tensor([plans.class_weights[name] for name in sorted(spec.classes, key=spec.classes.get)], dtype=torch.float32)

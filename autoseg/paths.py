@@ -88,3 +88,34 @@ def find_dataset(reference: str | int, root: Path) -> Path:
     if (root / text).is_dir():
         return root / text
     raise AutosegError(f"dataset {text!r} not found: not a folder with a dataset.json, and not in {root}. Available there: {listing}.")
+
+
+def model_folder_name(trainer: str, plans: str, configuration: str) -> str:
+    """The folder of a trained configuration in a dataset's results folder: ``{trainer}__{plans}__{configuration}``
+    (``plans``: the plans file's stem, ``plans`` or ``plans_resenc_m``)."""
+    return f"{trainer}__{plans}__{configuration}"
+
+
+def parse_model_folder_name(name: str) -> tuple[str, str, str]:
+    """Returns (trainer, plans, configuration) of a model folder's name; raises AutosegError for another name."""
+    parts = name.split("__")
+    if len(parts) != 3 or not all(parts):
+        raise AutosegError(f"{name!r} is not a model folder name (trainer__plans__configuration, as `autoseg train` writes).")
+    return parts[0], parts[1], parts[2]
+
+
+def trained_configurations(results: Path, trainer: str, plans: str) -> dict[str, Path]:
+    """The model folders in a dataset's results folder of ``trainer`` and ``plans``, by configuration."""
+    prefix = model_folder_name(trainer, plans, "")
+    return {p.name[len(prefix) :]: p for p in sorted(results.glob(f"{prefix}*")) if p.is_dir()}
+
+
+def plans_file_for(value: str) -> str:
+    """The plans file that ``-p VALUE`` names: a file name (``plans_resenc_m.json``), its stem
+    (``plans_resenc_m``) or the planner's name (``resenc_m``)."""
+    name = Path(value).name
+    if name.endswith(".json"):
+        return name
+    if name == "plans" or name.startswith("plans_"):
+        return f"{name}.json"
+    return f"plans_{name}.json" if name != "default" else "plans.json"

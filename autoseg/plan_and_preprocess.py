@@ -23,14 +23,10 @@ from autoseg.errors import AutosegError
 from autoseg.fingerprint import Fingerprint, compute_fingerprint
 from autoseg.io import atomic_write, read_image
 from autoseg.parallel import map_cases
-from autoseg.plans import Configuration, Plans
+from autoseg.plans import Configuration, Plans, plans_file_name
 from autoseg.preprocessing.pipeline import CaseProperties, preprocess_case
 from autoseg.preprocessing.storage import is_finished, save_case
 from autoseg.tasks import task_for
-
-
-def plans_file(planner: str) -> str:
-    return "plans.json" if planner == "default" else f"plans_{planner}.json"
 
 
 def run_fingerprint(
@@ -54,7 +50,7 @@ def run_plan(
     from planners import get_planner
 
     plan = get_planner(planner)
-    path = output_dir / plans_file(planner)
+    path = output_dir / plans_file_name(planner)
     if path.is_file() and not overwrite:
         print(f"using existing {path} (pass --overwrite to re-plan)")
         return Plans.load(path)
@@ -62,27 +58,42 @@ def run_plan(
     if not fingerprint_path.is_file():
         raise AutosegError(f"{fingerprint_path} not found; run `autoseg fingerprint -d {dataset.name}` first.")
     plans = plan(Fingerprint.load(fingerprint_path), dataset.spec, gpu_memory_gb)
-    plans.planner = planner
     plans.save(path)
     shutil.copyfile(dataset.root / "dataset.json", output_dir / "dataset.json")
     print(f"wrote {path}")
     return plans
 
 
-def _settings(plans: Plans, configuration: Configuration) -> dict:
-    """The plan values preprocessed data depends on; data made under other values is redone."""
+def data_settings(plans: Plans, configuration: Configuration) -> dict:
+    """The plan values preprocessed data depends on (kept as the data folder's settings.json); data made
+    under other values is redone by preprocessing and refused by training."""
+    from autoseg.tasks import get_task
+
     return {
         "spacing": configuration.spacing,
         "normalisation": {k: asdict(v) for k, v in plans.normalisation.items()},
         "target_normalisation": {k: asdict(v) for k, v in plans.target_normalisation.items()},
-        "input_size": None if task_is_dense(plans) else configuration.patch_size,
+        "input_size": get_task(plans.task).fixed_input_size(configuration),
     }
 
 
-def task_is_dense(plans: Plans) -> bool:
-    from autoseg.tasks import get_task
+def source_configuration(plans: Plans, configuration: Configuration) -> Configuration:
+    """The configuration whose volumes ``configuration``'s data folder holds: itself, or for 2d slices of
+    3d_fullres's volumes the volume configuration sharing its data identifier."""
+    identifier = configuration.data_identifier
+    return next((c for c in plans.configurations.values() if c.data_identifier == identifier and c.slice_axis is None), configuration)
 
-    return get_task(plans.task).dense_output
+
+def check_preprocessed(folder: Path, plans: Plans, configuration: Configuration, dataset: str) -> None:
+    """Raises AutosegError unless ``folder`` was preprocessed for these plans (its settings.json)."""
+    settings_path = folder / "settings.json"
+    recorded = json.loads(settings_path.read_text()) if settings_path.is_file() else None
+    if recorded != json.loads(json.dumps(data_settings(plans, source_configuration(plans, configuration)))):
+        differs = "it records no settings" if recorded is None else "spacing, normalisation or input size differ"
+        raise AutosegError(
+            f"{folder} was not preprocessed with the plans of planner {plans.planner!r} ({differs}): the plans changed since. "
+            f"Run `autoseg preprocess -d {dataset} -pl {plans.planner} -c {configuration.name}` again."
+        )
 
 
 def _preprocess_one(item: tuple[int, Case], spec, plans: Plans, configuration: Configuration, folder: Path, seed: int) -> str:
@@ -135,9 +146,9 @@ def run_preprocess(
         identifier = configuration.data_identifier
         if identifier in folders:
             continue
-        source = plans.configurations.get(identifier, configuration)
+        source = source_configuration(plans, configuration)
         folder = output_dir / identifier
-        settings = _settings(plans, source)
+        settings = data_settings(plans, source)
         settings_path = folder / "settings.json"
         if folder.is_dir() and (overwrite or not settings_path.is_file() or json.loads(settings_path.read_text()) != settings):
             if not overwrite and settings_path.is_file():

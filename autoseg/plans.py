@@ -15,6 +15,11 @@ from autoseg.io import atomic_write
 from autoseg.networks import Architecture
 
 
+def plans_file_name(planner: str) -> str:
+    """The plans file a planner writes: ``plans.json`` for the default planner, else ``plans_<planner>.json``."""
+    return "plans.json" if planner == "default" else f"plans_{planner}.json"
+
+
 @dataclass
 class ChannelNormalisation:
     """How one input channel (or regression target) is normalised; ``parameters`` hold dataset statistics."""
@@ -141,6 +146,7 @@ class Plans:
 
     def validate(self, source: Path | str = "plans.json") -> None:
         """Raises AutosegError if an edited value cannot work (e.g. a patch not divisible by the network's strides)."""
+        from autoseg.networks import network_for
         from autoseg.preprocessing.normalisation import get_scheme
 
         for channel in list(self.normalisation.values()) + list(self.target_normalisation.values()):
@@ -157,6 +163,7 @@ class Plans:
                 )
         for name, config in self.configurations.items():
             where = f"{source}: configuration {name!r}"
+            network_for(config.architecture, where)
             if config.batch_size < 1:
                 raise AutosegError(f"{where}: batch_size must be at least 1, got {config.batch_size}.")
             if len(config.patch_size) != config.architecture.ndim or len(config.spacing) != (

@@ -55,7 +55,9 @@ from autoseg.inference.ensemble import average_images, ensemble_case
 from autoseg.inference.postprocessing import Postprocessing
 from autoseg.io import atomic_write, read_image
 from autoseg.parallel import map_cases
+from autoseg.paths import model_folder_name, parse_model_folder_name, trained_configurations
 from autoseg.tasks import task_for
+from autoseg.training.settings import model_warnings
 
 
 @dataclass
@@ -82,15 +84,14 @@ def _trained_models(results_dir: Path, trainers: list[str], plans: list[str], co
     """The model folders of the named trainers x plans x configurations (every trained configuration when None)."""
     models = []
     for trainer, plans_name in itertools.product(trainers, plans):
-        prefix = f"{trainer}__{plans_name}__"
-        trained = sorted(p for p in results_dir.glob(f"{prefix}*") if p.is_dir())
+        trained = trained_configurations(results_dir, trainer, plans_name)
         if configurations is None:
-            models += trained
+            models += trained.values()
             continue
         for configuration in configurations:
-            folder = results_dir / f"{prefix}{configuration}"
+            folder = results_dir / model_folder_name(trainer, plans_name, configuration)
             if not folder.is_dir():
-                names = ", ".join(p.name[len(prefix) :] for p in trained) or "none"
+                names = ", ".join(trained) or "none"
                 raise AutosegError(
                     f"{folder} not found: configuration {configuration} was not trained with trainer {trainer} and plans "
                     f"{plans_name} (trained: {names})."
@@ -286,6 +287,8 @@ def find_best_configuration(
         missing = _missing_folds(model, folds)
         if not missing:
             complete.append(model)
+            for warning in model_warnings(model, folds):
+                say(f"warning: {warning}")
         elif configurations is not None:
             raise AutosegError(
                 f"{model.name} has no finished validation for fold(s) {', '.join(missing)} (fold_K/validation/summary.json); "
@@ -390,7 +393,7 @@ def inference_instructions(
     later_steps = ensemble or steps.does_something
     outputs = []
     for model in best.models:
-        trainer, plans_name, configuration = model.name.split("__")
+        trainer, plans_name, configuration = parse_model_folder_name(model.name)
         output = f"OUTPUT_FOLDER/{model.name}" if later_steps else "OUTPUT_FOLDER"
         command = [
             "autoseg",

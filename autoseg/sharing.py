@@ -6,7 +6,8 @@ The archive holds, under the dataset's folder name:
   ending, classes / labels / targets) and what it contains;
 * per model folder (``{trainer}__{plans}__{configuration}``): ``plans.json``,
   ``dataset.json`` and, per fold, ``fold_K/checkpoint_final.pt`` reduced to
-  the network's weights (no optimiser state: a fraction of the size);
+  the network's weights (no optimiser state: a fraction of the size), and
+  ``fold_K/training_settings.json`` (what the fold was trained with);
 * when present: ``find_best_configuration.json``, ``postprocessing.json`` and
   ``inference_instructions.txt``.
 
@@ -31,7 +32,9 @@ import torch
 from autoseg.dataset import DatasetSpec
 from autoseg.errors import AutosegError
 from autoseg.io import atomic_write
+from autoseg.paths import model_folder_name
 from autoseg.training.checkpoint import load_checkpoint
+from autoseg.training.settings import SETTINGS_FILE
 
 MANIFEST = "autoseg_model.json"
 FORMAT_VERSION = 1
@@ -40,14 +43,14 @@ _DATASET = r"Dataset\d{3}_[A-Za-z0-9_\-.]+"
 _MODEL = r"[A-Za-z0-9_\-.]+__[A-Za-z0-9_\-.]+__[A-Za-z0-9_\-.]+"
 _SHARED = "|".join(map(re.escape, SHARED_FILES))
 _MEMBER = re.compile(
-    rf"^({_DATASET})/(?:{MANIFEST}|{_SHARED}|{_MODEL}/(?:plans\.json|dataset\.json|fold_(?:\d+|all)/checkpoint_final\.pt))$"
+    rf"^({_DATASET})/(?:{MANIFEST}|{_SHARED}|{_MODEL}/(?:plans\.json|dataset\.json|fold_(?:\d+|all)/(?:checkpoint_final\.pt|training_settings\.json)))$"
 )
 
 
 def _chosen_models(results: Path, configurations: list[str] | None, trainer: str, plans: str) -> list[Path]:
     """The model folders to export: the named configurations, else find_best_configuration's choice, else every trained one."""
     if configurations:
-        folders = [results / f"{trainer}__{plans}__{name}" for name in configurations]
+        folders = [results / model_folder_name(trainer, plans, name) for name in configurations]
     elif (results / "find_best_configuration.json").is_file():
         best = json.loads((results / "find_best_configuration.json").read_text())
         folders = [results / name for name in best["candidates"][best["best"]]["models"]]
@@ -91,6 +94,8 @@ def export_model(
                     reduced = Path(scratch) / f"{model.name}_{fold}.pt"
                     torch.save(weights, reduced)
                     archive.write(reduced, f"{dataset}/{model.name}/fold_{fold}/checkpoint_final.pt")
+                    if (model / f"fold_{fold}" / SETTINGS_FILE).is_file():  # so a shortened run is still seen as one
+                        archive.write(model / f"fold_{fold}" / SETTINGS_FILE, f"{dataset}/{model.name}/fold_{fold}/{SETTINGS_FILE}")
                 contents[model.name] = chosen
             for name in SHARED_FILES:
                 if (results / name).is_file():

@@ -1,11 +1,13 @@
 """Prints the analytic memory model against the measured peak of real training steps.
 
-    python benchmarks/memory_model.py [--device cpu|cuda] [--budget_gb 8]
+    python benchmarks/memory_model.py [--device cpu|cuda] [--budget_gb 8] [--planners default resenc_m]
 
-Part 1: fixed topologies (2D, isotropic 3D, anisotropic 3D, a classification
-encoder is not measured here). Part 2: configurations the default planner
-makes for a memory budget, measured at their planned batch size: the planner
-promises they fit. On CUDA the step runs with mixed precision and the peak is
+Each registered network family has its own model (autoseg.networks); each
+planner named (default: the default planner and ResEnc M) is measured.
+Part 1: fixed patches (2D, isotropic 3D, anisotropic 3D; a classification
+encoder is not measured here) with the planner's network for them. Part 2:
+configurations the planner makes for a memory budget, measured at their
+planned batch size: the planner promises they fit. On CUDA the step runs with mixed precision and the peak is
 torch.cuda.max_memory_allocated; on CPU it is float32 and the peak tensor
 memory counted by planners.measure_memory.TensorMemoryTracker.
 """
@@ -20,10 +22,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from autoseg.dataset import DatasetSpec  # noqa: E402
 from autoseg.fingerprint import CaseFingerprint, Fingerprint, IntensityStatistics  # noqa: E402
+from autoseg.networks import network_for  # noqa: E402
 from planners import get_planner  # noqa: E402
 from planners.measure_memory import measure_training_step  # noqa: E402
-from planners.memory import training_step_memory  # noqa: E402
-from planners.topology import plan_topology  # noqa: E402
 
 TOPOLOGIES = [
     ("2d 192^2 b6", [1.0, 1.0], [192, 192], 2, 4, 6),
@@ -59,7 +60,7 @@ def spec_for(channels, num_labels) -> DatasetSpec:
 
 def row(name, architecture, patch, in_channels, out_channels, batch, device) -> str:
     amp = device == "cuda"
-    modelled = training_step_memory(architecture, patch, in_channels, out_channels, batch, amp).total_bytes
+    modelled = network_for(architecture).memory(architecture, patch, in_channels, out_channels, batch, amp).total_bytes
     measured = measure_training_step(
         {
             "architecture": architecture.to_json(),
@@ -78,25 +79,28 @@ def main() -> None:
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     parser.add_argument("--budget_gb", type=float, default=8.0)
     parser.add_argument("--skip_large", action="store_true", help="leave out the topologies that need many GB (for small CPU machines)")
+    parser.add_argument("--planners", nargs="+", default=["default", "resenc_m"], help="planners whose networks to measure")
     args = parser.parse_args()
     header = f"{'case':<44} {'patch':<18} {'batch':>5} {'model GB':>9} {'meas. GB':>9} {'ratio':>7}"
-    print(f"device {args.device}, {'mixed precision' if args.device == 'cuda' else 'float32'}\n{header}")
-    for name, spacing, patch, cin, cout, batch in TOPOLOGIES:
-        if args.skip_large and ("128^3" in name or "512^2" in name or "224" in name):
-            continue
-        architecture, patch = plan_topology(spacing, patch, 7 if len(spacing) == 2 else 6, max_features=512 if len(spacing) == 2 else 320)
-        print(row(name, architecture, patch, cin, cout, batch, args.device))
-    print(f"\nplanned for {args.budget_gb:g} GB (mixed precision), measured at the planned batch size")
-    print(header)
-    plan = get_planner("default")
-    for name, spacing, shape, channels, labels in DATASETS:
-        plans = plan(fingerprint_for(spacing, shape, channels), spec_for(channels, labels), gpu_memory_gb=args.budget_gb)
-        for config_name, config in plans.configurations.items():
-            if args.device == "cpu" and args.skip_large:
+    precision = "mixed precision" if args.device == "cuda" else "float32"
+    for planner_name in args.planners:
+        planner = get_planner(planner_name)
+        print(f"\nplanner {planner_name} ({planner.network}), device {args.device}, {precision}")
+        print(header)
+        for name, spacing, patch, cin, cout, batch in TOPOLOGIES:
+            if args.skip_large and ("128^3" in name or "512^2" in name or "224" in name):
                 continue
-            print(
-                row(f"{name} {config_name}", config.architecture, config.patch_size, len(channels), labels, config.batch_size, args.device)
-            )
+            architecture, patch = planner.architecture(spacing, patch)
+            print(row(name, architecture, patch, cin, cout, batch, args.device))
+        print(f"\nplanned for {args.budget_gb:g} GB (mixed precision), measured at the planned batch size")
+        print(header)
+        for name, spacing, shape, channels, labels in DATASETS:
+            plans = planner(fingerprint_for(spacing, shape, channels), spec_for(channels, labels), gpu_memory_gb=args.budget_gb)
+            for config_name, config in plans.configurations.items():
+                if args.device == "cpu" and args.skip_large:
+                    continue
+                label = f"{name} {config_name}"
+                print(row(label, config.architecture, config.patch_size, len(channels), labels, config.batch_size, args.device))
 
 
 if __name__ == "__main__":

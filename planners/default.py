@@ -1,6 +1,10 @@
-"""The default planner: configurations 2d, 3d_fullres and (for large images) 3d_lowres.
+"""The planner: configurations 2d, 3d_fullres and (for large images) 3d_lowres, as rules over a frozen dataclass.
 
-The rules, documented with their reasons in docs/planning.md:
+A planner is data: ``Planner`` holds every constant of its rules (feature base
+and cap, blocks per stage, minimum feature-map edge, batch caps, anisotropy
+threshold, low-resolution threshold, memory target), and a preset is
+``replace(DEFAULT, ...)`` registered by name (planners/presets.py). The rules,
+documented with their reasons in docs/planning.md, with the default's values:
 
 * target spacing: the median spacing per axis; when the data is strongly
   anisotropic (coarsest / finest median spacing > 3, and the coarse axis has
@@ -8,7 +12,7 @@ The rules, documented with their reasons in docs/planning.md:
   spacings instead, but never finer than the other axes;
 * patch: the median cropped shape at the target spacing, shrunk with its
   aspect kept until a batch of 2 fits the memory budget of the analytic
-  model (planners.memory); then the batch grows to fill the budget, capped so
+  model (the network's own, autoseg.networks); then the batch grows to fill the budget, capped so
   that one batch covers at most 5 % of the dataset's voxels (at least 2);
   classification, whose samples are whole images, caps it at 25 % (about a
   quarter of the cases: batches of 2 would make its gradient mostly noise);
@@ -23,30 +27,22 @@ The rules, documented with their reasons in docs/planning.md:
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from autoseg.dataset import DatasetSpec
 from autoseg.errors import AutosegError
 from autoseg.fingerprint import Fingerprint
-from autoseg.plans import ChannelNormalisation, Configuration, Plans
+from autoseg.networks import Architecture, network_for
+from autoseg.plans import ChannelNormalisation, Configuration, Plans, plans_file_name
 from autoseg.preprocessing.normalisation import scheme_for_channel
+from autoseg.preprocessing.resample import ANISOTROPY_THRESHOLD
 from autoseg.tasks import task_for
-from planners.memory import training_step_memory
 from planners.registry import register_planner
 from planners.topology import MIN_EDGE, plan_topology
 
 DEFAULT_GPU_MEMORY_GB = 8.0
-# Plans fill 95 % of the budget: the rest is for the CUDA context and allocator fragmentation,
-# which torch.cuda.max_memory_allocated (what the memory model predicts) does not count.
-BUDGET_FRACTION = 0.95
-ANISOTROPY_THRESHOLD = 3.0
-MAX_STAGES = {2: 7, 3: 6}
-MAX_FEATURES = {2: 512, 3: 320}
-MAX_BATCH_FRACTION = 0.05
-MAX_BATCH_FRACTION_WHOLE_IMAGES = 0.25  # classification
-LOWRES_COVERAGE = 0.25
-USE_MASK_BELOW_CROP_FRACTION = 0.75
 
 
 def available_gpu_memory_gb() -> float | None:
@@ -58,39 +54,217 @@ def available_gpu_memory_gb() -> float | None:
     return None
 
 
-def target_spacing(fingerprint: Fingerprint) -> list[float]:
-    """Returns the full-resolution target spacing (rule in the module docstring)."""
-    spacings = fingerprint.spacings
-    target = np.median(spacings, axis=0)
-    median_shape = np.median(np.array([c.shape for c in fingerprint.cases]), axis=0)
-    coarse = int(np.argmax(target))
-    others = [a for a in range(len(target)) if a != coarse]
-    if not others:
-        return target.tolist()
-    anisotropic_spacing = target[coarse] > ANISOTROPY_THRESHOLD * min(target[others])
-    anisotropic_voxels = median_shape[coarse] * ANISOTROPY_THRESHOLD < min(median_shape[others])
-    if anisotropic_spacing and anisotropic_voxels:
-        lower = np.percentile(spacings[:, coarse], 10)
-        target[coarse] = max(lower, max(target[others]) + 1e-5)
-    return [float(s) for s in target]
+@dataclass(frozen=True)
+class Planner:
+    """The planning rules and their constants; ``plan`` (or calling the planner) returns the plans.
 
+    ``memory_target_gb`` None plans for the CUDA device's memory (8 GB without
+    one); a preset fixes it (ResEnc M: 8 GB), and ``--gpu_memory_gb`` always
+    wins. ``blocks_per_stage`` None gives every encoder stage
+    ``convs_per_stage`` conv blocks; otherwise stage s gets
+    ``blocks_per_stage[s]`` blocks of type ``block``.
+    """
 
-def plan_normalisation(fingerprint: Fingerprint) -> dict[str, ChannelNormalisation]:
-    """Returns each channel's scheme from its name, with the dataset statistics it needs."""
-    crop_fractions = [np.prod(c.cropped_shape) / np.prod(c.shape) for c in fingerprint.cases]
-    use_mask = float(np.median(crop_fractions)) < USE_MASK_BELOW_CROP_FRACTION
-    plans = {}
-    for index, name in fingerprint.channel_names.items():
-        scheme = scheme_for_channel(name)
-        stats = fingerprint.intensity_statistics[index]
-        parameters = {
-            "mean": stats.mean,
-            "std": stats.std,
-            "percentile_00_5": stats.percentile_00_5,
-            "percentile_99_5": stats.percentile_99_5,
+    name: str = "default"
+    network: str = "unet"
+    block: str = "conv"
+    base_features: int = 32
+    max_features_2d: int = 512
+    max_features_3d: int = 320
+    convs_per_stage: int = 2
+    blocks_per_stage: tuple[int, ...] | None = None
+    decoder_convs_per_stage: int = 2
+    max_stages_2d: int = 7
+    max_stages_3d: int = 6
+    min_edge: int = MIN_EDGE
+    memory_target_gb: float | None = None
+    # Plans fill 95 % of the budget: the rest is for the CUDA context and allocator fragmentation,
+    # which torch.cuda.max_memory_allocated (what the memory model predicts) does not count.
+    budget_fraction: float = 0.95
+    max_batch_fraction: float = 0.05
+    max_batch_fraction_whole_images: float = 0.25  # classification
+    anisotropy_threshold: float = ANISOTROPY_THRESHOLD
+    lowres_coverage: float = 0.25
+    use_mask_below_crop_fraction: float = 0.75
+
+    @property
+    def plans_file(self) -> str:
+        """The plans file this planner writes in the dataset's preprocessed folder."""
+        return plans_file_name(self.name)
+
+    def data_identifier(self, identifier: str) -> str:
+        """The preprocessed data folder of ``identifier`` (``3d_fullres``, ...): the default planner's own name
+        for it, other planners' prefixed with their name so that no two planners share (or delete) a folder."""
+        return identifier if self.name == "default" else f"{self.name}_{identifier}"
+
+    def __call__(
+        self, fingerprint: Fingerprint, spec: DatasetSpec, gpu_memory_gb: float | None = None, mixed_precision: bool = True
+    ) -> Plans:
+        return self.plan(fingerprint, spec, gpu_memory_gb, mixed_precision)
+
+    def plan(self, fingerprint: Fingerprint, spec: DatasetSpec, gpu_memory_gb: float | None = None, mixed_precision: bool = True) -> Plans:
+        """Returns the plans for a dataset from its fingerprint (rules in the module docstring)."""
+        if gpu_memory_gb is None:
+            gpu_memory_gb = self.memory_target_gb or available_gpu_memory_gb() or DEFAULT_GPU_MEMORY_GB
+        if gpu_memory_gb <= 0:
+            raise AutosegError(f"--gpu_memory_gb must be positive, got {gpu_memory_gb}.")
+        task = task_for(spec)
+        context = {
+            "in_channels": spec.num_channels,
+            "out_channels": task.out_channels(spec),
+            "budget": self.budget_fraction * gpu_memory_gb * 2**30,
+            "mixed_precision": mixed_precision,
+            "decoder": task.dense_output,
         }
-        plans[index] = ChannelNormalisation(scheme, use_mask and scheme == "zscore", parameters)
-    return plans
+        spacing = self.target_spacing(fingerprint)
+        shapes = fingerprint.shapes_at(np.array(spacing))
+        axes = mirror_axes(fingerprint, spec)
+        configurations = {}
+        if fingerprint.ndim == 2:
+            configurations["2d"] = self._configuration("2d", "2d", spacing, shapes, axes, context)
+        else:
+            fullres = self._configuration("3d_fullres", "3d_fullres", spacing, shapes, axes, context)
+            if task.dense_output:
+                slice_axis = int(np.argmax(spacing))
+                configurations["2d"] = self._configuration("2d", "3d_fullres", spacing, shapes, axes, context, slice_axis=slice_axis)
+            configurations["3d_fullres"] = fullres
+            median = np.median(shapes, axis=0)
+            if task.dense_output and np.prod(fullres.patch_size) < self.lowres_coverage * np.prod(median):
+                configurations["3d_lowres"] = self._plan_lowres(fingerprint, spacing, axes, context)
+        normalisation, target_normalisation = self.plan_normalisation(fingerprint), task.plan_target_normalisation(fingerprint)
+        return Plans(
+            dataset=fingerprint.dataset,
+            planner=self.name,
+            task=spec.task,
+            gpu_memory_gb=float(gpu_memory_gb),
+            mixed_precision=mixed_precision,
+            normalisation=normalisation,
+            configurations=configurations,
+            target_normalisation=target_normalisation,
+            input_skips=task.plan_input_skips(spec, normalisation, target_normalisation),
+            class_weights=task.plan_class_weights(fingerprint),
+        )
+
+    def target_spacing(self, fingerprint: Fingerprint) -> list[float]:
+        """Returns the full-resolution target spacing (rule in the module docstring)."""
+        spacings = fingerprint.spacings
+        target = np.median(spacings, axis=0)
+        median_shape = np.median(np.array([c.shape for c in fingerprint.cases]), axis=0)
+        coarse = int(np.argmax(target))
+        others = [a for a in range(len(target)) if a != coarse]
+        if not others:
+            return target.tolist()
+        anisotropic_spacing = target[coarse] > self.anisotropy_threshold * min(target[others])
+        anisotropic_voxels = median_shape[coarse] * self.anisotropy_threshold < min(median_shape[others])
+        if anisotropic_spacing and anisotropic_voxels:
+            lower = np.percentile(spacings[:, coarse], 10)
+            target[coarse] = max(lower, max(target[others]) + 1e-5)
+        return [float(s) for s in target]
+
+    def plan_normalisation(self, fingerprint: Fingerprint) -> dict[str, ChannelNormalisation]:
+        """Returns each channel's scheme from its name, with the dataset statistics it needs."""
+        crop_fractions = [np.prod(c.cropped_shape) / np.prod(c.shape) for c in fingerprint.cases]
+        use_mask = float(np.median(crop_fractions)) < self.use_mask_below_crop_fraction
+        plans = {}
+        for index, name in fingerprint.channel_names.items():
+            scheme = scheme_for_channel(name)
+            stats = fingerprint.intensity_statistics[index]
+            parameters = {
+                "mean": stats.mean,
+                "std": stats.std,
+                "percentile_00_5": stats.percentile_00_5,
+                "percentile_99_5": stats.percentile_99_5,
+            }
+            plans[index] = ChannelNormalisation(scheme, use_mask and scheme == "zscore", parameters)
+        return plans
+
+    def architecture(self, spacing: list[float], patch_size: list[int]) -> tuple[Architecture, list[int]]:
+        """Returns (this planner's network for the patch, the patch rounded up to its total stride)."""
+        ndim = len(spacing)
+        max_stages = self.max_stages_3d if ndim == 3 else self.max_stages_2d
+        max_features = self.max_features_3d if ndim == 3 else self.max_features_2d
+        topology, patch = plan_topology(spacing, patch_size, max_stages, self.base_features, max_features, self.min_edge)
+        blocks = None if self.blocks_per_stage is None else list(self.blocks_per_stage[: topology.num_stages])
+        if blocks is not None and len(blocks) < topology.num_stages:
+            raise AutosegError(f"planner {self.name!r} gives blocks for {len(blocks)} stages; the network has {topology.num_stages}.")
+        architecture = replace(
+            topology,
+            network=self.network,
+            block=self.block,
+            n_conv_per_stage=self.convs_per_stage,
+            n_conv_per_stage_decoder=self.decoder_convs_per_stage,
+            n_blocks_per_stage=blocks,
+        )
+        return architecture, patch
+
+    def fit_patch_and_batch(
+        self,
+        spacing: list[float],
+        median_shape: list[float],
+        dataset_voxels: float,
+        context: dict,
+    ) -> tuple[Architecture, list[int], int, float]:
+        """Returns (architecture, patch size, batch size, estimated GB) of the largest patch that fits, aspect kept;
+        one batch covers at most the planner's batch fraction of ``dataset_voxels``."""
+        in_channels, out_channels, budget_bytes = context["in_channels"], context["out_channels"], context["budget"]
+        mixed_precision, decoder = context["mixed_precision"], context["decoder"]
+        scale = 1.0
+        while True:
+            wanted = [max(1, round(m * scale)) for m in median_shape]
+            architecture, patch = self.architecture(spacing, wanted)
+            network = network_for(architecture)
+            memory = network.memory(architecture, patch, in_channels, out_channels, 2, mixed_precision, decoder)
+            if memory.total_bytes <= budget_bytes:
+                break
+            if all(w <= self.min_edge for w in wanted):
+                raise AutosegError(
+                    f"no patch fits in {budget_bytes / 2**30:.1f} GB of GPU memory, even {patch}; pass a larger --gpu_memory_gb."
+                )
+            scale *= 0.95
+        fixed = network.memory(architecture, patch, in_channels, out_channels, 0, mixed_precision, decoder).total_bytes
+        per_sample = (memory.total_bytes - fixed) / 2
+        by_memory = int((budget_bytes - fixed) // per_sample)
+        batch_fraction = self.max_batch_fraction if decoder else self.max_batch_fraction_whole_images
+        by_coverage = int(batch_fraction * dataset_voxels // np.prod(patch))
+        batch = max(2, min(by_memory, by_coverage))
+        estimate = network.memory(architecture, patch, in_channels, out_channels, batch, mixed_precision, decoder)
+        return architecture, patch, batch, estimate.total_gb
+
+    def _configuration(self, name, identifier, spacing, shapes, fingerprint_axes, context, slice_axis=None) -> Configuration:
+        """Plans one configuration; ``shapes`` are the cases' cropped shapes at ``spacing`` (all axes)."""
+        in_plane = [a for a in range(shapes.shape[1]) if a != slice_axis]
+        median_shape = np.median(shapes[:, in_plane], axis=0).tolist()
+        dataset_voxels = float(np.sum(np.prod(shapes, axis=1)))
+        architecture, patch, batch, memory_gb = self.fit_patch_and_batch(
+            [spacing[a] for a in in_plane], median_shape, dataset_voxels, context
+        )
+        return Configuration(
+            name=name,
+            data_identifier=self.data_identifier(identifier),
+            spacing=[float(s) for s in spacing],
+            patch_size=[int(p) for p in patch],
+            batch_size=int(batch),
+            architecture=architecture,
+            mirror_axes=[i for i, a in enumerate(in_plane) if a in fingerprint_axes],
+            median_shape=[int(round(m)) for m in median_shape],
+            slice_axis=slice_axis,
+            estimated_memory_gb=round(memory_gb, 3),
+        )
+
+    def _plan_lowres(self, fingerprint: Fingerprint, fullres_spacing: list[float], axes: list[int], context: dict) -> Configuration:
+        spacing = np.array(fullres_spacing, dtype=float)
+        while True:
+            coarse = spacing.max()
+            grow = spacing < coarse if coarse / spacing.min() > 2 else np.ones_like(spacing, bool)
+            spacing = np.where(grow, spacing * 1.03, spacing)
+            shapes = fingerprint.shapes_at(spacing)
+            config = self._configuration("3d_lowres", "3d_lowres", spacing.tolist(), shapes, axes, context)
+            coverage = np.prod(config.patch_size) / np.prod(np.median(shapes, axis=0))
+            if coverage >= self.lowres_coverage or np.max(spacing / np.array(fullres_spacing)) > 8:
+                return config
+
+
+DEFAULT = register_planner(Planner())
 
 
 _SIDE = re.compile(r"(^|[_\-\s.])(left|right|l|r|lt|rt)($|[_\-\s.])", re.IGNORECASE)
@@ -143,128 +317,3 @@ def mirror_axes(fingerprint: Fingerprint, spec: DatasetSpec) -> list[int]:
                 if opposite and apart and (level or named_pair):
                     excluded.add(axis)
     return [axis for axis in range(ndim) if axis not in excluded]
-
-
-def fit_patch_and_batch(
-    spacing: list[float],
-    median_shape: list[float],
-    dataset_voxels: float,
-    in_channels: int,
-    out_channels: int,
-    budget_bytes: float,
-    mixed_precision: bool,
-    decoder: bool,
-    batch_fraction: float = MAX_BATCH_FRACTION,
-):
-    """Returns (architecture, patch size, batch size, estimated GB) of the largest patch that fits, aspect kept;
-    one batch covers at most ``batch_fraction`` of ``dataset_voxels``."""
-    ndim = len(spacing)
-    scale = 1.0
-    while True:
-        wanted = [max(1, round(m * scale)) for m in median_shape]
-        architecture, patch = plan_topology(spacing, wanted, MAX_STAGES[ndim], max_features=MAX_FEATURES[ndim])
-        memory = training_step_memory(architecture, patch, in_channels, out_channels, 2, mixed_precision, decoder)
-        if memory.total_bytes <= budget_bytes:
-            break
-        if all(w <= MIN_EDGE for w in wanted):
-            raise AutosegError(
-                f"no patch fits in {budget_bytes / 2**30:.1f} GB of GPU memory, even {patch}; pass a larger --gpu_memory_gb."
-            )
-        scale *= 0.95
-    fixed = training_step_memory(architecture, patch, in_channels, out_channels, 0, mixed_precision, decoder).total_bytes
-    per_sample = (memory.total_bytes - fixed) / 2
-    by_memory = int((budget_bytes - fixed) // per_sample)
-    by_coverage = int(batch_fraction * dataset_voxels // np.prod(patch))
-    batch = max(2, min(by_memory, by_coverage))
-    estimate = training_step_memory(architecture, patch, in_channels, out_channels, batch, mixed_precision, decoder)
-    return architecture, patch, batch, estimate.total_gb
-
-
-def _configuration(name, data_identifier, spacing, shapes, fingerprint_axes, context, slice_axis=None, previous=None) -> Configuration:
-    """Plans one configuration; ``shapes`` are the cases' cropped shapes at ``spacing`` (all axes)."""
-    in_plane = [a for a in range(shapes.shape[1]) if a != slice_axis]
-    median_shape = np.median(shapes[:, in_plane], axis=0).tolist()
-    dataset_voxels = float(np.sum(np.prod(shapes, axis=1)))
-    architecture, patch, batch, memory_gb = fit_patch_and_batch(
-        [spacing[a] for a in in_plane],
-        median_shape,
-        dataset_voxels,
-        context["in_channels"],
-        context["out_channels"],
-        context["budget"],
-        context["mixed_precision"],
-        context["decoder"],
-        MAX_BATCH_FRACTION if context["decoder"] else MAX_BATCH_FRACTION_WHOLE_IMAGES,
-    )
-    mirror = [i for i, a in enumerate(in_plane) if a in fingerprint_axes]
-    return Configuration(
-        name=name,
-        data_identifier=data_identifier,
-        spacing=[float(s) for s in spacing],
-        patch_size=[int(p) for p in patch],
-        batch_size=int(batch),
-        architecture=architecture,
-        mirror_axes=mirror,
-        median_shape=[int(round(m)) for m in median_shape],
-        slice_axis=slice_axis,
-        estimated_memory_gb=round(memory_gb, 3),
-        previous_stage=previous,
-    )
-
-
-@register_planner("default")
-def plan_default(fingerprint: Fingerprint, spec: DatasetSpec, gpu_memory_gb: float | None = None, mixed_precision: bool = True) -> Plans:
-    """Returns the plans for a dataset from its fingerprint (rules in the module docstring)."""
-    if gpu_memory_gb is None:
-        gpu_memory_gb = available_gpu_memory_gb() or DEFAULT_GPU_MEMORY_GB
-    if gpu_memory_gb <= 0:
-        raise AutosegError(f"--gpu_memory_gb must be positive, got {gpu_memory_gb}.")
-    task = task_for(spec)
-    context = {
-        "in_channels": spec.num_channels,
-        "out_channels": task.out_channels(spec),
-        "budget": BUDGET_FRACTION * gpu_memory_gb * 2**30,
-        "mixed_precision": mixed_precision,
-        "decoder": task.dense_output,
-    }
-    spacing = target_spacing(fingerprint)
-    shapes = fingerprint.shapes_at(np.array(spacing))
-    axes = mirror_axes(fingerprint, spec)
-    configurations = {}
-    if fingerprint.ndim == 2:
-        configurations["2d"] = _configuration("2d", "2d", spacing, shapes, axes, context)
-    else:
-        fullres = _configuration("3d_fullres", "3d_fullres", spacing, shapes, axes, context)
-        if task.dense_output:
-            slice_axis = int(np.argmax(spacing))
-            configurations["2d"] = _configuration("2d", "3d_fullres", spacing, shapes, axes, context, slice_axis=slice_axis)
-        configurations["3d_fullres"] = fullres
-        median = np.median(shapes, axis=0)
-        if task.dense_output and np.prod(fullres.patch_size) < LOWRES_COVERAGE * np.prod(median):
-            configurations["3d_lowres"] = _plan_lowres(fingerprint, spacing, axes, context)
-    normalisation, target_normalisation = plan_normalisation(fingerprint), task.plan_target_normalisation(fingerprint)
-    return Plans(
-        dataset=fingerprint.dataset,
-        planner="default",
-        task=spec.task,
-        gpu_memory_gb=float(gpu_memory_gb),
-        mixed_precision=mixed_precision,
-        normalisation=normalisation,
-        configurations=configurations,
-        target_normalisation=target_normalisation,
-        input_skips=task.plan_input_skips(spec, normalisation, target_normalisation),
-        class_weights=task.plan_class_weights(fingerprint),
-    )
-
-
-def _plan_lowres(fingerprint: Fingerprint, fullres_spacing: list[float], axes: list[int], context: dict) -> Configuration:
-    spacing = np.array(fullres_spacing, dtype=float)
-    while True:
-        coarse = spacing.max()
-        grow = spacing < coarse if coarse / spacing.min() > 2 else np.ones_like(spacing, bool)
-        spacing = np.where(grow, spacing * 1.03, spacing)
-        shapes = fingerprint.shapes_at(spacing)
-        config = _configuration("3d_lowres", "3d_lowres", spacing.tolist(), shapes, axes, context)
-        coverage = np.prod(config.patch_size) / np.prod(np.median(shapes, axis=0))
-        if coverage >= LOWRES_COVERAGE or np.max(spacing / np.array(fullres_spacing)) > 8:
-            return config

@@ -1,4 +1,4 @@
-"""Measures the peak memory of one real U-Net training step, the ground truth for planners.memory.
+"""Measures the peak memory of one real training step of a registered network, the ground truth for its memory model.
 
 Run as ``python -m planners.measure_memory '<json>'`` with keys architecture,
 patch_size, in_channels, out_channels, batch_size and device; prints a JSON
@@ -19,6 +19,7 @@ import json
 import subprocess
 import sys
 import weakref
+from collections.abc import Iterable
 
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
@@ -32,15 +33,20 @@ class TensorMemoryTracker(TorchDispatchMode):
     Every operator's outputs pass through ``__torch_dispatch__`` (backward
     included); a storage is counted when first seen and uncounted when it is
     freed (a weak reference's callback). Storages that existed before the block
-    are not counted.
+    are not counted unless an operator returns them (in place); pass such tensors (parameters,
+    gradients, optimiser state) as ``existing``.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, existing: Iterable[torch.Tensor] = ()) -> None:
         super().__init__()
         self.current_bytes = 0
         self.peak_bytes = 0
         self._seen: WeakIdKeyDictionary = WeakIdKeyDictionary()
         self._refs: set[weakref.ref] = set()
+        # An in-place operator returns its input: without this, parameters, gradients and momentum
+        # updated in place would be counted as new storages the first time an operator returns them.
+        for tensor in existing:
+            self._seen[tensor.untyped_storage()] = 0
 
     def _count(self, storage: torch.UntypedStorage) -> None:
         if storage in self._seen or storage.device.type == "meta":
@@ -65,12 +71,12 @@ class TensorMemoryTracker(TorchDispatchMode):
 
 
 def _run(config: dict) -> dict:
-    from autoseg.networks import Architecture, UNet
+    from autoseg.networks import Architecture, network_for
 
     torch.manual_seed(0)
     device = torch.device(config["device"])
     architecture = Architecture.from_json(config["architecture"])
-    network = UNet(config["in_channels"], config["out_channels"], architecture).to(device)
+    network = network_for(architecture).build(config["in_channels"], config["out_channels"], architecture).to(device)
     optimiser = torch.optim.SGD(network.parameters(), lr=1e-3, momentum=0.99, nesterov=True)
     batch = [config["batch_size"], config["in_channels"], *config["patch_size"]]
     inputs = torch.randn(batch, device=device)
@@ -105,7 +111,7 @@ def _run(config: dict) -> dict:
         step()
         torch.cuda.synchronize()
         return {"peak_bytes": torch.cuda.max_memory_allocated() - start + state_bytes}
-    with TensorMemoryTracker() as tracker:
+    with TensorMemoryTracker(existing=tensors) as tracker:
         step()
     return {"peak_bytes": tracker.peak_bytes + state_bytes}
 

@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import TYPE_CHECKING, TypeVar
 
 from autoseg.registry import Registry
 
-PLANNERS: Registry[Callable] = Registry("planner")
+if TYPE_CHECKING:
+    from planners.default import Planner
+
+P = TypeVar("P", bound="Planner")
+
+PLANNERS: Registry[Planner] = Registry("planner")
 
 
-def register_planner(name: str):
-    """Decorator registering ``plan(fingerprint, spec, gpu_memory_gb) -> Plans`` under ``name``."""
-    return PLANNERS.register(name)
+def register_planner(planner: P) -> P:
+    """Registers ``planner`` (a ``Planner``, or a preset ``replace(DEFAULT, name=...)``) under its name; returns it."""
+    return PLANNERS.add(planner.name, planner)
 
 
-def get_planner(name: str) -> Callable:
+def get_planner(name: str) -> Planner:
     return PLANNERS.get(name)
 
 

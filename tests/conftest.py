@@ -49,6 +49,21 @@ def preprocessed_copy(stand_in_cache, root: Path, key: str, cases: int, test: in
     return dataset
 
 
+def shrink_plans_file(path: Path, configuration: str) -> None:
+    """Edits a plans file as a user with a small machine would: a 64 x 64 patch, batch 2, a 3-stage network
+    with 8, 16, 32 features (keeping the plans' network, block type and blocks per stage)."""
+    plans = json.loads(path.read_text())
+    config = plans["configurations"][configuration]
+    config["patch_size"], config["batch_size"] = [64, 64], 2
+    architecture = config["architecture"]
+    for key in ("kernel_sizes", "strides"):
+        architecture[key] = architecture[key][:3]
+    architecture["features_per_stage"] = [8, 16, 32]
+    if architecture.get("n_blocks_per_stage"):
+        architecture["n_blocks_per_stage"] = architecture["n_blocks_per_stage"][:3]
+    path.write_text(json.dumps(plans, indent=2))
+
+
 def preprocess_with_tiny_network(dataset, preprocessed: Path, configuration: str) -> Path:
     """Plans and preprocesses ``dataset`` for one configuration, then shrinks that configuration's network
     to 4, 8, 16, ... features (fast on a CPU). Returns the preprocessed folder."""

@@ -7,7 +7,7 @@ from dataclasses import replace
 import pytest
 
 from autoseg.cli import main
-from autoseg.training import TRAINERS, train_fold
+from autoseg.training import train_fold, trainer_settings
 from tests.conftest import preprocessed_copy
 
 
@@ -16,7 +16,7 @@ def setup(stand_in_cache, tmp_path_factory):
     """Raw, preprocessed and results folders of the spine stand-in with a one-iteration 2d model (fold 0)."""
     root = tmp_path_factory.mktemp("bad_input")
     dataset = preprocessed_copy(stand_in_cache, root, "spine", 5, 1, "2d")
-    settings = replace(TRAINERS.get("short"), epochs=1, iterations_per_epoch=1, validation_iterations=1, num_workers=0)
+    settings = replace(trainer_settings("short"), epochs=1, iterations_per_epoch=1, validation_iterations=1, num_workers=0)
     train_fold(root / "preprocessed" / dataset.name, root / "results", "2d", "0", settings=settings)
     return root
 

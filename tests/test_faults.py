@@ -16,7 +16,7 @@ import pytest
 from autoseg.data.splits import SplitCase, make_splits
 from autoseg.io import read_image
 from autoseg.preprocessing.storage import finished_cases, load_case, load_properties
-from autoseg.training import TRAINERS, train_fold
+from autoseg.training import train_fold, trainer_settings
 from tests.conftest import preprocessed_copy
 
 ENV = dict(os.environ, OMP_NUM_THREADS="1")
@@ -62,7 +62,7 @@ def test_preprocessing_killed_midway_completes_on_the_second_run_with_identical_
 
 def test_prediction_killed_midway_continues_to_the_uninterrupted_result(pet, tmp_path):
     root, dataset = pet
-    settings = replace(TRAINERS.get("short"), epochs=1, iterations_per_epoch=1, validation_iterations=1, num_workers=0)
+    settings = replace(trainer_settings("short"), epochs=1, iterations_per_epoch=1, validation_iterations=1, num_workers=0)
     train_fold(root / "preprocessed" / dataset.name, root / "results", "3d_fullres", "0", settings=settings)
     inputs = tmp_path / "inputs"
     inputs.mkdir()

@@ -73,11 +73,13 @@ def test_ssim_matches_the_evaluation_metric_away_from_the_border():
 
 
 def test_regression_losses_are_zero_for_a_perfect_prediction_and_grow_with_the_error():
-    from autoseg.losses import REGRESSION_LOSSES
+    from autoseg.dataset import DatasetSpec
+    from autoseg.losses import LOSSES
 
+    spec = DatasetSpec({0: "PET"}, ".nii.gz", 1, task="regression", targets={0: "PET"})
     target = torch.rand(2, 1, 9, 3, 12, generator=torch.Generator().manual_seed(1))  # thinner than the SSIM window
-    for name, make in REGRESSION_LOSSES.items():
-        loss = make()
+    for name in [entry.name for entry in LOSSES if "regression" in entry.tasks]:
+        loss = LOSSES.get(name).build("regression", spec)
         small, large = loss(target + 0.05, target).item(), loss(target + 0.5 * torch.rand_like(target), target).item()
         assert loss(target, target).item() == pytest.approx(0.0, abs=1e-5), name
         assert 0 < small < large, name
@@ -88,11 +90,11 @@ def test_the_trainer_name_selects_the_regression_loss_and_segmentation_refuses_o
     from autoseg.errors import AutosegError
     from autoseg.losses import L1SSIMLoss
     from autoseg.tasks import get_task
-    from autoseg.training import TRAINERS
+    from autoseg.training import trainer_settings
 
     regression = DatasetSpec({0: "PET"}, ".nii.gz", 1, task="regression", targets={0: "PET"})
-    assert isinstance(get_task("regression").make_loss(regression, 2, TRAINERS.get("l1_ssim").loss).loss, L1SSIMLoss)
-    assert isinstance(get_task("regression").make_loss(regression, 2, TRAINERS.get("mse").loss).loss, torch.nn.MSELoss)
+    assert isinstance(get_task("regression").make_loss(regression, 2, trainer_settings("l1_ssim").loss).loss, L1SSIMLoss)
+    assert isinstance(get_task("regression").make_loss(regression, 2, trainer_settings("mse").loss).loss, torch.nn.MSELoss)
     assert isinstance(get_task("regression").make_loss(regression, 2).loss, torch.nn.L1Loss)
     segmentation = DatasetSpec({0: "MR"}, ".nii.gz", 1, labels={"background": 0, "a": 1})
     with pytest.raises(AutosegError, match="regression"):

@@ -14,7 +14,7 @@ from autoseg.errors import AutosegError
 from autoseg.inference.predictor import load_trained_model, predict_folder
 from autoseg.io import read_image
 from autoseg.sharing import install_model
-from autoseg.training import TRAINERS, train_fold
+from autoseg.training import train_fold, trainer_settings
 from tests.conftest import preprocess_with_tiny_network
 
 
@@ -24,7 +24,7 @@ def exported(stand_in_cache, tmp_path_factory):
     root = tmp_path_factory.mktemp("sharing")
     dataset = RawDataset(stand_in_cache("spine", 5, 1))
     preprocessed = preprocess_with_tiny_network(dataset, root / "preprocessed" / dataset.name, "2d")
-    settings = replace(TRAINERS.get("short"), epochs=1, iterations_per_epoch=1, validation_iterations=1, num_workers=0)
+    settings = replace(trainer_settings("short"), epochs=1, iterations_per_epoch=1, validation_iterations=1, num_workers=0)
     train_fold(preprocessed, root / "results", "2d", "0", settings=settings)
     archive = root / "model.zip"
     assert main(["export_model", dataset.name, "-o", str(archive), "--results", str(root / "results")]) == 0

@@ -12,6 +12,7 @@ predicted.
 from __future__ import annotations
 
 import json
+import sys
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,10 +27,12 @@ from autoseg.inference.inputs import InputCase, collect_input_cases
 from autoseg.inference.sliding_window import predict_configuration, sliding_window_predict
 from autoseg.io import atomic_write, read_image
 from autoseg.networks import prepare_for_inference
+from autoseg.paths import parse_model_folder_name
 from autoseg.plans import Configuration, Plans
 from autoseg.preprocessing.pipeline import CaseProperties, preprocess_case
 from autoseg.tasks import task_for
 from autoseg.training.checkpoint import load_checkpoint
+from autoseg.training.settings import model_warnings
 
 
 @dataclass
@@ -68,7 +71,7 @@ def load_trained_model(
             )
     spec = DatasetSpec.from_json(json.loads((folder / "dataset.json").read_text()), str(folder / "dataset.json"))
     plans = Plans.load(folder / "plans.json")
-    configuration = plans.configuration(folder.name.rsplit("__", 1)[-1])
+    configuration = plans.configuration(parse_model_folder_name(folder.name)[2])
     folds = folds or available_folds(folder, checkpoint)
     if not folds:
         raise AutosegError(f"{folder} holds no fold with {checkpoint}; train a fold first (autoseg train).")
@@ -82,6 +85,8 @@ def load_trained_model(
         network = task.make_network(spec, configuration.architecture, plans)
         network.load_state_dict(load_checkpoint(path)["network"])
         networks.append(prepare_for_inference(network, device))
+    for warning in model_warnings(folder, list(folds)):
+        print(f"warning: {warning}", file=sys.stderr)
     return TrainedModel(folder, spec, plans, configuration, list(folds), networks)
 
 

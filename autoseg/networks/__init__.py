@@ -1,5 +1,24 @@
-"""Networks built from plans: the U-Net, its encoder, and the encoder with a classification head."""
+"""Networks built from plans: a registry of network families (the plain U-Net, the residual-encoder U-Net,
+and plug-ins), each building its dense network and classifier from a plan's ``architecture`` record."""
 
-from autoseg.networks.unet import Architecture, Classifier, Encoder, UNet, evaluating, initialise_weights, prepare_for_inference
+from autoseg.networks.architecture import Architecture
+from autoseg.networks.layers import initialise_weights
+from autoseg.networks.memory import MemoryEstimate
+from autoseg.networks.registry import NETWORKS, Network, get_network, network_for, register_network
+from autoseg.networks.unet import Classifier, Encoder, UNet, evaluating, prepare_for_inference
 
-__all__ = ["Architecture", "Classifier", "Encoder", "UNet", "evaluating", "initialise_weights", "prepare_for_inference"]
+__all__ = [
+    "NETWORKS",
+    "Architecture",
+    "Classifier",
+    "Encoder",
+    "MemoryEstimate",
+    "Network",
+    "UNet",
+    "evaluating",
+    "get_network",
+    "initialise_weights",
+    "network_for",
+    "prepare_for_inference",
+    "register_network",
+]

@@ -40,6 +40,7 @@ class Task:
     selection_metric = ""  # summary key whose foreground mean find_best_configuration maximises
     target_kind = "label"
     locations_per_class = 10_000
+    default_loss = ""  # the registered loss (autoseg.losses) a trainer that names none trains with
 
     def out_channels(self, spec: DatasetSpec) -> int:
         raise NotImplementedError
@@ -63,27 +64,31 @@ class Task:
     def prepare_input(self, data: np.ndarray, configuration) -> np.ndarray:
         return data
 
+    def fixed_input_size(self, configuration) -> list[int] | None:
+        """The size every preprocessed case is fitted to (``prepare_input``), or None where cases keep their own."""
+        return None
+
     def sampling_locations(self, target: np.ndarray | None, rng: np.random.Generator) -> dict[str, np.ndarray]:
         return {}
 
     def make_network(self, spec: DatasetSpec, architecture, plans=None):
         """The U-Net for ``architecture``; with ``plans``, also the input skips they plan (regression)."""
-        from autoseg.networks import UNet, initialise_weights
+        from autoseg.networks import network_for
 
         skips = {
             int(target): (skip.input_channel, skip.scale, skip.shift)
             for target, skip in (plans.input_skips if plans is not None else {}).items()
         }
-        network = UNet(spec.num_channels, self.out_channels(spec), architecture, skips)
-        network.apply(initialise_weights)
-        if skips:
-            network.zero_heads()
-        return network
+        return network_for(architecture).build(spec.num_channels, self.out_channels(spec), architecture, skips)
 
     def make_loss(self, spec: DatasetSpec, num_outputs: int, name: str = "", plans=None):
-        """The training loss over ``num_outputs`` deep-supervision outputs; ``name``: the trainer's choice
-        ("" = the task's default); ``plans``: what the loss may need of them (class weights)."""
-        raise NotImplementedError
+        """The training loss over ``num_outputs`` deep-supervision outputs (one for a per-case output): the
+        registered loss ``name`` ("" = ``default_loss``), built for this task kind; ``plans``: what the loss
+        may need of them (class weights)."""
+        from autoseg.losses import DeepSupervisionLoss, get_loss
+
+        loss = get_loss(name or self.default_loss).build(self.name, spec, plans)
+        return DeepSupervisionLoss(loss, num_outputs if self.dense_output else 1)
 
     def prepare_targets(self, target, spec: DatasetSpec, scales: list[list[int]]) -> list:
         raise NotImplementedError

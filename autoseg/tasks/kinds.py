@@ -6,7 +6,6 @@ import numpy as np
 import torch
 
 from autoseg.dataset import DatasetSpec
-from autoseg.errors import AutosegError
 from autoseg.plans import ChannelNormalisation, InputSkip
 from autoseg.tasks.base import Task, register_task
 
@@ -17,6 +16,7 @@ class SegmentationTask(Task):
 
     name = "segmentation"
     uses_label_geometry = True
+    default_loss = "ce_dice"
 
     def out_channels(self, spec: DatasetSpec) -> int:
         return len(spec.labels) - 1 if spec.has_regions else len(spec.labels)
@@ -48,15 +48,6 @@ class SegmentationTask(Task):
     def class_names(self, spec: DatasetSpec) -> list[str]:
         """Names of the scored output channels: regions, or the non-background labels."""
         return [name for name, value in spec.labels.items() if value != 0]
-
-    def make_loss(self, spec, num_outputs, name="", plans=None):
-        from autoseg.losses import DeepSupervisionLoss, DiceCELoss, RegionDiceBCELoss
-
-        if name not in ("", "dice_ce"):
-            raise AutosegError(
-                f"segmentation trains with cross-entropy + Dice (dice_ce); loss {name!r} is for regression. Choose a segmentation trainer."
-            )
-        return DeepSupervisionLoss(RegionDiceBCELoss() if spec.has_regions else DiceCELoss(), num_outputs)
 
     def prepare_targets(self, target, spec, scales):
         """Label map (N, 1, *patch) -> per output level, nearest-downsampled labels or region masks."""
@@ -159,6 +150,7 @@ class RegressionTask(Task):
 
     name = "regression"
     target_kind = "image"
+    default_loss = "l1"
     selection_metric = "psnr"
     high_value_percentile = 99.0
 
@@ -195,15 +187,6 @@ class RegressionTask(Task):
         from autoseg.fingerprint import sample_values
 
         return mask, [sample_values(channel[mask], rng) for channel in target]
-
-    def make_loss(self, spec, num_outputs, name="", plans=None):
-        """L1 by default; ``mse`` or ``l1_ssim`` (L1 + (1 - SSIM)) through the trainer's ``loss``."""
-        from autoseg.losses import REGRESSION_LOSSES, DeepSupervisionLoss
-
-        name = name or "l1"
-        if name not in REGRESSION_LOSSES:
-            raise AutosegError(f"unknown regression loss {name!r}; known: {', '.join(REGRESSION_LOSSES)}.")
-        return DeepSupervisionLoss(REGRESSION_LOSSES[name](), num_outputs)
 
     def prepare_targets(self, target, spec, scales):
         """Targets (N, T, *patch) -> per output level, block-averaged to that level's grid."""
@@ -272,6 +255,7 @@ class ClassificationTask(Task):
 
     name = "classification"
     dense_output = False
+    default_loss = "ce"
     target_kind = "class"
     selection_metric = "balanced_accuracy"
 
@@ -282,6 +266,9 @@ class ClassificationTask(Task):
         """Pads (with zeros) or centre-crops every case to the planned input size."""
         return fit_to_shape(data, configuration.patch_size)
 
+    def fixed_input_size(self, configuration):
+        return configuration.patch_size
+
     def plan_class_weights(self, fingerprint):
         """Balanced weights from the fingerprint's class counts: N / (K * n_c), so every class carries the
         same total weight (a class without cases gets weight 1)."""
@@ -290,30 +277,9 @@ class ClassificationTask(Task):
         return {name: total / (classes * count) if count else 1.0 for name, count in counts.items()}
 
     def make_network(self, spec, architecture, plans=None):
-        from autoseg.networks import Classifier, initialise_weights
+        from autoseg.networks import network_for
 
-        network = Classifier(spec.num_channels, self.out_channels(spec), architecture)
-        network.apply(initialise_weights)
-        return network
-
-    def make_loss(self, spec, num_outputs, name="", plans=None):
-        """Cross-entropy weighted per class by the plans' ``class_weights``; ``ce_smooth`` adds label
-        smoothing of 0.1. One output level: ``num_outputs`` (the U-Net's) does not apply."""
-        from autoseg.losses import DeepSupervisionLoss
-
-        if name not in ("", "ce", "ce_smooth"):
-            raise AutosegError(
-                f"classification trains with cross-entropy (ce, or ce_smooth with label smoothing); loss {name!r} is not one of them."
-            )
-        weights = None
-        if plans is not None and plans.class_weights:
-            missing = sorted(set(spec.classes) - set(plans.class_weights))
-            if missing:
-                raise AutosegError(
-                    f"plans.json class_weights lacks class(es) {', '.join(missing)}; add them or delete class_weights to train unweighted."
-                )
-            weights = torch.tensor([plans.class_weights[name] for name in sorted(spec.classes, key=spec.classes.get)], dtype=torch.float32)
-        return DeepSupervisionLoss(WeightedCrossEntropy(weights, 0.1 if name == "ce_smooth" else 0.0), 1)
+        return network_for(architecture).build_classifier(spec.num_channels, self.out_channels(spec), architecture)
 
     def prepare_targets(self, target, spec, scales):
         """Class indices (N,) as the one output level's target."""
@@ -331,19 +297,6 @@ class ClassificationTask(Task):
         present = confusion.sum(1) > 0
         recall = confusion.diagonal()[present] / confusion.sum(1)[present]
         return {"balanced accuracy": float(recall.mean()) if present.any() else float("nan")}
-
-
-class WeightedCrossEntropy(torch.nn.Module):
-    """Cross-entropy with per-class weights (kept on the logits' device) and optional label smoothing."""
-
-    def __init__(self, weights: torch.Tensor | None, label_smoothing: float = 0.0):
-        super().__init__()
-        self.register_buffer("weights", weights, persistent=False)
-        self.label_smoothing = label_smoothing
-
-    def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        weights = self.weights.to(logits.device) if self.weights is not None else None
-        return torch.nn.functional.cross_entropy(logits.float(), target, weight=weights, label_smoothing=self.label_smoothing)
 
 
 def fit_to_shape(data: np.ndarray, shape: list[int]) -> np.ndarray:

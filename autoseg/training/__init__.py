@@ -1,4 +1,4 @@
-"""The generic trainer and the ``autoseg train`` entry point.
+"""The generic trainer, its registries and the ``autoseg train`` entry point.
 
 Names are imported on first use, so that ``autoseg.training.checkpoint`` (which
 prediction needs) does not pull in the trainer and its augmentation libraries.
@@ -9,10 +9,17 @@ import importlib
 _HOMES = {
     "model_folder": "run",
     "train_fold": "run",
+    "FoldSetup": "trainer",
     "TRAINERS": "trainer",
     "Trainer": "trainer",
-    "TrainingSettings": "trainer",
-    "poly_lr": "trainer",
+    "get_trainer": "trainer",
+    "register_trainer": "trainer",
+    "register_variant": "trainer",
+    "trainer_settings": "trainer",
+    "TrainingSettings": "settings",
+    "OPTIMISERS": "optim",
+    "SCHEDULES": "optim",
+    "poly_lr": "optim",
 }
 
 __all__ = [*_HOMES, "pick_device"]

@@ -9,14 +9,17 @@ from autoseg.data.splits import SplitCase, load_or_create_splits
 from autoseg.dataset import DatasetSpec
 from autoseg.device import pick_device
 from autoseg.errors import AutosegError
+from autoseg.paths import model_folder_name
+from autoseg.plan_and_preprocess import check_preprocessed
 from autoseg.plans import Plans
 from autoseg.preprocessing.storage import finished_cases, load_properties
 from autoseg.training import distributed
-from autoseg.training.trainer import TRAINERS, Trainer, TrainingSettings
+from autoseg.training.settings import TrainingSettings, check_resume, save_training_settings
+from autoseg.training.trainer import FoldSetup, get_trainer
 
 
 def model_folder(results_root: Path, dataset_name: str, trainer: str, plans_name: str, configuration: str) -> Path:
-    return results_root / dataset_name / f"{trainer}__{plans_name}__{configuration}"
+    return results_root / dataset_name / model_folder_name(trainer, plans_name, configuration)
 
 
 def record_model_inputs(model_dir: Path, preprocessed_dir: Path, plans_file: str) -> None:
@@ -44,6 +47,7 @@ def train_fold(
     results_root: Path,
     configuration_name: str,
     fold: str,
+    *,
     plans_file: str = "plans.json",
     device: str | None = None,
     settings: TrainingSettings | None = None,
@@ -57,13 +61,16 @@ def train_fold(
     """Trains one fold (``"0"``..``"4"`` or ``"all"``) of a configuration; returns the fold's output folder.
 
     ``validation_only`` skips training and re-runs the whole-case validation of a finished fold.
-    ``settings`` default to the registered trainer variant's; ``trainer`` also names the model folder.
+    ``trainer``: a registered trainer (``-tr``), which also names the model folder; ``settings`` default to
+    its ``default_settings``. The effective settings are saved as the fold's training_settings.json; a
+    resumed run must match them.
     ``pretrained_weights``: a checkpoint to start from (transfer learning).
     ``save_probabilities``: also write the validation cases' class probabilities (.npz).
     ``num_processes`` > 1 trains with DDP, one process per GPU (gloo processes on the CPU);
     under torchrun, leave it at 1: the processes are already there.
     """
-    settings = settings or TRAINERS.get(trainer)
+    trainer_class = get_trainer(trainer)
+    settings = settings or trainer_class.default_settings
     plans = Plans.load(preprocessed_dir / plans_file)
     configuration = plans.configuration(configuration_name)
     spec = DatasetSpec.from_json(json.loads((preprocessed_dir / "dataset.json").read_text()), str(preprocessed_dir / "dataset.json"))
@@ -71,8 +78,10 @@ def train_fold(
     case_ids = finished_cases(data_folder) if data_folder.is_dir() else []
     if not case_ids:
         raise AutosegError(
-            f"{data_folder} holds no preprocessed cases; run `autoseg preprocess -d {preprocessed_dir.name} -c {configuration_name}` first."
+            f"{data_folder} holds no preprocessed cases; run "
+            f"`autoseg preprocess -d {preprocessed_dir.name} -pl {plans.planner} -c {configuration_name}` first."
         )
+    check_preprocessed(data_folder, plans, configuration, preprocessed_dir.name)
     properties = [load_properties(data_folder, case_id) for case_id in case_ids]
     cases = [SplitCase(p.case_id, p.class_index, p.subject) for p in properties]
     splits = load_or_create_splits(preprocessed_dir / "splits_final.json", cases)
@@ -97,6 +106,11 @@ def train_fold(
             "drop --pretrained_weights to continue it."
         )
     record_model_inputs(output.parent, preprocessed_dir, plans_file)
+    if not validation_only:
+        if resume:
+            check_resume(output, trainer, settings)
+        output.mkdir(parents=True, exist_ok=True)
+        save_training_settings(output, trainer, settings, trainer_class.default_settings)
     torch_device = pick_device(device)
     if num_processes > 1:
         distributed.launch(
@@ -120,21 +134,18 @@ def train_fold(
     processes = distributed.from_environment()
     distributed.start(processes, processes.device(torch_device))
     try:
-        fold_trainer = Trainer(
-            spec,
-            configuration,
-            data_folder,
-            train_ids,
-            validation_ids,
-            output,
-            torch_device,
-            settings,
-            preprocessed_dir / "gt",
-            processes,
-            save_probabilities,
-            plans,
+        setup = FoldSetup(
+            spec=spec,
+            plans=plans,
+            configuration=configuration,
+            data_folder=data_folder,
+            train_ids=tuple(train_ids),
+            validation_ids=tuple(validation_ids),
+            output_dir=output,
+            reference_folder=preprocessed_dir / "gt",
             baseline_folder=preprocessed_dir / "baseline",
         )
+        fold_trainer = trainer_class(setup, settings, device=torch_device, processes=processes, save_probabilities=save_probabilities)
         if validation_only:
             fold_trainer.validate_only()
             return output

@@ -1,19 +1,24 @@
-"""The generic trainer: one short loop, varied only through the task object.
+"""The generic trainer: one short loop, varied through the task object and the trainer's hooks.
 
-Per epoch: ``iterations_per_epoch`` SGD steps on augmented patches (batch
+Per epoch: ``iterations_per_epoch`` optimiser steps on augmented patches (batch
 ``i`` of the run is a pure function of the seed and ``i``, see
 autoseg/data/loader.py), then ``validation_iterations`` unaugmented patches
 of the validation cases scored with the task's pseudo metric (Dice for
 segmentation). The best checkpoint follows an exponential moving average of
 that score. ``resume=True`` continues from ``checkpoint_latest.pt`` exactly:
 weights, optimiser, epoch, random state and log.
+
+What varies between trainers are hooks a subclass overrides (``make_network``,
+``make_loss``, ``make_optimiser``, ``learning_rate``, ``train_step``) and
+its ``default_settings``; ``@register_trainer("name")`` makes it ``-tr name``,
+and ``register_variant`` registers a settings-only variant in one line.
 """
 
 from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -25,110 +30,72 @@ from autoseg.dataset import DatasetSpec
 from autoseg.device import autocast, needs_gradient_scaling
 from autoseg.errors import AutosegError
 from autoseg.io import atomic_write
-from autoseg.networks import evaluating
+from autoseg.networks import evaluating, network_for
 from autoseg.parallel import default_num_processes, worker_context
-from autoseg.plans import Configuration
+from autoseg.plans import Configuration, Plans
 from autoseg.registry import Registry
 from autoseg.tasks import task_for
 from autoseg.training.checkpoint import load_checkpoint, load_pretrained_weights, save_checkpoint
 from autoseg.training.distributed import Processes
 from autoseg.training.log import EpochRecord, TrainingLog
+from autoseg.training.optim import OPTIMISERS, SCHEDULES
 from autoseg.training.plot import plot_progress
+from autoseg.training.settings import TrainingSettings
 
 EMA_WEIGHT = 0.9
 
 
-@dataclass
-class TrainingSettings:
-    """What a trainer variant may change; ``optimiser`` is ``sgd`` (Nesterov) or ``adam``."""
+@dataclass(frozen=True)
+class FoldSetup:
+    """What one fold trains on and where it writes.
 
-    optimiser: str = "sgd"
-    epochs: int = 1000
-    iterations_per_epoch: int = 250
-    validation_iterations: int = 50
-    initial_lr: float = 1e-2
-    weight_decay: float = 3e-5
-    momentum: float = 0.99
-    gradient_clip: float = 12.0
-    poly_exponent: float = 0.9
-    checkpoint_every: int = 5
-    seed: int = 0
-    num_workers: int | None = None  # augmentation processes (per training process under DDP)
-    compile: bool = False  # torch.compile the training forward and backward
-    loss: str = ""  # "" = the task's default; regression: l1 (default), mse, l1_ssim
-    augmentation: str = (
-        "auto"  # where batches are augmented: cpu (worker processes), device (batched, data/device_augmentation.py), auto: device on CUDA
-    )
+    ``data_folder``: the configuration's preprocessed cases; ``reference_folder``:
+    the raw references (``gt/``) the whole-case validation scores against;
+    ``baseline_folder``: regression's raw baseline inputs, scored beside the model.
+    """
 
-
-TRAINERS: Registry[TrainingSettings] = Registry("trainer")
-TRAINERS.add("default", TrainingSettings())
-# Short CPU runs and demos: measured on the spine stand-in, Adam reaches whole-case Dice ~0.6-0.7 in
-# 300 iterations, where SGD with momentum 0.99 (tuned for 250,000 iterations) still predicts only background.
-TRAINERS.add("short", TrainingSettings(optimiser="adam", initial_lr=1e-3, epochs=50, iterations_per_epoch=50, validation_iterations=10))
-# Regression losses (the default trainer trains regression with L1).
-TRAINERS.add("mse", TrainingSettings(loss="mse"))
-TRAINERS.add("l1_ssim", TrainingSettings(loss="l1_ssim"))
-# Classification with label smoothing (the default trainer: class-weighted cross-entropy).
-TRAINERS.add("ce_smooth", TrainingSettings(loss="ce_smooth"))
-
-
-def make_optimiser(settings: TrainingSettings, parameters) -> torch.optim.Optimizer:
-    if settings.optimiser == "sgd":
-        return torch.optim.SGD(
-            parameters, lr=settings.initial_lr, momentum=settings.momentum, nesterov=True, weight_decay=settings.weight_decay
-        )
-    if settings.optimiser == "adam":
-        return torch.optim.Adam(parameters, lr=settings.initial_lr, weight_decay=settings.weight_decay)
-    raise AutosegError(f"unknown optimiser {settings.optimiser!r}; known: sgd, adam.")
-
-
-def poly_lr(initial: float, epoch: int, epochs: int, exponent: float = 0.9) -> float:
-    """Returns the learning rate of ``epoch``: initial * (1 - epoch / epochs) ** exponent."""
-    return initial * (1 - epoch / epochs) ** exponent
-
-
-def output_scales(configuration: Configuration) -> list[list[int]]:
-    """Per deep-supervision output (highest resolution first), its downsampling factor per axis."""
-    scales, total = [], [1] * configuration.architecture.ndim
-    for stride in configuration.architecture.strides[:-1]:
-        total = [t * s for t, s in zip(total, stride)]
-        scales.append(list(total))
-    return scales
+    spec: DatasetSpec
+    plans: Plans
+    configuration: Configuration
+    data_folder: Path
+    train_ids: tuple[str, ...]
+    validation_ids: tuple[str, ...]
+    output_dir: Path
+    reference_folder: Path | None = None
+    baseline_folder: Path | None = None
 
 
 class Trainer:
     """Trains one fold. Under DDP every process builds one; ``processes`` says which it is, and only
-    the main process writes logs and checkpoints."""
+    the main process writes logs and checkpoints. ``settings`` default to the class's ``default_settings``."""
+
+    default_settings = TrainingSettings()
+    summary = "nnU-Net's schedule: SGD (Nesterov momentum 0.99) from 1e-2 with polynomial decay, 1000 x 250 iterations"
 
     def __init__(
         self,
-        spec: DatasetSpec,
-        configuration: Configuration,
-        data_folder: Path,
-        train_ids: list[str],
-        validation_ids: list[str],
-        output_dir: Path,
-        device: torch.device,
-        settings: TrainingSettings,
-        reference_folder: Path | None = None,
+        fold: FoldSetup,
+        settings: TrainingSettings | None = None,
+        *,
+        device: torch.device | str = "cpu",
         processes: Processes = Processes(),
         save_probabilities: bool = False,
-        plans=None,
-        baseline_folder: Path | None = None,
     ):
-        self.spec, self.configuration, self.settings, self.processes = spec, configuration, settings, processes
-        self.plans = plans  # what exporting needs beyond the configuration (regression: the target normalisation)
-        self.baseline_folder = baseline_folder  # regression: the raw baseline inputs, scored beside the model
-        self.data_folder, self.validation_ids, self.reference_folder = Path(data_folder), list(validation_ids), reference_folder
-        self.output_dir, self.device, self.save_probabilities = Path(output_dir), processes.device(device), save_probabilities
-        self.task = task_for(spec)
+        settings = settings if settings is not None else self.default_settings
+        configuration = fold.configuration
+        self.fold, self.settings, self.processes = fold, settings, processes
+        self.spec, self.configuration, self.plans = fold.spec, configuration, fold.plans
+        self.baseline_folder, self.reference_folder = fold.baseline_folder, fold.reference_folder
+        self.data_folder, self.validation_ids = Path(fold.data_folder), list(fold.validation_ids)
+        self.output_dir, self.save_probabilities = Path(fold.output_dir), save_probabilities
+        self.device = processes.device(torch.device(device))
+        self.task = task_for(self.spec)
         torch.manual_seed(settings.seed)
-        self.network = self.task.make_network(spec, configuration.architecture, plans).to(self.device)
+        self.network = self.make_network().to(self.device)
         self.model = self._training_model()
-        self.scales = output_scales(configuration)
-        self.loss = self.task.make_loss(spec, len(self.scales), settings.loss, plans)
-        self.optimiser = make_optimiser(settings, self.network.parameters())
+        self.scales = network_for(configuration.architecture).output_scales(configuration.architecture)
+        self.loss = self.make_loss()
+        self.optimiser = self.make_optimiser(self.network.parameters())
         self.scaler = torch.amp.GradScaler("cuda", enabled=needs_gradient_scaling(self.device))
         if configuration.batch_size < processes.world_size:
             raise AutosegError(
@@ -138,7 +105,7 @@ class Trainer:
         self.augmenter = self._device_augmenter()
         part = processes.share(configuration.batch_size) if processes.distributed else None
         common = dict(
-            folder=str(data_folder),
+            folder=str(self.data_folder),
             patch_size=tuple(configuration.patch_size),
             batch_size=configuration.batch_size,
             mirror_axes=tuple(configuration.mirror_axes),
@@ -147,14 +114,37 @@ class Trainer:
             part=part,
         )
         self.train_recipe = BatchRecipe(
-            case_ids=tuple(train_ids), augment=self.augmenter is None, seed=settings.seed, classes=self._classes(train_ids), **common
+            case_ids=tuple(fold.train_ids),
+            augment=self.augmenter is None,
+            seed=settings.seed,
+            classes=self._classes(fold.train_ids),
+            **common,
         )
         self.validation_recipe = BatchRecipe(
-            case_ids=tuple(validation_ids), augment=False, seed=settings.seed + 1, classes=self._classes(validation_ids), **common
+            case_ids=tuple(fold.validation_ids), augment=False, seed=settings.seed + 1, classes=self._classes(fold.validation_ids), **common
         )
         self.validation_maker = build(self.validation_recipe)
         self.log = TrainingLog()
         self.start_epoch = 0
+
+    # hooks: what a trainer variant overrides ---------------------------------
+    def make_network(self) -> torch.nn.Module:
+        """The network to train (initialised; the trainer moves it to the device): the task's, from the
+        configuration's architecture and the plans."""
+        return self.task.make_network(self.spec, self.configuration.architecture, self.plans)
+
+    def make_loss(self) -> torch.nn.Module:
+        """The loss over the network's outputs (a list, highest resolution first) and their targets:
+        ``settings.loss`` or the task's default, over the deep-supervision outputs."""
+        return self.task.make_loss(self.spec, len(self.scales), self.settings.loss, self.plans)
+
+    def make_optimiser(self, parameters) -> torch.optim.Optimizer:
+        """The optimiser ``settings.optimiser`` names (autoseg.training.optim)."""
+        return OPTIMISERS.get(self.settings.optimiser)(parameters, self.settings)
+
+    def learning_rate(self, epoch: int) -> float:
+        """The learning rate of ``epoch``, from the schedule ``settings.schedule`` names."""
+        return SCHEDULES.get(self.settings.schedule)(self.settings, epoch)
 
     def _classes(self, case_ids: list[str]) -> tuple[int, ...] | None:
         """Classification: each case's class index (stored with its preprocessed data)."""
@@ -230,7 +220,9 @@ class Trainer:
         self.say(f"resuming from {path} after epoch {state['epoch']}")
 
     # the loop ---------------------------------------------------------------
-    def train_step(self, batch: dict, iteration: int) -> float:
+    def train_step(self, batch: dict) -> float:
+        """One optimiser step on ``batch`` (``data``, ``target`` and its ``iteration`` in the run); returns the loss."""
+        iteration = batch["iteration"]
         data = torch.from_numpy(batch["data"]).to(self.device, non_blocking=True)
         target = torch.from_numpy(batch["target"]).to(self.device, non_blocking=True)
         if self.augmenter is not None:
@@ -295,13 +287,13 @@ class Trainer:
         with BatchStream(self.train_recipe, start, stop, workers, mp_context=worker_context()) as batches:
             for epoch in range(self.start_epoch, settings.epochs):
                 began = time.perf_counter()
-                learning_rate = poly_lr(settings.initial_lr, epoch, settings.epochs, settings.poly_exponent)
+                learning_rate = self.learning_rate(epoch)
                 for group in self.optimiser.param_groups:
                     group["lr"] = learning_rate
                 if self.device.type == "cuda":
                     torch.cuda.reset_peak_memory_stats(self.device)
                 first = epoch * settings.iterations_per_epoch
-                losses = [self.train_step(next(batches), first + i) for i in range(settings.iterations_per_epoch)]
+                losses = [self.train_step({**next(batches), "iteration": first + i}) for i in range(settings.iterations_per_epoch)]
                 train_loss = self.processes.sum([float(np.mean(losses))])[0] / self.processes.world_size
                 if self.device.type == "cuda":
                     torch.cuda.synchronize(self.device)
@@ -436,3 +428,57 @@ class Trainer:
         state = load_checkpoint(self.output_dir / "checkpoint_final.pt", self.device)
         self.network.load_state_dict(state["network"])
         return self.validate_cases()
+
+
+TRAINERS: Registry[type[Trainer]] = Registry("trainer")
+
+
+def register_trainer(name: str):
+    """Class decorator: registers a ``Trainer`` subclass as ``-tr name``; its ``summary`` (else its docstring's
+    first line) describes it in ``autoseg train --help``."""
+
+    def add(cls: type[Trainer]) -> type[Trainer]:
+        if not (isinstance(cls, type) and issubclass(cls, Trainer)):
+            raise TypeError(f"trainer {name!r} must be a subclass of autoseg.training.Trainer, got {cls!r}")
+        if "summary" not in vars(cls):
+            cls.summary = (cls.__doc__ or "").strip().split("\n")[0]
+        return TRAINERS.add(name, cls)
+
+    return add
+
+
+def register_variant(name: str, summary: str, base: type[Trainer] = Trainer, **settings) -> type[Trainer]:
+    """Registers ``-tr name``: ``base`` with some of its default settings changed, in one line."""
+    changed = {"summary": summary, "default_settings": replace(base.default_settings, **settings)}
+    return register_trainer(name)(type(f"{base.__name__}_{name}", (base,), changed))
+
+
+def get_trainer(name: str) -> type[Trainer]:
+    return TRAINERS.get(name)
+
+
+def trainer_settings(name: str) -> TrainingSettings:
+    """The default settings of the trainer registered as ``name``."""
+    return get_trainer(name).default_settings
+
+
+def trainer_summaries() -> dict[str, str]:
+    """{name: summary} of every registered trainer, for ``--help``."""
+    return {name: get_trainer(name).summary for name in TRAINERS.names()}
+
+
+register_trainer("default")(Trainer)
+# Short CPU runs and demos: measured on the spine stand-in, Adam reaches whole-case Dice ~0.6-0.7 in
+# 300 iterations, where SGD with momentum 0.99 (tuned for 250,000 iterations) still predicts only background.
+register_variant(
+    "short",
+    "Adam at 1e-3, 50 x 50 iterations: for CPUs and demos",
+    optimiser="adam",
+    initial_lr=1e-3,
+    epochs=50,
+    iterations_per_epoch=50,
+    validation_iterations=10,
+)
+register_variant("mse", "regression with mean squared error (default schedule)", loss="mse")
+register_variant("l1_ssim", "regression with L1 + (1 - SSIM) (default schedule)", loss="l1_ssim")
+register_variant("ce_smooth", "classification with label smoothing 0.1 (default schedule)", loss="ce_smooth")

@@ -16,7 +16,7 @@ from autoseg.io import Geometry, read_image
 from autoseg.plans import ChannelNormalisation
 from autoseg.preprocessing.pipeline import CaseProperties
 from autoseg.selection import find_best_configuration
-from autoseg.training import TRAINERS, train_fold
+from autoseg.training import train_fold, trainer_settings
 
 
 @pytest.mark.parametrize(
@@ -64,7 +64,7 @@ def test_regression_training_from_scratch_lowers_the_validation_loss(pet_tiny, t
     plans = json.loads((preprocessed / "plans.json").read_text())
     plans["input_skips"] = {}  # learn the whole mapping, not a correction of the input
     (preprocessed / "plans_no_skip.json").write_text(json.dumps(plans))
-    settings = replace(TRAINERS.get("short"), epochs=6, iterations_per_epoch=4, validation_iterations=2, num_workers=0)
+    settings = replace(trainer_settings("short"), epochs=6, iterations_per_epoch=4, validation_iterations=2, num_workers=0)
     fold = train_fold(
         preprocessed, tmp_path / "results", "3d_fullres", "1", plans_file="plans_no_skip.json", settings=settings, trainer="short"
     )
@@ -74,7 +74,7 @@ def test_regression_training_from_scratch_lowers_the_validation_loss(pet_tiny, t
 
 def test_regression_validates_and_predicts_in_the_inputs_geometry_and_units(pet_tiny, tmp_path):
     dataset, preprocessed = pet_tiny
-    settings = replace(TRAINERS.get("short"), epochs=1, iterations_per_epoch=2, validation_iterations=1, num_workers=0)
+    settings = replace(trainer_settings("short"), epochs=1, iterations_per_epoch=2, validation_iterations=1, num_workers=0)
     fold = train_fold(preprocessed, tmp_path / "results", "3d_fullres", "0", settings=settings, trainer="short")
     summary = json.loads((fold / "validation" / "summary.json").read_text())
     target = next(iter(dataset.spec.targets.values()))

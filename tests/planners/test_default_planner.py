@@ -2,9 +2,9 @@ import numpy as np
 import pytest
 
 from autoseg.errors import AutosegError
+from autoseg.networks import network_for
 from planners import get_planner
-from planners.default import mirror_axes, target_spacing
-from planners.memory import training_step_memory
+from planners.default import DEFAULT, mirror_axes
 
 from .conftest import make_fingerprint, make_spec
 
@@ -25,7 +25,7 @@ def test_isotropic_ct_uses_median_spacing_and_ct_normalisation(rng):
 def test_anisotropic_mr_takes_a_lower_percentile_on_the_coarse_axis():
     spacings = [(z, 0.7, 0.7) for z in np.linspace(3.0, 6.0, 11)]
     fingerprint = make_fingerprint(spacings, [(24, 320, 320)] * 11, channel_names=("T2",))
-    assert target_spacing(fingerprint)[0] == pytest.approx(np.percentile(np.linspace(3.0, 6.0, 11), 10))
+    assert DEFAULT.target_spacing(fingerprint)[0] == pytest.approx(np.percentile(np.linspace(3.0, 6.0, 11), 10))
     plans = plan(fingerprint, make_spec(channel_names=("T2",)), gpu_memory_gb=8)
     fullres = plans.configurations["3d_fullres"]
     assert fullres.architecture.kernel_sizes[0][0] == 1  # no convolution across thick slices at full resolution
@@ -65,7 +65,7 @@ def test_more_memory_gives_a_larger_patch_or_batch():
     large = plan(fingerprint, make_spec(), gpu_memory_gb=24).configurations["3d_fullres"]
     assert np.prod(large.patch_size) * large.batch_size > np.prod(small.patch_size) * small.batch_size
     for config, budget in ((small, 4), (large, 24)):
-        estimate = training_step_memory(config.architecture, config.patch_size, 1, 3, config.batch_size, True)
+        estimate = network_for(config.architecture).memory(config.architecture, config.patch_size, 1, 3, config.batch_size, True)
         assert estimate.total_gb <= budget
 
 

@@ -3,10 +3,13 @@
 import pytest
 from torch import nn
 
-from autoseg.networks import Encoder, UNet
+from autoseg.networks import Encoder, UNet, get_network
+from autoseg.networks.memory import plain_parameter_count as count_parameters
+from planners import get_planner
 from planners.measure_memory import measure_training_step
-from planners.memory import count_parameters, training_step_memory
 from planners.topology import plan_topology
+
+training_step_memory = get_network("unet").memory
 
 TOLERANCE = 0.10  # docs/planning.md: the model is within 10 % of the measured peak
 
@@ -21,11 +24,14 @@ TOPOLOGIES = {
 }
 
 
+@pytest.mark.parametrize("planner", ["default", "resenc_m"])
 @pytest.mark.parametrize("name", list(TOPOLOGIES))
-def test_model_matches_measured_peak_memory(name):
+def test_model_matches_measured_peak_memory(name, planner):
+    """Each network family's memory model (plain U-Net, residual encoder) against a real step."""
     t = TOPOLOGIES[name]
-    architecture, patch = plan_topology(t["spacing"], t["patch"], t["max_stages"], max_features=t["max_features"])
-    modelled = training_step_memory(architecture, patch, t["in_channels"], t["out_channels"], t["batch"], mixed_precision=False).total_bytes
+    architecture, patch = get_planner(planner).architecture(t["spacing"], t["patch"])
+    network = get_network(architecture.network)
+    modelled = network.memory(architecture, patch, t["in_channels"], t["out_channels"], t["batch"], mixed_precision=False).total_bytes
     measured = measure_training_step(
         {
             "architecture": architecture.to_json(),

@@ -15,7 +15,7 @@ from autoseg.inference.predictor import load_trained_model, predict_folder
 from autoseg.io import Geometry, ImageData
 from autoseg.plans import Plans
 from autoseg.tasks import get_task
-from autoseg.training import TRAINERS, train_fold
+from autoseg.training import train_fold, trainer_settings
 from dataset_conversion.raw_writer import RawCase, write_raw_dataset
 from tests.conftest import preprocess_with_tiny_network
 
@@ -74,7 +74,9 @@ def test_class_weights_are_planned_from_the_class_counts_and_weight_the_loss(pla
 
 def test_a_tiny_classification_run_learns_the_planted_signal(planted, tmp_path):
     dataset, preprocessed = planted
-    settings = replace(TRAINERS.get("short"), epochs=8, iterations_per_epoch=10, validation_iterations=4, num_workers=0, initial_lr=1e-2)
+    settings = replace(
+        trainer_settings("short"), epochs=8, iterations_per_epoch=10, validation_iterations=4, num_workers=0, initial_lr=1e-2
+    )
     fold = train_fold(preprocessed, tmp_path / "results", "2d", "0", settings=settings, trainer="short")
     log = (fold / "training_log.txt").read_text()
     accuracies = [float(value) for value in re.findall(r"balanced accuracy ([0-9.]+)", log)]
@@ -87,7 +89,9 @@ def test_a_tiny_classification_run_learns_the_planted_signal(planted, tmp_path):
 
 def test_validation_predict_and_evaluate_write_every_case_with_its_probabilities(planted, tmp_path, capsys):
     dataset, preprocessed = planted
-    settings = replace(TRAINERS.get("short"), epochs=4, iterations_per_epoch=10, validation_iterations=2, num_workers=0, initial_lr=1e-2)
+    settings = replace(
+        trainer_settings("short"), epochs=4, iterations_per_epoch=10, validation_iterations=2, num_workers=0, initial_lr=1e-2
+    )
     fold = train_fold(preprocessed, tmp_path / "results", "2d", "1", settings=settings, trainer="short")
     validation = json.loads((fold / "validation" / "summary.json").read_text())
     splits = json.loads((preprocessed / "splits_final.json").read_text())
@@ -129,7 +133,7 @@ def test_a_segmentation_models_encoder_initialises_the_classifier(tmp_path):
 
 def test_ddp_classification_validates_every_case_once_from_the_processes_tables(planted, tmp_path):
     dataset, preprocessed = planted
-    settings = replace(TRAINERS.get("short"), epochs=1, iterations_per_epoch=2, validation_iterations=1, num_workers=0)
+    settings = replace(trainer_settings("short"), epochs=1, iterations_per_epoch=2, validation_iterations=1, num_workers=0)
     fold = train_fold(preprocessed, tmp_path / "results", "2d", "2", device="cpu", settings=settings, trainer="short", num_processes=2)
     validation = fold / "validation"
     assert sorted(p.name for p in validation.glob("predictions*.csv")) == ["predictions_part0.csv", "predictions_part1.csv"]

@@ -19,7 +19,7 @@ from autoseg import device as devices
 from autoseg.dataset import RawDataset
 from autoseg.inference.sliding_window import sliding_window_predict
 from autoseg.networks import Architecture, UNet
-from autoseg.training import TRAINERS, train_fold
+from autoseg.training import train_fold, trainer_settings
 from autoseg.training.checkpoint import load_checkpoint
 from tests.conftest import preprocess_with_tiny_network
 from tests.training.conftest import small
@@ -68,7 +68,7 @@ def test_sliding_window_prediction_under_autocast_matches_float32(bfloat16):
 
 def test_segmentation_trains_in_mixed_precision_like_float32(spine, bfloat16):
     preprocessed, results = spine
-    fold = train_fold(preprocessed, results, "2d", "0", settings=small(3), trainer="mixed")
+    fold = train_fold(preprocessed, results / "mixed", "2d", "0", settings=small(3))
     state = load_checkpoint(fold / "checkpoint_final.pt")
     assert all(tensor.dtype == torch.float32 for tensor in state["network"].values() if tensor.is_floating_point())
     losses = [record["train_loss"] for record in state["log"]]
@@ -77,13 +77,13 @@ def test_segmentation_trains_in_mixed_precision_like_float32(spine, bfloat16):
     assert all(0 <= scores["dice"] <= 1 for scores in summary["mean"].values())
 
     devices.MIXED_PRECISION.pop("cpu")  # the same first epoch in float32: same seed, same batches
-    exact = load_checkpoint(train_fold(preprocessed, results, "2d", "0", settings=small(1), trainer="exact") / "checkpoint_final.pt")
+    exact = load_checkpoint(train_fold(preprocessed, results / "exact", "2d", "0", settings=small(1)) / "checkpoint_final.pt")
     assert state["log"][0]["train_loss"] == pytest.approx(exact["log"][0]["train_loss"], rel=0.03)
 
 
 def test_regression_keeps_the_low_dose_input_exact_in_mixed_precision(pet_tiny, tmp_path, bfloat16):
     dataset, preprocessed = pet_tiny
-    settings = replace(TRAINERS.get("short"), epochs=1, iterations_per_epoch=2, validation_iterations=1, num_workers=0)
+    settings = replace(trainer_settings("short"), epochs=1, iterations_per_epoch=2, validation_iterations=1, num_workers=0)
     fold = train_fold(preprocessed, tmp_path / "results", "3d_fullres", "2", settings=settings, trainer="short")
     summary = json.loads((fold / "validation" / "summary.json").read_text())
     target = next(iter(dataset.spec.targets.values()))
@@ -95,7 +95,7 @@ def test_regression_keeps_the_low_dose_input_exact_in_mixed_precision(pet_tiny, 
 def test_classification_trains_and_validates_in_mixed_precision(stand_in_cache, tmp_path, bfloat16):
     dataset = RawDataset(stand_in_cache("tumour2d", 24, 0))
     preprocessed = preprocess_with_tiny_network(dataset, tmp_path / "preprocessed" / dataset.name, "2d")
-    settings = replace(TRAINERS.get("short"), epochs=1, iterations_per_epoch=3, validation_iterations=1, num_workers=0)
+    settings = replace(trainer_settings("short"), epochs=1, iterations_per_epoch=3, validation_iterations=1, num_workers=0)
     fold = train_fold(preprocessed, tmp_path / "results", "2d", "0", settings=settings, trainer="short")
     splits = json.loads((preprocessed / "splits_final.json").read_text())
     rows = list(csv.DictReader((fold / "validation" / "predictions.csv").open()))

@@ -12,20 +12,17 @@ import pytest
 import torch
 
 from autoseg.errors import AutosegError
-from autoseg.training import poly_lr, train_fold
+from autoseg.training import poly_lr, train_fold, trainer_settings
 from autoseg.training.checkpoint import load_checkpoint
-from autoseg.training.trainer import output_scales
 from tests.training.conftest import small
 
 
 def test_poly_schedule_and_output_scales():
     assert poly_lr(0.01, 0, 10) == 0.01 and poly_lr(0.01, 5, 10) == pytest.approx(0.01 * 0.5**0.9)
-    from autoseg.networks import Architecture
-    from autoseg.plans import Configuration
+    from autoseg.networks import Architecture, get_network
 
     architecture = Architecture([4, 8, 16, 32], [[3, 3]] * 4, [[1, 1], [2, 2], [2, 1], [2, 2]])
-    config = Configuration("2d", "2d", [1.0, 1.0], [32, 32], 2, architecture, [0], [32, 32])
-    assert output_scales(config) == [[1, 1], [2, 2], [4, 2]]
+    assert get_network("unet").output_scales(architecture) == [[1, 1], [2, 2], [4, 2]]
 
 
 def test_loss_falls_and_checkpoints_are_written_safely(spine):
@@ -127,10 +124,10 @@ def test_validation_exports_whole_cases_in_the_raw_geometry_and_scores_them(spin
 def test_trainer_variants_are_registered_presets(spine):
     from autoseg.training import TRAINERS
 
-    assert {"default", "short"} <= set(TRAINERS.names())
-    assert TRAINERS.get("default").optimiser == "sgd" and TRAINERS.get("short").optimiser == "adam"
+    assert {"default", "short", "mse", "l1_ssim", "ce_smooth"} <= set(TRAINERS.names())
+    assert trainer_settings("default").optimiser == "sgd" and trainer_settings("short").optimiser == "adam"
     with pytest.raises(AutosegError, match="unknown trainer 'fast'; known: ce_smooth, default, l1_ssim, mse, short"):
-        TRAINERS.get("fast")
+        trainer_settings("fast")
     preprocessed, results = spine
     from dataclasses import replace
 
@@ -139,7 +136,7 @@ def test_trainer_variants_are_registered_presets(spine):
         results,
         "2d",
         "3",
-        settings=replace(TRAINERS.get("short"), epochs=2, iterations_per_epoch=5, validation_iterations=1, num_workers=0),
+        settings=replace(trainer_settings("short"), epochs=2, iterations_per_epoch=5, validation_iterations=1, num_workers=0),
         trainer="short",
     )
     assert output.parent.name == "short__plans__2d" and (output / "checkpoint_final.pt").is_file()
@@ -147,7 +144,7 @@ def test_trainer_variants_are_registered_presets(spine):
 
 def test_training_with_augmentation_on_the_device_learns(spine):
     preprocessed, results = spine
-    output = train_fold(preprocessed, results, "2d", "0", settings=small(4, augmentation="device"), trainer="device_augmentation")
+    output = train_fold(preprocessed, results / "device", "2d", "0", settings=small(4, augmentation="device"))
     losses = [record["train_loss"] for record in load_checkpoint(output / "checkpoint_final.pt")["log"]]
     assert losses[-1] < 0.8 * losses[0]
     with pytest.raises(AutosegError, match="augmentation must be auto, cpu or device"):

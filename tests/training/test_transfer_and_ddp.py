@@ -30,7 +30,7 @@ def test_pretrained_weights_load_what_matches_and_report_what_was_skipped(spine,
         assert torch.equal(other.state_dict()[name], trained[name]), name
 
     # Through train_fold: the report is printed, and training starts from the loaded weights.
-    train_fold(preprocessed, results, "2d", "1", settings=small(1), pretrained_weights=source, trainer="finetune")
+    train_fold(preprocessed, results / "finetune", "2d", "1", settings=small(1), pretrained_weights=source)
     assert f"loaded {len(trained)} of {len(trained)} tensors" in capsys.readouterr().out
 
     foreign = tmp_path / "foreign.pt"
@@ -80,8 +80,7 @@ def test_compiled_training_matches_eager_training(spine):
     settings = dict(iterations_per_epoch=3, validation_iterations=1, num_workers=0)
     eager = load_checkpoint(train_fold(preprocessed, results, "2d", "0", settings=small(1, **settings)) / "checkpoint_final.pt")
     compiled = load_checkpoint(
-        train_fold(preprocessed, results, "2d", "0", settings=small(1, compile=True, **settings), trainer="compiled")
-        / "checkpoint_final.pt"
+        train_fold(preprocessed, results / "compiled", "2d", "0", settings=small(1, compile=True, **settings)) / "checkpoint_final.pt"
     )
     assert compiled["network"].keys() == eager["network"].keys()  # plain names, loadable without compiling
     assert compiled["log"][0]["train_loss"] == pytest.approx(eager["log"][0]["train_loss"], rel=1e-3)

@@ -1,4 +1,4 @@
-"""An analytic model of the memory one U-Net training step needs.
+"""Analytic models of the memory one training step needs: the terms every network shares, and the plain U-Net's.
 
 Everything is counted in bytes for a batch of ``batch_size`` patches. The
 terms, for a network with stage features F_s and voxels per sample V_s at
@@ -7,9 +7,10 @@ channels, and b bytes per feature-map value (4 in float32, 2 under mixed
 precision; the input, target and loss maps stay float32 either way):
 
 * activations kept for the backward pass, per sample:
-  - encoder: 2 F_s V_s per convolution block (the convolution's output, which
-    instance norm keeps, and the in-place activation's output, which the next
-    convolution keeps);
+  - encoder: the network's own term (``Network.encoder_feature_values``); for
+    the plain U-Net 2 F_s V_s per convolution block (the convolution's
+    output, which instance norm keeps, and the in-place activation's output,
+    which the next convolution keeps);
   - decoder: 2 F_s V_s for the concatenated skip and upsampled maps, then
     2 F_s V_s per convolution block;
   - heads and loss: LOSS_MAPS K V_s per deep-supervision output (logits,
@@ -22,9 +23,9 @@ precision; the input, target and loss maps stay float32 either way):
   P (4 + 4 + 4 [+ 2]) bytes;
 * a fixed WORKSPACE_BYTES for convolution algorithms and allocator slack.
 
-The test suite checks this model against the measured peak memory of real
-training steps (see ``planners.measure_memory``); docs/planning.md gives the
-formula and the tolerance.
+The test suite checks each registered network's model against the measured
+peak memory of real training steps (see ``planners.measure_memory``);
+docs/planning.md gives the formula and the tolerance.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from autoseg.networks import Architecture
+from autoseg.networks.architecture import Architecture
 
 LOSS_MAPS = 4
 BACKWARD_TRANSIENT = 2
@@ -65,18 +66,31 @@ def stage_voxels(architecture: Architecture, patch_size: list[int]) -> list[int]
     return voxels
 
 
-def count_parameters(architecture: Architecture, in_channels: int, out_channels: int, decoder: bool = True) -> int:
-    """Returns the number of trainable parameters of the U-Net (or, without ``decoder``, the encoder and a linear head)."""
+def plain_encoder_values(architecture: Architecture, voxels: list[int]) -> int:
+    """Feature-map values per sample the plain encoder keeps for the backward pass: 2 F_s V_s per conv block."""
+    return sum(blocks * 2 * f * v for blocks, f, v in zip(architecture.encoder_blocks(), architecture.features_per_stage, voxels))
+
+
+def plain_parameter_count(architecture: Architecture, in_channels: int, out_channels: int, decoder: bool = True) -> int:
+    """Returns the number of trainable parameters of the plain U-Net (or, without ``decoder``, its encoder
+    and a linear head)."""
     a = architecture
     total = 0
     channels_in = in_channels
-    for features, kernel in zip(a.features_per_stage, a.kernel_sizes):
+    for features, kernel, blocks in zip(a.features_per_stage, a.kernel_sizes, a.encoder_blocks()):
         k = int(np.prod(kernel))
         total += channels_in * features * k + features + 2 * features  # first conv + bias + norm
-        total += (a.n_conv_per_stage - 1) * (features * features * k + 3 * features)
+        total += (blocks - 1) * (features * features * k + 3 * features)
         channels_in = features
     if not decoder:
         return total + a.features_per_stage[-1] * out_channels + out_channels
+    return total + decoder_parameter_count(a, out_channels)
+
+
+def decoder_parameter_count(architecture: Architecture, out_channels: int) -> int:
+    """Parameters of the U-Net decoder: transposed convolutions, conv blocks and deep-supervision heads."""
+    a = architecture
+    total = 0
     for s in range(a.num_stages - 1):
         here, below = a.features_per_stage[s], a.features_per_stage[s + 1]
         k = int(np.prod(a.kernel_sizes[s]))
@@ -94,9 +108,13 @@ def training_step_memory(
     out_channels: int,
     batch_size: int,
     mixed_precision: bool,
+    *,
+    encoder_values: int,
+    parameters: int,
     decoder: bool = True,
 ) -> MemoryEstimate:
-    """Returns the modelled peak memory of one forward + backward + SGD step.
+    """Returns the modelled peak memory of one forward + backward + SGD step, given the encoder's kept
+    feature-map values per sample (``encoder_values``) and the parameter count.
 
     Without ``decoder`` the network is the encoder with a classification head
     (no decoder or dense loss terms).
@@ -104,7 +122,7 @@ def training_step_memory(
     a = architecture
     voxels = stage_voxels(a, patch_size)
     features = a.features_per_stage
-    feature_values = sum(a.n_conv_per_stage * 2 * f * v for f, v in zip(features, voxels))
+    feature_values = encoder_values
     float32_values = (in_channels + 1) * voxels[0]
     if decoder:
         supervised = range(a.num_stages - 1) if a.deep_supervision else [0]
@@ -113,7 +131,6 @@ def training_step_memory(
         float32_values += sum(LOSS_MAPS * out_channels * voxels[s] for s in supervised)
     feature_values += BACKWARD_TRANSIENT * max(f * v for f, v in zip(features, voxels))
     per_sample_bytes = feature_values * (2 if mixed_precision else 4) + float32_values * 4
-    parameters = count_parameters(a, in_channels, out_channels, decoder)
     return MemoryEstimate(
         activation_bytes=int(per_sample_bytes * batch_size),
         parameter_bytes=int(parameters * (14 if mixed_precision else 12)),
