@@ -25,9 +25,8 @@ from autoseg.dataset import Case, DatasetSpec, RawDataset
 from autoseg.io import atomic_write, read_image
 from autoseg.parallel import map_cases
 from autoseg.preprocessing.crop import bounding_box, nonzero_mask
+from autoseg.statistics import SAMPLES_PER_CASE, sample_values
 from autoseg.tasks import task_for
-
-SAMPLES_PER_CASE = 10_000
 
 
 @dataclass
@@ -114,17 +113,6 @@ class Fingerprint:
         return cls.from_json(json.loads(Path(path).read_text()))
 
 
-def sample_values(values: np.ndarray, rng: np.random.Generator, count: int = SAMPLES_PER_CASE) -> np.ndarray:
-    """Returns at most ``count`` of ``values``, drawn without replacement."""
-    return values if values.size <= count else rng.choice(values, count, replace=False)
-
-
-def centroid_in_box(mask: np.ndarray, box: list[tuple[int, int]]) -> list[float]:
-    """Returns the centroid of ``mask`` as a position in ``box``, from -1 (first voxel) to 1 (last) per axis."""
-    coordinates = np.argwhere(mask).mean(axis=0)
-    return [float(2 * (c - start) / max(stop - start - 1, 1) - 1) for c, (start, stop) in zip(coordinates, box)]
-
-
 def fingerprint_case(
     item: tuple[int, Case], spec: DatasetSpec, seed: int, samples: int = SAMPLES_PER_CASE
 ) -> tuple[CaseFingerprint, list[np.ndarray], list[np.ndarray]]:
@@ -144,7 +132,7 @@ def fingerprint_case(
         class_index=case.class_index,
     )
     target = np.concatenate([read_image(path).array for path in case.label_files]) if case.label_files else None
-    foreground, targets = task_for(spec).fingerprint_target(record, target, mask, box, spec, rng)
+    foreground, targets = task_for(spec).fingerprint_target(record, target, mask, box, rng)
     intensities = [sample_values(c[foreground], rng, samples) for c in channels]
     return record, intensities, targets
 

@@ -26,7 +26,7 @@ from autoseg.parallel import map_cases
 from autoseg.plans import Configuration, Plans, plans_file_name
 from autoseg.preprocessing.pipeline import CaseProperties, preprocess_case
 from autoseg.preprocessing.storage import is_finished, save_case
-from autoseg.tasks import task_for
+from autoseg.tasks import Task, task_for
 
 
 def run_fingerprint(
@@ -64,16 +64,14 @@ def run_plan(
     return plans
 
 
-def data_settings(plans: Plans, configuration: Configuration) -> dict:
+def data_settings(plans: Plans, configuration: Configuration, task: Task) -> dict:
     """The plan values preprocessed data depends on (kept as the data folder's settings.json); data made
     under other values is redone by preprocessing and refused by training."""
-    from autoseg.tasks import get_task
-
     return {
         "spacing": configuration.spacing,
         "normalisation": {k: asdict(v) for k, v in plans.normalisation.items()},
         "target_normalisation": {k: asdict(v) for k, v in plans.target_normalisation.items()},
-        "input_size": get_task(plans.task).fixed_input_size(configuration),
+        "input_size": task.fixed_input_size(configuration),
     }
 
 
@@ -84,11 +82,11 @@ def source_configuration(plans: Plans, configuration: Configuration) -> Configur
     return next((c for c in plans.configurations.values() if c.data_identifier == identifier and c.slice_axis is None), configuration)
 
 
-def check_preprocessed(folder: Path, plans: Plans, configuration: Configuration, dataset: str) -> None:
+def check_preprocessed(folder: Path, plans: Plans, configuration: Configuration, task: Task, dataset: str) -> None:
     """Raises AutosegError unless ``folder`` was preprocessed for these plans (its settings.json)."""
     settings_path = folder / "settings.json"
     recorded = json.loads(settings_path.read_text()) if settings_path.is_file() else None
-    if recorded != json.loads(json.dumps(data_settings(plans, source_configuration(plans, configuration)))):
+    if recorded != json.loads(json.dumps(data_settings(plans, source_configuration(plans, configuration), task))):
         differs = "it records no settings" if recorded is None else "spacing, normalisation or input size differ"
         raise AutosegError(
             f"{folder} was not preprocessed with the plans of planner {plans.planner!r} ({differs}): the plans changed since. "
@@ -104,10 +102,10 @@ def _preprocess_one(item: tuple[int, Case], spec, plans: Plans, configuration: C
     target = None
     if case.label_files:
         target = np.concatenate([read_image(path).array for path in case.label_files])
-    data, target, record = preprocess_case(channels, images[0].geometry, target, plans, configuration, task.target_kind == "label")
+    data, target, record = preprocess_case(channels, images[0].geometry, target, plans, configuration, task.target_resampling == "label")
     data = task.prepare_input(data, configuration)
-    if target is not None and task.target_kind == "label":
-        target = target.astype(np.uint8 if target.max() < 256 else np.int16)
+    if target is not None:
+        target = task.prepare_target(target)
     locations = task.sampling_locations(target, np.random.default_rng([seed, index])) if target is not None else {}
     properties = CaseProperties.from_record(
         case.case_id,
@@ -148,7 +146,7 @@ def run_preprocess(
             continue
         source = source_configuration(plans, configuration)
         folder = output_dir / identifier
-        settings = data_settings(plans, source)
+        settings = data_settings(plans, source, task_for(dataset.spec))
         settings_path = folder / "settings.json"
         if folder.is_dir() and (overwrite or not settings_path.is_file() or json.loads(settings_path.read_text()) != settings):
             if not overwrite and settings_path.is_file():

@@ -12,21 +12,13 @@ from pathlib import Path
 
 from autoseg.errors import AutosegError
 from autoseg.io import atomic_write
-from autoseg.networks import Architecture
+from autoseg.networks import Architecture, network_for
+from autoseg.preprocessing.normalisation import ChannelNormalisation, get_scheme
 
 
 def plans_file_name(planner: str) -> str:
     """The plans file a planner writes: ``plans.json`` for the default planner, else ``plans_<planner>.json``."""
     return "plans.json" if planner == "default" else f"plans_{planner}.json"
-
-
-@dataclass
-class ChannelNormalisation:
-    """How one input channel (or regression target) is normalised; ``parameters`` hold dataset statistics."""
-
-    scheme: str
-    use_nonzero_mask: bool = False
-    parameters: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass
@@ -84,7 +76,6 @@ class Plans:
     planner: str
     task: str
     gpu_memory_gb: float
-    mixed_precision: bool
     normalisation: dict[str, ChannelNormalisation]
     configurations: dict[str, Configuration]
     target_normalisation: dict[str, ChannelNormalisation] = field(default_factory=dict)
@@ -102,7 +93,6 @@ class Plans:
             "planner": self.planner,
             "task": self.task,
             "gpu_memory_gb": self.gpu_memory_gb,
-            "mixed_precision": self.mixed_precision,
             "normalisation": {k: asdict(v) for k, v in self.normalisation.items()},
             "target_normalisation": {k: asdict(v) for k, v in self.target_normalisation.items()},
             "input_skips": {k: asdict(v) for k, v in self.input_skips.items()},
@@ -117,7 +107,6 @@ class Plans:
             planner=data["planner"],
             task=data["task"],
             gpu_memory_gb=data["gpu_memory_gb"],
-            mixed_precision=data["mixed_precision"],
             normalisation={k: ChannelNormalisation(**v) for k, v in data["normalisation"].items()},
             target_normalisation={k: ChannelNormalisation(**v) for k, v in data.get("target_normalisation", {}).items()},
             input_skips={k: InputSkip(**v) for k, v in data.get("input_skips", {}).items()},
@@ -146,9 +135,6 @@ class Plans:
 
     def validate(self, source: Path | str = "plans.json") -> None:
         """Raises AutosegError if an edited value cannot work (e.g. a patch not divisible by the network's strides)."""
-        from autoseg.networks import network_for
-        from autoseg.preprocessing.normalisation import get_scheme
-
         for channel in list(self.normalisation.values()) + list(self.target_normalisation.values()):
             get_scheme(channel.scheme)
         for name, weight in self.class_weights.items():

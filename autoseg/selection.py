@@ -104,10 +104,6 @@ def _missing_folds(model: Path, folds: list[str]) -> list[str]:
     return [fold for fold in folds if not (model / f"fold_{fold}" / "validation" / "summary.json").is_file()]
 
 
-def _case_files(case_id: str, folder: Path, spec: DatasetSpec) -> list[Path]:
-    return task_for(spec).output_files(case_id, spec.file_ending, folder, spec)
-
-
 def _classification_candidate(
     name: str, models: list[Path], folder: Path, probabilities: dict[str, np.ndarray], references: dict[str, int], spec: DatasetSpec
 ) -> Candidate:
@@ -119,7 +115,7 @@ def _classification_candidate(
     return Candidate(name, models, folder, summary, spec.file_ending)
 
 
-def _merge_classification(model: Path, folds: list[str], spec: DatasetSpec) -> Candidate:
+def merge_table_folds(model: Path, folds: list[str], spec: DatasetSpec) -> Candidate:
     """Classification: the folds' validation tables merged into one, scored over all out-of-fold cases."""
     probabilities, references, origin = {}, {}, {}
     for fold in folds:
@@ -136,15 +132,14 @@ def _merge_classification(model: Path, folds: list[str], spec: DatasetSpec) -> C
     return _classification_candidate(model.name, [model], model / crossval_folder_name(folds), probabilities, references, spec)
 
 
-def merge_cross_validation(model: Path, folds: list[str], spec: DatasetSpec) -> Candidate:
-    """Merges the folds' validation predictions of ``model`` into one folder with one summary.json.
+def merge_image_folds(model: Path, folds: list[str], task) -> Candidate:
+    """Merges the folds' validation predictions of ``model`` (image files) into one folder with one summary.json.
 
     The per-case metrics come from the folds' own summaries (nothing is scored twice; so do the
     baseline inputs' where validation scored them). A case validated by two folds means the folds
     were trained with different splits: refused.
     """
-    if task_for(spec).target_kind == "class":
-        return _merge_classification(model, folds, spec)
+    spec = task.spec
     folder = model / crossval_folder_name(folds)
     folder.mkdir(exist_ok=True)
     per_case, baseline, probabilities, origin = {}, {}, {}, {}
@@ -159,7 +154,7 @@ def merge_cross_validation(model: Path, folds: list[str], spec: DatasetSpec) -> 
                     "the folds were trained with different splits (splits_final.json changed). Retrain the folds on one split."
                 )
             per_case[case_id], origin[case_id] = metrics, fold
-            for source in _case_files(case_id, validation, spec):
+            for source in task.output_files(case_id, validation):
                 atomic_write(folder / source.name, lambda tmp, source=source: shutil.copyfile(source, tmp))
             if (validation / f"{case_id}.npz").is_file():
                 probabilities[case_id] = validation / f"{case_id}.npz"
@@ -170,39 +165,42 @@ def merge_cross_validation(model: Path, folds: list[str], spec: DatasetSpec) -> 
     return Candidate(model.name, [model], folder, summary, spec.file_ending, probabilities if len(probabilities) == len(per_case) else None)
 
 
-def _ensemble_and_score(
-    case_id: str, first: Candidate, second: Candidate, spec: DatasetSpec, references: Path, folder: Path
+def ensemble_probabilities_case(
+    case_id: str, first: Candidate, second: Candidate, task, references: Path, folder: Path
 ) -> tuple[str, dict]:
-    """One case of a pair ensemble: probabilities averaged (segmentation) or images averaged (regression), then scored."""
-    task = task_for(spec)
-    if task.target_kind == "image":
-        written = average_images(
-            [_case_files(case_id, first.folder, spec), _case_files(case_id, second.folder, spec)], _case_files(case_id, folder, spec)
-        )
-        return case_id, task.case_metrics(written, _case_files(case_id, references, spec), spec)
-    label_file = first.folder / f"{case_id}{spec.file_ending}"
-    labels = ensemble_case([first.probabilities[case_id], second.probabilities[case_id]], label_file, spec, folder / label_file.name)
+    """One case of a segmentation pair ensemble: the saved probabilities averaged, labelled and scored."""
+    label_file = first.folder / f"{case_id}{task.spec.file_ending}"
+    labels = ensemble_case([first.probabilities[case_id], second.probabilities[case_id]], label_file, task, folder / label_file.name)
     reference = read_image(references / label_file.name)
-    return case_id, score_label_maps(labels, reference.array[0], task.evaluation_structures(spec), reference.geometry.spacing)
+    return case_id, score_label_maps(labels, reference.array[0], task.evaluation_structures(), reference.geometry.spacing)
 
 
-def ensemble_cross_validation(
-    first: Candidate, second: Candidate, spec: DatasetSpec, references: Path, results_dir: Path, folds: list[str], num_processes: int | None
+def ensemble_images_case(case_id: str, first: Candidate, second: Candidate, task, references: Path, folder: Path) -> tuple[str, dict]:
+    """One case of a regression pair ensemble: the predicted images averaged, then scored."""
+    files = task.output_files
+    written = average_images([files(case_id, first.folder), files(case_id, second.folder)], files(case_id, folder))
+    return case_id, task.case_metrics(written, files(case_id, references))
+
+
+def ensemble_image_candidates(
+    first: Candidate, second: Candidate, folder: Path, references: Path, num_processes: int | None, ensemble_case_of
 ) -> Candidate:
-    """Averages two candidates' out-of-fold predictions case by case, writes and scores the ensemble."""
+    """A pair ensemble of image predictions, ``ensemble_case_of(case_id, first, second, references=, folder=)``
+    averaging and scoring each case, in parallel; its summary written beside the files."""
     name = f"{first.name}+{second.name}"
-    folder = results_dir / "ensembles" / name / crossval_folder_name(folds)
-    if task_for(spec).target_kind == "class":
-        one, other = read_predictions(first.folder, spec), read_predictions(second.folder, spec)
-        references = {case_id: spec.classes[row["reference"]] for case_id, row in first.summary["cases"].items()}
-        return _classification_candidate(
-            name, first.models + second.models, folder, {c: (one[c] + other[c]) / 2 for c in one}, references, spec
-        )
     folder.mkdir(parents=True, exist_ok=True)
-    work = partial(_ensemble_and_score, first=first, second=second, spec=spec, references=references, folder=folder)
+    work = partial(ensemble_case_of, first=first, second=second, references=references, folder=folder)
     summary = summarise(dict(map_cases(work, sorted(first.summary["cases"]), num_processes, desc=f"ensemble {name}")))
     write_summary(folder / "summary.json", summary)
-    return Candidate(name, first.models + second.models, folder, summary, spec.file_ending)
+    return Candidate(name, first.models + second.models, folder, summary, first.ending)
+
+
+def ensemble_table_candidates(first: Candidate, second: Candidate, folder: Path, spec: DatasetSpec) -> Candidate:
+    """A pair ensemble of classifications: the class probabilities averaged case by case, scored."""
+    one, other = read_predictions(first.folder, spec), read_predictions(second.folder, spec)
+    references = {case_id: spec.classes[row["reference"]] for case_id, row in first.summary["cases"].items()}
+    probabilities = {c: (one[c] + other[c]) / 2 for c in one}
+    return _classification_candidate(f"{first.name}+{second.name}", first.models + second.models, folder, probabilities, references, spec)
 
 
 def _dice_counts(item: tuple[Path, Path], variants: list[Postprocessing], structures: Structures) -> list[dict[str, tuple[int, int, int]]]:
@@ -231,6 +229,14 @@ def mean_dice(per_case: list[dict[str, tuple[int, int, int]]]) -> float:
         if values:
             means.append(float(np.mean(values)))
     return float(np.mean(means)) if means else math.nan
+
+
+def postprocess_candidate(best: Candidate, references: Path, task, num_processes: int | None = None) -> tuple[Postprocessing, dict]:
+    """Segmentation: the largest-component steps chosen on ``best``'s out-of-fold label maps, and the report."""
+    spec, predictions = task.spec, best.predictions
+    pairs = [(predictions[case_id], references / predictions[case_id].name) for case_id in sorted(predictions)]
+    label_values = sorted(spec.regions_class_order) if spec.has_regions else sorted(v for v in spec.label_values() if v != 0)
+    return determine_postprocessing(pairs, task.evaluation_structures(), label_values, num_processes)
 
 
 def determine_postprocessing(
@@ -303,22 +309,12 @@ def find_best_configuration(
         )
     spec = _dataset_spec(complete)
     task = task_for(spec)
-    labels = task.target_kind == "label"
-    candidates = [merge_cross_validation(model, folds, spec) for model in complete]
+    candidates = [task.merge_cross_validation(model, folds) for model in complete]
     if allow_ensembles and len(candidates) > 1:
-        members = candidates
-        if labels:  # averaging label maps loses the probabilities an ensemble needs
-            without = [c.name for c in candidates if c.probabilities is None]
-            if without:
-                say(
-                    f"ensembles with {', '.join(without)} are not scored: train (or re-validate with --val_only) with --npz to "
-                    "save validation probabilities"
-                )
-            members = [c for c in candidates if c.probabilities is not None]
-        candidates += [
-            ensemble_cross_validation(a, b, spec, references, results_dir, folds, num_processes)
-            for a, b in itertools.combinations(members, 2)
-        ]
+        members = task.ensemble_members(candidates, say)
+        for first, second in itertools.combinations(members, 2):
+            folder = results_dir / "ensembles" / f"{first.name}+{second.name}" / crossval_folder_name(folds)
+            candidates.append(task.ensemble_cross_validation(first, second, folder, references, num_processes))
     metric = task.selection_metric
     scores = {c.name: (c.summary["metrics"] if "metrics" in c.summary else c.summary["foreground_mean"])[metric] for c in candidates}
     for candidate in candidates:
@@ -329,12 +325,9 @@ def find_best_configuration(
     if baseline is not None:
         say(f"the baseline inputs score {metric} {baseline:.4f} on the same cases")
 
-    steps, report = Postprocessing(), None
-    if labels:
-        predictions = best.predictions
-        pairs = [(predictions[case_id], references / predictions[case_id].name) for case_id in sorted(predictions)]
-        label_values = sorted(spec.regions_class_order) if spec.has_regions else sorted(v for v in spec.label_values() if v != 0)
-        steps, report = determine_postprocessing(pairs, task.evaluation_structures(spec), label_values, num_processes)
+    chosen = task.choose_postprocessing(best, references, num_processes)
+    steps, report = chosen or (Postprocessing(), None)
+    if chosen is not None:
         steps.save(results_dir / "postprocessing.json", {"determined_on": str(best.folder), "mean_dice": report})
         say(f"postprocessing: {_describe(steps)} (mean Dice {report['dice_without']:.4f} -> {report['dice_with_chosen_steps']:.4f})")
 
@@ -345,7 +338,7 @@ def find_best_configuration(
             c.name: {"models": [m.name for m in c.models], "score": scores[c.name], "predictions": str(c.folder)} for c in candidates
         },
         "best": best.name,
-        **({"postprocessing": steps.to_json()} if labels else {}),
+        **({"postprocessing": steps.to_json()} if chosen is not None else {}),
         **({"baseline_score": baseline} if baseline is not None else {}),
     }
     atomic_write(results_dir / "find_best_configuration.json", lambda tmp: tmp.write_text(json.dumps(result, indent=2) + "\n"))

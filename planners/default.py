@@ -111,25 +111,26 @@ class Planner:
         task = task_for(spec)
         context = {
             "in_channels": spec.num_channels,
-            "out_channels": task.out_channels(spec),
+            "out_channels": task.out_channels(),
             "budget": self.budget_fraction * gpu_memory_gb * 2**30,
             "mixed_precision": mixed_precision,
-            "decoder": task.dense_output,
+            "decoder": task.has_decoder,
         }
         spacing = self.target_spacing(fingerprint)
         shapes = fingerprint.shapes_at(np.array(spacing))
         axes = mirror_axes(fingerprint, spec)
+        wanted = task.configurations(fingerprint.ndim)
         configurations = {}
         if fingerprint.ndim == 2:
             configurations["2d"] = self._configuration("2d", "2d", spacing, shapes, axes, context)
         else:
             fullres = self._configuration("3d_fullres", "3d_fullres", spacing, shapes, axes, context)
-            if task.dense_output:
+            if "2d" in wanted:  # slices along the coarsest axis, sharing 3d_fullres's data
                 slice_axis = int(np.argmax(spacing))
                 configurations["2d"] = self._configuration("2d", "3d_fullres", spacing, shapes, axes, context, slice_axis=slice_axis)
             configurations["3d_fullres"] = fullres
             median = np.median(shapes, axis=0)
-            if task.dense_output and np.prod(fullres.patch_size) < self.lowres_coverage * np.prod(median):
+            if "3d_lowres" in wanted and np.prod(fullres.patch_size) < self.lowres_coverage * np.prod(median):
                 configurations["3d_lowres"] = self._plan_lowres(fingerprint, spacing, axes, context)
         normalisation, target_normalisation = self.plan_normalisation(fingerprint), task.plan_target_normalisation(fingerprint)
         return Plans(
@@ -137,11 +138,10 @@ class Planner:
             planner=self.name,
             task=spec.task,
             gpu_memory_gb=float(gpu_memory_gb),
-            mixed_precision=mixed_precision,
             normalisation=normalisation,
             configurations=configurations,
             target_normalisation=target_normalisation,
-            input_skips=task.plan_input_skips(spec, normalisation, target_normalisation),
+            input_skips=task.plan_input_skips(normalisation, target_normalisation),
             class_weights=task.plan_class_weights(fingerprint),
         )
 

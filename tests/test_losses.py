@@ -89,13 +89,13 @@ def test_the_trainer_name_selects_the_regression_loss_and_segmentation_refuses_o
     from autoseg.dataset import DatasetSpec
     from autoseg.errors import AutosegError
     from autoseg.losses import L1SSIMLoss
-    from autoseg.tasks import get_task
+    from autoseg.tasks import task_for
     from autoseg.training import trainer_settings
 
     regression = DatasetSpec({0: "PET"}, ".nii.gz", 1, task="regression", targets={0: "PET"})
-    assert isinstance(get_task("regression").make_loss(regression, 2, trainer_settings("l1_ssim").loss).loss, L1SSIMLoss)
-    assert isinstance(get_task("regression").make_loss(regression, 2, trainer_settings("mse").loss).loss, torch.nn.MSELoss)
-    assert isinstance(get_task("regression").make_loss(regression, 2).loss, torch.nn.L1Loss)
+    assert isinstance(task_for(regression).make_loss(2, trainer_settings("l1_ssim").loss).loss, L1SSIMLoss)
+    assert isinstance(task_for(regression).make_loss(2, trainer_settings("mse").loss).loss, torch.nn.MSELoss)
+    assert isinstance(task_for(regression).make_loss(2).loss, torch.nn.L1Loss)
     segmentation = DatasetSpec({0: "MR"}, ".nii.gz", 1, labels={"background": 0, "a": 1})
     with pytest.raises(AutosegError, match="regression"):
-        get_task("segmentation").make_loss(segmentation, 2, "mse")
+        task_for(segmentation).make_loss(2, "mse")

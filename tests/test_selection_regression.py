@@ -14,7 +14,7 @@ from autoseg.evaluation.folders import evaluate_folders
 from autoseg.evaluation.image_metrics import image_metrics
 from autoseg.io import Geometry, ImageData, read_image, write_image
 from autoseg.selection import find_best_configuration
-from autoseg.tasks import get_task
+from autoseg.tasks import task_for
 
 GEOMETRY = Geometry((3.0, 2.0, 2.0), (1.0, 2.0, 3.0), (1, 0, 0, 0, 1, 0, 0, 0, 1))
 ONE_TARGET = {
@@ -47,7 +47,8 @@ def build_results(root, cases=4, folds=("0", "1")):
     """Two 'configurations' whose errors are equal and opposite, plus a bias: their average is the truth plus the bias."""
     results = root / "results" / "Dataset043_Pet"
     references = root / "gt"
-    task, spec = get_task("regression"), DatasetSpec.from_json(ONE_TARGET)
+    spec = DatasetSpec.from_json(ONE_TARGET)
+    task = task_for(spec)
     for case in range(cases):
         write(references / f"case_{case}.nii.gz", standard_dose(case))
     for name, sign in (("2d", 1.0), ("3d_fullres", -1.0)):
@@ -59,9 +60,7 @@ def build_results(root, cases=4, folds=("0", "1")):
             per_case = {}
             for case in range(int(fold), cases, len(folds)):
                 write(validation / f"case_{case}.nii.gz", standard_dose(case) + sign * errors(case) + 0.1)
-                per_case[f"case_{case}"] = task.case_metrics(
-                    [validation / f"case_{case}.nii.gz"], [references / f"case_{case}.nii.gz"], spec
-                )
+                per_case[f"case_{case}"] = task.case_metrics([validation / f"case_{case}.nii.gz"], [references / f"case_{case}.nii.gz"])
             write_summary(validation / "summary.json", summarise(per_case))
     return results, references
 

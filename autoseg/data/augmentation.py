@@ -65,15 +65,6 @@ def seed_augmentation(seed: int) -> None:
     np.random.seed(seed % 2**32)
 
 
-def augmentation_state() -> dict:
-    return {"python": random.getstate(), "numpy": np.random.get_state()}
-
-
-def restore_augmentation_state(state: dict) -> None:
-    random.setstate(state["python"])
-    np.random.set_state(state["numpy"])
-
-
 def is_anisotropic_patch(patch_size: list[int]) -> bool:
     return len(patch_size) == 3 and max(patch_size) / min(patch_size) > ANISOTROPY_THRESHOLD
 

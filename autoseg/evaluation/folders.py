@@ -11,7 +11,7 @@ from autoseg.dataset import DatasetSpec
 from autoseg.errors import AutosegError
 from autoseg.evaluation.classification import classification_summary, print_classification, read_predictions, read_references
 from autoseg.evaluation.evaluate import Structures, evaluate_case, summarise, write_summary
-from autoseg.inference.inputs import split_ending
+from autoseg.io import split_ending
 from autoseg.parallel import map_cases
 from autoseg.tasks import task_for
 
@@ -39,8 +39,8 @@ def _score_images(item: tuple[str, list[Path], list[Path | None], list[Path]], s
     task = task_for(spec)
     return (
         case_id,
-        task.case_metrics(predicted, reference, spec),
-        task.baseline_metrics(baseline, reference, spec) if any(baseline) else None,
+        task.case_metrics(predicted, reference),
+        task.baseline_metrics(baseline, reference) if any(baseline) else None,
     )
 
 
@@ -75,24 +75,38 @@ def evaluate_folders(
     (``reference_dir``: the labels table, labelsTs.csv, or its folder). Every
     reference needs a prediction: a missing one would silently raise the mean.
     """
-    spec = None if structures else _dataset_spec(dataset_json or prediction_dir / "dataset.json")
-    if spec is not None and task_for(spec).target_kind == "class":
+    if structures:
         if baseline_dir is not None:
-            raise AutosegError("--baseline scores the input image of a regression dataset; this is a classification dataset.")
-        summary = classification_summary(read_predictions(prediction_dir, spec), read_references(reference_dir, spec), spec)
-    elif spec is not None and task_for(spec).target_kind == "image":
-        summary = evaluate_regression_folders(reference_dir, prediction_dir, spec, num_processes, baseline_dir, baseline_channel)
-    elif baseline_dir is not None:
-        raise AutosegError("--baseline scores the input image of a regression dataset; this is a segmentation dataset.")
+            raise AutosegError("--baseline scores the input image of a regression dataset; -l names labels to segment.")
+        summary = evaluate_label_folders(reference_dir, prediction_dir, structures, num_processes)
     else:
-        references, predictions = _label_files(reference_dir), _label_files(prediction_dir)
-        if not references:
-            raise AutosegError(f"{reference_dir} holds no label files.")
-        _refuse_missing(set(references) - set(predictions), prediction_dir)
-        items = [(case_id, predictions[case_id], references[case_id]) for case_id in sorted(references)]
-        summary = evaluate_cases(items, structures or task_for(spec).evaluation_structures(spec), num_processes)
+        spec = _dataset_spec(dataset_json or prediction_dir / "dataset.json")
+        options = dict(num_processes=num_processes, baseline_dir=baseline_dir, baseline_channel=baseline_channel)
+        summary = task_for(spec).evaluate_folder(reference_dir, prediction_dir, **options)
     write_summary(prediction_dir / "summary.json", summary)
     return summary
+
+
+def refuse_baseline(baseline_dir: Path | None, task) -> None:
+    """Only regression has baseline inputs to score."""
+    if baseline_dir is not None:
+        raise AutosegError(f"--baseline scores the input image of a regression dataset; this is a {task.name} dataset.")
+
+
+def evaluate_label_folders(reference_dir: Path, prediction_dir: Path, structures: Structures, num_processes: int | None = None) -> dict:
+    """Scores the label files of ``prediction_dir`` against those of ``reference_dir`` (same case ids, any
+    format) for ``structures``: Dice, IoU, precision, recall, HD95 and ASSD per structure."""
+    references, predictions = _label_files(reference_dir), _label_files(prediction_dir)
+    if not references:
+        raise AutosegError(f"{reference_dir} holds no label files.")
+    _refuse_missing(set(references) - set(predictions), prediction_dir)
+    items = [(case_id, predictions[case_id], references[case_id]) for case_id in sorted(references)]
+    return evaluate_cases(items, structures, num_processes)
+
+
+def evaluate_table(reference: Path, prediction_dir: Path, spec: DatasetSpec) -> dict:
+    """Scores a classification predictions table against the labels table (labelsTs.csv, or its folder)."""
+    return classification_summary(read_predictions(prediction_dir, spec), read_references(reference, spec), spec)
 
 
 def evaluate_regression_folders(
@@ -113,8 +127,8 @@ def evaluate_regression_folders(
     the low-dose image the model has to improve on.
     """
     task, ending = task_for(spec), spec.file_ending
-    files = lambda case_id, folder: task.output_files(case_id, ending, folder, spec)  # noqa: E731
-    case_ids = task.cases_in(reference_dir, spec)
+    files = task.output_files
+    case_ids = task.cases_in(reference_dir)
     if not case_ids:
         raise AutosegError(f"{reference_dir} holds no {ending} target files named like labelsTr ({files('CASE', reference_dir)[0].name}).")
     _refuse_missing({case_id for case_id in case_ids if not all(p.is_file() for p in files(case_id, prediction_dir))}, prediction_dir)

@@ -21,8 +21,7 @@ import numpy as np
 from autoseg.dataset import DatasetSpec
 from autoseg.errors import AutosegError
 from autoseg.inference.export import save_probabilities
-from autoseg.inference.inputs import split_ending
-from autoseg.io import ImageData, atomic_write, read_image, write_image
+from autoseg.io import ImageData, atomic_write, read_image, split_ending, write_image
 from autoseg.tasks import task_for
 
 
@@ -45,11 +44,14 @@ def ensemble_folders(folders: list[Path], output_dir: Path, save_probabilities_t
     if not spec_path.is_file():
         raise AutosegError(f"{spec_path} not found; ensemble folders written by autoseg predict --save_probabilities.")
     spec = DatasetSpec.from_json(json.loads(spec_path.read_text()), str(spec_path))
-    kind = task_for(spec).target_kind
-    if kind != "label":
-        written = _average_folders(folders, output_dir, spec) if kind == "image" else [_average_tables(folders, output_dir, spec)]
-        atomic_write(output_dir / "dataset.json", lambda tmp: tmp.write_text(spec_path.read_text()))
-        return written
+    written = task_for(spec).ensemble_folders(folders, output_dir, save_probabilities_too)
+    atomic_write(output_dir / "dataset.json", lambda tmp: tmp.write_text(spec_path.read_text()))
+    return written
+
+
+def average_probability_folders(folders: list[Path], output_dir: Path, task, save_probabilities_too: bool = False) -> list[Path]:
+    """Segmentation: averages each case's saved probabilities over ``folders`` and writes its label map
+    (``task.label_map``) on the first folder's grid and format; returns the label files written."""
     per_folder = [_cases(folder) for folder in folders]
     if not per_folder[0]:
         raise AutosegError(f"{folders[0]} holds no saved probabilities (.npz); predict with --save_probabilities.")
@@ -67,22 +69,20 @@ def ensemble_folders(folders: list[Path], output_dir: Path, save_probabilities_t
         ensemble_case(
             [folder / f"{case_id}.npz" for folder in folders],
             label_file,
-            spec,
+            task,
             path,
             output_dir / f"{case_id}.npz" if save_probabilities_too else None,
         )
         written.append(path)
-    atomic_write(output_dir / "dataset.json", lambda tmp: tmp.write_text(spec_path.read_text()))
     return written
 
 
-def _average_folders(folders: list[Path], output_dir: Path, spec: DatasetSpec) -> list[Path]:
+def average_image_folders(folders: list[Path], output_dir: Path, task) -> list[Path]:
     """Regression: averages each case's predicted images over ``folders``; returns the files written."""
-    task, ending = task_for(spec), spec.file_ending
-    files = lambda case_id, folder: task.output_files(case_id, ending, folder, spec)  # noqa: E731
-    case_ids = task.cases_in(folders[0], spec)
+    files = task.output_files
+    case_ids = task.cases_in(folders[0])
     if not case_ids:
-        raise AutosegError(f"{folders[0]} holds no {ending} predictions.")
+        raise AutosegError(f"{folders[0]} holds no {task.spec.file_ending} predictions.")
     for folder in folders[1:]:
         missing = [case_id for case_id in case_ids if not all(path.is_file() for path in files(case_id, folder))]
         if missing:
@@ -97,7 +97,7 @@ def _average_folders(folders: list[Path], output_dir: Path, spec: DatasetSpec) -
     return written
 
 
-def _average_tables(folders: list[Path], output_dir: Path, spec: DatasetSpec) -> Path:
+def average_tables(folders: list[Path], output_dir: Path, spec: DatasetSpec) -> Path:
     """Classification: averages the class probabilities of the folders' predictions tables case by case."""
     from autoseg.evaluation.classification import read_predictions, write_predictions
 
@@ -130,9 +130,7 @@ def average_images(members: list[list[Path]], outputs: list[Path]) -> list[Path]
     return list(outputs)
 
 
-def ensemble_case(
-    probability_files: list[Path], label_file: Path, spec: DatasetSpec, path: Path, probabilities_path: Path | None = None
-) -> np.ndarray:
+def ensemble_case(probability_files: list[Path], label_file: Path, task, path: Path, probabilities_path: Path | None = None) -> np.ndarray:
     """Averages one case's saved probabilities and writes the label map to ``path`` on ``label_file``'s grid; returns it."""
     total = None
     for source in probability_files:
@@ -142,7 +140,7 @@ def ensemble_case(
             raise AutosegError(f"{source} has shape {probabilities.shape}, {probability_files[0]} has {total.shape}.")
         total = probabilities if total is None else total + probabilities
     mean = total / len(probability_files)
-    labels = task_for(spec).label_map(mean, spec)
+    labels = task.label_map(mean)
     write_image(ImageData(labels[None], read_image(label_file).geometry), path)
     if probabilities_path is not None:
         save_probabilities(mean, probabilities_path)

@@ -69,13 +69,13 @@ def export_segmentation(
     logits: torch.Tensor,
     properties: CaseProperties,
     configuration: Configuration,
-    spec,
     task,
     path: Path,
     probabilities_path: Path | None = None,
     device: torch.device | str | None = None,
 ) -> np.ndarray:
     """Writes the label map for ``logits`` (K, *preprocessed) to ``path`` in the raw geometry; returns it.
+    ``task``: the segmentation task of the dataset (probabilities, label map).
 
     With ``probabilities_path``, also writes the per-class probabilities in the
     raw geometry there (``.npz``, key ``probabilities``, float32 (K, *raw
@@ -83,16 +83,16 @@ def export_segmentation(
     ``device``: where to compute (default: where ``logits`` are).
     """
     logits = logits.to(device) if device is not None else logits
-    fills = task.background_fill(spec)
+    fills = task.background_fill()
     channels = (
         revert_channel(probability, properties, configuration.spacing, fill)
-        for probability, fill in zip(task.channel_probabilities(logits, spec), fills)
+        for probability, fill in zip(task.channel_probabilities(logits), fills)
     )
     if probabilities_path is None:
-        labels = task.label_map_from_channels(channels, spec).cpu().numpy()
+        labels = task.label_map_from_channels(channels).cpu().numpy()
     else:
         probabilities = torch.stack(list(channels)).cpu().numpy()
-        labels = task.label_map(probabilities, spec)
+        labels = task.label_map(probabilities)
         save_probabilities(probabilities, probabilities_path)
     write_image(ImageData(labels[None], properties.original_geometry), path)
     return labels

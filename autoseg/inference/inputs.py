@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from autoseg.errors import AutosegError
-from autoseg.io.base import supported_endings
+from autoseg.io.base import split_ending, supported_endings
 
 _CHANNEL = re.compile(r"^(?P<case>.+)_(?P<index>\d{4})$")
 
@@ -25,18 +25,6 @@ class InputCase:
     case_id: str
     files: tuple[Path, ...]  # one per channel, in channel order
     ending: str  # as the files spell it, e.g. ".nii.gz" or ".NRRD"
-
-    def output_name(self) -> str:
-        return f"{self.case_id}{self.ending}"
-
-
-def split_ending(path: Path) -> tuple[str, str] | None:
-    """Returns (name without ending, ending as spelled), or None for unsupported files."""
-    lowered = path.name.lower()
-    for ending in supported_endings():
-        if lowered.endswith(ending):
-            return path.name[: -len(ending)], path.name[-len(ending) :]
-    return None
 
 
 def collect_input_cases(folder: Path, num_channels: int) -> list[InputCase]:

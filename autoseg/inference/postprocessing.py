@@ -27,8 +27,7 @@ import numpy as np
 from scipy import ndimage
 
 from autoseg.errors import AutosegError
-from autoseg.inference.inputs import split_ending
-from autoseg.io import ImageData, atomic_write, read_image, write_image
+from autoseg.io import ImageData, atomic_write, read_image, split_ending, write_image
 from autoseg.parallel import map_cases
 
 

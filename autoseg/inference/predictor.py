@@ -24,7 +24,6 @@ from tqdm import tqdm
 from autoseg.dataset import DatasetSpec
 from autoseg.errors import AutosegError
 from autoseg.inference.inputs import InputCase, collect_input_cases
-from autoseg.inference.sliding_window import predict_configuration, sliding_window_predict
 from autoseg.io import atomic_write, read_image
 from autoseg.networks import prepare_for_inference
 from autoseg.paths import parse_model_folder_name
@@ -60,7 +59,7 @@ def available_folds(folder: Path, checkpoint: str = "checkpoint_final.pt") -> li
 
 
 def load_trained_model(
-    folder: Path, folds: list[str] | None = None, checkpoint: str = "checkpoint_final.pt", device: torch.device | str = "cpu"
+    folder: Path, folds: list[str] | None = None, *, checkpoint: str = "checkpoint_final.pt", device: torch.device | str = "cpu"
 ) -> TrainedModel:
     """Loads the networks of ``folds`` (default: every trained fold) of the configuration in ``folder``."""
     folder = Path(folder)
@@ -82,7 +81,7 @@ def load_trained_model(
         if not path.is_file():
             trained = ", ".join(available_folds(folder, checkpoint)) or "none"
             raise AutosegError(f"{path} not found; folds trained with {checkpoint}: {trained}.")
-        network = task.make_network(spec, configuration.architecture, plans)
+        network = task.make_network(configuration.architecture, plans)
         network.load_state_dict(load_checkpoint(path)["network"])
         networks.append(prepare_for_inference(network, device))
     for warning in model_warnings(folder, list(folds)):
@@ -129,46 +128,19 @@ class Predictor:
                 f"case {case.case_id} ({case.files[0].name}) is a {channels.ndim - 1}D image; the model {model.folder.name} was "
                 f"trained on {expected}D images."
             )
-        data, _, record = preprocess_case(channels, geometry, None, model.plans, model.configuration, model.task.target_kind == "label")
+        data, _, record = preprocess_case(channels, geometry, None, model.plans, model.configuration, target_is_label=False)
         data = model.task.prepare_input(data, model.configuration)
         return data, CaseProperties.from_record(case.case_id, geometry, record)
 
     @torch.no_grad()
-    def logits(self, data: np.ndarray) -> torch.Tensor:
-        """Returns the folds' averaged output (K, *preprocessed) for preprocessed ``data`` (C, *preprocessed);
-        the folds share each tile and one accumulator."""
-        image = torch.from_numpy(np.ascontiguousarray(data))
-        out_channels = self.model.task.out_channels(self.model.spec)
-        return predict_configuration(
-            self.model.networks,
-            image,
-            self.model.configuration,
-            out_channels,
-            step_size=self.step_size,
-            mirror_axes=self.mirror_axes,
-            device=self.device,
+    def outputs(self, images: list[np.ndarray]) -> list[torch.Tensor]:
+        """The folds' averaged outputs for preprocessed images (C, *preprocessed), as the task predicts whole
+        cases (segmentation and regression: logits (K, *preprocessed), the folds sharing each tile and one
+        accumulator, 2D images of one shape batched together; classification: class probabilities)."""
+        model = self.model
+        return model.task.predict_cases(
+            model.networks, images, model.configuration, device=self.device, mirror_axes=self.mirror_axes, step_size=self.step_size
         )
-
-    @torch.no_grad()
-    def logits_together(self, images: list[np.ndarray]) -> list[torch.Tensor]:
-        """``logits`` of several 2D images (C, H, W) of one shape, their tiles batched through the networks together."""
-        if len(images) == 1:
-            return [self.logits(images[0])]
-        stacked = torch.from_numpy(np.stack(images, axis=1))
-        config = self.model.configuration
-        out_channels = self.model.task.out_channels(self.model.spec)
-        output = sliding_window_predict(
-            self.model.networks,
-            stacked,
-            config.patch_size,
-            out_channels,
-            step_size=self.step_size,
-            mirror_axes=self.mirror_axes,
-            tile_batch_size=config.batch_size,
-            device=self.device,
-            stacked=True,
-        )
-        return list(output.unbind(1))
 
     def prepared(self, cases: list[InputCase]):
         """Yields groups of (case, preprocessed data, properties) to predict together: consecutive 2D images of
@@ -193,6 +165,7 @@ def predict_folder(
     model: TrainedModel,
     input_dir: Path,
     output_dir: Path,
+    *,
     device: torch.device | str = "cpu",
     step_size: float = 0.5,
     mirroring: bool = True,
@@ -203,6 +176,8 @@ def predict_folder(
 ) -> list[Path]:
     """Predicts every case in ``input_dir`` (or part ``part_id`` of ``num_parts``) into ``output_dir``; returns the files written.
 
+    Each case is written as the task writes it: image files in the input's
+    format and geometry, or a row of the predictions table (classification).
     With ``continue_prediction``, cases whose output (and probabilities, if
     asked) already exist are skipped. Outputs are written atomically, so a
     killed run leaves only whole files.
@@ -217,62 +192,37 @@ def predict_folder(
     cases = collect_input_cases(input_dir, model.spec.num_channels)[part_id::num_parts]
     output_dir.mkdir(parents=True, exist_ok=True)
     _write_settings(output_dir, model, step_size, mirroring)
-    if not model.task.dense_output:
-        table = output_dir / ("predictions.csv" if num_parts == 1 else f"predictions_part{part_id}of{num_parts}.csv")
-        return [classify_cases(Predictor(model, device, step_size, mirroring), cases, table, continue_prediction)]
-
-    def targets(case: InputCase) -> tuple[list[Path], Path | None]:
-        return model.task.output_files(case.case_id, case.ending, output_dir, model.spec), (
-            output_dir / f"{case.case_id}.npz" if save_probabilities else None
-        )
-
+    part = f"part{part_id}of{num_parts}" if num_parts > 1 else ""
+    writer = model.task.case_writer(
+        output_dir,
+        plans=model.plans,
+        configuration=model.configuration,
+        save_probabilities=save_probabilities,
+        part=part,
+        resume=continue_prediction,
+    )
     if continue_prediction:
-        cases = [
-            case
-            for case in cases
-            if not all(p.is_file() for p in targets(case)[0]) or (save_probabilities and not targets(case)[1].is_file())
-        ]
+        cases = [case for case in cases if not writer.done(case.case_id, case.ending)]
     predictor = Predictor(model, device, step_size, mirroring)
     written = []
     progress = tqdm(total=len(cases), desc="predicting", unit="case", disable=not cases)
     with ThreadPoolExecutor(max_workers=1) as exporter, progress:
         pending: Future | None = None
         for group in predictor.prepared(cases):
-            outputs = predictor.logits_together([data for _, data, _ in group])
+            outputs = predictor.outputs([data for _, data, _ in group])
             if pending is not None:  # at most one group exporting while the next is predicted: bounded memory
-                pending.result()
-            work = [(output, properties, *targets(case)) for output, (case, _, properties) in zip(outputs, group)]
+                written += pending.result()
+            work = [(case, output, properties) for output, (case, _, properties) in zip(outputs, group)]
             del group
-            pending = exporter.submit(_export_all, work, model, predictor.device)
-            written += [path for _, _, paths, _ in work for path in paths]
+            pending = exporter.submit(_write_all, writer, work, predictor.device)
             progress.update(len(work))
         if pending is not None:
-            pending.result()
-    return written
+            written += pending.result()
+    return written + writer.close()
 
 
-def classify_cases(predictor: Predictor, cases: list[InputCase], table: Path, continue_prediction: bool = False) -> Path:
-    """Classifies ``cases`` into the predictions table ``table`` (see evaluation/classification.py), rewritten
-    (atomically) after every case, so a killed run loses at most one case; with ``continue_prediction``
-    the cases already in ``table`` are kept and skipped. Returns ``table``."""
-    from autoseg.evaluation.classification import read_predictions, write_predictions
-    from autoseg.inference.classify import class_probabilities
-
-    model = predictor.model
-    probabilities = read_predictions(table.parent, model.spec, [table]) if continue_prediction and table.is_file() else {}
-    todo = [case for case in cases if case.case_id not in probabilities]
-    for case in tqdm(todo, desc="classifying", unit="case", disable=not todo):
-        data, _ = predictor.preprocess(case)
-        probabilities[case.case_id] = class_probabilities(model.networks, data, predictor.mirror_axes, predictor.device)
-        write_predictions(table, probabilities, model.spec)
-    if not todo:
-        write_predictions(table, probabilities, model.spec)
-    return table
-
-
-def _export_all(work: list, model: TrainedModel, device: torch.device) -> None:
-    for output, properties, paths, probabilities_path in work:
-        model.task.export(output, properties, model.configuration, model.plans, model.spec, paths, probabilities_path, device)
+def _write_all(writer, work: list, device: torch.device) -> list[Path]:
+    return [path for case, output, properties in work for path in writer.write(case.case_id, output, properties, case.ending, device)]
 
 
 def _write_settings(output_dir: Path, model: TrainedModel, step_size: float, mirroring: bool) -> None:

@@ -3,7 +3,7 @@
 See :mod:`autoseg.io.geometry` for the axis order (stated there once).
 """
 
-from autoseg.io.base import atomic_write, file_ending, get_io, read_image, register_io, supported_endings, write_image
+from autoseg.io.base import atomic_write, file_ending, get_io, read_image, register_io, split_ending, supported_endings, write_image
 from autoseg.io.geometry import Geometry, ImageData
 
 # Registration order sets the default backend per ending. nibabel comes first for
@@ -19,6 +19,7 @@ __all__ = [
     "get_io",
     "read_image",
     "register_io",
+    "split_ending",
     "supported_endings",
     "write_image",
 ]

@@ -59,6 +59,15 @@ def file_ending(path: str | Path) -> str:
     raise AutosegError(f"{path}: unsupported file type. Supported endings: {', '.join(sorted(_DEFAULT_FOR_ENDING))}.")
 
 
+def split_ending(path: Path) -> tuple[str, str] | None:
+    """Returns (name without ending, ending as spelled), or None for unsupported files."""
+    lowered = path.name.lower()
+    for ending in supported_endings():
+        if lowered.endswith(ending):
+            return path.name[: -len(ending)], path.name[-len(ending) :]
+    return None
+
+
 def get_io(path: str | Path, backend: str | None = None) -> ImageIO:
     """Returns the reader/writer for ``path``: the named ``backend`` or the default for its ending."""
     ending = file_ending(path)

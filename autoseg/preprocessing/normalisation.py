@@ -22,12 +22,21 @@ Each scheme, what it is for, and what it does:
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from autoseg.errors import AutosegError
-from autoseg.plans import ChannelNormalisation
 from autoseg.registry import Registry
+
+
+@dataclass
+class ChannelNormalisation:
+    """How one input channel (or regression target) is normalised; ``parameters`` hold dataset statistics."""
+
+    scheme: str
+    use_nonzero_mask: bool = False
+    parameters: dict[str, float] = field(default_factory=dict)
 
 
 class Scheme:

@@ -1,54 +1,61 @@
-"""The task interface and its registry."""
+"""The task interface and its registry: one object, bound to its dataset, answers every kind question."""
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from autoseg.dataset import DatasetSpec
 from autoseg.registry import Registry
 
 
 class Task:
-    """What varies between task kinds. Subclasses override what differs.
+    """What varies between task kinds, bound to one dataset (``task_for(spec)``). Subclasses override what
+    differs; code outside autoseg/tasks asks the task and never branches on its kind.
 
-    * ``dense_output``: the network predicts an image (U-Net with a decoder), or
-      one vector per case (encoder and a classification head);
-    * ``out_channels(spec)``: the network's output channels;
-    * ``plan_target_normalisation(fingerprint)``: how targets are normalised
-      (only regression has image-valued targets to normalise), and
-      ``plan_input_skips``: which targets are learned as corrections of an input;
-    * ``uses_label_geometry``: whether label centroids constrain mirroring;
-    * ``target_kind``: ``label`` (an integer image), ``image`` (float images on
-      the input's grid) or ``class`` (one class per case, no target image);
-    * ``prepare_input(data, configuration)``: a last step of preprocessing
-      (classification fits every case to the network's fixed input size);
-    * ``sampling_locations(target, rng)``: voxels that patch sampling should
-      oversample, by name;
-    * training (dense tasks): ``make_network``, ``make_loss``,
-      ``prepare_targets`` (one target per deep-supervision output) and
+    * the network: ``out_channels()``, ``make_network``, ``has_decoder`` (a
+      U-Net predicting an image, or an encoder with a head predicting one
+      vector per case), ``configurations(ndim)`` (what a planner plans);
+    * targets: ``target_resampling`` (``label``: integer maps resampled as
+      labels; ``linear``: float images; None: one class per case, no image),
+      ``fingerprint_target``, ``plan_target_normalisation``,
+      ``plan_input_skips``, ``plan_class_weights``, ``prepare_input``,
+      ``sampling_locations``, ``batch_classes``;
+    * training: ``make_loss``, ``prepare_targets`` (one target per
+      deep-supervision output), ``augment``, ``validation_outputs``,
       ``validation_counts`` / ``validation_scores`` (the per-epoch pseudo
       metric, whose mean picks the best checkpoint);
-    * ``selection_metric``: what find_best_configuration maximises over the
-      cross-validation.
+    * outputs: ``output_files`` / ``cases_in``, ``export``, ``case_metrics``,
+      ``baseline_metrics``; ``selection_metric``: what
+      find_best_configuration maximises over the cross-validation.
     """
 
     name = ""
-    dense_output = True
-    uses_label_geometry = False
+    has_decoder = True
+    uses_label_geometry = False  # label centroids constrain mirroring
     selection_metric = ""  # summary key whose foreground mean find_best_configuration maximises
-    target_kind = "label"
+    target_resampling: str | None = "label"
     locations_per_class = 10_000
     default_loss = ""  # the registered loss (autoseg.losses) a trainer that names none trains with
 
-    def out_channels(self, spec: DatasetSpec) -> int:
+    def __init__(self, spec: DatasetSpec):
+        self.spec = spec
+
+    def out_channels(self) -> int:
         raise NotImplementedError
+
+    def configurations(self, ndim: int) -> list[str]:
+        """The configurations a planner plans for ``ndim``-dimensional data: 2d for 2D data; for 3D data
+        3d_fullres, 2d slices of it, and 3d_lowres where the images are large."""
+        return ["2d"] if ndim == 2 else ["3d_fullres", "2d", "3d_lowres"]
 
     def plan_target_normalisation(self, fingerprint) -> dict:
         return {}
 
-    def plan_input_skips(self, spec: DatasetSpec, normalisation: dict, target_normalisation: dict) -> dict:
+    def plan_input_skips(self, normalisation: dict, target_normalisation: dict) -> dict:
         """{target index: InputSkip}: targets predicted as corrections of an input channel (regression)."""
         return {}
 
@@ -56,7 +63,7 @@ class Task:
         """{class name: cross-entropy weight} (classification)."""
         return {}
 
-    def fingerprint_target(self, record, target, mask, box, spec: DatasetSpec, rng: np.random.Generator):
+    def fingerprint_target(self, record, target, mask, box, rng: np.random.Generator):
         """Adds what the fingerprint needs of a case's target to ``record``; returns
         (the foreground mask for intensity statistics, sampled target values per target channel)."""
         return mask, []
@@ -68,59 +75,171 @@ class Task:
         """The size every preprocessed case is fitted to (``prepare_input``), or None where cases keep their own."""
         return None
 
+    def prepare_target(self, target: np.ndarray) -> np.ndarray:
+        """A preprocessed target as it is stored (label maps as the smallest integer type that holds them)."""
+        return target
+
     def sampling_locations(self, target: np.ndarray | None, rng: np.random.Generator) -> dict[str, np.ndarray]:
         return {}
 
-    def make_network(self, spec: DatasetSpec, architecture, plans=None):
-        """The U-Net for ``architecture``; with ``plans``, also the input skips they plan (regression)."""
+    def batch_classes(self, data_folder: Path, case_ids) -> tuple[int, ...] | None:
+        """Each case's class index, where batches carry one class per case (classification); else None."""
+        return None
+
+    def make_network(self, architecture, plans=None):
+        """The network for ``architecture`` (any registered network); with ``plans``, also the input skips they
+        plan (regression)."""
         from autoseg.networks import network_for
 
         skips = {
             int(target): (skip.input_channel, skip.scale, skip.shift)
             for target, skip in (plans.input_skips if plans is not None else {}).items()
         }
-        return network_for(architecture).build(spec.num_channels, self.out_channels(spec), architecture, skips)
+        return network_for(architecture).build(self.spec.num_channels, self.out_channels(), architecture, skips)
 
-    def make_loss(self, spec: DatasetSpec, num_outputs: int, name: str = "", plans=None):
+    def make_loss(self, num_outputs: int, name: str = "", plans=None):
         """The training loss over ``num_outputs`` deep-supervision outputs (one for a per-case output): the
         registered loss ``name`` ("" = ``default_loss``), built for this task kind; ``plans``: what the loss
         may need of them (class weights)."""
         from autoseg.losses import DeepSupervisionLoss, get_loss
 
-        loss = get_loss(name or self.default_loss).build(self.name, spec, plans)
-        return DeepSupervisionLoss(loss, num_outputs if self.dense_output else 1)
+        loss = get_loss(name or self.default_loss).build(self.name, self.spec, plans)
+        return DeepSupervisionLoss(loss, num_outputs if self.has_decoder else 1)
 
-    def prepare_targets(self, target, spec: DatasetSpec, scales: list[list[int]]) -> list:
+    def prepare_targets(self, target, scales: list[list[int]]) -> list:
         raise NotImplementedError
 
-    def validation_counts(self, output, target, spec: DatasetSpec) -> dict:
+    def augment(self, augmenter, data, target, generator):
+        """(data, target) of a batch augmented on the device: images and target maps transformed together."""
+        return augmenter(data, target, generator)
+
+    def validation_outputs(self, network, data) -> list:
+        """The network's outputs for the per-epoch validation, as the loss takes them (a list, highest
+        resolution first). A U-Net stays in training mode: instance norm keeps no running statistics and
+        there is no dropout, so it computes the same function, and training mode returns the
+        deep-supervision outputs the loss needs."""
+        return network(data)
+
+    def validation_counts(self, output, target) -> dict:
         raise NotImplementedError
 
-    def validation_scores(self, counts: dict, spec: DatasetSpec) -> dict[str, float]:
+    def validation_scores(self, counts: dict) -> dict[str, float]:
         raise NotImplementedError
 
-    def output_files(self, case_id: str, ending: str, folder: Path, spec: DatasetSpec) -> list[Path]:
-        """The files a case's whole-image prediction is written to."""
-        return [folder / f"{case_id}{ending}"]
+    def output_files(self, case_id: str, folder: Path, ending: str | None = None) -> list[Path]:
+        """The files a case's whole-image prediction is written to (``ending``: the dataset's by default)."""
+        return [folder / f"{case_id}{ending or self.spec.file_ending}"]
 
-    def cases_in(self, folder: Path, spec: DatasetSpec) -> list[str]:
+    def cases_in(self, folder: Path) -> list[str]:
         """The case ids whose output files ``folder`` holds (the inverse of ``output_files``); hidden files,
         such as an interrupted write's temporary, are not cases."""
-        ending = spec.file_ending
+        ending = self.spec.file_ending
         return sorted(p.name[: -len(ending)] for p in folder.glob(f"*{ending}") if not p.name.startswith("."))
 
-    def export(
-        self, output, properties, configuration, plans, spec: DatasetSpec, files: list[Path], probabilities_path=None, device=None
-    ) -> None:
+    def export(self, output, properties, configuration, plans, files: list[Path], probabilities_path=None, device=None) -> None:
         """Writes a case's network output (K, *preprocessed) to ``files`` in the raw geometry and units."""
         raise NotImplementedError
 
-    def case_metrics(self, predicted: list[Path], reference: list[Path], spec: DatasetSpec) -> dict[str, dict[str, float]]:
+    def case_metrics(self, predicted: list[Path], reference: list[Path]) -> dict[str, dict[str, float]]:
         """Scores one case's prediction files against its reference files: {structure or target: {metric: value}}."""
         raise NotImplementedError
 
-    def baseline_metrics(self, baseline: list[Path | None], reference: list[Path], spec: DatasetSpec) -> dict[str, dict[str, float]]:
+    def baseline_metrics(self, baseline: list[Path | None], reference: list[Path]) -> dict[str, dict[str, float]]:
         """Scores a case's baseline inputs like ``case_metrics`` (regression: the input the model improves on)."""
+        raise NotImplementedError
+
+    # whole cases: prediction, where it is written, how it is scored ------------------------------
+    def predict_cases(self, networks, images: list[np.ndarray], configuration, *, device, mirror_axes, step_size: float = 0.5) -> list:
+        """The ``networks``' averaged outputs (in evaluation mode) for preprocessed images, each (C, *spatial):
+        logits (K, *spatial) on each image's grid, by sliding window with mirroring along ``mirror_axes``;
+        several 2D images of one shape share tile batches."""
+        from autoseg.inference.sliding_window import predict_configuration, sliding_window_predict
+
+        options = dict(step_size=step_size, mirror_axes=mirror_axes, device=device)
+        if len(images) == 1:
+            image = torch.from_numpy(np.ascontiguousarray(images[0]))
+            return [predict_configuration(networks, image, configuration, self.out_channels(), **options)]
+        stacked = torch.from_numpy(np.stack(images, axis=1))
+        patch, batch = configuration.patch_size, configuration.batch_size
+        return list(
+            sliding_window_predict(networks, stacked, patch, self.out_channels(), tile_batch_size=batch, stacked=True, **options).unbind(1)
+        )
+
+    def case_writer(self, folder: Path, *, plans, configuration, save_probabilities: bool = False, part: str = "", resume: bool = False):
+        """Where predicted cases go: one file per case (per target) in ``folder``, in the raw geometry and
+        format (see ``ImageWriter``); ``part`` and ``resume`` concern tables of per-case outputs only."""
+        return ImageWriter(self, folder, plans, configuration, save_probabilities)
+
+    def prepare_output_folder(self, folder: Path) -> None:
+        """Clears what an earlier validation left in ``folder`` that this one would read with its own."""
+
+    def validation_summary(self, folder: Path, fold) -> dict | None:
+        """Scores the validation cases of ``fold`` (a FoldSetup) predicted into ``folder`` against the raw
+        references (and regression's baseline inputs against them); None without references."""
+        from autoseg.evaluation import summarise
+
+        if fold.reference_folder is None:
+            return None
+        references = fold.reference_folder
+        per_case = {
+            case_id: self.case_metrics(self.output_files(case_id, folder), self.output_files(case_id, references))
+            for case_id in fold.validation_ids
+        }
+        summary = summarise(per_case)
+        if fold.baseline_folder is not None and fold.baseline_folder.is_dir():
+            baselines = self.spec.baselines()
+
+            def inputs(case_id: str) -> list[Path | None]:
+                files = self.output_files(case_id, fold.baseline_folder)
+                return [path if target in baselines else None for target, path in zip(self.spec.targets, files)]
+
+            summary["baseline"] = summarise(
+                {case_id: self.baseline_metrics(inputs(case_id), self.output_files(case_id, references)) for case_id in fold.validation_ids}
+            )
+        return summary
+
+    def describe(self, summary: dict) -> str:
+        """One line of a validation summary's scores (and its baseline's)."""
+        metric = self.selection_metric
+        line = f"{metric} " + ", ".join(f"{name} {values[metric]:.4f}" for name, values in summary["mean"].items())
+        if "baseline" in summary:
+            line += " (input: " + ", ".join(f"{name} {values[metric]:.4f}" for name, values in summary["baseline"]["mean"].items()) + ")"
+        return f"{len(summary['cases'])} cases (whole images, raw geometry): {line}"
+
+    def evaluate_folder(
+        self, reference_dir: Path, prediction_dir: Path, *, num_processes: int | None = None, baseline_dir=None, baseline_channel=None
+    ) -> dict:
+        """The summary of a folder of predictions scored against the references (autoseg evaluate);
+        ``baseline_dir``: regression's inputs, scored beside the predictions."""
+        raise NotImplementedError
+
+    # configuration selection on the cross-validation (autoseg.selection) ----------------------------
+    def merge_cross_validation(self, model: Path, folds: list[str]):
+        """The folds' out-of-fold predictions of ``model`` merged into one candidate (one folder, one summary)."""
+        from autoseg.selection import merge_image_folds
+
+        return merge_image_folds(model, folds, self)
+
+    def ensemble_members(self, candidates: list, say=print) -> list:
+        """The candidates that can be ensembled with each other."""
+        return list(candidates)
+
+    def ensemble_cross_validation(self, first, second, folder: Path, references: Path, num_processes: int | None = None):
+        """The pair ensemble of two candidates' out-of-fold predictions, written to ``folder`` and scored:
+        the predicted images averaged."""
+        from autoseg.selection import ensemble_image_candidates, ensemble_images_case
+
+        case_of = partial(ensemble_images_case, task=self)
+        return ensemble_image_candidates(first, second, folder, references, num_processes, case_of)
+
+    def choose_postprocessing(self, best, references: Path, num_processes: int | None = None):
+        """(postprocessing, report) chosen on the best candidate's out-of-fold predictions, or None where
+        predictions are used as they are."""
+        return None
+
+    def ensemble_folders(self, folders: list[Path], output_dir: Path, save_probabilities: bool = False) -> list[Path]:
+        """Averages the predictions of several prediction folders case by case into ``output_dir``; returns the
+        files written (autoseg ensemble)."""
         raise NotImplementedError
 
     def _sample(self, mask: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -131,20 +250,49 @@ class Task:
         return coordinates.astype(np.int32)
 
 
-TASKS: Registry[Task] = Registry("task")
+class ImageWriter:
+    """Writes each predicted case to its output files in the raw geometry and units (``Task.export``), and,
+    with ``save_probabilities``, its class probabilities as ``{case}.npz``."""
+
+    def __init__(self, task: Task, folder: Path, plans, configuration, save_probabilities: bool = False):
+        self.task, self.folder, self.plans, self.configuration = task, Path(folder), plans, configuration
+        self.save_probabilities = save_probabilities
+        self.folder.mkdir(parents=True, exist_ok=True)
+
+    def files(self, case_id: str, ending: str | None = None) -> list[Path]:
+        """Every file ``write`` makes for a case."""
+        probabilities = [self.folder / f"{case_id}.npz"] if self.save_probabilities else []
+        return self.task.output_files(case_id, self.folder, ending) + probabilities
+
+    def done(self, case_id: str, ending: str | None = None) -> bool:
+        return all(path.is_file() for path in self.files(case_id, ending))
+
+    def write(self, case_id: str, output, properties, ending: str | None = None, device=None) -> list[Path]:
+        files = self.task.output_files(case_id, self.folder, ending)
+        probabilities = self.folder / f"{case_id}.npz" if self.save_probabilities else None
+        self.task.export(output, properties, self.configuration, self.plans, files, probabilities, device)
+        return files
+
+    def close(self) -> list[Path]:
+        return []
+
+
+TASKS: Registry[type[Task]] = Registry("task")
 
 
 def register_task(cls: type[Task]) -> type[Task]:
-    TASKS.add(cls.name, cls())
+    """Class decorator: registers a task kind under ``cls.name``, the value of ``task`` in dataset.json."""
+    TASKS.add(cls.name, cls)
     return cls
 
 
-def get_task(name: str) -> Task:
+def get_task(name: str) -> type[Task]:
     return TASKS.get(name)
 
 
 def task_for(spec: DatasetSpec) -> Task:
-    return get_task(spec.task)
+    """The task of ``spec``'s kind, bound to it."""
+    return get_task(spec.task)(spec)
 
 
 def task_names() -> list[str]:

@@ -13,6 +13,7 @@ from autoseg.paths import model_folder_name
 from autoseg.plan_and_preprocess import check_preprocessed
 from autoseg.plans import Plans
 from autoseg.preprocessing.storage import finished_cases, load_properties
+from autoseg.tasks import task_for
 from autoseg.training import distributed
 from autoseg.training.settings import TrainingSettings, check_resume, save_training_settings
 from autoseg.training.trainer import FoldSetup, get_trainer
@@ -81,7 +82,7 @@ def train_fold(
             f"{data_folder} holds no preprocessed cases; run "
             f"`autoseg preprocess -d {preprocessed_dir.name} -pl {plans.planner} -c {configuration_name}` first."
         )
-    check_preprocessed(data_folder, plans, configuration, preprocessed_dir.name)
+    check_preprocessed(data_folder, plans, configuration, task_for(spec), preprocessed_dir.name)
     properties = [load_properties(data_folder, case_id) for case_id in case_ids]
     cases = [SplitCase(p.case_id, p.class_index, p.subject) for p in properties]
     splits = load_or_create_splits(preprocessed_dir / "splits_final.json", cases)

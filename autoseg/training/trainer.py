@@ -110,18 +110,22 @@ class Trainer:
             batch_size=configuration.batch_size,
             mirror_axes=tuple(configuration.mirror_axes),
             slice_axis=configuration.slice_axis,
-            target_is_label=self.task.target_kind == "label",
+            target_is_label=self.task.target_resampling == "label",
             part=part,
         )
         self.train_recipe = BatchRecipe(
             case_ids=tuple(fold.train_ids),
             augment=self.augmenter is None,
             seed=settings.seed,
-            classes=self._classes(fold.train_ids),
+            classes=self.task.batch_classes(self.data_folder, fold.train_ids),
             **common,
         )
         self.validation_recipe = BatchRecipe(
-            case_ids=tuple(fold.validation_ids), augment=False, seed=settings.seed + 1, classes=self._classes(fold.validation_ids), **common
+            case_ids=tuple(fold.validation_ids),
+            augment=False,
+            seed=settings.seed + 1,
+            classes=self.task.batch_classes(self.data_folder, fold.validation_ids),
+            **common,
         )
         self.validation_maker = build(self.validation_recipe)
         self.log = TrainingLog()
@@ -131,12 +135,12 @@ class Trainer:
     def make_network(self) -> torch.nn.Module:
         """The network to train (initialised; the trainer moves it to the device): the task's, from the
         configuration's architecture and the plans."""
-        return self.task.make_network(self.spec, self.configuration.architecture, self.plans)
+        return self.task.make_network(self.configuration.architecture, self.plans)
 
     def make_loss(self) -> torch.nn.Module:
         """The loss over the network's outputs (a list, highest resolution first) and their targets:
         ``settings.loss`` or the task's default, over the deep-supervision outputs."""
-        return self.task.make_loss(self.spec, len(self.scales), self.settings.loss, self.plans)
+        return self.task.make_loss(len(self.scales), self.settings.loss, self.plans)
 
     def make_optimiser(self, parameters) -> torch.optim.Optimizer:
         """The optimiser ``settings.optimiser`` names (autoseg.training.optim)."""
@@ -145,14 +149,6 @@ class Trainer:
     def learning_rate(self, epoch: int) -> float:
         """The learning rate of ``epoch``, from the schedule ``settings.schedule`` names."""
         return SCHEDULES.get(self.settings.schedule)(self.settings, epoch)
-
-    def _classes(self, case_ids: list[str]) -> tuple[int, ...] | None:
-        """Classification: each case's class index (stored with its preprocessed data)."""
-        if self.task.target_kind != "class":
-            return None
-        from autoseg.preprocessing.storage import load_properties
-
-        return tuple(load_properties(self.data_folder, case_id).class_index for case_id in case_ids)
 
     def _training_model(self) -> torch.nn.Module:
         """The network as the training step calls it: wrapped for DDP, compiled if asked."""
@@ -165,11 +161,11 @@ class Trainer:
 
     def _device_augmenter(self) -> DeviceAugmenter | None:
         """The batched augmenter when batches are augmented on the training device, else None (CPU workers).
-        ``auto`` picks the device on a GPU, and always for regression targets (float images, resampled linearly)."""
+        ``auto`` picks the device on a GPU, and always for float-image targets (resampled linearly)."""
         choice = self.settings.augmentation
         if choice not in ("auto", "cpu", "device"):
             raise AutosegError(f"augmentation must be auto, cpu or device, got {choice!r}.")
-        image_targets = self.task.target_kind == "image"
+        image_targets = self.task.target_resampling == "linear"
         if choice == "cpu" and image_targets:
             # batchgenerators resamples any non-nearest target as a label map, one pass per distinct value
             raise AutosegError(
@@ -181,7 +177,7 @@ class Trainer:
         config = self.configuration
         probabilities = Probabilities.for_image_targets() if image_targets else Probabilities()
         return DeviceAugmenter(
-            config.patch_size, config.mirror_axes, target_is_label=self.task.target_kind == "label", probabilities=probabilities
+            config.patch_size, config.mirror_axes, target_is_label=self.task.target_resampling == "label", probabilities=probabilities
         )
 
     def say(self, message: str) -> None:
@@ -229,11 +225,8 @@ class Trainer:
             # Seeded by (seed, iteration, process) alone, like the CPU workers' batches: resuming stays exact.
             seed = np.random.SeedSequence([self.settings.seed, iteration, self.processes.rank]).generate_state(1, np.uint64)[0]
             generator = torch.Generator().manual_seed(int(seed))
-            if self.task.dense_output:
-                data, target = self.augmenter(data, target, generator)
-            else:  # a class per case: only the images change
-                data, _ = self.augmenter(data, None, generator)
-        targets = self.task.prepare_targets(target, self.spec, self.scales)
+            data, target = self.task.augment(self.augmenter, data, target, generator)
+        targets = self.task.prepare_targets(target, self.scales)
         self.optimiser.zero_grad(set_to_none=True)
         with autocast(self.device):
             loss = self.loss(self.model(data), targets)
@@ -246,30 +239,21 @@ class Trainer:
 
     @torch.no_grad()
     def validate(self) -> tuple[float, dict[str, float]]:
-        """Returns the validation loss and the task's pseudo scores on unaugmented validation patches.
-
-        A U-Net stays in training mode: instance norm keeps no running
-        statistics and there is no dropout, so it computes the same function,
-        and training mode returns the deep-supervision outputs the loss needs.
-        A classifier is switched to evaluation mode (no dropout).
-        Under DDP each process scores its part of every batch and the sums are shared.
-        """
+        """Returns the validation loss and the task's pseudo scores on unaugmented validation patches (the
+        network's outputs as the task's ``validation_outputs`` gives them). Under DDP each process scores its
+        part of every batch and the sums are shared."""
         losses, totals = [], {}
-        if not self.task.dense_output:
-            self.network.eval()  # a classifier's dropout; it then returns its logits alone
         for index in range(self.settings.validation_iterations):
             batch = make_batch(self.validation_recipe, index, self.validation_maker)
             data = torch.from_numpy(batch["data"]).to(self.device)
-            targets = self.task.prepare_targets(torch.from_numpy(batch["target"]).to(self.device), self.spec, self.scales)
+            targets = self.task.prepare_targets(torch.from_numpy(batch["target"]).to(self.device), self.scales)
             with autocast(self.device):
-                outputs = self.network(data)
-                outputs = outputs if isinstance(outputs, list) else [outputs]
+                outputs = self.task.validation_outputs(self.network, data)
                 losses.append(float(self.loss(outputs, targets)))
-            for key, value in self.task.validation_counts(outputs[0], targets[0], self.spec).items():
+            for key, value in self.task.validation_counts(outputs[0], targets[0]).items():
                 totals[key] = totals.get(key, 0) + value
-        self.network.train()
         loss_sum, loss_count = self.processes.sum([sum(losses), len(losses)])
-        return loss_sum / loss_count, self.task.validation_scores(self.processes.sum_tensors(totals), self.spec)
+        return loss_sum / loss_count, self.task.validation_scores(self.processes.sum_tensors(totals))
 
     def run(self, resume: bool = False) -> TrainingLog:
         """Trains to ``settings.epochs``; returns the log. Checkpoints go to ``output_dir``."""
@@ -323,105 +307,40 @@ class Trainer:
         return self.log
 
     def validate_cases(self) -> dict | None:
-        """Predicts each validation case whole (sliding window, mirroring), exports it in the raw
-        geometry to ``validation/`` (with ``save_probabilities``, also the class probabilities as
-        ``{case}.npz``) and writes per-case and mean metrics to ``validation/summary.json``.
+        """Predicts each validation case whole (as the task does: sliding window and mirroring, or class
+        probabilities), writes it to ``validation/`` in the raw geometry (with ``save_probabilities``, also
+        the class probabilities as ``{case}.npz``) and the task's scores to ``validation/summary.json``.
 
         Under DDP each process predicts its share of the cases; the main process scores them all.
-        Returns the summary (None in other processes, or where the task has no whole-case validation).
+        Returns the summary (None in other processes, or without references to score against).
         """
-        from autoseg.evaluation import summarise, write_summary
+        from autoseg.evaluation import write_summary
+        from autoseg.preprocessing.storage import load_case
 
-        if not self.task.dense_output:
-            return self._validate_classification()
-        if self.reference_folder is None:
-            return None
         folder = self.output_dir / "validation"
-        ending = self.spec.file_ending
+        if self.processes.is_main:
+            self.task.prepare_output_folder(folder)
+        self.processes.barrier()
+        part = f"part{self.processes.rank}" if self.processes.distributed else ""
+        config = self.configuration
+        writer = self.task.case_writer(
+            folder, plans=self.plans, configuration=config, save_probabilities=self.save_probabilities, part=part
+        )
         first, count = self.processes.share(len(self.validation_ids))
         with evaluating(self.network, self.device):
             for case_id in self.validation_ids[first : first + count]:
-                self._predict_case(case_id, folder)
+                data, _, properties = load_case(self.data_folder, case_id, mmap=False)
+                (output,) = self.task.predict_cases([self.network], [data], config, device=self.device, mirror_axes=config.mirror_axes)
+                writer.write(case_id, output, properties)
+        writer.close()
         self.processes.barrier()
         if not self.processes.is_main:
             return None
-        files = lambda case_id, where: self.task.output_files(case_id, ending, where, self.spec)  # noqa: E731
-        per_case = {
-            case_id: self.task.case_metrics(files(case_id, folder), files(case_id, self.reference_folder), self.spec)
-            for case_id in self.validation_ids
-        }
-        summary = summarise(per_case)
-        metric = self.task.selection_metric
-        scores = ", ".join(f"{name} {values[metric]:.4f}" for name, values in summary["mean"].items())
-        if self.baseline_folder is not None and self.baseline_folder.is_dir():
-            baselines = self.spec.baselines()
-
-            def inputs(case_id: str) -> list[Path | None]:
-                return [
-                    path if target in baselines else None for target, path in zip(self.spec.targets, files(case_id, self.baseline_folder))
-                ]
-
-            summary["baseline"] = summarise(
-                {
-                    case_id: self.task.baseline_metrics(inputs(case_id), files(case_id, self.reference_folder), self.spec)
-                    for case_id in self.validation_ids
-                }
-            )
-            scores += " (input: " + ", ".join(f"{name} {values[metric]:.4f}" for name, values in summary["baseline"]["mean"].items()) + ")"
-        write_summary(folder / "summary.json", summary)
-        print(f"validation of {len(per_case)} cases (whole images, raw geometry): {metric} {scores}; written to {folder}")
+        summary = self.task.validation_summary(folder, self.fold)
+        if summary is not None:
+            write_summary(folder / "summary.json", summary)
+            print(f"validation of {self.task.describe(summary)}; written to {folder}")
         return summary
-
-    def _validate_classification(self) -> dict | None:
-        """Classifies each validation case (mirroring as planned) into ``validation/predictions.csv`` and
-        writes the metrics over all of them to ``validation/summary.json`` (see evaluation/classification.py)."""
-        from autoseg.evaluation import write_summary
-        from autoseg.evaluation.classification import classification_summary, read_predictions, write_predictions
-        from autoseg.inference.classify import class_probabilities
-        from autoseg.preprocessing.storage import load_case, load_properties
-
-        folder = self.output_dir / "validation"
-        folder.mkdir(parents=True, exist_ok=True)
-        if self.processes.is_main:  # tables of an earlier validation (another process count) would be read too
-            for old in folder.glob("predictions*.csv"):
-                old.unlink()
-        self.processes.barrier()
-        first, count = self.processes.share(len(self.validation_ids))
-        with evaluating(self.network, self.device):
-            probabilities = {
-                case_id: class_probabilities(
-                    [self.network], load_case(self.data_folder, case_id, mmap=False)[0], self.configuration.mirror_axes, self.device
-                )
-                for case_id in self.validation_ids[first : first + count]
-            }
-        name = "predictions.csv" if not self.processes.distributed else f"predictions_part{self.processes.rank}.csv"
-        write_predictions(folder / name, probabilities, self.spec)
-        self.processes.barrier()
-        if not self.processes.is_main:
-            return None
-        references = {case_id: load_properties(self.data_folder, case_id).class_index for case_id in self.validation_ids}
-        summary = classification_summary(read_predictions(folder, self.spec), references, self.spec)
-        write_summary(folder / "summary.json", summary)
-        metrics = summary["metrics"]
-        print(
-            f"validation of {len(references)} cases (whole images): balanced accuracy {metrics['balanced_accuracy']:.4f}, AUC "
-            f"{metrics['auc']:.4f}, "
-            f"accuracy {metrics['accuracy']:.4f}; written to {folder}"
-        )
-        return summary
-
-    def _predict_case(self, case_id: str, folder: Path) -> None:
-        from autoseg.inference.sliding_window import predict_configuration
-        from autoseg.preprocessing.storage import load_case
-
-        config = self.configuration
-        options = dict(mirror_axes=config.mirror_axes, device=self.device)
-        out_channels = self.task.out_channels(self.spec)
-        data, _, properties = load_case(self.data_folder, case_id, mmap=False)
-        logits = predict_configuration(self.network, torch.from_numpy(data), config, out_channels, **options)
-        probabilities_path = folder / f"{case_id}.npz" if self.save_probabilities else None
-        files = self.task.output_files(case_id, self.spec.file_ending, folder, self.spec)
-        self.task.export(logits, properties, config, self.plans, self.spec, files, probabilities_path)
 
     def validate_only(self) -> dict | None:
         """Loads checkpoint_final.pt and runs the whole-case validation again."""

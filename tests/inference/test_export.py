@@ -10,7 +10,7 @@ from autoseg.dataset import DatasetSpec
 from autoseg.inference.export import export_segmentation, revert_channel
 from autoseg.io import Geometry, read_image
 from autoseg.preprocessing.pipeline import CaseProperties, revert_to_original
-from autoseg.tasks import get_task
+from autoseg.tasks import task_for
 
 CASES = [
     # (preprocessed shape, configuration spacing, raw spacing, original shape, crop box)
@@ -41,15 +41,15 @@ def test_revert_channel_matches_the_scipy_inverse(shape, config_spacing, spacing
 def test_exported_labels_equal_argmax_or_region_painting_of_the_probabilities(tmp_path, labels):
     regions = {"regions_class_order": [1, 2, 3]} if "whole" in labels else {}
     spec = DatasetSpec.from_json({"channel_names": {"0": "MR"}, "labels": labels, "numTraining": 1, "file_ending": ".nii.gz", **regions})
-    task = get_task("segmentation")
+    task = task_for(spec)
     shape, config_spacing, spacing, original, box = CASES[0]
-    logits = torch.randn((task.out_channels(spec), *shape)) * 3
+    logits = torch.randn((task.out_channels(), *shape)) * 3
     case = properties(original, box, spacing)
     configuration = SimpleNamespace(spacing=config_spacing)  # all the export reads of a configuration
-    written = export_segmentation(logits, case, configuration, spec, task, tmp_path / "case.nii.gz", tmp_path / "case.npz")
-    streamed = export_segmentation(logits, case, configuration, spec, task, tmp_path / "streamed.nii.gz")
+    written = export_segmentation(logits, case, configuration, task, tmp_path / "case.nii.gz", tmp_path / "case.npz")
+    streamed = export_segmentation(logits, case, configuration, task, tmp_path / "streamed.nii.gz")
     with np.load(tmp_path / "case.npz") as archive:
         probabilities = archive["probabilities"]
-    np.testing.assert_array_equal(written, task.label_map(probabilities, spec))
+    np.testing.assert_array_equal(written, task.label_map(probabilities))
     np.testing.assert_array_equal(streamed, written)
     assert read_image(tmp_path / "streamed.nii.gz").spatial_shape == original

@@ -14,7 +14,7 @@ from autoseg.dataset import RawDataset
 from autoseg.inference.predictor import load_trained_model, predict_folder
 from autoseg.io import Geometry, ImageData
 from autoseg.plans import Plans
-from autoseg.tasks import get_task
+from autoseg.tasks import task_for
 from autoseg.training import train_fold, trainer_settings
 from dataset_conversion.raw_writer import RawCase, write_raw_dataset
 from tests.conftest import preprocess_with_tiny_network
@@ -64,7 +64,7 @@ def test_class_weights_are_planned_from_the_class_counts_and_weight_the_loss(pla
     lesions = sum(1 for case in dataset.cases("train") if case.class_index == 1)
     total = len(dataset.cases("train"))
     assert plans.class_weights == pytest.approx({"healthy": total / (2 * (total - lesions)), "lesion": total / (2 * lesions)})
-    loss = get_task("classification").make_loss(dataset.spec, 4, "", plans)
+    loss = task_for(dataset.spec).make_loss(4, "", plans)
     logits, target = torch.tensor([[2.0, 0.0], [0.0, 1.0], [1.0, 0.0]]), torch.tensor([0, 1, 1])
     weights = torch.tensor([plans.class_weights["healthy"], plans.class_weights["lesion"]])
     expected = torch.nn.functional.cross_entropy(logits, target, weight=weights)

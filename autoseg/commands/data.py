@@ -1,0 +1,203 @@
+"""The raw dataset and the stages before training: ``autoseg verify``, ``generate``, ``convert``,
+``fingerprint``, ``plan``, ``preprocess`` and ``plan_and_preprocess``."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from autoseg.commands.common import EXIT_OK, EXIT_PROBLEMS, open_dataset, preprocessed_option, processes_option, raw_option
+from autoseg.errors import AutosegError
+from autoseg.paths import data_root, find_dataset
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    from autoseg.dataset import verify_dataset
+
+    report = verify_dataset(find_dataset(args.dataset, data_root("raw", args.raw)), args.num_processes)
+    print(report.summary())
+    return EXIT_OK if report.ok else EXIT_PROBLEMS
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    from dataset_conversion.synthetic import generate_stand_in, stand_ins
+
+    keys = [s.key for s in stand_ins()] if args.name == "all" else [args.name]
+    if args.name == "all" and args.dataset_id is not None:
+        raise AutosegError("-d cannot be combined with 'all': each stand-in has its own id.")
+    for key in keys:
+        folder = generate_stand_in(
+            key, data_root("raw", args.raw), args.dataset_id, args.cases, args.test, args.seed, args.overwrite, args.zoom
+        )
+        print(f"wrote {folder}")
+    return EXIT_OK
+
+
+def cmd_convert(args: argparse.Namespace) -> int:
+    from autoseg.dataset import verify_dataset
+    from dataset_conversion.converters import convert_dataset
+
+    folder = convert_dataset(args.converter, Path(args.source), data_root("raw", args.raw), args.dataset_id, args.name, args.overwrite)
+    print(f"wrote {folder}")
+    report = verify_dataset(folder, args.num_processes)
+    print(report.summary())
+    return EXIT_OK if report.ok else EXIT_PROBLEMS
+
+
+def cmd_fingerprint(args: argparse.Namespace) -> int:
+    from autoseg.plan_and_preprocess import run_fingerprint
+
+    dataset, output = open_dataset(args)
+    run_fingerprint(dataset, output, args.num_processes, args.overwrite)
+    return EXIT_OK
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    from autoseg.plan_and_preprocess import run_plan
+
+    dataset, output = open_dataset(args)
+    _print_plans(run_plan(dataset, output, args.planner, args.gpu_memory_gb, args.overwrite))
+    return EXIT_OK
+
+
+def cmd_preprocess(args: argparse.Namespace) -> int:
+    from autoseg.plan_and_preprocess import run_preprocess
+    from autoseg.plans import Plans, plans_file_name
+
+    dataset, output = open_dataset(args)
+    plans = Plans.load(output / plans_file_name(args.planner))
+    run_preprocess(dataset, output, plans, args.configurations, args.num_processes, args.overwrite)
+    return EXIT_OK
+
+
+def cmd_plan_and_preprocess(args: argparse.Namespace) -> int:
+    from autoseg.plan_and_preprocess import plan_and_preprocess
+
+    dataset, output = open_dataset(args)
+    plans = plan_and_preprocess(
+        dataset, output, args.configurations, args.planner, args.gpu_memory_gb, args.num_processes, args.verify, args.overwrite
+    )
+    _print_plans(plans)
+    return EXIT_OK
+
+
+def _print_plans(plans) -> None:
+    for name, config in plans.configurations.items():
+        spacing = ", ".join(f"{s:.3g}" for s in config.spacing)
+        print(
+            f"  {name:<11} spacing ({spacing}) mm, patch {config.patch_size}, batch {config.batch_size}, "
+            f"{config.architecture.num_stages} stages, mirror axes {config.mirror_axes}, ~{config.estimated_memory_gb:.2f} GB"
+        )
+
+
+def add_commands(commands) -> None:
+    """Adds this module's subcommands to the ``autoseg`` parser."""
+    from dataset_conversion.converters import converters
+    from dataset_conversion.synthetic import stand_ins
+
+    verify = commands.add_parser(
+        "verify",
+        help="check a raw dataset and report every problem",
+        description="Check dataset.json, the file layout and every image; report all problems, each naming its case and file. "
+        "Exits 1 if any are found.",
+    )
+    verify.add_argument("-d", "--dataset", required=True, help="dataset id (4), folder name (Dataset004_Name) or path")
+    raw_option(verify)
+    processes_option(verify)
+    verify.set_defaults(run=cmd_verify)
+
+    generate = commands.add_parser(
+        "generate",
+        help="write a seeded stand-in dataset",
+        description="Write a seeded, realistic stand-in dataset in the raw format.\n\n"
+        + "\n".join(f"  {s.key:<9} Dataset{s.dataset_id:03d}_{s.folder_name}: {s.summary}" for s in stand_ins()),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    generate.add_argument("name", choices=[s.key for s in stand_ins()] + ["all"], help="which stand-in, or all")
+    generate.add_argument("-d", "--dataset_id", type=int, default=None, help="dataset id (default: the stand-in's own, 901-906)")
+    generate.add_argument("--cases", type=int, default=None, help="training cases (default: the stand-in's own)")
+    generate.add_argument("--test", type=int, default=None, help="held-out test cases (default: the stand-in's own)")
+    generate.add_argument("--seed", type=int, default=0)
+    generate.add_argument(
+        "--zoom", type=float, default=1.0, help="image grid scale: 2 gives twice the voxels per axis over the same anatomy"
+    )
+    generate.add_argument("--overwrite", action="store_true", help="replace an existing dataset of the same id and name")
+    raw_option(generate)
+    generate.set_defaults(run=cmd_generate)
+
+    convert = commands.add_parser(
+        "convert",
+        help="convert a public dataset layout to the raw format",
+        description="Convert a public dataset layout into the raw format, then verify it.\n\n"
+        + "\n".join(f"  {c.key:<10} {c.summary}" for c in converters()),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    convert.add_argument("converter", choices=[c.key for c in converters()])
+    convert.add_argument("source", help="the downloaded dataset's folder")
+    convert.add_argument(
+        "-d",
+        "--dataset_id",
+        type=int,
+        default=None,
+        help="id of the new raw dataset (default: the source's own TaskXX/DatasetXXX id, else the lowest free id)",
+    )
+    convert.add_argument("--name", default=None, help="dataset name (default: from the source)")
+    convert.add_argument("--overwrite", action="store_true")
+    raw_option(convert)
+    processes_option(convert)
+    convert.set_defaults(run=cmd_convert)
+
+    def dataset_command(name: str, help_text: str, run, description: str) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, help=help_text, description=description)
+        sub.add_argument("-d", "--dataset", required=True, help="dataset id, folder name or path")
+        sub.add_argument("--overwrite", action="store_true", help="recompute instead of reusing existing results (and hand edits)")
+        raw_option(sub)
+        preprocessed_option(sub)
+        processes_option(sub)
+        sub.set_defaults(run=run)
+        return sub
+
+    def planning_options(sub: argparse.ArgumentParser) -> None:
+        sub.add_argument(
+            "-pl",
+            "--planner",
+            default="default",
+            help="a registered planner: default, the residual-encoder presets resenc_m, resenc_l, resenc_xl (8, 24, 40 GB), "
+            "or a plug-in's; its plans are plans_NAME.json (default: default, plans.json)",
+        )
+        sub.add_argument(
+            "--gpu_memory_gb", type=float, default=None, help="memory budget for training (default: the CUDA device's, else 8)"
+        )
+
+    dataset_command(
+        "fingerprint",
+        "compute fingerprint.json for a dataset",
+        cmd_fingerprint,
+        "Spacings, shapes, intensity and class statistics of the training cases, written to fingerprint.json.",
+    )
+    planning_options(
+        dataset_command(
+            "plan",
+            "plan configurations from the fingerprint",
+            cmd_plan,
+            "Target spacing, patch and batch size, network topology and normalisation, written to plans.json. An existing "
+            "plans.json (perhaps edited by hand) is kept unless --overwrite.",
+        )
+    )
+    preprocess = dataset_command(
+        "preprocess",
+        "preprocess the training cases as plans.json says",
+        cmd_preprocess,
+        "Crop, normalise and resample every training case for the chosen configurations; finished cases are skipped.",
+    )
+    preprocess.add_argument("-c", "--configurations", nargs="+", default=None, help="configurations (default: all planned)")
+    preprocess.add_argument("-pl", "--planner", default="default", help="whose plans to use, plans_NAME.json (default: default)")
+    both = dataset_command(
+        "plan_and_preprocess",
+        "fingerprint, plan and preprocess in one go",
+        cmd_plan_and_preprocess,
+        "Run verify (with --verify), fingerprint, plan and preprocess.",
+    )
+    both.add_argument("-c", "--configurations", nargs="+", default=None, help="configurations to preprocess (default: all planned)")
+    both.add_argument("--verify", action="store_true", help="verify the raw dataset first")
+    planning_options(both)

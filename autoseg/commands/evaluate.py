@@ -1,0 +1,146 @@
+"""``autoseg find_best_configuration``, ``apply_postprocessing`` and ``evaluate``: scores, selection and postprocessing."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from autoseg.commands.common import EXIT_OK, preprocessed_option, processes_option
+from autoseg.paths import data_root, find_dataset, plans_file_for
+
+
+def cmd_find_best_configuration(args: argparse.Namespace) -> int:
+    from autoseg.selection import find_best_configuration
+
+    results = find_dataset(args.dataset, data_root("results", args.results))
+    references = data_root("preprocessed", args.preprocessed) / results.name / "gt"
+    chosen = find_best_configuration(
+        results,
+        references,
+        args.configurations,
+        tuple(args.trainers),
+        tuple(Path(p).name.removesuffix(".json") for p in args.plans),
+        tuple(args.folds),
+        not args.disable_ensembling,
+        args.num_processes,
+    )
+    print((results / "inference_instructions.txt").read_text())
+    written = (
+        ["inference_instructions.txt"] + (["postprocessing.json"] if "postprocessing" in chosen else []) + ["find_best_configuration.json"]
+    )
+    print(f"wrote {', '.join(written)} into {results}")
+    return EXIT_OK
+
+
+def cmd_apply_postprocessing(args: argparse.Namespace) -> int:
+    from autoseg.inference.postprocessing import Postprocessing, apply_postprocessing_folder
+
+    written = apply_postprocessing_folder(
+        Path(args.input), Path(args.output), Postprocessing.load(Path(args.postprocessing)), args.num_processes
+    )
+    print(f"wrote {len(written)} postprocessed predictions to {args.output}")
+    return EXIT_OK
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from autoseg.evaluation import parse_structures
+    from autoseg.evaluation.folders import evaluate_folders, print_table
+
+    structures = parse_structures(args.labels) if args.labels else None
+    summary = evaluate_folders(
+        Path(args.reference),
+        Path(args.prediction),
+        Path(args.dataset_json) if args.dataset_json else None,
+        args.num_processes,
+        structures,
+        Path(args.baseline) if args.baseline else None,
+        args.baseline_channel,
+    )
+    print_table(summary)
+    print(f"wrote {Path(args.prediction) / 'summary.json'}")
+    return EXIT_OK
+
+
+def add_commands(commands) -> None:
+    """Adds this module's subcommands to the ``autoseg`` parser."""
+    best = commands.add_parser(
+        "find_best_configuration",
+        help="choose configuration, ensemble and postprocessing on the cross-validation",
+        description="Score every trained configuration (all folds validated) and every pair ensemble (where trained with --npz) "
+        "on the out-of-fold predictions, "
+        "pick the best, choose largest-component postprocessing that raises the mean Dice, and write "
+        "inference_instructions.txt, postprocessing.json "
+        "and find_best_configuration.json into the dataset's results folder.",
+    )
+    best.add_argument("dataset", help="dataset id, name or path (in the results folder)")
+    best.add_argument(
+        "-c", "--configurations", nargs="+", default=None, help="configurations to compare (default: every one trained on all folds)"
+    )
+    best.add_argument("-tr", "--trainers", nargs="+", default=["default"], help="trainer variants to compare (default: default)")
+    best.add_argument(
+        "-p",
+        "--plans",
+        type=plans_file_for,
+        nargs="+",
+        default=["plans.json"],
+        help="plans to compare: plans files or their planners (default: plans.json)",
+    )
+    best.add_argument("-f", "--folds", nargs="+", default=["0", "1", "2", "3", "4"], help="the cross-validation folds (default: 0 1 2 3 4)")
+    best.add_argument("--disable_ensembling", action="store_true", help="score single configurations only")
+    preprocessed_option(best)
+    best.add_argument("--results", metavar="DIR", help="trained models folder (default: $AUTOSEG_RESULTS, else ./autoseg_data/results)")
+    processes_option(best)
+    best.set_defaults(run=cmd_find_best_configuration)
+
+    postprocess = commands.add_parser(
+        "apply_postprocessing",
+        help="apply postprocessing.json to a folder of predictions",
+        description="Apply the largest-component steps of a postprocessing.json (from find_best_configuration) to every label "
+        "file of a folder; files keep their names, format and geometry.",
+    )
+    postprocess.add_argument("-i", "--input", required=True, help="folder of predicted label files")
+    postprocess.add_argument("-o", "--output", required=True, help="folder for the postprocessed files")
+    postprocess.add_argument("-pp", "--postprocessing", required=True, help="postprocessing.json")
+    processes_option(postprocess)
+    postprocess.set_defaults(run=cmd_apply_postprocessing)
+
+    evaluate = commands.add_parser(
+        "evaluate",
+        help="score predictions against references",
+        description="Per case and mean Dice, IoU, precision, recall, HD95 and ASSD (mm) per label or region; "
+        "for regression, MAE, NRMSE, PSNR and SSIM inside the body mask; for classification, accuracy, balanced accuracy, "
+        "sensitivity, specificity, AUC and the confusion matrix; writes PRED/summary.json.",
+    )
+    evaluate.add_argument("reference", help="folder of reference label files (classification: labelsTs.csv or its folder)")
+    evaluate.add_argument(
+        "prediction", help="folder of predicted label files, same names (classification: the folder with predictions.csv)"
+    )
+    evaluate.add_argument(
+        "-dj",
+        "--dataset_json",
+        default=None,
+        help="dataset.json naming the labels and regions (default: PRED/dataset.json, written by autoseg predict)",
+    )
+    evaluate.add_argument(
+        "--baseline",
+        default=None,
+        metavar="INPUTS",
+        help="regression: also score input channel --baseline_channel of these images (raw layout), e.g. the low-dose PET the "
+        "model improves on",
+    )
+    evaluate.add_argument(
+        "--baseline_channel",
+        type=int,
+        default=None,
+        help="which input channel is the baseline of a single-target dataset (default: dataset.json's baseline_channels, else channel 0)",
+    )
+    evaluate.add_argument(
+        "-l",
+        "--labels",
+        nargs="+",
+        default=None,
+        metavar="L",
+        help="score these instead of dataset.json's: label values (1 2) and regions as comma-joined values (1,2,4)",
+    )
+    processes_option(evaluate)
+    evaluate.set_defaults(run=cmd_evaluate)

@@ -1,0 +1,112 @@
+"""``autoseg predict`` and ``ensemble``: trained models applied to new cases."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from autoseg.commands.common import EXIT_OK
+from autoseg.errors import AutosegError
+from autoseg.paths import data_root, find_dataset, plans_file_for
+
+
+def _model_folder(args: argparse.Namespace) -> Path:
+    """The trained configuration a predict call names: dataset, trainer, plans and configuration."""
+    from autoseg.paths import trained_configurations
+
+    dataset = find_dataset(args.dataset, data_root("results", args.results))
+    models = trained_configurations(dataset, args.trainer, Path(args.plans).stem)
+    trained = list(models)
+    if args.configuration is None:
+        if len(trained) != 1:
+            raise AutosegError(
+                f"{dataset} holds {len(trained)} trained configurations for trainer {args.trainer} "
+                f"({', '.join(trained) or 'none'}); name one with -c."
+            )
+        return models[trained[0]]
+    if args.configuration not in trained:
+        raise AutosegError(
+            f"{dataset} has no trained {args.configuration} for trainer {args.trainer}; trained: {', '.join(trained) or 'none'}."
+        )
+    return models[args.configuration]
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from autoseg.device import pick_device
+    from autoseg.inference.predictor import load_trained_model, predict_folder
+
+    device = pick_device(args.device)
+    model = load_trained_model(_model_folder(args), args.folds, checkpoint=args.checkpoint, device=device)
+    print(f"predicting with {model.folder.name}, folds {', '.join(model.folds)}, on {device}")
+    written = predict_folder(
+        model,
+        Path(args.input),
+        Path(args.output),
+        device=device,
+        step_size=args.step_size,
+        mirroring=not args.disable_tta,
+        save_probabilities=args.save_probabilities,
+        num_parts=args.num_parts,
+        part_id=args.part_id,
+        continue_prediction=args.continue_prediction,
+    )
+    tables = [path for path in written if path.suffix == ".csv"]  # classification: one table of every case
+    print(f"wrote {', '.join(str(t) for t in tables)}" if tables else f"wrote {len(written)} predictions to {args.output}")
+    return EXIT_OK
+
+
+def cmd_ensemble(args: argparse.Namespace) -> int:
+    from autoseg.inference.ensemble import ensemble_folders
+
+    written = ensemble_folders([Path(folder) for folder in args.input], Path(args.output), args.save_probabilities)
+    print(f"wrote {len(written)} ensembled predictions to {args.output}")
+    return EXIT_OK
+
+
+def add_commands(commands) -> None:
+    """Adds this module's subcommands to the ``autoseg`` parser."""
+    predict = commands.add_parser(
+        "predict",
+        help="predict a folder of new cases with a trained configuration",
+        description="Predict every case in a folder (raw layout: CASE_0000.nii.gz, ...; plain CASE.ext for one-channel models) "
+        "with the trained folds of a configuration, averaged, with mirroring; each prediction is written in its "
+        "input's format and geometry.",
+    )
+    predict.add_argument("-i", "--input", required=True, help="folder of images to predict")
+    predict.add_argument("-o", "--output", required=True, help="folder for the predictions")
+    predict.add_argument("-d", "--dataset", required=True, help="dataset id, name or path (in the results folder)")
+    predict.add_argument("-c", "--configuration", default=None, help="trained configuration (default: the only one trained)")
+    predict.add_argument("-f", "--folds", nargs="+", default=None, help="folds to ensemble (default: every trained fold)")
+    predict.add_argument("-tr", "--trainer", default="default", help="trainer variant the model was trained with (default: default)")
+    predict.add_argument(
+        "-p",
+        "--plans",
+        type=plans_file_for,
+        default="plans.json",
+        help="plans the model was trained with: a plans file or its planner (resenc_m) (default: plans.json)",
+    )
+    predict.add_argument(
+        "-chk", "--checkpoint", default="checkpoint_final.pt", help="checkpoint file in each fold (default: checkpoint_final.pt)"
+    )
+    predict.add_argument("--step_size", type=float, default=0.5, help="tile step as a fraction of the patch (default 0.5)")
+    predict.add_argument("--disable_tta", action="store_true", help="no mirroring at test time (faster, slightly worse)")
+    predict.add_argument(
+        "--save_probabilities", action="store_true", help="also write CASE.npz with class probabilities (for autoseg ensemble)"
+    )
+    predict.add_argument("--device", default=None, help="cpu, cuda, mps (default: CUDA, else MPS, else CPU)")
+    predict.add_argument("--num_parts", type=int, default=1, help="split the cases into this many parts (one per GPU or machine)")
+    predict.add_argument("--part_id", type=int, default=0, help="which part this call predicts (0-based)")
+    predict.add_argument("--continue_prediction", action="store_true", help="skip cases whose output already exists")
+    predict.add_argument("--results", metavar="DIR", help="trained models folder (default: $AUTOSEG_RESULTS, else ./autoseg_data/results)")
+    predict.set_defaults(run=cmd_predict)
+
+    ensemble = commands.add_parser(
+        "ensemble",
+        help="average the probabilities of several prediction folders",
+        description="Average, case by case, the probabilities saved by autoseg predict --save_probabilities in several folders "
+        "(e.g. 2d and 3d_fullres) and write label files.",
+    )
+    ensemble.add_argument("-i", "--input", nargs="+", required=True, help="prediction folders with CASE.npz files")
+    ensemble.add_argument("-o", "--output", required=True, help="folder for the ensembled predictions")
+    ensemble.add_argument("--save_probabilities", action="store_true", help="also write the averaged probabilities")
+    ensemble.set_defaults(run=cmd_ensemble)

@@ -1,0 +1,73 @@
+"""``autoseg export_model`` and ``install_model``: a trained model as one zip file."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from autoseg.commands.common import EXIT_OK
+from autoseg.paths import data_root, find_dataset, plans_file_for
+
+
+def cmd_export_model(args: argparse.Namespace) -> int:
+    from autoseg.sharing import export_model
+
+    results = find_dataset(args.dataset, data_root("results", args.results))
+    path = export_model(
+        results, Path(args.output), args.configurations, args.trainer, Path(args.plans).name.removesuffix(".json"), args.folds
+    )
+    print(f"wrote {path} ({path.stat().st_size / 2**20:.1f} MB); install it with: autoseg install_model {path}")
+    return EXIT_OK
+
+
+def cmd_install_model(args: argparse.Namespace) -> int:
+    from autoseg.sharing import install_model
+
+    target = install_model(Path(args.archive), data_root("results", args.results), args.overwrite)
+    print(
+        f"installed {target}; predict with: autoseg predict -d {target.name} -i INPUT_FOLDER -o OUTPUT_FOLDER -c CONFIGURATION "
+        f"(see {target / 'inference_instructions.txt'} if present)"
+    )
+    return EXIT_OK
+
+
+def add_commands(commands) -> None:
+    """Adds this module's subcommands to the ``autoseg`` parser."""
+    export = commands.add_parser(
+        "export_model",
+        help="write trained models to one zip file to share",
+        description="Write plans, dataset.json, the folds' weights (no optimiser state), "
+        "postprocessing and inference instructions of a dataset's models to a zip; by default the models "
+        "find_best_configuration chose, else every trained one.",
+    )
+    export.add_argument("dataset", help="dataset id, name or path")
+    export.add_argument("-o", "--output", required=True, help="the .zip to write")
+    export.add_argument(
+        "-c",
+        "--configurations",
+        nargs="+",
+        default=None,
+        help="configurations to export (default: find_best_configuration's choice, else all)",
+    )
+    export.add_argument("-tr", "--trainer", default="default", help="trainer of the named configurations (default: default)")
+    export.add_argument(
+        "-p",
+        "--plans",
+        type=plans_file_for,
+        default="plans.json",
+        help="plans of the named configurations: a plans file or its planner (default: plans.json)",
+    )
+    export.add_argument("-f", "--folds", nargs="+", default=None, help="folds to export (default: every finished fold)")
+    export.add_argument("--results", metavar="DIR", help="trained models folder (default: $AUTOSEG_RESULTS, else ./autoseg_data/results)")
+    export.set_defaults(run=cmd_export_model)
+
+    install = commands.add_parser(
+        "install_model",
+        help="install a model zip written by export_model",
+        description="Check a model archive (no member outside the model layout, weights loadable as tensors only) "
+        "and install it into the results folder in one step.",
+    )
+    install.add_argument("archive", help="the .zip written by autoseg export_model")
+    install.add_argument("--overwrite", action="store_true", help="replace an installed model of the same dataset")
+    install.add_argument("--results", metavar="DIR", help="trained models folder (default: $AUTOSEG_RESULTS, else ./autoseg_data/results)")
+    install.set_defaults(run=cmd_install_model)

@@ -1,0 +1,134 @@
+"""``autoseg train``: one fold of a configuration, with the trainer, loss, optimiser and schedule registries listed in its help."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from autoseg.commands.common import EXIT_OK, preprocessed_option
+from autoseg.errors import AutosegError
+from autoseg.paths import data_root, find_dataset, plans_file_for
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
+    from autoseg.training import get_trainer, train_fold
+
+    preprocessed = find_dataset(args.dataset, data_root("preprocessed", args.preprocessed))
+    overrides = {
+        name: getattr(args, name)
+        for name in ("epochs", "iterations_per_epoch", "validation_iterations", "checkpoint_every", "seed", "num_workers")
+        if getattr(args, name) is not None
+    }
+    for name, value in overrides.items():
+        if value < (0 if name in ("seed", "num_workers") else 1):
+            raise AutosegError(f"--{name} must be at least {0 if name in ('seed', 'num_workers') else 1}, got {value}.")
+    if args.num_gpus < 1:
+        raise AutosegError(f"--num_gpus must be at least 1, got {args.num_gpus}.")
+    if args.pretrained_weights is not None and not Path(args.pretrained_weights).is_file():
+        raise AutosegError(f"--pretrained_weights {args.pretrained_weights}: no such file.")
+    if args.augmentation is not None:
+        overrides["augmentation"] = args.augmentation
+    defaults = get_trainer(args.trainer).default_settings
+    settings = replace(defaults, **overrides, compile=args.compile or defaults.compile)
+    train_fold(
+        preprocessed,
+        data_root("results", args.results),
+        args.configuration,
+        args.fold,
+        plans_file=args.plans,
+        device=args.device,
+        settings=settings,
+        resume=args.resume,
+        validation_only=args.val_only,
+        trainer=args.trainer,
+        pretrained_weights=args.pretrained_weights,
+        save_probabilities=args.npz,
+        num_processes=args.num_gpus,
+    )
+    return EXIT_OK
+
+
+class _HelpWithRegistries(argparse.Action):
+    """``autoseg train --help``: the help with the registries listed, built only when asked for (importing the
+    trainer and its plug-ins takes seconds that no other command should pay)."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        from autoseg.losses import LOSSES
+        from autoseg.training.optim import OPTIMISERS, SCHEDULES
+        from autoseg.training.trainer import trainer_summaries
+
+        lines = ["trainers (-tr):"] + [f"  {name:<16} {summary}" for name, summary in trainer_summaries().items()]
+        lines += ["", "losses (a trainer's settings.loss; \"\" is the task's default):"]
+        lines += [f"  {entry.name:<16} {'; '.join(f'{task}: {text}' for task, text in entry.summaries.items())}" for entry in LOSSES]
+        lines += ["", f"optimisers: {', '.join(OPTIMISERS.names())}; schedules: {', '.join(SCHEDULES.names())}"]
+        lines += ["", "Add your own with a plug-in: see docs/extending.md."]
+        parser.epilog = "\n".join(lines)
+        parser.print_help()
+        parser.exit()
+
+
+def add_commands(commands) -> None:
+    """Adds this module's subcommands to the ``autoseg`` parser."""
+    train = commands.add_parser(
+        "train",
+        help="train one fold of a configuration",
+        description="Train one cross-validation fold (0-4, or 'all' for every case) of a planned configuration on the preprocessed data.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        add_help=False,
+    )
+    train.add_argument("-h", "--help", action=_HelpWithRegistries, nargs=0, help="show this help (with the registered trainers) and exit")
+    train.add_argument("dataset", help="dataset id, folder name or path (in the preprocessed folder)")
+    train.add_argument("configuration", help="a planned configuration: 2d, 3d_fullres, 3d_lowres")
+    train.add_argument("fold", help="0-4, or all")
+    train.add_argument(
+        "-tr",
+        "--trainer",
+        default="default",
+        help="a registered trainer, listed below with the losses, optimisers and schedules a trainer may name (default: default)",
+    )
+    train.add_argument(
+        "-p",
+        "--plans",
+        type=plans_file_for,
+        default="plans.json",
+        help="plans the data was preprocessed with: a plans file (plans_resenc_m.json) or its planner (resenc_m) (default: plans.json)",
+    )
+    train.add_argument("--device", default=None, help="cpu, cuda, cuda:1, mps (default: CUDA, else MPS, else CPU)")
+    train.add_argument("--continue", dest="resume", action="store_true", help="resume from checkpoint_latest.pt exactly where it stopped")
+    train.add_argument("--val_only", action="store_true", help="only re-run the whole-case validation of a finished fold")
+    train.add_argument(
+        "--npz", action="store_true", help="also save the validation cases' class probabilities (validation/CASE.npz), for ensembling"
+    )
+    train.add_argument(
+        "--pretrained_weights",
+        metavar="CKPT",
+        default=None,
+        help="start from this checkpoint's weights (transfer learning); tensors of other shapes are skipped and reported",
+    )
+    train.add_argument(
+        "--num_gpus",
+        type=int,
+        default=1,
+        help="train with DDP on this many GPUs (with --device cpu: gloo processes); or start autoseg train under torchrun",
+    )
+    train.add_argument(
+        "--compile", action="store_true", help="torch.compile the network for training (CUDA; needs a C++ compiler on the CPU)"
+    )
+    train.add_argument("--epochs", type=int, default=None, help="default: the trainer's (1000)")
+    train.add_argument("--iterations_per_epoch", type=int, default=None, help="default: the trainer's (250)")
+    train.add_argument("--validation_iterations", type=int, default=None, help="default: the trainer's (50)")
+    train.add_argument("--checkpoint_every", type=int, default=None, help="epochs between checkpoint_latest.pt updates (default: 5)")
+    train.add_argument("--num_workers", type=int, default=None, help="augmentation worker processes (default: CPUs - 1)")
+    train.add_argument(
+        "--augmentation",
+        choices=("auto", "cpu", "device"),
+        default=None,
+        help="augment in CPU workers, or batched on the training device (default auto: on the device when it is a GPU, and "
+        "always for regression)",
+    )
+    train.add_argument("--seed", type=int, default=None, help="default: 0")
+    preprocessed_option(train)
+    train.add_argument("--results", metavar="DIR", help="trained models folder (default: $AUTOSEG_RESULTS, else ./autoseg_data/results)")
+    train.set_defaults(run=cmd_train)

@@ -1,0 +1,186 @@
+"""Classification: one logit per class from an encoder, global average pooling and a linear head."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from autoseg.tasks.base import Task, register_task
+
+
+@register_task
+class ClassificationTask(Task):
+    """One logit per class from the planned network's encoder, global average pooling and a linear head."""
+
+    name = "classification"
+    has_decoder = False
+    default_loss = "ce"
+    target_resampling = None
+    selection_metric = "balanced_accuracy"
+
+    def out_channels(self) -> int:
+        return len(self.spec.classes)
+
+    def configurations(self, ndim):
+        """One configuration: whole images at the network's fixed input size."""
+        return ["2d"] if ndim == 2 else ["3d_fullres"]
+
+    def batch_classes(self, data_folder, case_ids):
+        """Each case's class index, stored with its preprocessed data."""
+        from autoseg.preprocessing.storage import load_properties
+
+        return tuple(load_properties(data_folder, case_id).class_index for case_id in case_ids)
+
+    def augment(self, augmenter, data, target, generator):
+        """A class per case: only the images change."""
+        return augmenter(data, None, generator)[0], target
+
+    def validation_outputs(self, network, data):
+        """The logits in evaluation mode (no dropout), as the one output level the loss takes."""
+        network.eval()
+        try:
+            return [network(data)]
+        finally:
+            network.train()
+
+    def predict_cases(self, networks, images, configuration, *, device, mirror_axes, step_size=0.5):
+        """Class probabilities (K,) of whole preprocessed images: the softmax averaged over the networks and
+        every mirroring along ``mirror_axes``."""
+        from autoseg.inference.classify import class_probabilities
+
+        return [torch.from_numpy(class_probabilities(networks, image, mirror_axes, device)) for image in images]
+
+    def case_writer(self, folder, *, plans, configuration, save_probabilities=False, part="", resume=False):
+        """One table of every case's class and probabilities (``predictions.csv``, or ``predictions_PART.csv``
+        for a part of the cases), rewritten after each case; with ``resume`` the cases already in it are kept."""
+        return TableWriter(self.spec, Path(folder) / (f"predictions_{part}.csv" if part else "predictions.csv"), resume)
+
+    def prepare_output_folder(self, folder):
+        """Tables of an earlier validation (another process count) would be read beside this one's."""
+        for old in Path(folder).glob("predictions*.csv"):
+            old.unlink()
+
+    def validation_summary(self, folder, fold):
+        """Accuracy, balanced accuracy, AUC and the confusion matrix of the tables in ``folder`` against each
+        case's class (stored with its preprocessed data); see evaluation/classification.py."""
+        from autoseg.evaluation.classification import classification_summary, read_predictions
+        from autoseg.preprocessing.storage import load_properties
+
+        references = {case_id: load_properties(fold.data_folder, case_id).class_index for case_id in fold.validation_ids}
+        return classification_summary(read_predictions(folder, self.spec), references, self.spec)
+
+    def describe(self, summary):
+        metrics = summary["metrics"]
+        return (
+            f"{len(summary['cases'])} cases (whole images): balanced accuracy {metrics['balanced_accuracy']:.4f}, "
+            f"AUC {metrics['auc']:.4f}, accuracy {metrics['accuracy']:.4f}"
+        )
+
+    def evaluate_folder(self, reference_dir, prediction_dir, *, num_processes=None, baseline_dir=None, baseline_channel=None):
+        """Accuracy, balanced accuracy, sensitivity, specificity, AUC and the confusion matrix of the folder's
+        predictions table against the labels table (``reference_dir``: labelsTs.csv or its folder)."""
+        from autoseg.evaluation.folders import evaluate_table, refuse_baseline
+
+        refuse_baseline(baseline_dir, self)
+        return evaluate_table(reference_dir, prediction_dir, self.spec)
+
+    def merge_cross_validation(self, model, folds):
+        """The folds' validation tables merged into one, scored over all out-of-fold cases."""
+        from autoseg.selection import merge_table_folds
+
+        return merge_table_folds(model, folds, self.spec)
+
+    def ensemble_cross_validation(self, first, second, folder, references, num_processes=None):
+        """The class probabilities averaged case by case."""
+        from autoseg.selection import ensemble_table_candidates
+
+        return ensemble_table_candidates(first, second, folder, self.spec)
+
+    def ensemble_folders(self, folders, output_dir, save_probabilities=False):
+        """The class probabilities of the folders' predictions tables averaged case by case."""
+        from autoseg.inference.ensemble import average_tables
+
+        return [average_tables(folders, output_dir, self.spec)]
+
+    def prepare_input(self, data, configuration):
+        """Pads (with zeros) or centre-crops every case to the planned input size."""
+        return fit_to_shape(data, configuration.patch_size)
+
+    def fixed_input_size(self, configuration):
+        return configuration.patch_size
+
+    def plan_class_weights(self, fingerprint):
+        """Balanced weights from the fingerprint's class counts: N / (K * n_c), so every class carries the
+        same total weight (a class without cases gets weight 1)."""
+        counts = fingerprint.class_counts
+        total, classes = sum(counts.values()), len(counts)
+        return {name: total / (classes * count) if count else 1.0 for name, count in counts.items()}
+
+    def make_network(self, architecture, plans=None):
+        from autoseg.networks import network_for
+
+        return network_for(architecture).build_classifier(self.spec.num_channels, self.out_channels(), architecture)
+
+    def prepare_targets(self, target, scales):
+        """Class indices (N,) as the one output level's target."""
+        return [target.long().view(-1)]
+
+    def validation_counts(self, output, target):
+        """The confusion matrix (reference x predicted) of the validation batch."""
+        classes = self.out_channels()
+        pairs = target.view(-1) * classes + output.argmax(1)
+        return {"confusion": torch.bincount(pairs, minlength=classes * classes).view(classes, classes).double().cpu()}
+
+    def validation_scores(self, counts):
+        """Balanced accuracy over the validation batches (the mean recall of the classes present)."""
+        confusion = counts["confusion"]
+        present = confusion.sum(1) > 0
+        recall = confusion.diagonal()[present] / confusion.sum(1)[present]
+        return {"balanced accuracy": float(recall.mean()) if present.any() else float("nan")}
+
+
+class TableWriter:
+    """Collects predicted class probabilities into one predictions table, rewritten (atomically) after
+    every case, so a killed run loses at most the case being classified."""
+
+    def __init__(self, spec, table: Path, resume: bool = False):
+        from autoseg.evaluation.classification import read_predictions
+
+        self.spec, self.table = spec, table
+        self.probabilities = read_predictions(table.parent, spec, [table]) if resume and table.is_file() else {}
+
+    def done(self, case_id: str, ending: str | None = None) -> bool:
+        return case_id in self.probabilities
+
+    def write(self, case_id: str, output, properties=None, ending: str | None = None, device=None) -> list[Path]:
+        from autoseg.evaluation.classification import write_predictions
+
+        self.probabilities[case_id] = np.asarray(output.cpu() if hasattr(output, "cpu") else output)
+        write_predictions(self.table, self.probabilities, self.spec)
+        return []
+
+    def close(self) -> list[Path]:
+        """Writes the table (also when no case was left to classify); returns it."""
+        from autoseg.evaluation.classification import write_predictions
+
+        write_predictions(self.table, self.probabilities, self.spec)
+        return [self.table]
+
+
+def fit_to_shape(data: np.ndarray, shape: list[int]) -> np.ndarray:
+    """Returns ``data`` (C, *spatial) centre-cropped or zero-padded to ``shape``."""
+    out = np.zeros((data.shape[0], *shape), dtype=data.dtype)
+    source, destination = [], []
+    for have, want in zip(data.shape[1:], shape):
+        if have >= want:
+            start = (have - want) // 2
+            source.append(slice(start, start + want))
+            destination.append(slice(0, want))
+        else:
+            start = (want - have) // 2
+            source.append(slice(0, have))
+            destination.append(slice(start, start + have))
+    out[(slice(None), *destination)] = data[(slice(None), *source)]
+    return out

@@ -1,0 +1,134 @@
+"""Image-to-image regression: one linear output channel per target (low-dose to standard-dose PET)."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from autoseg.plans import ChannelNormalisation, InputSkip
+from autoseg.statistics import sample_values
+from autoseg.tasks.base import Task, register_task
+
+
+@register_task
+class RegressionTask(Task):
+    """Image-to-image: one linear output channel per target.
+
+    Targets are normalised reversibly with the fingerprint's target
+    statistics: non-negative targets (uptake, dose, counts) are divided by
+    their mean, keeping zero at zero (``scale``); signed targets are z-scored
+    with the dataset's mean and std (``zscore_dataset``).
+    """
+
+    name = "regression"
+    target_resampling = "linear"
+    default_loss = "l1"
+    selection_metric = "psnr"
+    high_value_percentile = 99.0
+
+    def output_files(self, case_id, folder, ending=None):
+        """``{case}{ending}`` for one target, else ``{case}_{XXXX}{ending}`` per target (as labelsTr holds them)."""
+        ending = ending or self.spec.file_ending
+        count = len(self.spec.targets)
+        return [folder / f"{case_id}{ending}"] if count == 1 else [folder / f"{case_id}_{index:04d}{ending}" for index in range(count)]
+
+    def cases_in(self, folder):
+        """For several targets, the cases with a first target's file (``{case}_0000{ending}``)."""
+        names = super().cases_in(folder)
+        return names if len(self.spec.targets) == 1 else [name[: -len("_0000")] for name in names if name.endswith("_0000")]
+
+    def export(self, output, properties, configuration, plans, files, probabilities_path=None, device=None):
+        """Float images in the targets' original units and the raw geometry (see ``export_regression``)."""
+        from autoseg.inference.export import export_regression
+
+        export_regression(output, properties, configuration, plans.target_normalisation, files, device)
+
+    def evaluate_folder(self, reference_dir, prediction_dir, *, num_processes=None, baseline_dir=None, baseline_channel=None):
+        """MAE, NRMSE, PSNR and SSIM per target, and the baseline inputs' beside them with ``baseline_dir``."""
+        from autoseg.evaluation.folders import evaluate_regression_folders
+
+        return evaluate_regression_folders(reference_dir, prediction_dir, self.spec, num_processes, baseline_dir, baseline_channel)
+
+    def ensemble_folders(self, folders, output_dir, save_probabilities=False):
+        """The predicted images themselves averaged (no probabilities needed)."""
+        from autoseg.inference.ensemble import average_image_folders
+
+        return average_image_folders(folders, output_dir, self)
+
+    def case_metrics(self, predicted, reference):
+        """MAE, NRMSE, PSNR and SSIM per target inside the reference's body mask."""
+        return score_images(dict(zip(self.spec.targets.values(), zip(predicted, reference))))
+
+    def baseline_metrics(self, baseline, reference):
+        """The same metrics of the baseline inputs (``baseline``: one file per target, None where a target has
+        no baseline channel) against the references: what the model must beat."""
+        return score_images(
+            {self.spec.targets[t]: (baseline[t], reference[t]) for t in sorted(self.spec.targets) if baseline[t] is not None}
+        )
+
+    def out_channels(self) -> int:
+        return len(self.spec.targets)
+
+    def fingerprint_target(self, record, target, mask, box, rng):
+        """Samples each target's values inside the non-zero region, for reversible target normalisation."""
+        return mask, [sample_values(channel[mask], rng) for channel in target]
+
+    def prepare_targets(self, target, scales):
+        """Targets (N, T, *patch) -> per output level, block-averaged to that level's grid."""
+        pool = torch.nn.functional.avg_pool3d if target.ndim == 5 else torch.nn.functional.avg_pool2d
+        target = target.float()
+        return [target if all(f == 1 for f in scale) else pool(target, scale, scale) for scale in scales]
+
+    def validation_counts(self, output, target):
+        axes = [0, *range(2, output.ndim)]
+        return {
+            "absolute_error": (output.float() - target).abs().sum(axes).double().cpu(),
+            "voxels": torch.tensor(float(target[:, :1].numel()), dtype=torch.float64),
+        }
+
+    def validation_scores(self, counts):
+        """Negative mean absolute error per target (in normalised units): higher is better, like Dice."""
+        mae = counts["absolute_error"] / counts["voxels"]
+        return {f"-MAE {name}": -value for name, value in zip(self.spec.targets.values(), mae.tolist())}
+
+    def sampling_locations(self, target, rng):
+        """The brightest 1 % of the first target's non-zero voxels ("high"), so patches find small hot lesions."""
+        values = target[0]
+        nonzero = values[values > 0]
+        if nonzero.size == 0:
+            return {}
+        return {"high": self._sample(values >= np.percentile(nonzero, self.high_value_percentile), rng)}
+
+    def plan_target_normalisation(self, fingerprint) -> dict:
+        plans = {}
+        for index, stats in fingerprint.target_statistics.items():
+            scheme = "scale" if stats.min >= 0 else "zscore_dataset"
+            plans[index] = ChannelNormalisation(scheme, False, {"mean": stats.mean, "std": stats.std})
+        return plans
+
+    def plan_input_skips(self, normalisation, target_normalisation):
+        """Each target with a baseline input channel (dataset.json ``baseline_channels``) is predicted as a
+        correction of that channel, when both normalisations are one affine map for the whole dataset
+        (PET, noNorm, regression targets; not per-image z-scores or clipped CT): then
+        ``scale * x + shift`` carries the normalised input onto the target's normalised units, and a
+        network whose heads start at zero predicts the baseline itself before any training."""
+        from autoseg.preprocessing.normalisation import get_scheme
+
+        skips = {}
+        for target, channel in self.spec.baselines().items():
+            source, goal = normalisation[str(channel)], target_normalisation[str(target)]
+            into_input, into_target = get_scheme(source.scheme).affine(source.parameters), get_scheme(goal.scheme).affine(goal.parameters)
+            if into_input is None or into_target is None:
+                continue
+            # raw = (x - b_in) / a_in, then target = a_t * raw + b_t
+            (a_in, b_in), (a_t, b_t) = into_input, into_target
+            skips[str(target)] = InputSkip(channel, a_t / a_in, b_t - a_t * b_in / a_in)
+        return skips
+
+
+def score_images(pairs: dict[str, tuple]) -> dict[str, dict[str, float]]:
+    """{target name: (prediction file, reference file)} -> {target name: MAE, NRMSE, PSNR, SSIM}."""
+    from autoseg.evaluation.evaluate import read_pair
+    from autoseg.evaluation.image_metrics import image_metrics
+
+    return {name: image_metrics(*read_pair(predicted, reference)[:2]) for name, (predicted, reference) in pairs.items()}

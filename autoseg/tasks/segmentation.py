@@ -1,0 +1,174 @@
+"""Segmentation: one softmax channel per label, or one sigmoid channel per region."""
+
+from __future__ import annotations
+
+from functools import partial
+
+import numpy as np
+import torch
+
+from autoseg.statistics import centroid_in_box
+from autoseg.tasks.base import Task, register_task
+
+
+@register_task
+class SegmentationTask(Task):
+    """One softmax channel per label, or one sigmoid channel per region when dataset.json declares regions."""
+
+    name = "segmentation"
+    uses_label_geometry = True
+    default_loss = "ce_dice"
+    selection_metric = "dice"
+
+    def out_channels(self) -> int:
+        return len(self.spec.labels) - 1 if self.spec.has_regions else len(self.spec.labels)
+
+    def fingerprint_target(self, record, target, mask, box, rng):
+        """Voxel counts and centroids per label value; intensities are sampled inside the labelled voxels."""
+        if target is None:
+            return mask, []
+        label = target[0]
+        for value in sorted(self.spec.label_values() - {0}):
+            present = label == value
+            count = int(present.sum())
+            record.class_voxels[str(value)] = count
+            if count:
+                record.class_centroids[str(value)] = centroid_in_box(present, box)
+        return (label > 0 if (label > 0).any() else mask), []
+
+    def prepare_target(self, target):
+        return target.astype(np.uint8 if target.max() < 256 else np.int16)
+
+    def sampling_locations(self, target, rng):
+        """Per label value present, up to 10,000 of its voxels."""
+        return {str(int(value)): self._sample(target[0] == value, rng) for value in np.unique(target) if value != 0}
+
+    def regions(self) -> list[tuple[int, ...]]:
+        """Returns the label values of each region, in dataset.json order (background left out)."""
+        return [value for name, value in self.spec.labels.items() if value != 0]
+
+    def class_names(self) -> list[str]:
+        """Names of the scored output channels: regions, or the non-background labels."""
+        return [name for name, value in self.spec.labels.items() if value != 0]
+
+    def prepare_targets(self, target, scales):
+        """Label map (N, 1, *patch) -> per output level, nearest-downsampled labels or region masks."""
+        from autoseg.losses import labels_to_regions
+
+        target = target.long()
+        if self.spec.has_regions:
+            target = labels_to_regions(target, self.regions()).to(torch.uint8)
+        return [target[(slice(None), slice(None), *(slice(None, None, f) for f in scale))] for scale in scales]
+
+    def validation_counts(self, output, target):
+        """True positives, false positives and false negatives per scored channel, summed over the batch."""
+        if self.spec.has_regions:
+            predicted = torch.sigmoid(output.float()) > 0.5
+            reference = target.bool()
+        else:
+            classes = torch.arange(1, output.shape[1], device=output.device).view(1, -1, *[1] * (output.ndim - 2))
+            predicted = output.argmax(1, keepdim=True) == classes
+            reference = target == classes
+        axes = [0, *range(2, output.ndim)]
+        return {
+            "tp": (predicted & reference).sum(axes).double().cpu(),
+            "fp": (predicted & ~reference).sum(axes).double().cpu(),
+            "fn": (~predicted & reference).sum(axes).double().cpu(),
+        }
+
+    def channel_probabilities(self, logits):
+        """Yields each output channel's probability (float32, on the logits' grid and device), one at a
+        time: sigmoid per region, else softmax over labels (from one log-sum-exp, so no (K, ...) copy)."""
+        if self.spec.has_regions:
+            for channel in logits:
+                yield torch.sigmoid(channel.float())
+            return
+        normaliser = torch.logsumexp(logits.float(), 0)
+        for channel in logits:
+            yield torch.exp(channel.float() - normaliser)
+
+    def background_fill(self) -> list[float]:
+        """Probabilities outside the cropped region: background certain."""
+        channels = self.out_channels()
+        return [0.0] * channels if self.spec.has_regions else [1.0] + [0.0] * (channels - 1)
+
+    def label_map(self, probabilities: np.ndarray) -> np.ndarray:
+        """Probabilities (K, *spatial) -> label values (*spatial): argmax, or regions painted in regions_class_order."""
+        channels = (
+            torch.from_numpy(channel.copy() if index == 0 else channel) for index, channel in enumerate(probabilities)
+        )  # the first is updated in place
+        return self.label_map_from_channels(channels).numpy()
+
+    def label_map_from_channels(self, channels) -> torch.Tensor:
+        """Label values from probability channels arriving one at a time (torch, any device): a running
+        maximum over labels (ties go to the lower label, as argmax), or regions painted in
+        regions_class_order. The first channel is used as the running maximum and changed in place."""
+        labels = best = None
+        for index, probability in enumerate(channels):
+            if labels is None:
+                labels = torch.zeros(probability.shape, dtype=torch.uint8, device=probability.device)
+            if self.spec.has_regions:
+                labels[probability > 0.5] = self.spec.regions_class_order[index]
+            elif best is None:
+                best = probability  # label 0 wins until another is more probable
+            else:
+                labels[probability > best] = index
+                torch.maximum(best, probability, out=best)
+        return labels
+
+    def export(self, output, properties, configuration, plans, files, probabilities_path=None, device=None):
+        from autoseg.inference.export import export_segmentation
+
+        export_segmentation(output, properties, configuration, self, files[0], probabilities_path, device)
+
+    def evaluate_folder(self, reference_dir, prediction_dir, *, num_processes=None, baseline_dir=None, baseline_channel=None):
+        """Dice, IoU, precision, recall, HD95 and ASSD of each label or region (``evaluation_structures``)."""
+        from autoseg.evaluation.folders import evaluate_label_folders, refuse_baseline
+
+        refuse_baseline(baseline_dir, self)
+        return evaluate_label_folders(reference_dir, prediction_dir, self.evaluation_structures(), num_processes)
+
+    def ensemble_members(self, candidates, say=print):
+        """Candidates with saved validation probabilities: averaging label maps would lose what an ensemble needs."""
+        without = [c.name for c in candidates if c.probabilities is None]
+        if without:
+            say(
+                f"ensembles with {', '.join(without)} are not scored: train (or re-validate with --val_only) with --npz to "
+                "save validation probabilities"
+            )
+        return [c for c in candidates if c.probabilities is not None]
+
+    def ensemble_cross_validation(self, first, second, folder, references, num_processes=None):
+        """The saved probabilities averaged case by case, labelled and scored."""
+        from autoseg.selection import ensemble_image_candidates, ensemble_probabilities_case
+
+        case_of = partial(ensemble_probabilities_case, task=self)
+        return ensemble_image_candidates(first, second, folder, references, num_processes, case_of)
+
+    def choose_postprocessing(self, best, references, num_processes=None):
+        """Largest-component steps kept only where they raise the mean Dice of the out-of-fold predictions."""
+        from autoseg.selection import postprocess_candidate
+
+        return postprocess_candidate(best, references, self, num_processes)
+
+    def ensemble_folders(self, folders, output_dir, save_probabilities=False):
+        """The probabilities each folder saved (``--save_probabilities``, ``--npz``) averaged, then labelled."""
+        from autoseg.inference.ensemble import average_probability_folders
+
+        return average_probability_folders(folders, output_dir, self, save_probabilities)
+
+    def case_metrics(self, predicted, reference):
+        from autoseg.evaluation import evaluate_case
+
+        return evaluate_case(predicted[0], reference[0], self.evaluation_structures())
+
+    def evaluation_structures(self) -> dict[str, tuple[int, ...]]:
+        """The structures scored per case, {name: label values}: each region, or each non-background label."""
+        return {name: value if isinstance(value, tuple) else (value,) for name, value in self.spec.labels.items() if value != 0}
+
+    def validation_scores(self, counts):
+        """Pseudo-Dice per class over all validation patches (a class absent everywhere scores nan)."""
+        tp, fp, fn = counts["tp"], counts["fp"], counts["fn"]
+        denominator = 2 * tp + fp + fn
+        dice = torch.where(denominator > 0, 2 * tp / denominator.clamp_min(1), torch.full_like(tp, float("nan")))
+        return dict(zip(self.class_names(), dice.tolist()))

@@ -1,0 +1,75 @@
+"""Segmentation, regression and classification differ only inside autoseg/tasks: this scan fails on any branch
+on the task's kind elsewhere in the package (a comparison with a kind's name or with a dataset's or plans'
+``task``, an isinstance check against a task class, or the kind attributes the task object replaced)."""
+
+import ast
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+KIND_NAMES = {"segmentation", "regression", "classification"}
+TASK_CLASSES = {"SegmentationTask", "RegressionTask", "ClassificationTask"}
+REPLACED_ATTRIBUTES = {"target_kind", "dense_output"}
+# The raw-dataset layer still reads dataset.json's keys and finds each kind's references itself (it sits below
+# autoseg/tasks, which cannot serve it yet). These are its branches, by file, so none can be added unnoticed
+# and a removed one must be taken off this list.
+NOT_YET_MOVED = {
+    "autoseg/dataset/dataset_json.py": 2,
+    "autoseg/dataset/raw.py": 2,
+    "autoseg/dataset/verify.py": 1,
+}
+
+
+def _is_kind_operand(node: ast.AST) -> bool:
+    if isinstance(node, ast.Constant) and node.value in KIND_NAMES:
+        return True
+    if isinstance(node, (ast.Tuple, ast.List, ast.Set)):
+        return any(_is_kind_operand(element) for element in node.elts)
+    return isinstance(node, ast.Attribute) and node.attr == "task"
+
+
+def kind_branches(path: Path) -> list[str]:
+    """Lines of ``path`` that branch on a task kind."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Compare) and any(_is_kind_operand(operand) for operand in [node.left, *node.comparators]):
+            found.append(f"{path.relative_to(ROOT)}:{node.lineno}")
+        elif isinstance(node, ast.Attribute) and node.attr in REPLACED_ATTRIBUTES:
+            found.append(f"{path.relative_to(ROOT)}:{node.lineno} ({node.attr})")
+        elif isinstance(node, ast.Call) and getattr(node.func, "id", None) == "isinstance":
+            classes = node.args[1] if len(node.args) == 2 else None
+            names = {getattr(element, "id", None) for element in getattr(classes, "elts", [classes])}
+            if names & TASK_CLASSES:
+                found.append(f"{path.relative_to(ROOT)}:{node.lineno} (isinstance)")
+    return sorted(found, key=lambda line: int(line.split(":")[1].split()[0]))
+
+
+def test_no_module_outside_autoseg_tasks_branches_on_the_task_kind():
+    sources = [p for folder in ("autoseg", "planners", "dataset_conversion") for p in sorted((ROOT / folder).rglob("*.py"))]
+    branches = {}
+    for path in sources:
+        relative = path.relative_to(ROOT).as_posix()
+        if not relative.startswith("autoseg/tasks/"):
+            lines = kind_branches(path)
+            if lines:
+                branches[relative] = lines
+    unexpected = {path: lines for path, lines in branches.items() if len(lines) != NOT_YET_MOVED.get(path, 0)}
+    stale = {path for path in NOT_YET_MOVED if path not in branches}
+    assert not unexpected, f"branches on the task kind outside autoseg/tasks (ask the task object instead): {unexpected}"
+    assert not stale, f"no branches left in {sorted(stale)}: take them off NOT_YET_MOVED"
+
+
+def test_the_scan_finds_each_kind_of_branch(tmp_path):
+    sample = tmp_path / "sample.py"
+    sample.write_text(
+        "if spec.task == 'regression':\n    pass\n"
+        "x = 1 if kind in ('segmentation', 'other') else 2\n"
+        "y = task.target_kind\n"
+        "z = isinstance(task, ClassificationTask)\n"
+        "w = task.target_resampling == 'label'\n"  # a resampling mode, not a kind
+    )
+    global ROOT
+    saved, ROOT = ROOT, tmp_path
+    try:
+        assert kind_branches(sample) == ["sample.py:1", "sample.py:3", "sample.py:4 (target_kind)", "sample.py:5 (isinstance)"]
+    finally:
+        ROOT = saved
