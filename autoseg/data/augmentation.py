@@ -33,7 +33,7 @@ from batchgenerators.transforms.noise_transforms import GaussianBlurTransform, G
 from batchgenerators.transforms.resample_transforms import SimulateLowResolutionTransform
 from batchgenerators.transforms.spatial_transforms import MirrorTransform, SpatialTransform
 
-ANISOTROPY_THRESHOLD = 3.0
+from autoseg.preprocessing.resample import ANISOTROPY_THRESHOLD
 
 
 class FoldFirstAxisIntoChannels(AbstractTransform):

@@ -16,6 +16,8 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
+# Above this ratio of coarsest to finest spacing (or patch edge) the coarse axis is treated apart: resampled
+# separately here, planned from a percentile in planners/default.py, not rotated in data/augmentation.py.
 ANISOTROPY_THRESHOLD = 3.0
 
 
