@@ -37,12 +37,15 @@ def soft_dice(probabilities: torch.Tensor, one_hot: torch.Tensor, batch_dice: bo
     return (2 * intersection + smooth) / (total.clamp_min(1e-8) + smooth)
 
 
-def top_k_mean(losses: torch.Tensor, top_k: float | None) -> torch.Tensor:
-    """The mean of all voxel losses, or with ``top_k`` (a fraction) of the largest ``top_k`` of them."""
-    if top_k is None:
-        return losses.mean()
+def top_k_mean(losses: torch.Tensor, top_k: float) -> torch.Tensor:
+    """The mean of the largest ``top_k`` (a fraction) of the voxel losses."""
     flat = losses.reshape(-1)
     return flat.topk(max(1, int(flat.numel() * top_k)), sorted=False).values.mean()
+
+
+def add_terms(terms: list[torch.Tensor]) -> torch.Tensor:
+    """The sum of a loss's terms, first to last (the default ``ce + (1 - dice)`` exactly as it always was)."""
+    return sum(terms[1:], terms[0])
 
 
 class DiceCELoss(nn.Module):
@@ -68,17 +71,19 @@ class DiceCELoss(nn.Module):
 
     def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         labels = target[:, 0].long()
-        loss = torch.zeros((), device=logits.device)
-        if self.ce:
-            loss = loss + top_k_mean(functional.cross_entropy(logits.float(), labels, reduction="none"), self.top_k)
+        terms = []
+        if self.ce and self.top_k is None:
+            terms.append(functional.cross_entropy(logits.float(), labels))
+        elif self.ce:
+            terms.append(top_k_mean(functional.cross_entropy(logits.float(), labels, reduction="none"), self.top_k))
         if self.dice:
             probabilities = torch.softmax(logits.float(), 1)
             one_hot = functional.one_hot(labels, logits.shape[1]).movedim(-1, 1).to(probabilities.dtype)
             dice = soft_dice(probabilities, one_hot, self.batch_dice, self.smooth)
             if self.ignore_background:
                 dice = dice[..., 1:]
-            loss = loss + (1 - dice.mean())
-        return loss
+            terms.append(1 - dice.mean())
+        return add_terms(terms)
 
 
 class RegionDiceBCELoss(nn.Module):
@@ -92,12 +97,14 @@ class RegionDiceBCELoss(nn.Module):
 
     def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         target = target.float()
-        loss = torch.zeros((), device=logits.device)
-        if self.ce:
-            loss = loss + top_k_mean(functional.binary_cross_entropy_with_logits(logits.float(), target, reduction="none"), self.top_k)
+        terms = []
+        if self.ce and self.top_k is None:
+            terms.append(functional.binary_cross_entropy_with_logits(logits.float(), target))
+        elif self.ce:
+            terms.append(top_k_mean(functional.binary_cross_entropy_with_logits(logits.float(), target, reduction="none"), self.top_k))
         if self.dice:
-            loss = loss + (1 - soft_dice(torch.sigmoid(logits.float()), target, self.batch_dice, self.smooth).mean())
-        return loss
+            terms.append(1 - soft_dice(torch.sigmoid(logits.float()), target, self.batch_dice, self.smooth).mean())
+        return add_terms(terms)
 
 
 def gaussian_blur(images: torch.Tensor, sigma: float = 1.5, truncate: float = 3.5) -> torch.Tensor:
