@@ -175,7 +175,7 @@ class Task:
 
     def validation_summary(self, folder: Path, fold) -> dict | None:
         """Scores the validation cases of ``fold`` (a FoldSetup) predicted into ``folder`` against the raw
-        references (and regression's baseline inputs against them); None without references."""
+        references; None without references."""
         from autoseg.evaluation import summarise
 
         if fold.reference_folder is None:
@@ -185,18 +185,7 @@ class Task:
             case_id: self.case_metrics(self.output_files(case_id, folder), self.output_files(case_id, references))
             for case_id in fold.validation_ids
         }
-        summary = summarise(per_case)
-        if fold.baseline_folder is not None and fold.baseline_folder.is_dir():
-            baselines = self.spec.baselines()
-
-            def inputs(case_id: str) -> list[Path | None]:
-                files = self.output_files(case_id, fold.baseline_folder)
-                return [path if target in baselines else None for target, path in zip(self.spec.targets, files)]
-
-            summary["baseline"] = summarise(
-                {case_id: self.baseline_metrics(inputs(case_id), self.output_files(case_id, references)) for case_id in fold.validation_ids}
-            )
-        return summary
+        return summarise(per_case)
 
     def describe(self, summary: dict) -> str:
         """One line of a validation summary's scores (and its baseline's)."""

@@ -157,7 +157,7 @@ class TableWriter:
     def write(self, case_id: str, output, properties=None, ending: str | None = None, device=None) -> list[Path]:
         from autoseg.evaluation.classification import write_predictions
 
-        self.probabilities[case_id] = np.asarray(output.cpu() if hasattr(output, "cpu") else output)
+        self.probabilities[case_id] = output.cpu().numpy()  # (K,) class probabilities
         write_predictions(self.table, self.probabilities, self.spec)
         return []
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import torch
 
@@ -58,6 +60,26 @@ class RegressionTask(Task):
     def case_metrics(self, predicted, reference):
         """MAE, NRMSE, PSNR and SSIM per target inside the reference's body mask."""
         return score_images(dict(zip(self.spec.targets.values(), zip(predicted, reference))))
+
+    def validation_summary(self, folder, fold):
+        """The predictions' scores, and beside them (under ``baseline``) those of the baseline inputs the
+        targets improve on (copied to the fold's ``baseline_folder`` by preprocessing)."""
+        from autoseg.evaluation import summarise
+
+        summary = super().validation_summary(folder, fold)
+        if summary is None or fold.baseline_folder is None or not fold.baseline_folder.is_dir():
+            return summary
+        baselines = self.spec.baselines()
+
+        def inputs(case_id: str) -> list[Path | None]:
+            files = self.output_files(case_id, fold.baseline_folder)
+            return [path if target in baselines else None for target, path in zip(self.spec.targets, files)]
+
+        references = fold.reference_folder
+        summary["baseline"] = summarise(
+            {case_id: self.baseline_metrics(inputs(case_id), self.output_files(case_id, references)) for case_id in fold.validation_ids}
+        )
+        return summary
 
     def baseline_metrics(self, baseline, reference):
         """The same metrics of the baseline inputs (``baseline``: one file per target, None where a target has
