@@ -76,6 +76,18 @@ def test_every_network_builds_its_outputs_at_its_scales_and_counts_its_parameter
 
 
 @pytest.mark.parametrize("name", NETWORKS.names())
+def test_without_deep_supervision_every_network_trains_on_its_one_output(name):
+    architecture = replace(tiny_architecture(name, 2), deep_supervision=False)
+    network_type = get_network(name)
+    network = network_type.build(1, 3, architecture).train()
+    scales = network_type.output_scales(architecture)
+    outputs = network(torch.randn(2, 1, 16, 16))
+    assert scales == [[1, 1]] and len(outputs) == 1 and outputs[0].shape == (2, 3, 16, 16)
+    loss = task_for(SPECS["segmentation"]).make_loss(len(scales))
+    loss(outputs, [torch.randint(0, 3, (2, 1, 16, 16))]).backward()
+
+
+@pytest.mark.parametrize("name", NETWORKS.names())
 def test_every_network_models_its_training_memory_within_15_percent(name):
     """The planner's memory model of each network against a real training step (CPU, float32)."""
     block = get_network(name).block

@@ -3,9 +3,10 @@
 An encoder returns every stage's output, highest resolution first; stage
 ``s`` has ``architecture.features_per_stage[s]`` channels. The decoder
 upsamples with transposed convolutions, concatenates the skip connection and
-applies ``n_conv_per_stage_decoder`` conv blocks. With deep supervision,
-``forward`` in training mode returns one output per decoder stage, highest
-resolution first.
+applies ``n_conv_per_stage_decoder`` conv blocks. In training mode ``forward``
+returns a list of outputs, as the losses take them: with deep supervision one
+per decoder stage, highest resolution first, else the full-resolution one
+alone; in evaluation mode the full-resolution output itself.
 
 Tensors are ``(N, C, *spatial)`` with spatial axes in autoseg's array order.
 """
@@ -104,7 +105,8 @@ class UNet(nn.Module):
                 outputs.append(self._add_skips(head(x), inputs))
         if self.deep_supervision and self.training:
             return outputs[::-1]
-        return self._add_skips(self.heads[-1](x), inputs)
+        output = self._add_skips(self.heads[-1](x), inputs)
+        return [output] if self.training else output
 
     def _add_skips(self, output: torch.Tensor, inputs: torch.Tensor) -> torch.Tensor:
         if not self.skip_outputs:
