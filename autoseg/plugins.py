@@ -74,8 +74,3 @@ def _import_from_here(name: str) -> None:
     finally:
         if added and here in sys.path:
             sys.path.remove(here)
-
-
-def loaded_plugins() -> list[str]:
-    """The plug-ins loaded so far (entry-point values and module names)."""
-    return list(_state["modules"])

@@ -10,6 +10,7 @@ names the entry; plug-ins add their own with ``@register_network``.
 
 from __future__ import annotations
 
+import json
 from functools import lru_cache
 
 import torch
@@ -74,7 +75,7 @@ class Network:
     def count_parameters(self, architecture: Architecture, in_channels: int, out_channels: int, decoder: bool = True) -> int:
         """Trainable parameters of the dense network (or, without ``decoder``, of the classifier), counted on
         a network built on the meta device (no memory, no initialisation)."""
-        return _meta_parameter_count(self, _frozen(architecture.to_json()), in_channels, out_channels, decoder)
+        return _meta_parameter_count(self, json.dumps(architecture.to_json(), sort_keys=True), in_channels, out_channels, decoder)
 
     def memory(
         self,
@@ -100,26 +101,10 @@ class Network:
         )
 
 
-def _frozen(value):
-    """A hashable copy of JSON data (for caching by architecture)."""
-    if isinstance(value, dict):
-        return tuple(sorted((k, _frozen(v)) for k, v in value.items()))
-    if isinstance(value, list):
-        return tuple(_frozen(v) for v in value)
-    return value
-
-
-def _thawed(value):
-    if isinstance(value, tuple) and value and all(isinstance(v, tuple) and len(v) == 2 and isinstance(v[0], str) for v in value):
-        return {k: _thawed(v) for k, v in value}
-    if isinstance(value, tuple):
-        return [_thawed(v) for v in value]
-    return value
-
-
 @lru_cache(maxsize=256)
-def _meta_parameter_count(network: Network, architecture, in_channels: int, out_channels: int, decoder: bool) -> int:
-    architecture = Architecture.from_json(_thawed(architecture))
+def _meta_parameter_count(network: Network, architecture_json: str, in_channels: int, out_channels: int, decoder: bool) -> int:
+    """Cached by the architecture's JSON text: the planner asks for the same few architectures many times."""
+    architecture = Architecture.from_json(json.loads(architecture_json))
     with torch.device("meta"):
         encoder = network.encoder(in_channels, architecture)
         if decoder:

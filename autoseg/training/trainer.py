@@ -85,7 +85,6 @@ class Trainer:
         configuration = fold.configuration
         self.fold, self.settings, self.processes = fold, settings, processes
         self.spec, self.configuration, self.plans = fold.spec, configuration, fold.plans
-        self.baseline_folder, self.reference_folder = fold.baseline_folder, fold.reference_folder
         self.data_folder, self.validation_ids = Path(fold.data_folder), list(fold.validation_ids)
         self.output_dir, self.save_probabilities = Path(fold.output_dir), save_probabilities
         self.device = processes.device(torch.device(device))
