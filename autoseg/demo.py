@@ -172,9 +172,9 @@ def _predict_held_out(model_dir: Path, raw: Path, output: Path, recipe: DemoReci
     """Predicts the stand-in's imagesTs with the demo model and scores them against labelsTs
     (for regression also the inputs); for segmentation, draws one overlay."""
     from autoseg.device import pick_device
-    from autoseg.evaluation.folders import evaluate_folders
     from autoseg.evaluation.overlay import save_overlay
-    from autoseg.inference.predictor import load_trained_model, predict_folder
+    from autoseg.workflows.evaluation import evaluate_folders
+    from autoseg.workflows.prediction import load_trained_model, predict_folder
 
     start = time.perf_counter()
     device = pick_device()

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Iterator
 
-from autoseg.dataset.raw import SPLITS
+from autoseg.dataset.layout import SPLITS
 from autoseg.errors import AutosegError
 from autoseg.io import ImageData, atomic_write, write_image
 from autoseg.paths import dataset_folder_name, datasets_in

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from autoseg.dataset import DatasetSpec, RawDataset
+from autoseg.dataset import REFERENCE_FORMATS, DatasetSpec, RawDataset
 from autoseg.fingerprint import compute_fingerprint
 from autoseg.losses import LOSSES
 from autoseg.networks import NETWORKS, Architecture, get_network
@@ -149,6 +149,12 @@ def test_every_task_kind_builds_a_network_and_loss_whose_targets_fit_its_outputs
     assert torch.isfinite(value) and all(torch.isfinite(p.grad).all() for p in network.parameters() if p.grad is not None)
     scores = task.validation_scores(task.validation_counts(outputs[0].detach(), targets[0]))
     assert scores and all(isinstance(v, float) for v in scores.values())
+
+
+@pytest.mark.parametrize("task_name", task_names())
+def test_every_task_kind_has_a_raw_reference_format_that_accepts_its_dataset_json(task_name):
+    assert set(REFERENCE_FORMATS.names()) == set(task_names())
+    assert REFERENCE_FORMATS.get(task_name).spec_problems(spec_of(task_name).to_json()) == []
 
 
 # losses -------------------------------------------------------------------------------------------------

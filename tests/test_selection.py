@@ -11,7 +11,8 @@ from autoseg.errors import AutosegError
 from autoseg.evaluation import evaluate_case, summarise, write_summary
 from autoseg.inference.postprocessing import Postprocessing, apply_postprocessing_folder, largest_component
 from autoseg.io import Geometry, ImageData, read_image, write_image
-from autoseg.selection import determine_postprocessing, find_best_configuration
+from autoseg.selection import determine_postprocessing
+from autoseg.workflows.best_configuration import find_best_configuration
 
 GEOMETRY = Geometry((2.0, 1.0, 1.0), (5.0, -3.0, 1.0), (1, 0, 0, 0, 1, 0, 0, 0, 1))
 DATASET = {"channel_names": {"0": "MR"}, "labels": {"background": 0, "a": 1, "b": 2}, "numTraining": 6, "file_ending": ".nii.gz"}

@@ -11,7 +11,7 @@ from autoseg.cli import main
 from autoseg.dataset import DatasetSpec
 from autoseg.evaluation import write_summary
 from autoseg.evaluation.classification import classification_summary, write_predictions
-from autoseg.selection import find_best_configuration
+from autoseg.workflows.best_configuration import find_best_configuration
 
 DATASET = {
     "channel_names": {"0": "PET", "1": "T1"},

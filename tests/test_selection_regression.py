@@ -10,11 +10,11 @@ from autoseg.cli import main
 from autoseg.dataset import DatasetSpec
 from autoseg.errors import AutosegError
 from autoseg.evaluation import summarise, write_summary
-from autoseg.evaluation.folders import evaluate_folders
 from autoseg.evaluation.image_metrics import image_metrics
 from autoseg.io import Geometry, ImageData, read_image, write_image
-from autoseg.selection import find_best_configuration
 from autoseg.tasks import task_for
+from autoseg.workflows.best_configuration import find_best_configuration
+from autoseg.workflows.evaluation import evaluate_folders
 
 GEOMETRY = Geometry((3.0, 2.0, 2.0), (1.0, 2.0, 3.0), (1, 0, 0, 0, 1, 0, 0, 0, 1))
 ONE_TARGET = {

@@ -11,10 +11,10 @@ import torch
 from autoseg.cli import main
 from autoseg.dataset import RawDataset
 from autoseg.errors import AutosegError
-from autoseg.inference.predictor import load_trained_model, predict_folder
 from autoseg.io import read_image
 from autoseg.sharing import install_model
 from autoseg.training import train_fold, trainer_settings
+from autoseg.workflows.prediction import load_trained_model, predict_folder
 from tests.conftest import preprocess_with_tiny_network
 
 

@@ -10,7 +10,7 @@ from autoseg.paths import data_root, find_dataset, plans_file_for
 
 
 def cmd_find_best_configuration(args: argparse.Namespace) -> int:
-    from autoseg.selection import find_best_configuration
+    from autoseg.workflows.best_configuration import find_best_configuration
 
     results = find_dataset(args.dataset, data_root("results", args.results))
     references = data_root("preprocessed", args.preprocessed) / results.name / "gt"
@@ -44,7 +44,8 @@ def cmd_apply_postprocessing(args: argparse.Namespace) -> int:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from autoseg.evaluation import parse_structures
-    from autoseg.evaluation.folders import evaluate_folders, print_table
+    from autoseg.evaluation.folders import print_table
+    from autoseg.workflows.evaluation import evaluate_folders
 
     structures = parse_structures(args.labels) if args.labels else None
     summary = evaluate_folders(

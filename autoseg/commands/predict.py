@@ -33,7 +33,7 @@ def _model_folder(args: argparse.Namespace) -> Path:
 
 def cmd_predict(args: argparse.Namespace) -> int:
     from autoseg.device import pick_device
-    from autoseg.inference.predictor import load_trained_model, predict_folder
+    from autoseg.workflows.prediction import load_trained_model, predict_folder
 
     device = pick_device(args.device)
     model = load_trained_model(_model_folder(args), args.folds, checkpoint=args.checkpoint, device=device)
@@ -56,7 +56,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 
 def cmd_ensemble(args: argparse.Namespace) -> int:
-    from autoseg.inference.ensemble import ensemble_folders
+    from autoseg.workflows.ensemble import ensemble_folders
 
     written = ensemble_folders([Path(folder) for folder in args.input], Path(args.output), args.save_probabilities)
     print(f"wrote {len(written)} ensembled predictions to {args.output}")

@@ -10,10 +10,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from autoseg.dataset.checks import index_map_problems, is_int
+from autoseg.dataset.references import REFERENCE_FORMATS
 from autoseg.errors import AutosegError
 from autoseg.io import supported_endings
 
-TASK_KINDS = ("segmentation", "regression", "classification")
 _PARSED_KEYS = {
     "channel_names",
     "labels",
@@ -139,23 +140,6 @@ def _index_map(mapping: dict) -> dict[int, str]:
     return {int(key): value for key, value in sorted(mapping.items(), key=lambda item: int(item[0]))}
 
 
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _index_map_problems(key: str, mapping: Any, what: str) -> list[str]:
-    if not isinstance(mapping, dict) or not mapping:
-        return [f'\'{key}\' must be a non-empty object mapping "0", "1", ... to {what} names']
-    problems = []
-    if not all(isinstance(k, str) and k.isdigit() for k in mapping):
-        problems.append(f'\'{key}\' keys must be "0", "1", ...; got {sorted(mapping)}')
-    elif sorted(int(k) for k in mapping) != list(range(len(mapping))):
-        problems.append(f'\'{key}\' keys must run from "0" to "{len(mapping) - 1}" without gaps; got {sorted(mapping, key=int)}')
-    if not all(isinstance(v, str) and v for v in mapping.values()):
-        problems.append(f"'{key}' values must be non-empty strings")
-    return problems
-
-
 def dataset_json_problems(data: Any) -> list[str]:
     """Returns every problem in a parsed dataset.json (empty when it is valid)."""
     if not isinstance(data, dict):
@@ -168,8 +152,8 @@ def dataset_json_problems(data: Any) -> list[str]:
     elif "channel_names" not in data:
         problems.append('\'channel_names\' is missing (e.g. {"0": "T1", "1": "FLAIR"})')
     else:
-        problems += _index_map_problems("channel_names", data["channel_names"], "channel")
-    if not _is_int(data.get("numTraining")) or data["numTraining"] < 0:
+        problems += index_map_problems("channel_names", data["channel_names"], "channel")
+    if not is_int(data.get("numTraining")) or data["numTraining"] < 0:
         problems.append(f"'numTraining' must be a non-negative integer, got {data.get('numTraining')!r}")
     ending = data.get("file_ending")
     if not isinstance(ending, str) or not ending.startswith("."):
@@ -177,72 +161,8 @@ def dataset_json_problems(data: Any) -> list[str]:
     elif ending.lower() not in supported_endings():
         problems.append(f"'file_ending' {ending!r} is not supported; use one of {', '.join(sorted(supported_endings()))}")
     task = data.get("task", "segmentation")
-    if task not in TASK_KINDS:
-        problems.append(f"'task' must be one of {', '.join(TASK_KINDS)}, got {task!r}")
-    elif task == "segmentation":
-        problems += _label_problems(data)
-    elif task == "regression":
-        problems += _index_map_problems("targets", data.get("targets"), "regression target")
-        if "baseline_channels" in data:
-            problems += _baseline_problems(data["baseline_channels"], data.get("targets"), data.get("channel_names"))
+    if not isinstance(task, str) or task not in REFERENCE_FORMATS:
+        problems.append(f"'task' must be one of {', '.join(REFERENCE_FORMATS.names())}, got {task!r}")
     else:
-        problems += _class_problems(data.get("classes"))
-    return problems
-
-
-def _label_problems(data: dict) -> list[str]:
-    labels = data.get("labels")
-    if not isinstance(labels, dict) or not labels:
-        return ['\'labels\' must be a non-empty object mapping label names to integers, e.g. {"background": 0, "tumour": 1}']
-    problems = []
-    plain_values = []
-    for name, value in labels.items():
-        if _is_int(value):
-            plain_values.append(value)
-            if value < 0:
-                problems.append(f"label {name!r} has negative value {value}")
-        elif isinstance(value, list) and value and all(_is_int(v) and v > 0 for v in value):
-            continue
-        else:
-            problems.append(f"label {name!r} must be an integer, or a list of positive integers for a region; got {value!r}")
-    if 0 not in plain_values:
-        problems.append("'labels' must declare background with value 0, e.g. \"background\": 0")
-    duplicates = sorted({v for v in plain_values if plain_values.count(v) > 1})
-    if duplicates:
-        problems.append(f"label values {duplicates} are used by more than one label name")
-    used = set(plain_values) | {v for value in labels.values() if isinstance(value, list) for v in value if _is_int(v)}
-    if not duplicates and not problems and sorted(used) != list(range(len(used))):
-        problems.append(
-            f"label values must be consecutive from 0 (each value is an output channel); got {sorted(used)}. "
-            "Renumber the label files (e.g. 0, 1, 2, 4 -> 0, 1, 2, 3), or declare regions for nested structures"
-        )
-    if any(isinstance(v, list) for v in labels.values()):
-        order = data.get("regions_class_order")
-        num_regions = len(labels) - 1
-        if not isinstance(order, list) or len(order) != num_regions or not all(_is_int(v) for v in order):
-            problems.append(f"region labels need 'regions_class_order', a list of {num_regions} integers (one per non-background entry)")
-    return problems
-
-
-def _class_problems(classes: Any) -> list[str]:
-    if not isinstance(classes, dict) or len(classes) < 2:
-        return ['\'classes\' must map at least two class names to integers, e.g. {"CN": 0, "AD": 1}']
-    values = list(classes.values())
-    if not all(_is_int(v) for v in values) or sorted(values) != list(range(len(values))):
-        return [f"'classes' values must be the integers 0..{len(values) - 1}, each once; got {values}"]
-    return []
-
-
-def _baseline_problems(baselines: Any, targets: Any, channels: Any) -> list[str]:
-    example = 'e.g. {"0": 0}: target 0 improves on input channel 0'
-    if not isinstance(baselines, dict):
-        return [f"'baseline_channels' must map target indices to input channel indices ({example}), got {baselines!r}"]
-    problems = []
-    for target, channel in baselines.items():
-        if not isinstance(targets, dict) or target not in targets:
-            problems.append(f"'baseline_channels' names target {target!r}, which 'targets' does not declare")
-        if not _is_int(channel) or not isinstance(channels, dict) or str(channel) not in channels:
-            problems.append(
-                f"'baseline_channels' maps target {target!r} to {channel!r}, which is not an input channel index of 'channel_names'"
-            )
+        problems += REFERENCE_FORMATS.get(task).spec_problems(data)
     return problems

@@ -8,8 +8,11 @@ from pathlib import Path
 
 import numpy as np
 
+from autoseg.dataset.checks import grid_problems
 from autoseg.dataset.dataset_json import DatasetSpec, dataset_json_problems, read_dataset_json
-from autoseg.dataset.raw import Case, Problem, collect_cases, relative_name
+from autoseg.dataset.layout import Case, Problem, relative_name
+from autoseg.dataset.raw import collect_cases
+from autoseg.dataset.references import REFERENCE_FORMATS
 from autoseg.errors import AutosegError
 from autoseg.io import ImageData, read_image
 from autoseg.parallel import map_cases
@@ -90,13 +93,6 @@ def _content_problems(image: ImageData, where: str, check_constant: bool) -> lis
     return []
 
 
-def _grid_problems(image: ImageData, reference: ImageData, where: str, what: str) -> list[Problem]:
-    if image.spatial_shape != reference.spatial_shape:
-        return [Problem(where, f"{what}: shape {image.spatial_shape} vs {reference.spatial_shape}")]
-    differences = image.geometry.differences(reference.geometry)
-    return [Problem(where, f"{what}: {'; '.join(differences)}")] if differences else []
-
-
 def _check_case(item: tuple[Case, str], spec: DatasetSpec, root: Path) -> list[Problem]:
     case, split = item
     problems: list[Problem] = []
@@ -107,7 +103,7 @@ def _check_case(item: tuple[Case, str], spec: DatasetSpec, root: Path) -> list[P
     if readable:
         first_path, first = readable[0]
         for path, image in readable[1:]:
-            problems += _grid_problems(image, first, relative_name(path, root), f"does not match {first_path.name}")
+            problems += grid_problems(image, first, relative_name(path, root), f"does not match {first_path.name}")
     if len(readable) == len(images):
         total = sum(image.num_channels for _, image in readable)
         if total != spec.num_channels:
@@ -115,28 +111,14 @@ def _check_case(item: tuple[Case, str], spec: DatasetSpec, root: Path) -> list[P
     if not readable:
         return problems
     reference = readable[0][1]
+    reference_format = REFERENCE_FORMATS.get(spec.task)
     for path in case.label_files:
         label = _read(path, root, problems)
         if label is None:
             continue
         where = relative_name(path, root)
         problems += _content_problems(label, where, check_constant=False)
-        if spec.task == "regression":
-            problems += _grid_problems(label, reference, where, "regression target is on a different grid than the images")
-        else:
-            problems += _grid_problems(label, reference, where, "label does not match the images")
-            problems += _label_value_problems(label, spec, where)
+        problems += reference_format.file_problems(label, reference, spec, where)
     return problems
 
 
-def _label_value_problems(label: ImageData, spec: DatasetSpec, where: str) -> list[Problem]:
-    if label.num_channels != 1:
-        return [Problem(where, f"a label file must have one channel, this one has {label.num_channels}")]
-    values = np.unique(label.array)
-    if np.issubdtype(values.dtype, np.floating) and not np.array_equal(values, np.round(values)):
-        return [Problem(where, "label holds non-integer values; labels must be integers")]
-    undeclared = sorted(set(values.astype(np.int64).tolist()) - spec.label_values())
-    if undeclared:
-        declared = ", ".join(str(v) for v in sorted(spec.label_values()))
-        return [Problem(where, f"label values {undeclared} are not declared in dataset.json's labels (declared: {declared})")]
-    return []

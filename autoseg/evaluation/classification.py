@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from autoseg.dataset import DatasetSpec
+from autoseg.dataset import DatasetSpec, read_class_table
 from autoseg.errors import AutosegError
 from autoseg.io import atomic_write
 
@@ -83,8 +83,6 @@ def read_predictions(folder: Path, spec: DatasetSpec, files: list[Path] | None =
 
 def read_references(path: Path, spec: DatasetSpec) -> dict[str, int]:
     """{case id: class index} from a labels table (``labelsTs.csv``; or a folder holding labelsTs.csv or labelsTr.csv)."""
-    from autoseg.dataset.raw import read_class_table
-
     path = Path(path)
     if path.is_dir():
         path = next((path / name for name in ("labelsTs.csv", "labelsTr.csv") if (path / name).is_file()), path / "labelsTs.csv")

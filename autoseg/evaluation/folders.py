@@ -1,8 +1,8 @@
-"""``autoseg evaluate``: score a folder of predictions (label maps, regression images or a classification table) against the references."""
+"""Scoring folders of predictions against the references, one kind at a time (the task objects' ``evaluate_folder``
+calls these; ``autoseg evaluate`` starts in autoseg/workflows/evaluation.py), and the table it prints."""
 
 from __future__ import annotations
 
-import json
 import math
 from functools import partial
 from pathlib import Path
@@ -10,10 +10,9 @@ from pathlib import Path
 from autoseg.dataset import DatasetSpec
 from autoseg.errors import AutosegError
 from autoseg.evaluation.classification import classification_summary, print_classification, read_predictions, read_references
-from autoseg.evaluation.evaluate import Structures, evaluate_case, summarise, write_summary
+from autoseg.evaluation.evaluate import Structures, evaluate_case, summarise
 from autoseg.io import split_ending
 from autoseg.parallel import map_cases
-from autoseg.tasks import task_for
 
 
 def _label_files(folder: Path) -> dict[str, Path]:
@@ -33,10 +32,9 @@ def _score(item: tuple[str, Path, Path], structures: Structures) -> tuple[str, d
     return case_id, evaluate_case(prediction, reference, structures)
 
 
-def _score_images(item: tuple[str, list[Path], list[Path | None], list[Path]], spec: DatasetSpec) -> tuple[str, dict, dict | None]:
+def _score_images(item: tuple[str, list[Path], list[Path | None], list[Path]], task) -> tuple[str, dict, dict | None]:
     """One regression case: (case id, its prediction's metrics, its baseline inputs' metrics or None)."""
     case_id, predicted, baseline, reference = item
-    task = task_for(spec)
     return (
         case_id,
         task.case_metrics(predicted, reference),
@@ -47,44 +45,6 @@ def _score_images(item: tuple[str, list[Path], list[Path | None], list[Path]], s
 def evaluate_cases(items: list[tuple[str, Path, Path]], structures: Structures, num_processes: int | None = None) -> dict:
     """Scores (case id, prediction file, reference file) triples in parallel; returns the summary (see ``summarise``)."""
     return summarise(dict(map_cases(partial(_score, structures=structures), items, num_processes, desc="evaluating")))
-
-
-def _dataset_spec(dataset_json: Path) -> DatasetSpec:
-    if not dataset_json.is_file():
-        raise AutosegError(f"{dataset_json} not found; pass the dataset's dataset.json with -dj, or the labels to score with -l.")
-    return DatasetSpec.from_json(json.loads(dataset_json.read_text()), str(dataset_json))
-
-
-def evaluate_folders(
-    reference_dir: Path,
-    prediction_dir: Path,
-    dataset_json: Path | None = None,
-    num_processes: int | None = None,
-    structures: Structures | None = None,
-    baseline_dir: Path | None = None,
-    baseline_channel: int | None = None,
-) -> dict:
-    """Scores every prediction against the reference of the same case; writes and returns ``prediction_dir/summary.json``.
-
-    The structures scored are ``structures`` (labels and regions, as ``-l``
-    gives them), else those of ``dataset_json`` (default: the dataset.json
-    ``autoseg predict`` writes beside its predictions). A regression dataset
-    is scored per target with MAE, NRMSE, PSNR and SSIM instead (see
-    ``evaluate_regression_folders``); a classification dataset by accuracy,
-    balanced accuracy, sensitivity, specificity, AUC and the confusion matrix
-    (``reference_dir``: the labels table, labelsTs.csv, or its folder). Every
-    reference needs a prediction: a missing one would silently raise the mean.
-    """
-    if structures:
-        if baseline_dir is not None:
-            raise AutosegError("--baseline scores the input image of a regression dataset; -l names labels to segment.")
-        summary = evaluate_label_folders(reference_dir, prediction_dir, structures, num_processes)
-    else:
-        spec = _dataset_spec(dataset_json or prediction_dir / "dataset.json")
-        options = dict(num_processes=num_processes, baseline_dir=baseline_dir, baseline_channel=baseline_channel)
-        summary = task_for(spec).evaluate_folder(reference_dir, prediction_dir, **options)
-    write_summary(prediction_dir / "summary.json", summary)
-    return summary
 
 
 def refuse_baseline(baseline_dir: Path | None, task) -> None:
@@ -112,12 +72,12 @@ def evaluate_table(reference: Path, prediction_dir: Path, spec: DatasetSpec) -> 
 def evaluate_regression_folders(
     reference_dir: Path,
     prediction_dir: Path,
-    spec: DatasetSpec,
+    task,
     num_processes: int | None = None,
     baseline_dir: Path | None = None,
     baseline_channel: int | None = None,
 ) -> dict:
-    """Scores a regression dataset's predictions: per case and target, MAE, NRMSE, PSNR and SSIM.
+    """Scores a regression dataset's predictions (``task``: its task object): per case and target, MAE, NRMSE, PSNR and SSIM.
 
     Files are named as in labelsTr: ``{case}{ending}`` for one target, else
     ``{case}_{XXXX}{ending}`` per target. With ``baseline_dir`` (the inputs, in
@@ -126,7 +86,7 @@ def evaluate_regression_folders(
     one target) is scored the same way, under ``"baseline"`` in the summary:
     the low-dose image the model has to improve on.
     """
-    task, ending = task_for(spec), spec.file_ending
+    spec, ending = task.spec, task.spec.file_ending
     files = task.output_files
     case_ids = task.cases_in(reference_dir)
     if not case_ids:
@@ -153,7 +113,7 @@ def evaluate_regression_folders(
             f"(CASE_XXXX{ending})."
         )
     items = [(case_id, files(case_id, prediction_dir), inputs(case_id), files(case_id, reference_dir)) for case_id in case_ids]
-    results = map_cases(partial(_score_images, spec=spec), items, num_processes, desc="evaluating")
+    results = map_cases(partial(_score_images, task=task), items, num_processes, desc="evaluating")
     summary = summarise({case_id: scores for case_id, scores, _ in results})
     if baselines:
         summary["baseline"] = summarise({case_id: scores for case_id, _, scores in results})

@@ -1,4 +1,5 @@
-"""``autoseg ensemble``: average the predictions of several prediction folders.
+"""Averaging the predictions of several prediction folders, one kind at a time (``autoseg ensemble`` starts in
+autoseg/workflows/ensemble.py and asks the dataset's task which of these to use).
 
 Segmentation: each folder is the output of ``autoseg predict
 --save_probabilities`` (or of training with ``--npz``): per case a label file
@@ -13,7 +14,6 @@ Classification: the class probabilities of the folders' ``predictions.csv``.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -21,8 +21,7 @@ import numpy as np
 from autoseg.dataset import DatasetSpec
 from autoseg.errors import AutosegError
 from autoseg.inference.export import save_probabilities
-from autoseg.io import ImageData, atomic_write, read_image, split_ending, write_image
-from autoseg.tasks import task_for
+from autoseg.io import ImageData, read_image, split_ending, write_image
 
 
 def _cases(folder: Path) -> dict[str, Path]:
@@ -34,19 +33,6 @@ def _cases(folder: Path) -> dict[str, Path]:
         if labels:
             found[case_id] = labels[0]
     return found
-
-
-def ensemble_folders(folders: list[Path], output_dir: Path, save_probabilities_too: bool = False) -> list[Path]:
-    """Averages the probabilities of ``folders`` case by case into ``output_dir``; returns the label files written."""
-    if len(folders) < 2:
-        raise AutosegError("an ensemble needs at least two prediction folders.")
-    spec_path = folders[0] / "dataset.json"
-    if not spec_path.is_file():
-        raise AutosegError(f"{spec_path} not found; ensemble folders written by autoseg predict --save_probabilities.")
-    spec = DatasetSpec.from_json(json.loads(spec_path.read_text()), str(spec_path))
-    written = task_for(spec).ensemble_folders(folders, output_dir, save_probabilities_too)
-    atomic_write(output_dir / "dataset.json", lambda tmp: tmp.write_text(spec_path.read_text()))
-    return written
 
 
 def average_probability_folders(folders: list[Path], output_dir: Path, task, save_probabilities_too: bool = False) -> list[Path]:

@@ -8,14 +8,17 @@ the raw image's grid, so predictions are exported in the input's geometry.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from autoseg.io import Geometry
-from autoseg.plans import Configuration, Plans
 from autoseg.preprocessing.crop import bounding_box, crop, nonzero_mask, uncrop
 from autoseg.preprocessing.normalisation import normalise_channels
 from autoseg.preprocessing.resample import new_shape, resample_image, resample_label, separate_axis
+
+if TYPE_CHECKING:
+    from autoseg.plans import Configuration, Plans
 
 
 @dataclass

@@ -9,7 +9,12 @@ import numpy as np
 import torch
 
 from autoseg.dataset import DatasetSpec
+from autoseg.evaluation import summarise
+from autoseg.inference.sliding_window import predict_configuration, sliding_window_predict
+from autoseg.losses import DeepSupervisionLoss, get_loss
+from autoseg.networks import network_for
 from autoseg.registry import Registry
+from autoseg.selection import ensemble_image_candidates, ensemble_images_case, merge_image_folds
 
 
 class Task:
@@ -89,8 +94,6 @@ class Task:
     def make_network(self, architecture, plans=None):
         """The network for ``architecture`` (any registered network); with ``plans``, also the input skips they
         plan (regression)."""
-        from autoseg.networks import network_for
-
         skips = {
             int(target): (skip.input_channel, skip.scale, skip.shift)
             for target, skip in (plans.input_skips if plans is not None else {}).items()
@@ -101,8 +104,6 @@ class Task:
         """The training loss over ``num_outputs`` deep-supervision outputs (one for a per-case output): the
         registered loss ``name`` ("" = ``default_loss``), built for this task kind; ``plans``: what the loss
         may need of them (class weights)."""
-        from autoseg.losses import DeepSupervisionLoss, get_loss
-
         loss = get_loss(name or self.default_loss).build(self.name, self.spec, plans)
         return DeepSupervisionLoss(loss, num_outputs if self.has_decoder else 1)
 
@@ -153,8 +154,6 @@ class Task:
         """The ``networks``' averaged outputs (in evaluation mode) for preprocessed images, each (C, *spatial):
         logits (K, *spatial) on each image's grid, by sliding window with mirroring along ``mirror_axes``;
         several 2D images of one shape share tile batches."""
-        from autoseg.inference.sliding_window import predict_configuration, sliding_window_predict
-
         options = dict(step_size=step_size, mirror_axes=mirror_axes, device=device)
         if len(images) == 1:
             image = torch.from_numpy(np.ascontiguousarray(images[0]))
@@ -176,8 +175,6 @@ class Task:
     def validation_summary(self, folder: Path, fold) -> dict | None:
         """Scores the validation cases of ``fold`` (a FoldSetup) predicted into ``folder`` against the raw
         references; None without references."""
-        from autoseg.evaluation import summarise
-
         if fold.reference_folder is None:
             return None
         references = fold.reference_folder
@@ -205,8 +202,6 @@ class Task:
     # configuration selection on the cross-validation (autoseg.selection) ----------------------------
     def merge_cross_validation(self, model: Path, folds: list[str]):
         """The folds' out-of-fold predictions of ``model`` merged into one candidate (one folder, one summary)."""
-        from autoseg.selection import merge_image_folds
-
         return merge_image_folds(model, folds, self)
 
     def ensemble_members(self, candidates: list, say=print) -> list:
@@ -216,8 +211,6 @@ class Task:
     def ensemble_cross_validation(self, first, second, folder: Path, references: Path, num_processes: int | None = None):
         """The pair ensemble of two candidates' out-of-fold predictions, written to ``folder`` and scored:
         the predicted images averaged."""
-        from autoseg.selection import ensemble_image_candidates, ensemble_images_case
-
         case_of = partial(ensemble_images_case, task=self)
         return ensemble_image_candidates(first, second, folder, references, num_processes, case_of)
 

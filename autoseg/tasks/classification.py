@@ -7,6 +7,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from autoseg.evaluation.classification import classification_summary, read_predictions, write_predictions
+from autoseg.evaluation.folders import evaluate_table, refuse_baseline
+from autoseg.inference.classify import class_probabilities
+from autoseg.inference.ensemble import average_tables
+from autoseg.networks import network_for
+from autoseg.preprocessing.storage import load_properties
+from autoseg.selection import ensemble_table_candidates, merge_table_folds
 from autoseg.tasks.base import Task, register_task
 
 
@@ -29,8 +36,6 @@ class ClassificationTask(Task):
 
     def batch_classes(self, data_folder, case_ids):
         """Each case's class index, stored with its preprocessed data."""
-        from autoseg.preprocessing.storage import load_properties
-
         return tuple(load_properties(data_folder, case_id).class_index for case_id in case_ids)
 
     def augment(self, augmenter, data, target, generator):
@@ -48,8 +53,6 @@ class ClassificationTask(Task):
     def predict_cases(self, networks, images, configuration, *, device, mirror_axes, step_size=0.5):
         """Class probabilities (K,) of whole preprocessed images: the softmax averaged over the networks and
         every mirroring along ``mirror_axes``."""
-        from autoseg.inference.classify import class_probabilities
-
         return [torch.from_numpy(class_probabilities(networks, image, mirror_axes, device)) for image in images]
 
     def case_writer(self, folder, *, plans, configuration, save_probabilities=False, part="", resume=False):
@@ -65,9 +68,6 @@ class ClassificationTask(Task):
     def validation_summary(self, folder, fold):
         """Accuracy, balanced accuracy, AUC and the confusion matrix of the tables in ``folder`` against each
         case's class (stored with its preprocessed data); see evaluation/classification.py."""
-        from autoseg.evaluation.classification import classification_summary, read_predictions
-        from autoseg.preprocessing.storage import load_properties
-
         references = {case_id: load_properties(fold.data_folder, case_id).class_index for case_id in fold.validation_ids}
         return classification_summary(read_predictions(folder, self.spec), references, self.spec)
 
@@ -81,27 +81,19 @@ class ClassificationTask(Task):
     def evaluate_folder(self, reference_dir, prediction_dir, *, num_processes=None, baseline_dir=None, baseline_channel=None):
         """Accuracy, balanced accuracy, sensitivity, specificity, AUC and the confusion matrix of the folder's
         predictions table against the labels table (``reference_dir``: labelsTs.csv or its folder)."""
-        from autoseg.evaluation.folders import evaluate_table, refuse_baseline
-
         refuse_baseline(baseline_dir, self)
         return evaluate_table(reference_dir, prediction_dir, self.spec)
 
     def merge_cross_validation(self, model, folds):
         """The folds' validation tables merged into one, scored over all out-of-fold cases."""
-        from autoseg.selection import merge_table_folds
-
         return merge_table_folds(model, folds, self.spec)
 
     def ensemble_cross_validation(self, first, second, folder, references, num_processes=None):
         """The class probabilities averaged case by case."""
-        from autoseg.selection import ensemble_table_candidates
-
         return ensemble_table_candidates(first, second, folder, self.spec)
 
     def ensemble_folders(self, folders, output_dir, save_probabilities=False):
         """The class probabilities of the folders' predictions tables averaged case by case."""
-        from autoseg.inference.ensemble import average_tables
-
         return [average_tables(folders, output_dir, self.spec)]
 
     def prepare_input(self, data, configuration):
@@ -119,8 +111,6 @@ class ClassificationTask(Task):
         return {name: total / (classes * count) if count else 1.0 for name, count in counts.items()}
 
     def make_network(self, architecture, plans=None):
-        from autoseg.networks import network_for
-
         return network_for(architecture).build_classifier(self.spec.num_channels, self.out_channels(), architecture)
 
     def prepare_targets(self, target, scales):
@@ -146,8 +136,6 @@ class TableWriter:
     every case, so a killed run loses at most the case being classified."""
 
     def __init__(self, spec, table: Path, resume: bool = False):
-        from autoseg.evaluation.classification import read_predictions
-
         self.spec, self.table = spec, table
         self.probabilities = read_predictions(table.parent, spec, [table]) if resume and table.is_file() else {}
 
@@ -155,16 +143,12 @@ class TableWriter:
         return case_id in self.probabilities
 
     def write(self, case_id: str, output, properties=None, ending: str | None = None, device=None) -> list[Path]:
-        from autoseg.evaluation.classification import write_predictions
-
         self.probabilities[case_id] = output.cpu().numpy()  # (K,) class probabilities
         write_predictions(self.table, self.probabilities, self.spec)
         return []
 
     def close(self) -> list[Path]:
         """Writes the table (also when no case was left to classify); returns it."""
-        from autoseg.evaluation.classification import write_predictions
-
         write_predictions(self.table, self.probabilities, self.spec)
         return [self.table]
 

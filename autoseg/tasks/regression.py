@@ -7,7 +7,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from autoseg.evaluation import summarise
+from autoseg.evaluation.evaluate import read_pair
+from autoseg.evaluation.folders import evaluate_regression_folders
+from autoseg.evaluation.image_metrics import image_metrics
+from autoseg.inference.ensemble import average_image_folders
+from autoseg.inference.export import export_regression
 from autoseg.plans import ChannelNormalisation, InputSkip
+from autoseg.preprocessing.normalisation import get_scheme
 from autoseg.statistics import sample_values
 from autoseg.tasks.base import Task, register_task
 
@@ -41,20 +48,14 @@ class RegressionTask(Task):
 
     def export(self, output, properties, configuration, plans, files, probabilities_path=None, device=None):
         """Float images in the targets' original units and the raw geometry (see ``export_regression``)."""
-        from autoseg.inference.export import export_regression
-
         export_regression(output, properties, configuration, plans.target_normalisation, files, device)
 
     def evaluate_folder(self, reference_dir, prediction_dir, *, num_processes=None, baseline_dir=None, baseline_channel=None):
         """MAE, NRMSE, PSNR and SSIM per target, and the baseline inputs' beside them with ``baseline_dir``."""
-        from autoseg.evaluation.folders import evaluate_regression_folders
-
-        return evaluate_regression_folders(reference_dir, prediction_dir, self.spec, num_processes, baseline_dir, baseline_channel)
+        return evaluate_regression_folders(reference_dir, prediction_dir, self, num_processes, baseline_dir, baseline_channel)
 
     def ensemble_folders(self, folders, output_dir, save_probabilities=False):
         """The predicted images themselves averaged (no probabilities needed)."""
-        from autoseg.inference.ensemble import average_image_folders
-
         return average_image_folders(folders, output_dir, self)
 
     def case_metrics(self, predicted, reference):
@@ -64,8 +65,6 @@ class RegressionTask(Task):
     def validation_summary(self, folder, fold):
         """The predictions' scores, and beside them (under ``baseline``) those of the baseline inputs the
         targets improve on (copied to the fold's ``baseline_folder`` by preprocessing)."""
-        from autoseg.evaluation import summarise
-
         summary = super().validation_summary(folder, fold)
         if summary is None or fold.baseline_folder is None or not fold.baseline_folder.is_dir():
             return summary
@@ -134,8 +133,6 @@ class RegressionTask(Task):
         (PET, noNorm, regression targets; not per-image z-scores or clipped CT): then
         ``scale * x + shift`` carries the normalised input onto the target's normalised units, and a
         network whose heads start at zero predicts the baseline itself before any training."""
-        from autoseg.preprocessing.normalisation import get_scheme
-
         skips = {}
         for target, channel in self.spec.baselines().items():
             source, goal = normalisation[str(channel)], target_normalisation[str(target)]
@@ -150,7 +147,4 @@ class RegressionTask(Task):
 
 def score_images(pairs: dict[str, tuple]) -> dict[str, dict[str, float]]:
     """{target name: (prediction file, reference file)} -> {target name: MAE, NRMSE, PSNR, SSIM}."""
-    from autoseg.evaluation.evaluate import read_pair
-    from autoseg.evaluation.image_metrics import image_metrics
-
     return {name: image_metrics(*read_pair(predicted, reference)[:2]) for name, (predicted, reference) in pairs.items()}

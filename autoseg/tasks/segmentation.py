@@ -7,6 +7,12 @@ from functools import partial
 import numpy as np
 import torch
 
+from autoseg.evaluation import evaluate_case
+from autoseg.evaluation.folders import evaluate_label_folders, refuse_baseline
+from autoseg.inference.ensemble import average_probability_folders
+from autoseg.inference.export import export_segmentation
+from autoseg.losses import labels_to_regions
+from autoseg.selection import ensemble_image_candidates, ensemble_probabilities_case, postprocess_candidate
 from autoseg.statistics import centroid_in_box
 from autoseg.tasks.base import Task, register_task
 
@@ -53,8 +59,6 @@ class SegmentationTask(Task):
 
     def prepare_targets(self, target, scales):
         """Label map (N, 1, *patch) -> per output level, nearest-downsampled labels or region masks."""
-        from autoseg.losses import labels_to_regions
-
         target = target.long()
         if self.spec.has_regions:
             target = labels_to_regions(target, self.regions()).to(torch.uint8)
@@ -117,14 +121,10 @@ class SegmentationTask(Task):
         return labels
 
     def export(self, output, properties, configuration, plans, files, probabilities_path=None, device=None):
-        from autoseg.inference.export import export_segmentation
-
         export_segmentation(output, properties, configuration, self, files[0], probabilities_path, device)
 
     def evaluate_folder(self, reference_dir, prediction_dir, *, num_processes=None, baseline_dir=None, baseline_channel=None):
         """Dice, IoU, precision, recall, HD95 and ASSD of each label or region (``evaluation_structures``)."""
-        from autoseg.evaluation.folders import evaluate_label_folders, refuse_baseline
-
         refuse_baseline(baseline_dir, self)
         return evaluate_label_folders(reference_dir, prediction_dir, self.evaluation_structures(), num_processes)
 
@@ -140,26 +140,18 @@ class SegmentationTask(Task):
 
     def ensemble_cross_validation(self, first, second, folder, references, num_processes=None):
         """The saved probabilities averaged case by case, labelled and scored."""
-        from autoseg.selection import ensemble_image_candidates, ensemble_probabilities_case
-
         case_of = partial(ensemble_probabilities_case, task=self)
         return ensemble_image_candidates(first, second, folder, references, num_processes, case_of)
 
     def choose_postprocessing(self, best, references, num_processes=None):
         """Largest-component steps kept only where they raise the mean Dice of the out-of-fold predictions."""
-        from autoseg.selection import postprocess_candidate
-
         return postprocess_candidate(best, references, self, num_processes)
 
     def ensemble_folders(self, folders, output_dir, save_probabilities=False):
         """The probabilities each folder saved (``--save_probabilities``, ``--npz``) averaged, then labelled."""
-        from autoseg.inference.ensemble import average_probability_folders
-
         return average_probability_folders(folders, output_dir, self, save_probabilities)
 
     def case_metrics(self, predicted, reference):
-        from autoseg.evaluation import evaluate_case
-
         return evaluate_case(predicted[0], reference[0], self.evaluation_structures())
 
     def evaluation_structures(self) -> dict[str, tuple[int, ...]]:

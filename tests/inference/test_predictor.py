@@ -9,11 +9,11 @@ import pytest
 
 from autoseg.dataset import RawDataset
 from autoseg.errors import AutosegError
-from autoseg.evaluation.folders import evaluate_folders
-from autoseg.inference.predictor import load_trained_model, predict_folder
 from autoseg.io import read_image, write_image
 from autoseg.plan_and_preprocess import plan_and_preprocess
 from autoseg.training import train_fold
+from autoseg.workflows.evaluation import evaluate_folders
+from autoseg.workflows.prediction import load_trained_model, predict_folder
 from tests.training.conftest import shrink_plans, small
 
 
@@ -140,7 +140,7 @@ def test_predict_and_evaluate_through_the_cli(trained, tmp_path, capsys):
 
 
 def test_ensemble_averages_saved_probabilities(trained, tmp_path):
-    from autoseg.inference.ensemble import ensemble_folders
+    from autoseg.workflows.ensemble import ensemble_folders
 
     model_dir, raw = trained
     for fold in ("0", "1"):

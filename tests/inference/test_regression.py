@@ -8,15 +8,15 @@ import numpy as np
 import pytest
 import torch
 
-from autoseg.evaluation.folders import evaluate_folders
 from autoseg.evaluation.image_metrics import image_metrics
 from autoseg.inference.export import export_regression
-from autoseg.inference.predictor import load_trained_model, predict_folder
 from autoseg.io import Geometry, read_image
 from autoseg.plans import ChannelNormalisation
 from autoseg.preprocessing.pipeline import CaseProperties
-from autoseg.selection import find_best_configuration
 from autoseg.training import train_fold, trainer_settings
+from autoseg.workflows.best_configuration import find_best_configuration
+from autoseg.workflows.evaluation import evaluate_folders
+from autoseg.workflows.prediction import load_trained_model, predict_folder
 
 
 @pytest.mark.parametrize(

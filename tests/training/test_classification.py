@@ -11,11 +11,11 @@ import torch
 
 from autoseg.cli import main
 from autoseg.dataset import RawDataset
-from autoseg.inference.predictor import load_trained_model, predict_folder
 from autoseg.io import Geometry, ImageData
 from autoseg.plans import Plans
 from autoseg.tasks import task_for
 from autoseg.training import train_fold, trainer_settings
+from autoseg.workflows.prediction import load_trained_model, predict_folder
 from dataset_conversion.raw_writer import RawCase, write_raw_dataset
 from tests.conftest import preprocess_with_tiny_network
 
