@@ -88,10 +88,16 @@ class Fingerprint:
     def ndim(self) -> int:
         return len(self.cases[0].spacing)
 
+    @property
+    def singleton_axes(self) -> list[int]:
+        """The axes along which every case is one voxel thick: 2D images stored as 3D files (1 x 104 x 88)."""
+        shapes = np.array([c.shape for c in self.cases])
+        return [axis for axis in range(self.ndim) if (shapes[:, axis] == 1).all()]
+
     def shapes_at(self, spacing: np.ndarray, cropped: bool = True) -> np.ndarray:
-        """Returns every case's (cropped) shape after resampling to ``spacing``."""
+        """Returns every case's (cropped) shape after resampling to ``spacing`` (as ``new_shape``: one voxel stays one)."""
         shapes = np.array([c.cropped_shape if cropped else c.shape for c in self.cases], dtype=float)
-        return np.round(shapes * self.spacings / np.asarray(spacing))
+        return np.where(shapes == 1, 1, np.maximum(1, np.round(shapes * self.spacings / np.asarray(spacing))))
 
     def to_json(self) -> dict:
         return asdict(self)

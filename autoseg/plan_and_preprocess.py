@@ -61,6 +61,8 @@ def run_plan(
     plans.save(path)
     shutil.copyfile(dataset.root / "dataset.json", output_dir / "dataset.json")
     print(f"wrote {path}")
+    for name, reason in plans.left_out.items():
+        print(f"left out {name}: {reason}")
     return plans
 
 

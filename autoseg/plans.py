@@ -21,6 +21,8 @@ def plans_file_name(planner: str) -> str:
     return "plans.json" if planner == "default" else f"plans_{planner}.json"
 
 
+MIN_PATCH_EDGE = 8  # voxels along every axis a network convolves; fewer leave its convolutions mostly padding
+
 @dataclass
 class InputSkip:
     """Regression: a target predicted as a correction of an input channel. The network's output for the
@@ -58,6 +60,19 @@ class Configuration:
     def ndim(self) -> int:
         return len(self.patch_size)
 
+    def thin_patch(self) -> str | None:
+        """Why the patch is too thin for the network (fewer than MIN_PATCH_EDGE voxels along an axis it convolves),
+        or None."""
+        convolved = [any(kernel[axis] > 1 for kernel in self.architecture.kernel_sizes) for axis in range(self.ndim)]
+        thin = [axis for axis, edge in enumerate(self.patch_size) if edge < MIN_PATCH_EDGE and convolved[axis]]
+        if not thin:
+            return None
+        return (
+            f"its patch {self.patch_size} has {self.patch_size[thin[0]]} voxels along axis {thin[0]}, fewer than the "
+            f"{MIN_PATCH_EDGE} a network needs along an axis it convolves: the images are too thin along it at the spacing "
+            f"{self.spacing}"
+        )
+
     def to_json(self) -> dict:
         data = asdict(self)
         data["architecture"] = self.architecture.to_json()
@@ -81,8 +96,11 @@ class Plans:
     target_normalisation: dict[str, ChannelNormalisation] = field(default_factory=dict)
     input_skips: dict[str, InputSkip] = field(default_factory=dict)  # target index -> InputSkip
     class_weights: dict[str, float] = field(default_factory=dict)  # classification: class name -> loss weight
+    left_out: dict[str, str] = field(default_factory=dict)  # configuration name -> why the planner did not plan it
 
     def configuration(self, name: str) -> Configuration:
+        if name in self.left_out:
+            raise AutosegError(f"configuration {name!r} was left out of the plans of {self.dataset}: {self.left_out[name]}.")
         if name not in self.configurations:
             raise AutosegError(f"configuration {name!r} is not in the plans of {self.dataset}; planned: {', '.join(self.configurations)}.")
         return self.configurations[name]
@@ -98,6 +116,7 @@ class Plans:
             "input_skips": {k: asdict(v) for k, v in self.input_skips.items()},
             "class_weights": dict(self.class_weights),
             "configurations": {k: v.to_json() for k, v in self.configurations.items()},
+            **({"left_out": dict(self.left_out)} if self.left_out else {}),
         }
 
     @classmethod
@@ -112,6 +131,7 @@ class Plans:
             input_skips={k: InputSkip(**v) for k, v in data.get("input_skips", {}).items()},
             class_weights=dict(data.get("class_weights", {})),
             configurations={k: Configuration.from_json(v) for k, v in data["configurations"].items()},
+            left_out=dict(data.get("left_out", {})),
         )
 
     def save(self, path: Path) -> None:
@@ -159,6 +179,8 @@ class Plans:
                     f"{where}: patch_size {config.patch_size} and spacing {config.spacing} do not fit a "
                     f"{config.architecture.ndim}D network."
                 )
+            if config.thin_patch():
+                raise AutosegError(f"{where}: {config.thin_patch()}.")
             divisor = config.architecture.total_stride()
             if any(p < 1 or p % d for p, d in zip(config.patch_size, divisor)):
                 raise AutosegError(

@@ -19,8 +19,12 @@ documented with their reasons in docs/planning.md, with the default's values:
 * 3d_lowres when the full-resolution patch covers less than a quarter of the
   median image: the spacing grows 3 % at a time (fine axes first when
   anisotropic) until the patch covers a quarter;
-* 2d slices along the coarsest axis; 2D datasets get 2d only; classification
-  gets one configuration whose patch is the network's fixed input size;
+* 2d slices along the coarsest axis; 2D datasets get 2d only, and so do 2D
+  images stored as 3D files (one voxel thick along an axis in every case:
+  that axis is the slice axis whatever its spacing); classification gets one
+  configuration whose patch is the network's fixed input size;
+* a configuration whose patch has fewer than 8 voxels along an axis its
+  network convolves is left out (``Plans.left_out`` says why);
 * mirroring axes from the labels (see ``mirror_axes``).
 """
 
@@ -119,10 +123,11 @@ class Planner:
         spacing = self.target_spacing(fingerprint)
         shapes = fingerprint.shapes_at(np.array(spacing))
         axes = mirror_axes(fingerprint, spec)
-        wanted = task.configurations(fingerprint.ndim)
+        flat = _flat_axis(fingerprint)
+        wanted = task.configurations(2 if flat is not None else fingerprint.ndim)
         configurations = {}
-        if fingerprint.ndim == 2:
-            configurations["2d"] = self._configuration("2d", "2d", spacing, shapes, axes, context)
+        if fingerprint.ndim == 2 or flat is not None:  # 2D images, or 2D images stored as 3D files: 2d only
+            configurations["2d"] = self._configuration("2d", "2d", spacing, shapes, axes, context, slice_axis=flat)
         else:
             fullres = self._configuration("3d_fullres", "3d_fullres", spacing, shapes, axes, context)
             if "2d" in wanted:  # slices along the coarsest axis, sharing 3d_fullres's data
@@ -132,6 +137,14 @@ class Planner:
             median = np.median(shapes, axis=0)
             if "3d_lowres" in wanted and np.prod(fullres.patch_size) < self.lowres_coverage * np.prod(median):
                 configurations["3d_lowres"] = self._plan_lowres(fingerprint, spacing, axes, context)
+        left_out = {name: reason for name, configuration in configurations.items() if (reason := configuration.thin_patch())}
+        if len(left_out) == len(configurations):
+            reasons = "; ".join(f"{name}: {reason}" for name, reason in left_out.items())
+            raise AutosegError(
+                f"no configuration can be planned for {fingerprint.dataset}: {reasons}. Resample the images, or store 2D images "
+                "with one voxel along the slice axis."
+            )
+        configurations = {name: configuration for name, configuration in configurations.items() if name not in left_out}
         normalisation, target_normalisation = self.plan_normalisation(fingerprint), task.plan_target_normalisation(fingerprint)
         return Plans(
             dataset=fingerprint.dataset,
@@ -143,15 +156,18 @@ class Planner:
             target_normalisation=target_normalisation,
             input_skips=task.plan_input_skips(normalisation, target_normalisation),
             class_weights=task.plan_class_weights(fingerprint),
+            left_out=left_out,
         )
 
     def target_spacing(self, fingerprint: Fingerprint) -> list[float]:
-        """Returns the full-resolution target spacing (rule in the module docstring)."""
+        """Returns the full-resolution target spacing (rule in the module docstring); anisotropy is judged on the
+        axes the images extend along (not the singleton axis of 2D images stored as 3D files)."""
         spacings = fingerprint.spacings
         target = np.median(spacings, axis=0)
         median_shape = np.median(np.array([c.shape for c in fingerprint.cases]), axis=0)
-        coarse = int(np.argmax(target))
-        others = [a for a in range(len(target)) if a != coarse]
+        extended = [a for a in range(len(target)) if a not in fingerprint.singleton_axes]
+        coarse = max(extended, key=lambda a: target[a])
+        others = [a for a in extended if a != coarse]
         if not others:
             return target.tolist()
         anisotropic_spacing = target[coarse] > self.anisotropy_threshold * min(target[others])
@@ -265,6 +281,18 @@ class Planner:
 
 
 DEFAULT = register_planner(Planner())
+
+
+def _flat_axis(fingerprint: Fingerprint) -> int | None:
+    """The slice axis of 2D images stored as 3D files (one voxel thick along it in every case), whatever its
+    spacing; None for images that extend along every axis."""
+    flat = fingerprint.singleton_axes
+    if len(flat) == fingerprint.ndim - 1:
+        raise AutosegError(
+            f"every case of {fingerprint.dataset} is one voxel thick along {len(flat)} of its {fingerprint.ndim} axes; autoseg "
+            "plans 2D and 3D images, not lines."
+        )
+    return flat[0] if flat and fingerprint.ndim == 3 else None
 
 
 _SIDE = re.compile(r"(^|[_\-\s.])(left|right|l|r|lt|rt)($|[_\-\s.])", re.IGNORECASE)

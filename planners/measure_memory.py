@@ -70,7 +70,9 @@ class TensorMemoryTracker(TorchDispatchMode):
         return outputs
 
 
-def _run(config: dict) -> dict:
+def peak_of_training_step(config: dict) -> dict:
+    """The peak of one training step in this process (``measure_training_step`` runs it in a fresh one, whose
+    allocator state nothing before it has touched)."""
     from autoseg.networks import Architecture, network_for
 
     torch.manual_seed(0)
@@ -129,4 +131,4 @@ def measure_training_step(config: dict, timeout_s: float = 600) -> int:
 
 
 if __name__ == "__main__":
-    print(json.dumps(_run(json.loads(sys.argv[1]))))
+    print(json.dumps(peak_of_training_step(json.loads(sys.argv[1]))))

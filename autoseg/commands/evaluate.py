@@ -56,6 +56,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         structures,
         Path(args.baseline) if args.baseline else None,
         args.baseline_channel,
+        ignore_geometry=args.ignore_geometry,
     )
     print_table(summary)
     print(f"wrote {Path(args.prediction) / 'summary.json'}")
@@ -142,6 +143,12 @@ def add_commands(commands) -> None:
         default=None,
         metavar="L",
         help="score these instead of dataset.json's: label values (1 2) and regions as comma-joined values (1,2,4)",
+    )
+    evaluate.add_argument(
+        "--ignore_geometry",
+        action="store_true",
+        help="score predictions whose spacing, origin or direction differ from their reference's, comparing the stored arrays "
+        "voxel by voxel (by default such a prediction is refused: it is not where the reference is)",
     )
     processes_option(evaluate)
     evaluate.set_defaults(run=cmd_evaluate)

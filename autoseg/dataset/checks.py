@@ -28,6 +28,33 @@ def index_map_problems(key: str, mapping: Any, what: str) -> list[str]:
 
 
 
+def names_by_index(key: str, mapping: Any, what: str, example: str, minimum: int = 1) -> tuple[dict[int, str], list[str]]:
+    """{index: name} from a dataset.json map written either way round: index to name (``{"0": "CN", "1": "AD"}``,
+    as ``channel_names``) or name to index (``{"CN": 0, "AD": 1}``, as ``labels``). Returns the map and the
+    problems that make it unusable (then the map is empty); only what is ambiguous is refused."""
+    plural = f"{what}es" if what.endswith("s") else f"{what}s"
+    if not isinstance(mapping, dict) or len(mapping) < minimum:
+        at_least = "at least two" if minimum == 2 else "one or more"
+        return {}, [f"'{key}' must name {at_least} {plural}, index to name or name to index, e.g. {example}"]
+    values = list(mapping.values())
+    if all(isinstance(v, str) for v in values):
+        problems = index_map_problems(key, mapping, what)
+        return ({} if problems else {int(k): v for k, v in sorted(mapping.items(), key=lambda item: int(item[0]))}), problems
+    if not all(is_int(v) for v in values):
+        return {}, [f"'{key}' must map indices to {what} names or names to indices, one way for every entry; got {mapping}"]
+    if sorted(values) != list(range(len(values))):
+        return {}, [f"'{key}' maps {what} names to indices, which must be 0..{len(values) - 1}, each once; got {values}"]
+    if not all(isinstance(name, str) and name for name in mapping):
+        return {}, [f"'{key}' {what} names must be non-empty strings"]
+    misleading = {name: index for name, index in mapping.items() if name.isdigit() and int(name) != index}
+    if misleading:
+        return {}, [
+            f"'{key}' is ambiguous: {what} name(s) {sorted(misleading)} are numbers other than their own indices {misleading}, so "
+            f'"{next(iter(misleading))}" could mean a name or an index; give the {plural} names that are not numbers, e.g. {example}'
+        ]
+    return {index: name for name, index in sorted(mapping.items(), key=lambda item: item[1])}, []
+
+
 def grid_problems(image: ImageData, reference: ImageData, where: str, what: str) -> list[Problem]:
     """``image`` against the grid of ``reference``: its shape, then its spacing, origin and direction."""
     if image.spatial_shape != reference.spatial_shape:
@@ -36,14 +63,15 @@ def grid_problems(image: ImageData, reference: ImageData, where: str, what: str)
     return [Problem(where, f"{what}: {'; '.join(differences)}")] if differences else []
 
 
-def label_value_problems(label: ImageData, declared: set[int], where: str) -> list[Problem]:
-    """A label map's values against the integers dataset.json declares (background included)."""
+def label_value_problems(label: ImageData, declared: set[int] | None, where: str) -> list[Problem]:
+    """A label map's values: one channel of integers, and only those dataset.json declares (background included;
+    None: any integer)."""
     if label.num_channels != 1:
         return [Problem(where, f"a label file must have one channel, this one has {label.num_channels}")]
     values = np.unique(label.array)
     if np.issubdtype(values.dtype, np.floating) and not np.array_equal(values, np.round(values)):
         return [Problem(where, "label holds non-integer values; labels must be integers")]
-    undeclared = sorted(set(values.astype(np.int64).tolist()) - declared)
+    undeclared = sorted(set(values.astype(np.int64).tolist()) - declared) if declared is not None else []
     if undeclared:
         listed = ", ".join(str(v) for v in sorted(declared))
         return [Problem(where, f"label values {undeclared} are not declared in dataset.json's labels (declared: {listed})")]

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from autoseg.dataset.checks import index_map_problems, is_int
+from autoseg.dataset.checks import index_map_problems, is_int, names_by_index
 from autoseg.dataset.references import REFERENCE_FORMATS
 from autoseg.errors import AutosegError
 from autoseg.io import supported_endings
@@ -35,7 +35,9 @@ class DatasetSpec:
     ``labels`` maps a label name to an integer value, or (for region-based
     training such as BraTS) to a list of values forming that region.
     ``targets`` (regression) and ``channel_names`` map an index to a name;
-    ``classes`` (classification) maps a class name to its integer index.
+    ``classes`` (classification) maps a class name to its integer index. dataset.json
+    may write ``targets`` and ``classes`` either way round (index to name or name to
+    index); they are read into these orientations and written back in them.
     ``baseline_channels`` (regression) maps a target index to the input
     channel that is its unimproved version (the low-dose PET of a standard-dose
     target), scored beside the model as the baseline it must beat; by default
@@ -114,8 +116,10 @@ class DatasetSpec:
             task=task,
             labels=labels,
             regions_class_order=tuple(order) if order is not None else None,
-            targets=_index_map(data.get("targets", {})),
-            classes=dict(data.get("classes", {})),
+            targets=names_by_index("targets", data["targets"], "target", "")[0] if "targets" in data else {},
+            classes={name: index for index, name in names_by_index("classes", data["classes"], "class", "")[0].items()}
+            if "classes" in data
+            else {},
             baseline_channels={int(k): v for k, v in data["baseline_channels"].items()} if "baseline_channels" in data else None,
             extra={k: v for k, v in data.items() if k not in _PARSED_KEYS},
         )

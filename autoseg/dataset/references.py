@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from autoseg.dataset.checks import grid_problems, index_map_problems, is_int, label_value_problems
+from autoseg.dataset.checks import grid_problems, is_int, label_value_problems, names_by_index
 from autoseg.dataset.layout import SPLITS, Case, Problem, channel_files, relative_name, split_name, visible_files, wrong_ending_message
 from autoseg.io import ImageData
 from autoseg.registry import Registry
@@ -44,6 +44,8 @@ class ReferenceFormat:
 
 
 REFERENCE_FORMATS: Registry[ReferenceFormat] = Registry("task kind")
+CLASSES_EXAMPLE = '{"0": "CN", "1": "AD"} or {"CN": 0, "AD": 1}'
+TARGETS_EXAMPLE = '{"0": "PET_standard_dose"} or {"PET_standard_dose": 0}'
 
 
 def register_reference_format(cls: type[ReferenceFormat]) -> type[ReferenceFormat]:
@@ -133,9 +135,9 @@ class TargetImages(ImageReferences):
         return len(spec.targets)
 
     def spec_problems(self, data: dict) -> list[str]:
-        problems = index_map_problems("targets", data.get("targets"), "regression target")
-        if "baseline_channels" in data:
-            problems += _baseline_problems(data["baseline_channels"], data.get("targets"), data.get("channel_names"))
+        targets, problems = names_by_index("targets", data.get("targets"), "regression target", TARGETS_EXAMPLE)
+        if "baseline_channels" in data and not problems:
+            problems += _baseline_problems(data["baseline_channels"], {str(index) for index in targets}, data.get("channel_names"))
         return problems
 
 
@@ -147,7 +149,7 @@ class ClassTable(ReferenceFormat):
     name = "classification"
 
     def spec_problems(self, data: dict) -> list[str]:
-        return _class_problems(data.get("classes"))
+        return names_by_index("classes", data.get("classes"), "class", CLASSES_EXAMPLE, minimum=2)[1]
 
     def attach(self, cases: list[Case], root: Path, split: str, spec: DatasetSpec) -> tuple[list[Case], list[Problem]]:
         csv_path, required = root / f"{SPLITS[split][1]}.csv", split == "train"
@@ -239,22 +241,13 @@ def _label_problems(data: dict) -> list[str]:
     return problems
 
 
-def _class_problems(classes: Any) -> list[str]:
-    if not isinstance(classes, dict) or len(classes) < 2:
-        return ['\'classes\' must map at least two class names to integers, e.g. {"CN": 0, "AD": 1}']
-    values = list(classes.values())
-    if not all(is_int(v) for v in values) or sorted(values) != list(range(len(values))):
-        return [f"'classes' values must be the integers 0..{len(values) - 1}, each once; got {values}"]
-    return []
-
-
-def _baseline_problems(baselines: Any, targets: Any, channels: Any) -> list[str]:
+def _baseline_problems(baselines: Any, targets: set[str], channels: Any) -> list[str]:
     example = 'e.g. {"0": 0}: target 0 improves on input channel 0'
     if not isinstance(baselines, dict):
         return [f"'baseline_channels' must map target indices to input channel indices ({example}), got {baselines!r}"]
     problems = []
     for target, channel in baselines.items():
-        if not isinstance(targets, dict) or target not in targets:
+        if target not in targets:
             problems.append(f"'baseline_channels' names target {target!r}, which 'targets' does not declare")
         if not is_int(channel) or not isinstance(channels, dict) or str(channel) not in channels:
             problems.append(

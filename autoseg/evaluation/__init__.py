@@ -3,6 +3,7 @@
 from autoseg.evaluation.evaluate import (
     Structures,
     evaluate_case,
+    json_scores,
     parse_structures,
     read_summary,
     score_label_maps,
@@ -15,6 +16,7 @@ __all__ = [
     "METRICS",
     "Structures",
     "evaluate_case",
+    "json_scores",
     "parse_structures",
     "read_summary",
     "score_label_maps",

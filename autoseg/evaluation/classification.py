@@ -78,6 +78,11 @@ def read_predictions(folder: Path, spec: DatasetSpec, files: list[Path] | None =
                 table[row["case_id"]] = np.array([float(row[column]) for column in columns])
             except ValueError as error:
                 raise AutosegError(f"{path} line {line}: {error}; probabilities must be numbers.") from error
+            if not np.isfinite(table[row["case_id"]]).all():
+                raise AutosegError(
+                    f"{path} line {line}: case {row['case_id']!r} has a NaN or infinite probability; it cannot be scored or "
+                    "ensembled. Predict it again."
+                )
     return table
 
 

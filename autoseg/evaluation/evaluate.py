@@ -8,9 +8,10 @@ from pathlib import Path
 
 import numpy as np
 
+from autoseg.dataset.checks import label_value_problems
 from autoseg.errors import AutosegError
 from autoseg.evaluation.metrics import segmentation_metrics
-from autoseg.io import atomic_write, read_image
+from autoseg.io import ImageData, atomic_write, read_image
 
 Structures = dict[str, tuple[int, ...]]  # structure name -> the label values it covers (one for a label, several for a region)
 
@@ -39,21 +40,46 @@ def score_label_maps(predicted: np.ndarray, expected: np.ndarray, structures: St
     return {name: segmentation_metrics(predicted_masks[name], reference_masks[name], spacing) for name in structures}
 
 
-def read_pair(prediction: Path, reference: Path) -> tuple[np.ndarray, np.ndarray, tuple[float, ...]]:
-    """Returns (prediction, reference, the reference's spacing) of one case, refusing different grids."""
+def read_pair(prediction: Path, reference: Path, *, check_geometry: bool = True) -> tuple[ImageData, ImageData]:
+    """Reads one case's prediction and reference, refusing what cannot be scored: different shapes, a different
+    spacing, origin or direction (unless ``check_geometry`` is False: the stored arrays are then compared voxel
+    by voxel), and NaN or infinite values."""
     predicted, expected = read_image(prediction), read_image(reference)
     if predicted.spatial_shape != expected.spatial_shape:
         raise AutosegError(
             f"{prediction} has shape {predicted.spatial_shape} but its reference {reference} has {expected.spatial_shape}; "
             "predict in the reference's geometry."
         )
-    return predicted.array[0], expected.array[0], expected.geometry.spacing
+    differences = predicted.geometry.differences(expected.geometry) if check_geometry else []
+    if differences:
+        raise AutosegError(
+            f"{prediction} is not on the grid of its reference {reference}: {'; '.join(differences)}. Write predictions in the "
+            "reference's geometry (autoseg predict does), or pass --ignore_geometry to compare the stored arrays voxel by voxel."
+        )
+    for path, image in ((prediction, predicted), (reference, expected)):
+        refuse_non_finite(image.array, path)
+    return predicted, expected
 
 
-def evaluate_case(prediction: Path, reference: Path, structures: Structures) -> dict[str, dict[str, float]]:
-    """Returns {structure: metrics} for one case; distances use the reference's spacing (mm)."""
-    predicted, expected, spacing = read_pair(prediction, reference)
-    return score_label_maps(predicted, expected, structures, spacing)
+def refuse_non_finite(array: np.ndarray, where) -> None:
+    """A NaN or infinite value cannot be scored (it would drop the case from the means, or score infinitely well)."""
+    if np.issubdtype(array.dtype, np.floating):
+        bad = int(np.count_nonzero(~np.isfinite(array)))
+        if bad:
+            raise AutosegError(f"{where} holds {bad} NaN or infinite value(s); it cannot be scored. Replace them, or predict it again.")
+
+
+def evaluate_case(
+    prediction: Path, reference: Path, structures: Structures, *, declared: set[int] | None = None, check_geometry: bool = True
+) -> dict[str, dict[str, float]]:
+    """Returns {structure: metrics} for one case; distances use the reference's spacing (mm). Both label maps must
+    hold integer values, and only the ``declared`` ones (dataset.json's labels) where given."""
+    predicted, expected = read_pair(prediction, reference, check_geometry=check_geometry)
+    for path, image in ((prediction, predicted), (reference, expected)):
+        problems = label_value_problems(image, declared, str(path))
+        if problems:
+            raise AutosegError(f"{problems[0]}; it cannot be scored as a label map.")
+    return score_label_maps(predicted.array[0], expected.array[0], structures, expected.geometry.spacing)
 
 
 def summarise(per_case: dict[str, dict[str, dict[str, float]]]) -> dict:
@@ -73,25 +99,36 @@ def summarise(per_case: dict[str, dict[str, dict[str, float]]]) -> dict:
     return {"cases": per_case, "mean": means, "foreground_mean": foreground}
 
 
+def json_scores(value):
+    """``value`` with its non-finite scores in standard JSON: NaN (nothing to score) as null, an infinite score
+    (the PSNR of a perfect prediction) as the string "inf" or "-inf"; ``read_summary`` restores both."""
+    if isinstance(value, dict):
+        return {k: json_scores(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [json_scores(v) for v in value]
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, float) and math.isinf(value):
+        return "inf" if value > 0 else "-inf"
+    return value
+
+
 def write_summary(path: Path, summary: dict) -> None:
-    """Writes summary.json atomically (NaN as null, so any JSON reader accepts it)."""
-
-    def clean(value):
-        if isinstance(value, dict):
-            return {k: clean(v) for k, v in value.items()}
-        if isinstance(value, float) and (math.isnan(value) or math.isinf(value)):
-            return None
-        return value
-
-    atomic_write(path, lambda tmp: tmp.write_text(json.dumps(clean(summary), indent=2) + "\n"))
+    """Writes summary.json atomically, in standard JSON (see ``json_scores``)."""
+    atomic_write(path, lambda tmp: tmp.write_text(json.dumps(json_scores(summary), indent=2) + "\n"))
 
 
 def read_summary(path: Path) -> dict:
-    """Reads a summary.json back, with null (nothing to score) as NaN again."""
+    """Reads a summary.json back: null (nothing to score) as NaN again, "inf" and "-inf" as infinite scores, so
+    merged folds and means count a perfect case."""
 
     def restore(value):
         if isinstance(value, dict):
             return {k: restore(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [restore(v) for v in value]
+        if value in ("inf", "-inf"):
+            return math.inf if value == "inf" else -math.inf
         return math.nan if value is None else value
 
     return restore(json.loads(path.read_text()))

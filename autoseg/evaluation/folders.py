@@ -27,24 +27,33 @@ def _label_files(folder: Path) -> dict[str, Path]:
     return files
 
 
-def _score(item: tuple[str, Path, Path], structures: Structures) -> tuple[str, dict]:
+def _score(item: tuple[str, Path, Path], structures: Structures, **checks) -> tuple[str, dict]:
     case_id, prediction, reference = item
-    return case_id, evaluate_case(prediction, reference, structures)
+    return case_id, evaluate_case(prediction, reference, structures, **checks)
 
 
-def _score_images(item: tuple[str, list[Path], list[Path | None], list[Path]], task) -> tuple[str, dict, dict | None]:
+def _score_images(item: tuple[str, list[Path], list[Path | None], list[Path]], task, check_geometry: bool) -> tuple[str, dict, dict | None]:
     """One regression case: (case id, its prediction's metrics, its baseline inputs' metrics or None)."""
     case_id, predicted, baseline, reference = item
     return (
         case_id,
-        task.case_metrics(predicted, reference),
-        task.baseline_metrics(baseline, reference) if any(baseline) else None,
+        task.case_metrics(predicted, reference, check_geometry=check_geometry),
+        task.baseline_metrics(baseline, reference, check_geometry=check_geometry) if any(baseline) else None,
     )
 
 
-def evaluate_cases(items: list[tuple[str, Path, Path]], structures: Structures, num_processes: int | None = None) -> dict:
-    """Scores (case id, prediction file, reference file) triples in parallel; returns the summary (see ``summarise``)."""
-    return summarise(dict(map_cases(partial(_score, structures=structures), items, num_processes, desc="evaluating")))
+def evaluate_cases(
+    items: list[tuple[str, Path, Path]],
+    structures: Structures,
+    num_processes: int | None = None,
+    *,
+    declared: set[int] | None = None,
+    check_geometry: bool = True,
+) -> dict:
+    """Scores (case id, prediction file, reference file) triples in parallel; returns the summary (see ``summarise``).
+    ``declared``: the label values the files may hold (None: any integer); see ``evaluate_case``."""
+    score = partial(_score, structures=structures, declared=declared, check_geometry=check_geometry)
+    return summarise(dict(map_cases(score, items, num_processes, desc="evaluating")))
 
 
 def refuse_baseline(baseline_dir: Path | None, task) -> None:
@@ -53,15 +62,39 @@ def refuse_baseline(baseline_dir: Path | None, task) -> None:
         raise AutosegError(f"--baseline scores the input image of a regression dataset; this is a {task.name} dataset.")
 
 
-def evaluate_label_folders(reference_dir: Path, prediction_dir: Path, structures: Structures, num_processes: int | None = None) -> dict:
+def evaluate_label_folders(
+    reference_dir: Path,
+    prediction_dir: Path,
+    structures: Structures,
+    num_processes: int | None = None,
+    *,
+    declared: set[int] | None = None,
+    check_geometry: bool = True,
+    named: bool = False,
+) -> dict:
     """Scores the label files of ``prediction_dir`` against those of ``reference_dir`` (same case ids, any
-    format) for ``structures``: Dice, IoU, precision, recall, HD95 and ASSD per structure."""
+    format) for ``structures``: Dice, IoU, precision, recall, HD95 and ASSD per structure. ``declared``: the
+    label values the files may hold (dataset.json's; None: any integer). ``named``: the structures were named
+    by hand (``-l``), so one found in no reference and no prediction is a typo, refused."""
     references, predictions = _label_files(reference_dir), _label_files(prediction_dir)
     if not references:
         raise AutosegError(f"{reference_dir} holds no label files.")
     _refuse_missing(set(references) - set(predictions), prediction_dir)
     items = [(case_id, predictions[case_id], references[case_id]) for case_id in sorted(references)]
-    return evaluate_cases(items, structures, num_processes)
+    summary = evaluate_cases(items, structures, num_processes, declared=declared, check_geometry=check_geometry)
+    if named:
+        nowhere = [
+            name
+            for name in structures
+            if not any(case[name]["reference_voxels"] or case[name]["prediction_voxels"] for case in summary["cases"].values())
+        ]
+        if nowhere:
+            raise AutosegError(
+                f"-l {' '.join(nowhere)}: no reference and no prediction in {reference_dir} and {prediction_dir} holds "
+                f"{'this label' if len(nowhere) == 1 else 'these labels'}; check the values (labels are the integers stored "
+                "in the files, regions comma-joined values such as 1,2,4)."
+            )
+    return summary
 
 
 def evaluate_table(reference: Path, prediction_dir: Path, spec: DatasetSpec) -> dict:
@@ -76,6 +109,7 @@ def evaluate_regression_folders(
     num_processes: int | None = None,
     baseline_dir: Path | None = None,
     baseline_channel: int | None = None,
+    check_geometry: bool = True,
 ) -> dict:
     """Scores a regression dataset's predictions (``task``: its task object): per case and target, MAE, NRMSE, PSNR and SSIM.
 
@@ -113,7 +147,7 @@ def evaluate_regression_folders(
             f"(CASE_XXXX{ending})."
         )
     items = [(case_id, files(case_id, prediction_dir), inputs(case_id), files(case_id, reference_dir)) for case_id in case_ids]
-    results = map_cases(partial(_score_images, task=task), items, num_processes, desc="evaluating")
+    results = map_cases(partial(_score_images, task=task, check_geometry=check_geometry), items, num_processes, desc="evaluating")
     summary = summarise({case_id: scores for case_id, scores, _ in results})
     if baselines:
         summary["baseline"] = summarise({case_id: scores for case_id, _, scores in results})

@@ -16,8 +16,15 @@ and a mask M of the voxels to score. Definitions, over the voxels of M:
 The data range is the reference's, inside M, so PSNR and NRMSE of a
 prediction and of the low-dose input it improves on are on one scale.
 
-``body_mask(reference)``: voxels above 1 % of the reference's 99.9th
-percentile, holes filled, the usual body outline of PET and MR images.
+``body_mask(reference)``: the voxels above the background, holes filled. The
+background is what the image's outer faces hold (their median B and spread S,
+1.4826 x the median absolute deviation); a voxel is body when it lies more than
+1 % of the way from B to the 99.9th percentile H, and more than 4 S above B.
+For PET and MR with a zero background this is the usual outline (voxels above
+1 % of H); signed targets get theirs too: CT (B = -1000 HU, air, with its
+noise) and z-scored images (B negative). Where the faces are not background
+(the body fills the field of view, B above the middle of the range), B is the
+0.1th percentile instead and S is 0.
 """
 
 from __future__ import annotations
@@ -33,12 +40,18 @@ IMAGE_METRICS = ("mae", "nrmse", "psnr", "ssim")
 SSIM_SIGMA, K1, K2 = 1.5, 0.01, 0.03
 
 
-def body_mask(reference: np.ndarray, fraction: float = 0.01) -> np.ndarray:
-    """Voxels of ``reference`` above ``fraction`` of its 99.9th percentile, holes filled."""
-    level = np.percentile(reference, 99.9)
-    if level <= 0:
+def body_mask(reference: np.ndarray, fraction: float = 0.01, noise_spreads: float = 4.0) -> np.ndarray:
+    """The voxels of ``reference`` above its background, holes filled (see the module's description); every
+    voxel of an image without contrast."""
+    low, high = np.percentile(reference, [0.1, 99.9])
+    faces = np.concatenate([np.take(reference, [0, -1], axis=axis).ravel() for axis in range(reference.ndim)])
+    background = float(np.median(faces))
+    spread = 1.4826 * float(np.median(np.abs(faces - background)))
+    if background > (low + high) / 2:  # the faces are body: the body fills the field of view
+        background, spread = low, 0.0
+    if high <= background:
         return np.ones(reference.shape, dtype=bool)
-    return fill_holes(reference > fraction * level)
+    return fill_holes(reference > background + max(fraction * (high - background), noise_spreads * spread))
 
 
 def ssim_map(prediction: np.ndarray, reference: np.ndarray, data_range: float) -> np.ndarray:

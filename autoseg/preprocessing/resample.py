@@ -22,8 +22,9 @@ ANISOTROPY_THRESHOLD = 3.0
 
 
 def new_shape(shape: tuple[int, ...], spacing: tuple[float, ...], target_spacing: tuple[float, ...]) -> tuple[int, ...]:
-    """Returns the spatial shape covering the same extent at ``target_spacing``."""
-    return tuple(max(1, int(round(n * s / t))) for n, s, t in zip(shape, spacing, target_spacing))
+    """Returns the spatial shape covering the same extent at ``target_spacing``. An axis one voxel thick stays one
+    voxel thick: a single slice has no extent along it to resample (a thinner target spacing would invent slices)."""
+    return tuple(1 if n == 1 else max(1, int(round(n * s / t))) for n, s, t in zip(shape, spacing, target_spacing))
 
 
 def separate_axis(spacing: tuple[float, ...], target_spacing: tuple[float, ...]) -> int | None:

@@ -9,6 +9,7 @@ import numpy as np
 import torch
 
 from autoseg.dataset import DatasetSpec
+from autoseg.errors import AutosegError
 from autoseg.evaluation import summarise
 from autoseg.inference.sliding_window import predict_configuration, sliding_window_predict
 from autoseg.losses import DeepSupervisionLoss, get_loss
@@ -141,11 +142,14 @@ class Task:
         """Writes a case's network output (K, *preprocessed) to ``files`` in the raw geometry and units."""
         raise NotImplementedError
 
-    def case_metrics(self, predicted: list[Path], reference: list[Path]) -> dict[str, dict[str, float]]:
-        """Scores one case's prediction files against its reference files: {structure or target: {metric: value}}."""
+    def case_metrics(self, predicted: list[Path], reference: list[Path], *, check_geometry: bool = True) -> dict[str, dict[str, float]]:
+        """Scores one case's prediction files against its reference files: {structure or target: {metric: value}};
+        files on another grid than their reference are refused unless ``check_geometry`` is False."""
         raise NotImplementedError
 
-    def baseline_metrics(self, baseline: list[Path | None], reference: list[Path]) -> dict[str, dict[str, float]]:
+    def baseline_metrics(
+        self, baseline: list[Path | None], reference: list[Path], *, check_geometry: bool = True
+    ) -> dict[str, dict[str, float]]:
         """Scores a case's baseline inputs like ``case_metrics`` (regression: the input the model improves on)."""
         raise NotImplementedError
 
@@ -193,10 +197,18 @@ class Task:
         return f"{len(summary['cases'])} cases (whole images, raw geometry): {line}"
 
     def evaluate_folder(
-        self, reference_dir: Path, prediction_dir: Path, *, num_processes: int | None = None, baseline_dir=None, baseline_channel=None
+        self,
+        reference_dir: Path,
+        prediction_dir: Path,
+        *,
+        num_processes: int | None = None,
+        baseline_dir=None,
+        baseline_channel=None,
+        check_geometry: bool = True,
     ) -> dict:
         """The summary of a folder of predictions scored against the references (autoseg evaluate);
-        ``baseline_dir``: regression's inputs, scored beside the predictions."""
+        ``baseline_dir``: regression's inputs, scored beside the predictions; ``check_geometry``: refuse a
+        prediction on another grid than its reference (False: compare the stored arrays voxel by voxel)."""
         raise NotImplementedError
 
     # configuration selection on the cross-validation (autoseg.selection) ----------------------------
@@ -250,6 +262,7 @@ class ImageWriter:
         return all(path.is_file() for path in self.files(case_id, ending))
 
     def write(self, case_id: str, output, properties, ending: str | None = None, device=None) -> list[Path]:
+        refuse_non_finite_output(output, case_id)
         files = self.task.output_files(case_id, self.folder, ending)
         probabilities = self.folder / f"{case_id}.npz" if self.save_probabilities else None
         self.task.export(output, properties, self.configuration, self.plans, files, probabilities, device)
@@ -257,6 +270,17 @@ class ImageWriter:
 
     def close(self) -> list[Path]:
         return []
+
+
+def refuse_non_finite_output(output: torch.Tensor, case_id: str) -> None:
+    """A network output with NaN or infinite values is an error naming the case, never a written prediction."""
+    bad = int((~torch.isfinite(output)).sum())
+    if bad:
+        raise AutosegError(
+            f"case {case_id}: the network's output holds {bad} NaN or infinite value(s) of {output.numel()}; nothing was written "
+            "for it. The model may have diverged (see its training_log.txt), or the case's images hold extreme values (check "
+            "them with autoseg verify)."
+        )
 
 
 TASKS: Registry[type[Task]] = Registry("task")

@@ -14,7 +14,7 @@ from autoseg.inference.ensemble import average_tables
 from autoseg.networks import network_for
 from autoseg.preprocessing.storage import load_properties
 from autoseg.selection import ensemble_table_candidates, merge_table_folds
-from autoseg.tasks.base import Task, register_task
+from autoseg.tasks.base import Task, refuse_non_finite_output, register_task
 
 
 @register_task
@@ -52,7 +52,9 @@ class ClassificationTask(Task):
 
     def predict_cases(self, networks, images, configuration, *, device, mirror_axes, step_size=0.5):
         """Class probabilities (K,) of whole preprocessed images: the softmax averaged over the networks and
-        every mirroring along ``mirror_axes``."""
+        every mirroring along ``mirror_axes``. A 2D image stored as 3D is its one slice along ``slice_axis``."""
+        if configuration.slice_axis is not None:
+            images = [image.take(0, axis=1 + configuration.slice_axis) for image in images]
         return [torch.from_numpy(class_probabilities(networks, image, mirror_axes, device)) for image in images]
 
     def case_writer(self, folder, *, plans, configuration, save_probabilities=False, part="", resume=False):
@@ -78,7 +80,9 @@ class ClassificationTask(Task):
             f"AUC {metrics['auc']:.4f}, accuracy {metrics['accuracy']:.4f}"
         )
 
-    def evaluate_folder(self, reference_dir, prediction_dir, *, num_processes=None, baseline_dir=None, baseline_channel=None):
+    def evaluate_folder(
+        self, reference_dir, prediction_dir, *, num_processes=None, baseline_dir=None, baseline_channel=None, check_geometry=True
+    ):
         """Accuracy, balanced accuracy, sensitivity, specificity, AUC and the confusion matrix of the folder's
         predictions table against the labels table (``reference_dir``: labelsTs.csv or its folder)."""
         refuse_baseline(baseline_dir, self)
@@ -97,8 +101,12 @@ class ClassificationTask(Task):
         return [average_tables(folders, output_dir, self.spec)]
 
     def prepare_input(self, data, configuration):
-        """Pads (with zeros) or centre-crops every case to the planned input size."""
-        return fit_to_shape(data, configuration.patch_size)
+        """Pads (with zeros) or centre-crops every case to the planned input size (in plane, for 2D images stored
+        as 3D: their one slice along ``slice_axis`` stays)."""
+        shape = list(configuration.patch_size)
+        if configuration.slice_axis is not None:
+            shape.insert(configuration.slice_axis, data.shape[1 + configuration.slice_axis])
+        return fit_to_shape(data, shape)
 
     def fixed_input_size(self, configuration):
         return configuration.patch_size
@@ -143,6 +151,7 @@ class TableWriter:
         return case_id in self.probabilities
 
     def write(self, case_id: str, output, properties=None, ending: str | None = None, device=None) -> list[Path]:
+        refuse_non_finite_output(output, case_id)
         self.probabilities[case_id] = output.cpu().numpy()  # (K,) class probabilities
         write_predictions(self.table, self.probabilities, self.spec)
         return []

@@ -50,17 +50,20 @@ class RegressionTask(Task):
         """Float images in the targets' original units and the raw geometry (see ``export_regression``)."""
         export_regression(output, properties, configuration, plans.target_normalisation, files, device)
 
-    def evaluate_folder(self, reference_dir, prediction_dir, *, num_processes=None, baseline_dir=None, baseline_channel=None):
+    def evaluate_folder(
+        self, reference_dir, prediction_dir, *, num_processes=None, baseline_dir=None, baseline_channel=None, check_geometry=True
+    ):
         """MAE, NRMSE, PSNR and SSIM per target, and the baseline inputs' beside them with ``baseline_dir``."""
-        return evaluate_regression_folders(reference_dir, prediction_dir, self, num_processes, baseline_dir, baseline_channel)
+        baseline = dict(baseline_dir=baseline_dir, baseline_channel=baseline_channel)
+        return evaluate_regression_folders(reference_dir, prediction_dir, self, num_processes, **baseline, check_geometry=check_geometry)
 
     def ensemble_folders(self, folders, output_dir, save_probabilities=False):
         """The predicted images themselves averaged (no probabilities needed)."""
         return average_image_folders(folders, output_dir, self)
 
-    def case_metrics(self, predicted, reference):
+    def case_metrics(self, predicted, reference, *, check_geometry=True):
         """MAE, NRMSE, PSNR and SSIM per target inside the reference's body mask."""
-        return score_images(dict(zip(self.spec.targets.values(), zip(predicted, reference))))
+        return score_images(dict(zip(self.spec.targets.values(), zip(predicted, reference))), check_geometry)
 
     def validation_summary(self, folder, fold):
         """The predictions' scores, and beside them (under ``baseline``) those of the baseline inputs the
@@ -80,11 +83,12 @@ class RegressionTask(Task):
         )
         return summary
 
-    def baseline_metrics(self, baseline, reference):
+    def baseline_metrics(self, baseline, reference, *, check_geometry=True):
         """The same metrics of the baseline inputs (``baseline``: one file per target, None where a target has
         no baseline channel) against the references: what the model must beat."""
         return score_images(
-            {self.spec.targets[t]: (baseline[t], reference[t]) for t in sorted(self.spec.targets) if baseline[t] is not None}
+            {self.spec.targets[t]: (baseline[t], reference[t]) for t in sorted(self.spec.targets) if baseline[t] is not None},
+            check_geometry,
         )
 
     def out_channels(self) -> int:
@@ -145,6 +149,10 @@ class RegressionTask(Task):
         return skips
 
 
-def score_images(pairs: dict[str, tuple]) -> dict[str, dict[str, float]]:
+def score_images(pairs: dict[str, tuple], check_geometry: bool = True) -> dict[str, dict[str, float]]:
     """{target name: (prediction file, reference file)} -> {target name: MAE, NRMSE, PSNR, SSIM}."""
-    return {name: image_metrics(*read_pair(predicted, reference)[:2]) for name, (predicted, reference) in pairs.items()}
+    scores = {}
+    for name, (predicted, reference) in pairs.items():
+        prediction, target = read_pair(predicted, reference, check_geometry=check_geometry)
+        scores[name] = image_metrics(prediction.array[0], target.array[0])
+    return scores

@@ -123,10 +123,15 @@ class SegmentationTask(Task):
     def export(self, output, properties, configuration, plans, files, probabilities_path=None, device=None):
         export_segmentation(output, properties, configuration, self, files[0], probabilities_path, device)
 
-    def evaluate_folder(self, reference_dir, prediction_dir, *, num_processes=None, baseline_dir=None, baseline_channel=None):
-        """Dice, IoU, precision, recall, HD95 and ASSD of each label or region (``evaluation_structures``)."""
+    def evaluate_folder(
+        self, reference_dir, prediction_dir, *, num_processes=None, baseline_dir=None, baseline_channel=None, check_geometry=True
+    ):
+        """Dice, IoU, precision, recall, HD95 and ASSD of each label or region (``evaluation_structures``); files
+        holding a label value dataset.json does not declare are refused."""
         refuse_baseline(baseline_dir, self)
-        return evaluate_label_folders(reference_dir, prediction_dir, self.evaluation_structures(), num_processes)
+        declared, structures = self.spec.label_values(), self.evaluation_structures()
+        checks = dict(declared=declared, check_geometry=check_geometry)
+        return evaluate_label_folders(reference_dir, prediction_dir, structures, num_processes, **checks)
 
     def ensemble_members(self, candidates, say=print):
         """Candidates with saved validation probabilities: averaging label maps would lose what an ensemble needs."""
@@ -151,8 +156,9 @@ class SegmentationTask(Task):
         """The probabilities each folder saved (``--save_probabilities``, ``--npz``) averaged, then labelled."""
         return average_probability_folders(folders, output_dir, self, save_probabilities)
 
-    def case_metrics(self, predicted, reference):
-        return evaluate_case(predicted[0], reference[0], self.evaluation_structures())
+    def case_metrics(self, predicted, reference, *, check_geometry=True):
+        checks = dict(declared=self.spec.label_values(), check_geometry=check_geometry)
+        return evaluate_case(predicted[0], reference[0], self.evaluation_structures(), **checks)
 
     def evaluation_structures(self) -> dict[str, tuple[int, ...]]:
         """The structures scored per case, {name: label values}: each region, or each non-background label."""

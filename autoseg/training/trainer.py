@@ -156,7 +156,8 @@ class Trainer:
             from torch.nn.parallel import DistributedDataParallel
 
             model = DistributedDataParallel(model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
-        return torch.compile(model) if self.settings.compile else model
+        # training batches have one shape (the planned patch and batch): static shapes, no dynamic-shape guards
+        return torch.compile(model, dynamic=False) if self.settings.compile else model
 
     def _device_augmenter(self) -> DeviceAugmenter | None:
         """The batched augmenter when batches are augmented on the training device, else None (CPU workers).

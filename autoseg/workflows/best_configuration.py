@@ -44,6 +44,7 @@ from pathlib import Path
 
 from autoseg.dataset import DatasetSpec
 from autoseg.errors import AutosegError
+from autoseg.evaluation import json_scores
 from autoseg.inference.postprocessing import Postprocessing
 from autoseg.io import atomic_write
 from autoseg.paths import model_folder_name, parse_model_folder_name, trained_configurations
@@ -149,7 +150,7 @@ def find_best_configuration(
         **({"postprocessing": steps.to_json()} if chosen is not None else {}),
         **({"baseline_score": baseline} if baseline is not None else {}),
     }
-    atomic_write(results_dir / "find_best_configuration.json", lambda tmp: tmp.write_text(json.dumps(result, indent=2) + "\n"))
+    atomic_write(results_dir / "find_best_configuration.json", lambda tmp: tmp.write_text(json.dumps(json_scores(result), indent=2) + "\n"))
     instructions = inference_instructions(results_dir, best, folds, steps, scores[best.name], report, metric)
     atomic_write(results_dir / "inference_instructions.txt", lambda tmp: tmp.write_text(instructions))
     return result

@@ -27,6 +27,8 @@ def evaluate_folders(
     structures: Structures | None = None,
     baseline_dir: Path | None = None,
     baseline_channel: int | None = None,
+    *,
+    ignore_geometry: bool = False,
 ) -> dict:
     """Scores every prediction against the reference of the same case; writes and returns ``prediction_dir/summary.json``.
 
@@ -37,15 +39,18 @@ def evaluate_folders(
     ``evaluate_regression_folders``); a classification dataset by accuracy,
     balanced accuracy, sensitivity, specificity, AUC and the confusion matrix
     (``reference_dir``: the labels table, labelsTs.csv, or its folder). Every
-    reference needs a prediction: a missing one would silently raise the mean.
+    reference needs a prediction: a missing one would silently raise the mean. A prediction on another grid than
+    its reference (spacing, origin, direction) is refused unless ``ignore_geometry``.
     """
     if structures:
         if baseline_dir is not None:
             raise AutosegError("--baseline scores the input image of a regression dataset; -l names labels to segment.")
-        summary = evaluate_label_folders(reference_dir, prediction_dir, structures, num_processes)
+        checks = dict(check_geometry=not ignore_geometry, named=True)
+        summary = evaluate_label_folders(reference_dir, prediction_dir, structures, num_processes, **checks)
     else:
         spec = _dataset_spec(dataset_json or prediction_dir / "dataset.json")
         options = dict(num_processes=num_processes, baseline_dir=baseline_dir, baseline_channel=baseline_channel)
+        options["check_geometry"] = not ignore_geometry
         summary = task_for(spec).evaluate_folder(reference_dir, prediction_dir, **options)
     write_summary(prediction_dir / "summary.json", summary)
     return summary

@@ -37,14 +37,17 @@ def test_valid_nnunet_dataset_json_parses_with_segmentation_default():
         ({"labels": {"background": 0, "a": "one"}}, "must be an integer"),
         ({"labels": {"background": 0, "a": 1, "b": 4}}, "consecutive from 0"),
         ({"labels": {"background": 0, "whole": [1, 2], "core": [2]}}, "regions_class_order"),
-        ({"task": "regression"}, "'targets' must be a non-empty object"),
+        ({"task": "regression"}, "'targets' must name one or more regression targets"),
         (
             {"task": "regression", "labels": None, "targets": {"0": "SD"}, "baseline_channels": {"0": 2}},
             "maps target '0' to 2, which is not an input channel",
         ),
         ({"task": "regression", "labels": None, "targets": {"0": "SD"}, "baseline_channels": {"1": 0}}, "names target '1'"),
-        ({"task": "classification"}, "'classes' must map at least two"),
-        ({"task": "classification", "classes": {"CN": 0, "AD": 2}}, "integers 0..1"),
+        ({"task": "classification"}, "'classes' must name at least two classes"),
+        ({"task": "classification", "classes": {"CN": 0, "AD": 2}}, "which must be 0..1, each once"),
+        ({"task": "classification", "classes": {"0": "CN", "1": 1}}, "one way for every entry"),
+        ({"task": "classification", "classes": {"0": 1, "1": 0}}, "'classes' is ambiguous: class name(s) ['0', '1']"),
+        ({"task": "classification", "classes": {"0": "CN", "2": "AD"}}, "keys must run from \"0\" to \"1\""),
     ],
 )
 def test_each_invalid_dataset_json_is_named(changes, expected):

@@ -1,0 +1,160 @@
+"""What `autoseg evaluate` refuses to score, and what it scores that it used to drop: predictions off the
+reference's grid, NaN or infinite values in predictions, references and network outputs, undeclared or
+non-integer labels, `-l` naming a label found nowhere, and a perfect PSNR (infinite) kept through summary.json."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from autoseg.cli import main
+from autoseg.dataset import DatasetSpec
+from autoseg.errors import AutosegError
+from autoseg.evaluation import read_summary, summarise, write_summary
+from autoseg.evaluation.classification import read_predictions, write_predictions
+from autoseg.io import Geometry, ImageData, write_image
+from autoseg.selection import merge_image_folds
+from autoseg.tasks import task_for
+from autoseg.tasks.base import ImageWriter
+from autoseg.tasks.classification import TableWriter
+
+GEOMETRY = Geometry((2.0, 1.0, 1.5), (10.0, -4.0, 3.0), (1, 0, 0, 0, 1, 0, 0, 0, 1))
+SEGMENTATION = {"channel_names": {"0": "MR"}, "labels": {"background": 0, "lesion": 1}, "numTraining": 1, "file_ending": ".nii.gz"}
+REGRESSION = {"channel_names": {"0": "PET"}, "task": "regression", "targets": {"0": "PET"}, "numTraining": 1, "file_ending": ".nii.gz"}
+CLASSIFICATION = {
+    "channel_names": {"0": "MR"},
+    "task": "classification",
+    "classes": {"CN": 0, "AD": 1},
+    "numTraining": 2,
+    "file_ending": ".nii.gz",
+}
+
+
+def lesion() -> np.ndarray:
+    labels = np.zeros((6, 10, 12), dtype=np.uint8)
+    labels[2:4, 2:6, 1:5] = 1  # off-centre along x, so a flip along x moves it
+    return labels
+
+
+def folders(tmp_path, spec: dict, reference: np.ndarray, prediction: np.ndarray, prediction_geometry: Geometry = GEOMETRY):
+    references, predictions = tmp_path / "ref", tmp_path / "pred"
+    write_image(ImageData(reference[None], GEOMETRY), references / "case_0.nii.gz")
+    write_image(ImageData(prediction[None], prediction_geometry), predictions / "case_0.nii.gz")
+    (predictions / "dataset.json").write_text(json.dumps(spec))
+    return references, predictions
+
+
+def evaluate(references, predictions, *options) -> int:
+    return main(["evaluate", str(references), str(predictions), "-np", "1", *options])
+
+
+def test_a_prediction_with_another_spacing_or_origin_is_refused_naming_the_case_and_the_difference(tmp_path, capsys):
+    other_spacing = Geometry((2.0, 1.0, 1.0), GEOMETRY.origin, GEOMETRY.direction)
+    other_origin = Geometry(GEOMETRY.spacing, (0.0, 0.0, 0.0), GEOMETRY.direction)
+    for what, geometry in (("spacing", other_spacing), ("origin", other_origin)):
+        references, predictions = folders(tmp_path / what, SEGMENTATION, lesion(), lesion(), geometry)
+        assert evaluate(references, predictions) == 2
+        error = capsys.readouterr().err
+        assert "case_0.nii.gz is not on the grid of its reference" in error and what in error and "--ignore_geometry" in error
+        assert not (predictions / "summary.json").exists()
+        assert evaluate(references, predictions, "--ignore_geometry") == 0
+        assert json.loads((predictions / "summary.json").read_text())["mean"]["lesion"]["dice"] == 1.0
+
+
+def test_a_prediction_stored_flipped_along_x_is_the_same_image_in_the_world_but_refused_not_scored_as_a_miss(tmp_path, capsys):
+    # The same voxels in the world: x reversed in the array, the direction's x axis negated and the origin
+    # moved to the other end. Scored array against array it would be a miss (Dice 0), exit 0.
+    flipped_origin = (GEOMETRY.origin[0] + GEOMETRY.spacing[0] * (12 - 1), *GEOMETRY.origin[1:])
+    flipped = Geometry(GEOMETRY.spacing, flipped_origin, (-1, 0, 0, 0, 1, 0, 0, 0, 1))
+    references, predictions = folders(tmp_path, SEGMENTATION, lesion(), lesion()[..., ::-1].copy(), flipped)
+    assert evaluate(references, predictions) == 2
+    assert "direction" in capsys.readouterr().err
+    assert evaluate(references, predictions, "--ignore_geometry") == 0
+    assert json.loads((predictions / "summary.json").read_text())["mean"]["lesion"]["dice"] == 0.0
+
+
+def test_undeclared_and_non_integer_label_values_are_refused(tmp_path, capsys):
+    undeclared = lesion()
+    undeclared[0, 0, 0] = 3
+    references, predictions = folders(tmp_path / "undeclared", SEGMENTATION, lesion(), undeclared)
+    assert evaluate(references, predictions) == 2
+    assert "label values [3] are not declared in dataset.json's labels (declared: 0, 1)" in capsys.readouterr().err
+
+    fractional = lesion().astype(np.float32)
+    fractional[0, 0, 0] = 0.5
+    references, predictions = folders(tmp_path / "fractional", SEGMENTATION, fractional, lesion())
+    assert evaluate(references, predictions) == 2
+    assert "ref/case_0.nii.gz: label holds non-integer values" in capsys.readouterr().err
+
+
+def test_labels_named_with_dash_l_must_appear_in_some_reference_or_prediction(tmp_path, capsys):
+    references, predictions = folders(tmp_path, SEGMENTATION, lesion(), lesion())
+    assert evaluate(references, predictions, "-l", "1", "2") == 2
+    error = capsys.readouterr().err
+    assert "-l 2: no reference and no prediction" in error and "-l 1" not in error
+    assert evaluate(references, predictions, "-l", "1") == 0
+
+
+def pet() -> np.ndarray:
+    image = np.zeros((6, 10, 12), dtype=np.float32)
+    image[1:5, 2:8, 2:10] = 4.0
+    image[2:4, 4:6, 4:7] = 9.0
+    return image
+
+
+def test_nan_or_infinite_values_in_a_regression_prediction_or_reference_are_refused(tmp_path, capsys):
+    for where, value in (("pred", math.nan), ("pred", math.inf), ("ref", math.nan)):
+        broken = pet()
+        broken[3, 5, 5] = value
+        prediction, reference = (broken, pet()) if where == "pred" else (pet(), broken)
+        references, predictions = folders(tmp_path / f"{where}{value}", REGRESSION, reference, prediction)
+        assert evaluate(references, predictions) == 2
+        assert f"{where}/case_0.nii.gz holds 1 NaN or infinite value(s)" in capsys.readouterr().err
+        assert not (predictions / "summary.json").exists()
+
+
+def test_a_perfect_prediction_keeps_its_infinite_psnr_through_summary_json_and_the_merge_of_folds(tmp_path):
+    references, predictions = folders(tmp_path, REGRESSION, pet(), pet())
+    assert evaluate(references, predictions) == 0
+    text = (predictions / "summary.json").read_text()
+    json.loads(text, parse_constant=lambda name: pytest.fail(f"summary.json holds {name}, not standard JSON"))
+    summary = read_summary(predictions / "summary.json")
+    assert summary["cases"]["case_0"]["PET"]["psnr"] == math.inf and summary["mean"]["PET"]["psnr"] == math.inf
+
+    # two folds, one perfect case and one not: the merged mean counts the perfect case
+    model, task = tmp_path / "model", task_for(DatasetSpec.from_json(REGRESSION))
+    for fold, psnr in (("0", math.inf), ("1", 30.0)):
+        validation = model / f"fold_{fold}" / "validation"
+        write_image(ImageData(pet()[None], GEOMETRY), validation / f"case_{fold}.nii.gz")
+        write_summary(validation / "summary.json", summarise({f"case_{fold}": {"PET": {"psnr": psnr}}}))
+    merged = merge_image_folds(model, ["0", "1"], task)
+    assert merged.summary["mean"]["PET"]["psnr"] == math.inf
+    assert read_summary(merged.folder / "summary.json")["cases"]["case_0"]["PET"]["psnr"] == math.inf
+
+
+def test_nan_classification_probabilities_are_refused(tmp_path):
+    spec = DatasetSpec.from_json(CLASSIFICATION)
+    write_predictions(tmp_path / "predictions.csv", {"a": np.array([0.2, 0.8]), "b": np.array([math.nan, math.nan])}, spec)
+    with pytest.raises(AutosegError, match=r"predictions.csv line 3: case 'b' has a NaN or infinite probability"):
+        read_predictions(tmp_path, spec)
+
+
+@pytest.mark.parametrize("kind", ["segmentation", "regression", "classification"])
+def test_a_network_output_with_nan_is_an_error_naming_the_case_and_writes_nothing(tmp_path, kind):
+    spec = DatasetSpec.from_json({"segmentation": SEGMENTATION, "regression": REGRESSION, "classification": CLASSIFICATION}[kind])
+    task = task_for(spec)
+    output = torch.zeros(task.out_channels(), *((4, 4, 4) if task.has_decoder else ()))
+    output.view(-1)[1] = math.nan
+    writer = task.case_writer(tmp_path, plans=None, configuration=None)
+    assert isinstance(writer, TableWriter if kind == "classification" else ImageWriter)
+    with pytest.raises(AutosegError, match="case case_7: the network's output holds 1 NaN or infinite value"):
+        writer.write("case_7", output, properties=None)
+    assert not any(tmp_path.iterdir())
+
+
+def test_a_prediction_on_its_references_grid_is_scored_without_the_flag(tmp_path):
+    references, predictions = folders(tmp_path, SEGMENTATION, lesion(), lesion())
+    assert evaluate(references, predictions) == 0
+    assert json.loads((predictions / "summary.json").read_text())["mean"]["lesion"]["dice"] == 1.0
