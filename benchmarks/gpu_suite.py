@@ -13,8 +13,8 @@ Steps (each a row per case in the printed table and in the JSON written to ``--o
 - ``augmentation``: training steps per second with the batched device augmentation and with CPU worker
   processes, and the GPU's idle fraction in each (1 - the network's own step time / the training step's);
 - ``prediction``: seconds per case of ``autoseg predict`` (sliding window, mirroring, export on the device);
-- ``oom_fallback``: a volume larger than the device's free memory predicted through the out-of-memory
-  fallback (issue 16; reported as not built until it exists);
+- ``oom_fallback``: a CT-sized volume through the sliding window with its output on the device, on the CPU,
+  and after a simulated out-of-memory error (seconds, peak device memory);
 - ``compile``: the speed-up of ``--compile`` (torch.compile) on the 2D stand-in's training step;
 - ``determinism``: two runs of one fold with one seed: the largest difference between their final weights.
 
@@ -40,6 +40,7 @@ import torch  # noqa: E402
 
 from autoseg.dataset import RawDataset  # noqa: E402
 from autoseg.device import autocast  # noqa: E402
+from autoseg.inference import sliding_window  # noqa: E402
 from autoseg.io import atomic_write  # noqa: E402
 from autoseg.networks import Architecture, network_for  # noqa: E402
 from autoseg.plan_and_preprocess import plan_and_preprocess  # noqa: E402
@@ -219,10 +220,39 @@ def step_prediction(suite: Suite) -> list[Row]:
 
 
 def step_oom_fallback(suite: Suite) -> list[Row]:
-    """Measured once issue 16 builds the fallback (the sliding window accumulating on the CPU when the device's
-    memory cannot hold the whole output); until then the row says so, and the test suite checks it does."""
-    note = "not built yet: issue 16 (accumulate on the CPU when the device lacks memory)"
-    return [Row("oom_fallback", "CT-sized volume", None, "", note)]
+    """A CT-sized volume through the sliding window (a one-layer network, so the window's own memory is measured):
+    the output summed on the device, on the CPU, and after a simulated device out-of-memory error (the first
+    accumulation on the device fails, the volume is predicted again with its output on the CPU)."""
+    shape, patch = ([40, 96, 96], [32, 64, 64]) if suite.quick else ([320, 512, 512], [128, 128, 128])
+    device = torch.device(suite.device)
+    network = torch.nn.Conv3d(1, 3, 3, padding=1).to(device).eval()
+    volume = torch.randn(1, *shape)
+    rows = []
+    original = sliding_window.accumulators
+    variants = (("output on the device", "device", 0), ("output on the CPU", "cpu", 0), ("simulated OOM", "device", 1))
+    for label, accumulate, failures in variants:
+        calls = []
+
+        def accumulators(*arguments, calls=calls, failures=failures):
+            calls.append(1)
+            if len(calls) <= failures:
+                raise torch.OutOfMemoryError("simulated by the GPU suite")
+            return original(*arguments)
+
+        sliding_window.accumulators = accumulators
+        try:
+            if device.type == "cuda":
+                torch.cuda.reset_peak_memory_stats(device)
+            start = time.perf_counter()
+            with torch.no_grad():
+                sliding_window.sliding_window_predict(network, volume, patch, 3, device=device, tile_batch_size=2, accumulate=accumulate)
+            synchronise(device)
+            seconds = time.perf_counter() - start
+        finally:
+            sliding_window.accumulators = original
+        peak = f", peak {torch.cuda.max_memory_allocated(device) / 2**30:.2f} GB on the device" if device.type == "cuda" else ""
+        rows.append(Row("oom_fallback", f"{shape} volume, {label}", seconds, "s", f"{len(calls)} accumulation(s){peak}"))
+    return rows
 
 
 def step_compile(suite: Suite) -> list[Row]:

@@ -6,43 +6,26 @@ import argparse
 from pathlib import Path
 
 from autoseg.commands.common import EXIT_OK
-from autoseg.errors import AutosegError
-from autoseg.paths import data_root, find_dataset, plans_file_for
-
-
-def _model_folder(args: argparse.Namespace) -> Path:
-    """The trained configuration a predict call names: dataset, trainer, plans and configuration."""
-    from autoseg.paths import trained_configurations
-
-    dataset = find_dataset(args.dataset, data_root("results", args.results))
-    models = trained_configurations(dataset, args.trainer, Path(args.plans).stem)
-    trained = list(models)
-    if args.configuration is None:
-        if len(trained) != 1:
-            raise AutosegError(
-                f"{dataset} holds {len(trained)} trained configurations for trainer {args.trainer} "
-                f"({', '.join(trained) or 'none'}); name one with -c."
-            )
-        return models[trained[0]]
-    if args.configuration not in trained:
-        raise AutosegError(
-            f"{dataset} has no trained {args.configuration} for trainer {args.trainer}; trained: {', '.join(trained) or 'none'}."
-        )
-    return models[args.configuration]
+from autoseg.paths import plans_file_for
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    from autoseg.device import pick_device
-    from autoseg.workflows.prediction import load_trained_model, predict_folder
+    from autoseg.workflows.model import load_model
 
-    device = pick_device(args.device)
-    model = load_trained_model(_model_folder(args), args.folds, checkpoint=args.checkpoint, device=device)
-    print(f"predicting with {model.folder.name}, folds {', '.join(model.folds)}, on {device}")
-    written = predict_folder(
-        model,
+    model = load_model(
+        args.dataset,
+        args.configuration,
+        args.folds,
+        checkpoint=args.checkpoint,
+        device=args.device,
+        trainer=args.trainer,
+        plans=Path(args.plans).stem,
+        results=args.results,
+    )
+    print(f"predicting with {model.trained.folder.name}, folds {', '.join(model.folds)}, on {model.device}")
+    written = model.predict_folder(
         Path(args.input),
         Path(args.output),
-        device=device,
         step_size=args.step_size,
         mirroring=not args.disable_tta,
         save_probabilities=args.save_probabilities,

@@ -23,6 +23,7 @@ from torch.nn import functional
 
 from autoseg.io import ImageData, atomic_write, write_image
 from autoseg.plans import Configuration
+from autoseg.preprocessing.normalisation import get_scheme
 from autoseg.preprocessing.pipeline import CaseProperties
 from autoseg.preprocessing.resample import separate_axis
 
@@ -65,6 +66,29 @@ def revert_channel(channel: torch.Tensor, properties: CaseProperties, configurat
     return full
 
 
+def restore_segmentation(
+    logits: torch.Tensor,
+    properties: CaseProperties,
+    configuration: Configuration,
+    task,
+    probabilities: bool = False,
+    device: torch.device | str | None = None,
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """The label map (*raw spatial) for ``logits`` (K, *preprocessed) on the raw grid, and with ``probabilities``
+    the per-class probabilities there (float32 (K, *raw spatial)). ``task``: the segmentation task of the
+    dataset (probabilities, label map). ``device``: where to compute (default: where ``logits`` are)."""
+    logits = logits.to(device) if device is not None else logits
+    fills = task.background_fill()
+    channels = (
+        revert_channel(probability, properties, configuration.spacing, fill)
+        for probability, fill in zip(task.channel_probabilities(logits), fills)
+    )
+    if not probabilities:
+        return task.label_map_from_channels(channels).cpu().numpy(), None
+    stacked = torch.stack(list(channels)).cpu().numpy()
+    return task.label_map(stacked), stacked
+
+
 def export_segmentation(
     logits: torch.Tensor,
     properties: CaseProperties,
@@ -75,27 +99,44 @@ def export_segmentation(
     device: torch.device | str | None = None,
 ) -> np.ndarray:
     """Writes the label map for ``logits`` (K, *preprocessed) to ``path`` in the raw geometry; returns it.
-    ``task``: the segmentation task of the dataset (probabilities, label map).
 
     With ``probabilities_path``, also writes the per-class probabilities in the
     raw geometry there (``.npz``, key ``probabilities``, float32 (K, *raw
     spatial) in the array order of autoseg.io), which ensembling averages.
-    ``device``: where to compute (default: where ``logits`` are).
     """
-    logits = logits.to(device) if device is not None else logits
-    fills = task.background_fill()
-    channels = (
-        revert_channel(probability, properties, configuration.spacing, fill)
-        for probability, fill in zip(task.channel_probabilities(logits), fills)
-    )
-    if probabilities_path is None:
-        labels = task.label_map_from_channels(channels).cpu().numpy()
-    else:
-        probabilities = torch.stack(list(channels)).cpu().numpy()
-        labels = task.label_map(probabilities)
+    labels, probabilities = restore_segmentation(logits, properties, configuration, task, probabilities_path is not None, device)
+    if probabilities_path is not None:
         save_probabilities(probabilities, probabilities_path)
     write_image(ImageData(labels[None], properties.original_geometry), path)
     return labels
+
+
+def restore_regression(
+    outputs: torch.Tensor,
+    properties: CaseProperties,
+    configuration: Configuration,
+    target_normalisation: dict,
+    device: torch.device | str | None = None,
+) -> list[np.ndarray]:
+    """Each target of ``outputs`` (T, *preprocessed, normalised units) on the raw grid, in the target's original
+    units (float32 (*raw spatial) each).
+
+    Units are restored on the preprocessed grid (the normalisations are linear,
+    so this commutes with the linear resampling); outside the crop box the
+    target is 0, as the input was. Targets planned as non-negative (``scale``:
+    uptake, dose, counts) are clipped at 0.
+    """
+    outputs = outputs.to(device) if device is not None else outputs
+    restored_images = []
+    for index, channel in enumerate(outputs):
+        normalisation = target_normalisation[str(index)]
+        scheme = get_scheme(normalisation.scheme)
+        restored = torch.from_numpy(scheme.restore(channel.float().cpu().numpy(), normalisation.parameters)).to(channel.device)
+        image = revert_channel(restored, properties, configuration.spacing, fill=0.0)
+        if scheme.non_negative:
+            image = image.clamp_min(0)
+        restored_images.append(image.cpu().numpy())
+    return restored_images
 
 
 def export_regression(
@@ -106,28 +147,11 @@ def export_regression(
     paths: list[Path],
     device: torch.device | str | None = None,
 ) -> list[np.ndarray]:
-    """Writes each target of ``outputs`` (T, *preprocessed, normalised units) to its path, in the raw geometry
-    and the target's original units; returns the images written.
-
-    Units are restored on the preprocessed grid (the normalisations are linear,
-    so this commutes with the linear resampling); outside the crop box the
-    target is 0, as the input was. Targets planned as non-negative (``scale``:
-    uptake, dose, counts) are clipped at 0.
-    """
-    from autoseg.preprocessing.normalisation import get_scheme
-
-    outputs = outputs.to(device) if device is not None else outputs
-    written = []
-    for index, (channel, path) in enumerate(zip(outputs, paths)):
-        normalisation = target_normalisation[str(index)]
-        scheme = get_scheme(normalisation.scheme)
-        restored = torch.from_numpy(scheme.restore(channel.float().cpu().numpy(), normalisation.parameters)).to(channel.device)
-        image = revert_channel(restored, properties, configuration.spacing, fill=0.0)
-        if scheme.non_negative:
-            image = image.clamp_min(0)
-        written.append(image.cpu().numpy())
-        write_image(ImageData(written[-1][None], properties.original_geometry), path)
-    return written
+    """Writes each target of ``outputs`` (``restore_regression``) to its path in the raw geometry; returns the images."""
+    images = restore_regression(outputs, properties, configuration, target_normalisation, device)
+    for image, path in zip(images, paths):
+        write_image(ImageData(image[None], properties.original_geometry), path)
+    return images
 
 
 def save_probabilities(probabilities: np.ndarray, path: Path) -> None:

@@ -15,11 +15,13 @@ from __future__ import annotations
 
 import itertools
 import math
+import sys
 
 import torch
 from torch.nn import functional
 
 from autoseg.device import autocast
+from autoseg.errors import AutosegError
 
 
 def gaussian_importance(patch_size: list[int], sigma_scale: float = 1 / 8) -> torch.Tensor:
@@ -60,6 +62,7 @@ def sliding_window_predict(
     tile_batch_size: int = 1,
     device: torch.device | str | None = None,
     stacked: bool = False,
+    accumulate: str = "auto",
 ) -> torch.Tensor:
     """Returns the network's averaged output for ``image`` (C, *spatial) as (K, *spatial) float32 on the CPU.
 
@@ -68,10 +71,59 @@ def sliding_window_predict(
     With ``stacked``, ``image`` is (C, S, *spatial): S independent images of
     one shape (the slices of a volume, for a 2D network) whose tiles are
     batched together, so many small images cost a few large network calls.
+    ``accumulate``: where the whole-image output is summed. ``device`` is
+    fastest; ``cpu`` keeps only the tiles on the device, for images whose
+    output does not fit there; ``auto`` chooses the device while the output
+    and its weights take at most half of the device's free memory. A device
+    out-of-memory error while accumulating on the device retries the image
+    with the output on the CPU, with a one-line notice on stderr.
     """
+    if accumulate not in ("auto", "device", "cpu"):
+        raise ValueError(f"accumulate must be auto, device or cpu, got {accumulate!r}")
     networks = list(network) if isinstance(network, (list, tuple)) else [network]
     device = torch.device(device) if device is not None else next(networks[0].parameters()).device
     image = image if stacked else image[:, None]
+    arguments = (networks, image, patch_size, out_channels, step_size, mirror_axes, tile_batch_size, device)
+    mode = accumulate if accumulate != "auto" else _accumulation_for(image, patch_size, out_channels, device)
+    shape = list(image.shape[2:])
+    output = None
+    if mode == "device":
+        try:
+            output = _sliding_window(*arguments, on_device=True)
+        except torch.OutOfMemoryError:
+            notice = f"notice: {device} ran out of memory for the output of a {shape} image; predicting it again with the output on the CPU"
+            print(f"{notice} (slower)", file=sys.stderr)
+            if device.type == "cuda":
+                torch.cuda.empty_cache()
+    if output is None:
+        try:
+            output = _sliding_window(*arguments, on_device=False)
+        except torch.OutOfMemoryError:
+            raise AutosegError(
+                f"out of memory on {device} predicting an image of {shape} even with its output on the CPU: the tiles "
+                f"({patch_size}, {tile_batch_size} at a time) do not fit. Free the device, or predict on the CPU (--device cpu)."
+            ) from None
+    return output if stacked else output[:, 0]
+
+
+def _accumulation_for(image: torch.Tensor, patch_size: list[int], out_channels: int, device: torch.device) -> str:
+    """``device`` while the padded output and its weights take at most half the device's free memory, else ``cpu``."""
+    if device.type != "cuda":
+        return "device"
+    padded = [max(s, p) for s, p in zip(image.shape[2:], patch_size)]
+    needed = 4 * (out_channels + 1) * image.shape[1] * math.prod(padded)
+    free, _ = torch.cuda.mem_get_info(device)
+    return "device" if needed <= free / 2 else "cpu"
+
+
+def accumulators(shape: tuple[int, ...], weight_shape: tuple[int, ...], place: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """The whole-image output sum and weight sum, zeroed, on ``place``."""
+    return torch.zeros(shape, dtype=torch.float32, device=place), torch.zeros(weight_shape, dtype=torch.float32, device=place)
+
+
+def _sliding_window(networks, image, patch_size, out_channels, step_size, mirror_axes, tile_batch_size, device, on_device: bool):
+    """The sliding window over a stacked image (C, S, *spatial): (K, S, *spatial) on the CPU."""
+    place = device if on_device else torch.device("cpu")
     spatial = list(image.shape[2:])
     padded_size = [max(s, p) for s, p in zip(spatial, patch_size)]
     padding = []
@@ -80,8 +132,8 @@ def sliding_window_predict(
     padded = functional.pad(image.float(), padding) if any(padding) else image.float()
     starts = [tile_starts(size, patch, step_size) for size, patch in zip(padded_size, patch_size)]
     weights = gaussian_importance(patch_size).to(device)
-    output = torch.zeros((out_channels, image.shape[1], *padded_size), dtype=torch.float32, device=device)
-    weight_sum = torch.zeros((image.shape[1], *padded_size), dtype=torch.float32, device=device)
+    weights_at_place = weights.to(place)
+    output, weight_sum = accumulators((out_channels, image.shape[1], *padded_size), (image.shape[1], *padded_size), place)
     flips = mirror_combinations(list(mirror_axes))
     tiles = [
         (index, *(slice(start, start + patch) for start, patch in zip(corner, patch_size)))
@@ -100,14 +152,13 @@ def sliding_window_predict(
             prediction += torch.flip(result.float(), dims) if dims else result.float()
         prediction /= len(flips) * len(networks)
         for tile, tile_prediction in zip(chunk, prediction):
-            output[(slice(None), *tile)] += tile_prediction * weights
-            weight_sum[tile] += weights
+            output[(slice(None), *tile)] += (tile_prediction * weights).to(place)
+            weight_sum[tile] += weights_at_place
     output /= weight_sum
     crop = tuple(
         slice(padding[2 * (len(spatial) - 1 - axis)], padding[2 * (len(spatial) - 1 - axis)] + size) for axis, size in enumerate(spatial)
     )
-    output = output[(slice(None), slice(None), *crop)].cpu()
-    return output if stacked else output[:, 0]
+    return output[(slice(None), slice(None), *crop)].cpu()
 
 
 def predict_slices(network, image: torch.Tensor, slice_axis: int, patch_size: list[int], out_channels: int, **options) -> torch.Tensor:

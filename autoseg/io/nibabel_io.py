@@ -26,46 +26,55 @@ class NibabelIO(ImageIO):
     endings = (".nii.gz", ".nii")
 
     def read(self, path: Path) -> ImageData:
-        image = nib.load(str(path))
-        data = np.asanyarray(image.dataobj)
-        if data.dtype == np.float64 and image.get_data_dtype() != np.float64:
-            data = data.astype(np.float32)  # integers stored with scl_slope: float32 is exact enough
-        if data.ndim == 4:
-            channels = np.moveaxis(data, 3, 0)
-        elif data.ndim in (2, 3):
-            channels = data[None]
-        else:
-            raise AutosegError(f"{path}: {data.ndim}D images are not supported; expected 2D or 3D (4D for channels).")
-        ndim = channels.ndim - 1
-        linear = image.affine[:3, :3]
-        spacing_xyz = np.linalg.norm(linear, axis=0)
-        direction_lps = _RAS_TO_LPS @ (linear / spacing_xyz)
-        origin_lps = _RAS_TO_LPS @ image.affine[:3, 3]
-        # Reverse the voxel axes: (C, i, j, k) -> (C, k, j, i).
-        array = np.ascontiguousarray(np.transpose(channels, (0, *range(ndim, 0, -1))))
-        geometry = Geometry(
-            tuple(reversed(spacing_xyz[:ndim])),
-            tuple(origin_lps[:ndim]),
-            tuple(direction_lps[:ndim, :ndim].ravel()),
-        )
-        return ImageData(array, geometry)
+        return image_from_nibabel(nib.load(str(path)), str(path))
 
     def write(self, image: ImageData, path: Path) -> None:
-        geometry = image.geometry
-        ndim = geometry.ndim
-        direction = np.eye(3)
-        direction[:ndim, :ndim] = np.asarray(geometry.direction).reshape(ndim, ndim)
-        spacing_xyz = np.ones(3)
-        spacing_xyz[:ndim] = tuple(reversed(geometry.spacing))
-        origin = np.zeros(3)
-        origin[:ndim] = geometry.origin
-        affine = np.eye(4)
-        affine[:3, :3] = _RAS_TO_LPS @ direction @ np.diag(spacing_xyz)
-        affine[:3, 3] = _RAS_TO_LPS @ origin
-        array = image.array.astype(np.uint8) if image.array.dtype == bool else image.array
-        data = np.transpose(array, (*range(ndim, 0, -1), 0))  # (C, z, y, x) -> (x, y, z, C)
-        data = data[..., 0] if image.num_channels == 1 else data
-        nifti = nib.Nifti1Image(np.ascontiguousarray(data), affine)
-        nifti.set_qform(affine, code=1)
-        nifti.set_sform(affine, code=1)
-        nib.save(nifti, str(path))
+        nib.save(image_to_nibabel(image), str(path))
+
+
+def image_from_nibabel(image, where: str = "the nibabel image") -> ImageData:
+    """A nibabel image (RAS affine, x index first) in autoseg's convention (LPS, NumPy axis order)."""
+    data = np.asanyarray(image.dataobj)
+    if data.dtype == np.float64 and image.get_data_dtype() != np.float64:
+        data = data.astype(np.float32)  # integers stored with scl_slope: float32 is exact enough
+    if data.ndim == 4:
+        channels = np.moveaxis(data, 3, 0)
+    elif data.ndim in (2, 3):
+        channels = data[None]
+    else:
+        raise AutosegError(f"{where}: {data.ndim}D images are not supported; expected 2D or 3D (4D for channels).")
+    ndim = channels.ndim - 1
+    linear = image.affine[:3, :3]
+    spacing_xyz = np.linalg.norm(linear, axis=0)
+    direction_lps = _RAS_TO_LPS @ (linear / spacing_xyz)
+    origin_lps = _RAS_TO_LPS @ image.affine[:3, 3]
+    # Reverse the voxel axes: (C, i, j, k) -> (C, k, j, i).
+    array = np.ascontiguousarray(np.transpose(channels, (0, *range(ndim, 0, -1))))
+    geometry = Geometry(
+        tuple(reversed(spacing_xyz[:ndim])),
+        tuple(origin_lps[:ndim]),
+        tuple(direction_lps[:ndim, :ndim].ravel()),
+    )
+    return ImageData(array, geometry)
+
+
+def image_to_nibabel(image: ImageData):
+    """The NIfTI image (nibabel) of ``image``, its qform and sform both set to the affine."""
+    geometry = image.geometry
+    ndim = geometry.ndim
+    direction = np.eye(3)
+    direction[:ndim, :ndim] = np.asarray(geometry.direction).reshape(ndim, ndim)
+    spacing_xyz = np.ones(3)
+    spacing_xyz[:ndim] = tuple(reversed(geometry.spacing))
+    origin = np.zeros(3)
+    origin[:ndim] = geometry.origin
+    affine = np.eye(4)
+    affine[:3, :3] = _RAS_TO_LPS @ direction @ np.diag(spacing_xyz)
+    affine[:3, 3] = _RAS_TO_LPS @ origin
+    array = image.array.astype(np.uint8) if image.array.dtype == bool else image.array
+    data = np.transpose(array, (*range(ndim, 0, -1), 0))  # (C, z, y, x) -> (x, y, z, C)
+    data = data[..., 0] if image.num_channels == 1 else data
+    nifti = nib.Nifti1Image(np.ascontiguousarray(data), affine)
+    nifti.set_qform(affine, code=1)
+    nifti.set_sform(affine, code=1)
+    return nifti

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
@@ -11,11 +13,24 @@ import torch
 from autoseg.dataset import DatasetSpec
 from autoseg.errors import AutosegError
 from autoseg.evaluation import summarise
+from autoseg.inference.export import save_probabilities
 from autoseg.inference.sliding_window import predict_configuration, sliding_window_predict
+from autoseg.io import ImageData, write_image
 from autoseg.losses import DeepSupervisionLoss, get_loss
 from autoseg.networks import network_for
 from autoseg.registry import Registry
 from autoseg.selection import ensemble_image_candidates, ensemble_images_case, merge_image_folds
+
+
+@dataclass
+class CaseResult:
+    """One case's prediction on its raw grid: ``images`` (a label map, or one float image per regression target,
+    each (*spatial); none for classification), ``probabilities`` (segmentation, when asked: (K, *spatial);
+    classification: (K,)) and ``label`` (classification: the predicted class's name)."""
+
+    images: list[np.ndarray] = field(default_factory=list)
+    probabilities: np.ndarray | None = None
+    label: str | None = None
 
 
 class Task:
@@ -138,9 +153,19 @@ class Task:
         ending = self.spec.file_ending
         return sorted(p.name[: -len(ending)] for p in folder.glob(f"*{ending}") if not p.name.startswith("."))
 
-    def export(self, output, properties, configuration, plans, files: list[Path], probabilities_path=None, device=None) -> None:
-        """Writes a case's network output (K, *preprocessed) to ``files`` in the raw geometry and units."""
+    def restore(self, output, properties, configuration, plans, *, probabilities: bool = False, device=None) -> CaseResult:
+        """A case's predicted output (what ``predict_cases`` returns) on the raw grid and in the raw units: the
+        in-memory form of ``export`` (the Python API returns it)."""
         raise NotImplementedError
+
+    def export(self, output, properties, configuration, plans, files: list[Path], probabilities_path=None, device=None) -> None:
+        """Writes a case's network output (K, *preprocessed) to ``files`` in the raw geometry and units (``restore``,
+        then each image to its file; with ``probabilities_path``, the class probabilities as ``.npz``)."""
+        result = self.restore(output, properties, configuration, plans, probabilities=probabilities_path is not None, device=device)
+        for image, path in zip(result.images, files):
+            write_image(ImageData(image[None], properties.original_geometry), path)
+        if probabilities_path is not None:
+            save_probabilities(result.probabilities, probabilities_path)
 
     def case_metrics(self, predicted: list[Path], reference: list[Path], *, check_geometry: bool = True) -> dict[str, dict[str, float]]:
         """Scores one case's prediction files against its reference files: {structure or target: {metric: value}};
@@ -265,7 +290,13 @@ class ImageWriter:
         refuse_non_finite_output(output, case_id)
         files = self.task.output_files(case_id, self.folder, ending)
         probabilities = self.folder / f"{case_id}.npz" if self.save_probabilities else None
-        self.task.export(output, properties, self.configuration, self.plans, files, probabilities, device)
+        try:
+            self.task.export(output, properties, self.configuration, self.plans, files, probabilities, device)
+        except torch.OutOfMemoryError:  # a volume whose raw-grid probabilities do not fit: export on the CPU
+            print(f"notice: {device} ran out of memory exporting case {case_id}; exporting it on the CPU (slower)", file=sys.stderr)
+            if torch.cuda.is_available():
+                torch.cuda.empty_cache()
+            self.task.export(output.cpu(), properties, self.configuration, self.plans, files, probabilities, torch.device("cpu"))
         return files
 
     def close(self) -> list[Path]:

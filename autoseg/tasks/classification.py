@@ -14,7 +14,7 @@ from autoseg.inference.ensemble import average_tables
 from autoseg.networks import network_for
 from autoseg.preprocessing.storage import load_properties
 from autoseg.selection import ensemble_table_candidates, merge_table_folds
-from autoseg.tasks.base import Task, refuse_non_finite_output, register_task
+from autoseg.tasks.base import CaseResult, Task, refuse_non_finite_output, register_task
 
 
 @register_task
@@ -56,6 +56,11 @@ class ClassificationTask(Task):
         if configuration.slice_axis is not None:
             images = [image.take(0, axis=1 + configuration.slice_axis) for image in images]
         return [torch.from_numpy(class_probabilities(networks, image, mirror_axes, device)) for image in images]
+
+    def restore(self, output, properties, configuration, plans, *, probabilities=False, device=None):
+        """The class probabilities and the most probable class's name (as predictions.csv writes them)."""
+        values = output.cpu().numpy()
+        return CaseResult(probabilities=values, label=self.spec.class_name(int(np.argmax(values.astype(np.float64)))))
 
     def case_writer(self, folder, *, plans, configuration, save_probabilities=False, part="", resume=False):
         """One table of every case's class and probabilities (``predictions.csv``, or ``predictions_PART.csv``

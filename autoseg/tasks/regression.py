@@ -12,11 +12,11 @@ from autoseg.evaluation.evaluate import read_pair
 from autoseg.evaluation.folders import evaluate_regression_folders
 from autoseg.evaluation.image_metrics import image_metrics
 from autoseg.inference.ensemble import average_image_folders
-from autoseg.inference.export import export_regression
+from autoseg.inference.export import restore_regression
 from autoseg.plans import ChannelNormalisation, InputSkip
 from autoseg.preprocessing.normalisation import get_scheme
 from autoseg.statistics import sample_values
-from autoseg.tasks.base import Task, register_task
+from autoseg.tasks.base import CaseResult, Task, register_task
 
 
 @register_task
@@ -46,9 +46,9 @@ class RegressionTask(Task):
         names = super().cases_in(folder)
         return names if len(self.spec.targets) == 1 else [name[: -len("_0000")] for name in names if name.endswith("_0000")]
 
-    def export(self, output, properties, configuration, plans, files, probabilities_path=None, device=None):
-        """Float images in the targets' original units and the raw geometry (see ``export_regression``)."""
-        export_regression(output, properties, configuration, plans.target_normalisation, files, device)
+    def restore(self, output, properties, configuration, plans, *, probabilities=False, device=None):
+        """Float images in the targets' original units on the raw grid (see ``restore_regression``)."""
+        return CaseResult(restore_regression(output, properties, configuration, plans.target_normalisation, device))
 
     def evaluate_folder(
         self, reference_dir, prediction_dir, *, num_processes=None, baseline_dir=None, baseline_channel=None, check_geometry=True

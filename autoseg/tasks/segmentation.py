@@ -10,11 +10,11 @@ import torch
 from autoseg.evaluation import evaluate_case
 from autoseg.evaluation.folders import evaluate_label_folders, refuse_baseline
 from autoseg.inference.ensemble import average_probability_folders
-from autoseg.inference.export import export_segmentation
+from autoseg.inference.export import restore_segmentation
 from autoseg.losses import labels_to_regions
 from autoseg.selection import ensemble_image_candidates, ensemble_probabilities_case, postprocess_candidate
 from autoseg.statistics import centroid_in_box
-from autoseg.tasks.base import Task, register_task
+from autoseg.tasks.base import CaseResult, Task, register_task
 
 
 @register_task
@@ -120,8 +120,10 @@ class SegmentationTask(Task):
                 torch.maximum(best, probability, out=best)
         return labels
 
-    def export(self, output, properties, configuration, plans, files, probabilities_path=None, device=None):
-        export_segmentation(output, properties, configuration, self, files[0], probabilities_path, device)
+    def restore(self, output, properties, configuration, plans, *, probabilities=False, device=None):
+        """The label map (and with ``probabilities`` the per-class probabilities) on the raw grid."""
+        labels, class_probabilities = restore_segmentation(output, properties, configuration, self, probabilities, device)
+        return CaseResult([labels], class_probabilities)
 
     def evaluate_folder(
         self, reference_dir, prediction_dir, *, num_processes=None, baseline_dir=None, baseline_channel=None, check_geometry=True

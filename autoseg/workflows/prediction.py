@@ -110,6 +110,13 @@ def read_case(case: InputCase, num_channels: int) -> tuple[np.ndarray, object]:
     return channels, first.geometry
 
 
+def preprocess_input(model: TrainedModel, channels: np.ndarray, geometry, case_id: str) -> tuple[np.ndarray, CaseProperties]:
+    """A raw case (C, *spatial) preprocessed as ``model`` was trained: (network input, what restores its output)."""
+    data, _, record = preprocess_case(channels, geometry, None, model.plans, model.configuration, target_is_label=False)
+    data = model.task.prepare_input(data, model.configuration)
+    return data, CaseProperties.from_record(case_id, geometry, record)
+
+
 class Predictor:
     """Predicts preprocessed cases with every fold of a trained model, with optional mirroring."""
 
@@ -128,9 +135,7 @@ class Predictor:
                 f"case {case.case_id} ({case.files[0].name}) is a {channels.ndim - 1}D image; the model {model.folder.name} was "
                 f"trained on {expected}D images."
             )
-        data, _, record = preprocess_case(channels, geometry, None, model.plans, model.configuration, target_is_label=False)
-        data = model.task.prepare_input(data, model.configuration)
-        return data, CaseProperties.from_record(case.case_id, geometry, record)
+        return preprocess_input(model, channels, geometry, case.case_id)
 
     @torch.no_grad()
     def outputs(self, images: list[np.ndarray]) -> list[torch.Tensor]:

@@ -1,0 +1,299 @@
+"""The Python API: a trained model loaded once, predicting arrays and images in memory.
+
+    import autoseg
+    model = autoseg.load_model("Dataset004_Spine")            # or a model folder, or an exported .zip
+    labels = model.predict(array, spacing=(1.0, 0.8, 0.8))    # (C, *spatial) in NumPy axis order
+    labels = model.predict(sitk_image)                        # a SimpleITK image back, on the input's grid
+    for result in model.predict_many(images): ...             # preprocessing overlaps the network
+
+``predict`` preprocesses, runs the folds and mirroring, and restores the output onto the input's grid exactly
+as ``autoseg predict`` does (the CLI is a thin layer over ``Model.predict_folder``): the same labels, the same
+regression images (to float32 rounding), the same class probabilities. docs/python_api.md has the details.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+import weakref
+from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import numpy as np
+import torch
+
+from autoseg.device import pick_device
+from autoseg.errors import AutosegError
+from autoseg.io import Geometry, ImageData, read_image
+from autoseg.io.nibabel_io import image_from_nibabel
+from autoseg.io.sitk_io import image_from_sitk, image_to_sitk
+from autoseg.paths import data_root, find_dataset, parse_model_folder_name, trained_configurations
+from autoseg.tasks.base import refuse_non_finite_output
+from autoseg.workflows.prediction import Predictor, TrainedModel, load_trained_model, predict_folder, preprocess_input
+
+
+class ClassPrediction(NamedTuple):
+    """A classification: the most probable class's name and every class's probability (class name -> value)."""
+
+    label: str
+    probabilities: dict[str, float]
+
+
+@dataclass
+class _Input:
+    """One case as the API received it: its channels on one grid, and how to hand results back."""
+
+    image: ImageData
+    kind: str  # "array", "sitk", "nibabel" or "files"
+    template: Any = None  # the input image results are shaped like (SimpleITK, nibabel)
+
+
+def load_model(
+    source: str | Path | int,
+    configuration: str | None = None,
+    folds: list[str] | None = None,
+    checkpoint: str = "checkpoint_final.pt",
+    device: str | torch.device | None = None,
+    *,
+    trainer: str = "default",
+    plans: str = "plans",
+    results: str | Path | None = None,
+) -> Model:
+    """Loads a trained configuration once; returns a ``Model`` to predict with.
+
+    ``source``: a model folder (``TRAINER__PLANS__CONFIGURATION``), a dataset in the results folder (id, name
+    or path; ``configuration`` picks among its trained ones, by default the only one, or the single
+    configuration find_best_configuration chose), or a ``.zip`` written by ``autoseg export_model`` (unpacked
+    into a temporary folder that lives as long as the model). ``device``: default CUDA, else MPS, else CPU.
+    """
+    temporary = None
+    path = Path(str(source)).expanduser()
+    if path.suffix == ".zip" and path.is_file():
+        from autoseg.sharing import install_model
+
+        temporary = Path(tempfile.mkdtemp(prefix="autoseg_model_"))
+        try:
+            folder = _model_folder(install_model(path, temporary), configuration, trainer, plans)
+        except BaseException:
+            shutil.rmtree(temporary, ignore_errors=True)
+            raise
+    elif (path / "plans.json").is_file() and (path / "dataset.json").is_file() and any(path.glob("fold_*")):
+        folder = path
+    elif path.is_dir():  # a dataset's results folder
+        folder = _model_folder(path, configuration, trainer, plans)
+    else:
+        folder = _model_folder(find_dataset(source, data_root("results", results)), configuration, trainer, plans)
+    device = pick_device(str(device) if device is not None else None)
+    model = Model(load_trained_model(folder, folds, checkpoint=checkpoint, device=device), device)
+    if temporary is not None:
+        weakref.finalize(model, shutil.rmtree, temporary, True)
+    return model
+
+
+def _model_folder(dataset: Path, configuration: str | None, trainer: str, plans: str) -> Path:
+    """The model folder of ``configuration`` in a dataset's results folder (see ``load_model``)."""
+    models = trained_configurations(dataset, trainer, plans)
+    named = f"trainer {trainer}" + ("" if plans == "plans" else f" and plans {plans}")
+    if configuration is not None:
+        if configuration not in models:
+            raise AutosegError(f"{dataset} has no trained {configuration} for {named}; trained: {', '.join(models) or 'none'}.")
+        return models[configuration]
+    if len(models) == 1:
+        return next(iter(models.values()))
+    chosen = dataset / "find_best_configuration.json"
+    if chosen.is_file():
+        best = json.loads(chosen.read_text())
+        members = best["candidates"][best["best"]]["models"]
+        if len(members) == 1 and parse_model_folder_name(members[0])[:2] == (trainer, plans) and (dataset / members[0]).is_dir():
+            return dataset / members[0]
+    trained = ", ".join(models) or "none"
+    raise AutosegError(f"{dataset} holds {len(models)} trained configurations for {named} ({trained}); name one with -c.")
+
+
+class Model:
+    """A trained configuration, loaded once: its folds' networks on one device (``load_model``)."""
+
+    def __init__(self, trained: TrainedModel, device: torch.device):
+        self.trained, self.device = trained, torch.device(device)
+
+    @property
+    def spec(self):
+        return self.trained.spec
+
+    @property
+    def task(self):
+        return self.trained.task
+
+    @property
+    def folds(self) -> list[str]:
+        return list(self.trained.folds)
+
+    def __repr__(self) -> str:
+        return f"Model({self.trained.folder.name}, folds {', '.join(self.folds)}, {self.device})"
+
+    # ---------------------------------------------------------------------------------------------------
+    def predict(
+        self,
+        image,
+        spacing=None,
+        origin=None,
+        direction=None,
+        *,
+        probabilities: bool = False,
+        mirroring: bool = True,
+        step_size: float = 0.5,
+    ):
+        """Predicts one case; returns it on the input's grid, as the input's type.
+
+        ``image``: a NumPy array (C, *spatial) in autoseg's axis order (``spacing`` required, in that order;
+        ``origin`` and ``direction`` optional, in patient coordinates, LPS, as SimpleITK gives them); a
+        SimpleITK image or a list of one per channel; a nibabel image or list; or file paths (one per channel).
+        Returns: segmentation, the label map (an array (*spatial) for arrays and files, an image like the
+        input's for SimpleITK and nibabel); regression, the target image (several targets: a list);
+        classification, a ``ClassPrediction``. With ``probabilities`` (segmentation), a pair (labels, class
+        probabilities (K, *spatial) as an array).
+        """
+        case = self._input(image, spacing, origin, direction)
+        data, properties = self._preprocess(case)
+        predictor = Predictor(self.trained, self.device, step_size, mirroring)
+        [output] = predictor.outputs([data])
+        return self._result(case, output, properties, probabilities)
+
+    def predict_many(self, items: Iterable, *, probabilities: bool = False, mirroring: bool = True, step_size: float = 0.5) -> Iterator:
+        """Predicts several cases in order, preprocessing the next case while the network runs on this one.
+        Each item is what ``predict`` takes: an image, or a tuple (image, spacing[, origin[, direction]])."""
+        predictor = Predictor(self.trained, self.device, step_size, mirroring)
+
+        def prepare(item):
+            case = self._input(*(item if isinstance(item, tuple) else (item,)))
+            return case, *self._preprocess(case)
+
+        with ThreadPoolExecutor(max_workers=1) as background:
+            iterator = iter(items)
+            pending = _submit_next(background, prepare, iterator)
+            while pending is not None:
+                case, data, properties = pending.result()
+                pending = _submit_next(background, prepare, iterator)
+                [output] = predictor.outputs([data])
+                yield self._result(case, output, properties, probabilities)
+
+    def predict_folder(self, input_dir: Path, output_dir: Path, **options) -> list[Path]:
+        """``autoseg predict``: every case of a folder, written in its input's format and geometry (see
+        autoseg.workflows.prediction.predict_folder for ``options``)."""
+        return predict_folder(self.trained, Path(input_dir), Path(output_dir), device=self.device, **options)
+
+    # ---------------------------------------------------------------------------------------------------
+    def _input(self, image, spacing=None, origin=None, direction=None) -> _Input:
+        channels = image if isinstance(image, (list, tuple)) else [image]
+        if not channels:
+            raise AutosegError("predict got an empty list; give one image per channel.")
+        first = channels[0]
+        if isinstance(first, np.ndarray):
+            case = _Input(_array_image(image, spacing, origin, direction), "array")
+        elif _is_sitk(first):
+            case = _Input(_stack([image_from_sitk(channel) for channel in channels], "the SimpleITK images"), "sitk", first)
+        elif _is_nibabel(first):
+            case = _Input(_stack([image_from_nibabel(channel) for channel in channels], "the nibabel images"), "nibabel", first)
+        elif isinstance(first, (str, Path)):
+            case = _Input(_stack([read_image(Path(path)) for path in channels], str(first)), "files")
+        else:
+            raise AutosegError(
+                f"predict takes a NumPy array, a SimpleITK or nibabel image, or file paths (or a list of one per channel); got "
+                f"{type(first).__name__}."
+            )
+        if case.kind != "array" and spacing is not None:
+            raise AutosegError("spacing, origin and direction are for NumPy arrays; an image carries its own.")
+        needed, ndim = self.spec.num_channels, len(self.trained.configuration.spacing)
+        if case.image.num_channels != needed:
+            raise AutosegError(f"the image has {case.image.num_channels} channel(s); the model needs {needed} ({self._channel_names()}).")
+        if case.image.array.ndim - 1 != ndim:
+            raise AutosegError(
+                f"the image is {case.image.array.ndim - 1}D; the model {self.trained.folder.name} was trained on {ndim}D images "
+                f"(arrays are (C, *spatial): channels first)."
+            )
+        return case
+
+    def _channel_names(self) -> str:
+        return ", ".join(f"{index}: {name}" for index, name in self.spec.channel_names.items())
+
+    def _preprocess(self, case: _Input):
+        image = case.image
+        return preprocess_input(self.trained, image.array.astype(np.float32, copy=False), image.geometry, "given")
+
+    def _result(self, case: _Input, output: torch.Tensor, properties, probabilities: bool):
+        trained = self.trained
+        refuse_non_finite_output(output, properties.case_id)
+        result = trained.task.restore(
+            output, properties, trained.configuration, trained.plans, probabilities=probabilities, device=self.device
+        )
+        if result.label is not None:  # classification
+            names = sorted(self.spec.classes, key=self.spec.classes.get)
+            return ClassPrediction(result.label, {name: float(value) for name, value in zip(names, result.probabilities)})
+        images = [_like_input(image, case) for image in result.images]
+        restored = images[0] if len(images) == 1 else images
+        return (restored, result.probabilities) if probabilities else restored
+
+
+def _submit_next(background: ThreadPoolExecutor, prepare, iterator: Iterator):
+    item = next(iterator, _END)
+    return None if item is _END else background.submit(prepare, item)
+
+
+_END = object()
+
+
+def _array_image(image, spacing, origin, direction) -> ImageData:
+    array = np.stack(image) if isinstance(image, (list, tuple)) else image
+    if spacing is None:
+        raise AutosegError("a NumPy array carries no geometry: pass spacing=(...) in the array's axis order (after the channel axis).")
+    ndim = array.ndim - 1
+    spacing = tuple(float(s) for s in spacing)
+    if len(spacing) != ndim:
+        raise AutosegError(f"spacing {spacing} has {len(spacing)} values; the array (C, *spatial) has {ndim} spatial axes.")
+    origin = tuple(float(o) for o in origin) if origin is not None else (0.0,) * ndim
+    direction = tuple(float(d) for d in np.ravel(direction)) if direction is not None else tuple(np.eye(ndim).ravel())
+    return ImageData(array, Geometry(spacing, origin, direction))
+
+
+def _stack(images: list[ImageData], where: str) -> ImageData:
+    """The channels of several images on one grid, as one image."""
+    first = images[0]
+    for index, image in enumerate(images[1:], start=1):
+        differences = (
+            image.geometry.differences(first.geometry)
+            if image.spatial_shape == first.spatial_shape
+            else [f"shape {image.spatial_shape} vs {first.spatial_shape}"]
+        )
+        if differences:
+            raise AutosegError(f"channel {index} of {where} lies on another grid than channel 0 ({'; '.join(differences)}).")
+    return ImageData(np.concatenate([image.array for image in images]), first.geometry)
+
+
+def _like_input(array: np.ndarray, case: _Input):
+    """A result array (*spatial) as the input's type, on its grid."""
+    if case.kind == "sitk":
+        image = image_to_sitk(ImageData(array[None], case.image.geometry))
+        image.CopyInformation(case.template)
+        return image
+    if case.kind == "nibabel":
+        import nibabel as nib
+
+        data = np.ascontiguousarray(np.transpose(array, tuple(range(array.ndim - 1, -1, -1))))  # (z, y, x) -> (x, y, z)
+        header = case.template.header.copy()
+        header.set_data_dtype(data.dtype)
+        return nib.Nifti1Image(data, case.template.affine, header)
+    return array
+
+
+def _is_sitk(value) -> bool:
+    import SimpleITK as sitk
+
+    return isinstance(value, sitk.Image)
+
+
+def _is_nibabel(value) -> bool:
+    return hasattr(value, "affine") and hasattr(value, "dataobj")
