@@ -29,6 +29,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
         step_size=args.step_size,
         mirroring=not args.disable_tta,
         save_probabilities=args.save_probabilities,
+        save_uncertainty=args.save_uncertainty,
         num_parts=args.num_parts,
         part_id=args.part_id,
         continue_prediction=args.continue_prediction,
@@ -75,6 +76,13 @@ def add_commands(commands) -> None:
     predict.add_argument("--disable_tta", action="store_true", help="no mirroring at test time (faster, slightly worse)")
     predict.add_argument(
         "--save_probabilities", action="store_true", help="also write CASE.npz with class probabilities (for autoseg ensemble)"
+    )
+    predict.add_argument(
+        "--save_uncertainty",
+        action="store_true",
+        help="also write uncertainty maps in the input's geometry (segmentation: CASE_entropy, and with 2+ folds "
+        "CASE_mutual_information; regression: CASE_std across folds) and uncertainty.csv, one score per case and structure "
+        "to rank cases for review; classification: each class's spread across folds in predictions.csv",
     )
     predict.add_argument("--device", default=None, help="cpu, cuda, mps (default: CUDA, else MPS, else CPU)")
     predict.add_argument("--num_parts", type=int, default=1, help="split the cases into this many parts (one per GPU or machine)")

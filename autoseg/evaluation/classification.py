@@ -42,26 +42,34 @@ def class_names(spec: DatasetSpec) -> list[str]:
     return sorted(spec.classes, key=spec.classes.get)
 
 
-def write_predictions(path: Path, probabilities: dict[str, np.ndarray], spec: DatasetSpec) -> None:
-    """Writes {case id: probabilities (K,)} as a predictions table, atomically, cases sorted."""
+def write_predictions(
+    path: Path, probabilities: dict[str, np.ndarray], spec: DatasetSpec, spreads: dict[str, np.ndarray] | None = None
+) -> None:
+    """Writes {case id: probabilities (K,)} as a predictions table, atomically, cases sorted; ``spreads``: each
+    class's spread across folds, as ``spread_{class}`` columns after the probabilities."""
     names = class_names(spec)
     text = io.StringIO()
     writer = csv.writer(text, lineterminator="\n")
-    writer.writerow(["case_id", "prediction", *(f"probability_{name}" for name in names)])
+    spread_columns = [f"spread_{name}" for name in names] if spreads is not None else []
+    writer.writerow(["case_id", "prediction", *(f"probability_{name}" for name in names), *spread_columns])
     for case_id in sorted(probabilities):
         values = np.asarray(probabilities[case_id], dtype=np.float64)
-        writer.writerow([case_id, names[int(np.argmax(values))], *(f"{v:.6f}" for v in values)])
+        spread = [f"{v:.6f}" for v in spreads[case_id]] if spreads is not None else []
+        writer.writerow([case_id, names[int(np.argmax(values))], *(f"{v:.6f}" for v in values), *spread])
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(path, lambda tmp: tmp.write_text(text.getvalue()))
 
 
-def read_predictions(folder: Path, spec: DatasetSpec, files: list[Path] | None = None) -> dict[str, np.ndarray]:
-    """Reads every ``predictions*.csv`` in ``folder`` (or just ``files``): {case id: probabilities (K,)}."""
+def read_predictions(
+    folder: Path, spec: DatasetSpec, files: list[Path] | None = None, prefix: str = "probability"
+) -> dict[str, np.ndarray]:
+    """Reads every ``predictions*.csv`` in ``folder`` (or just ``files``): {case id: probabilities (K,)} (or
+    with ``prefix="spread"``, the spreads across folds ``--save_uncertainty`` wrote)."""
     files = sorted(Path(folder).glob("predictions*.csv")) if files is None else files
     if not files:
         raise AutosegError(f"{folder} holds no predictions.csv; predict the folder with a classification model first.")
     names = class_names(spec)
-    columns = [f"probability_{name}" for name in names]
+    columns = [f"{prefix}_{name}" for name in names]
     table: dict[str, np.ndarray] = {}
     for path in files:
         with path.open(newline="") as handle:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -13,13 +12,12 @@ import torch
 from autoseg.dataset import DatasetSpec
 from autoseg.errors import AutosegError
 from autoseg.evaluation import summarise
-from autoseg.inference.export import save_probabilities
 from autoseg.inference.sliding_window import predict_configuration, sliding_window_predict
-from autoseg.io import ImageData, write_image
 from autoseg.losses import DeepSupervisionLoss, get_loss
 from autoseg.networks import network_for
 from autoseg.registry import Registry
 from autoseg.selection import ensemble_image_candidates, ensemble_images_case, merge_image_folds
+from autoseg.tasks.writers import ImageWriter
 
 
 @dataclass
@@ -49,7 +47,7 @@ class Task:
       deep-supervision output), ``augment``, ``validation_outputs``,
       ``validation_counts`` / ``validation_scores`` (the per-epoch pseudo
       metric, whose mean picks the best checkpoint);
-    * outputs: ``output_files`` / ``cases_in``, ``export``, ``case_metrics``,
+    * outputs: ``output_files`` / ``cases_in``, ``restore``, ``uncertainty_maps``, ``case_metrics``,
       ``baseline_metrics``; ``selection_metric``: what
       find_best_configuration maximises over the cross-validation.
     """
@@ -154,18 +152,19 @@ class Task:
         return sorted(p.name[: -len(ending)] for p in folder.glob(f"*{ending}") if not p.name.startswith("."))
 
     def restore(self, output, properties, configuration, plans, *, probabilities: bool = False, device=None) -> CaseResult:
-        """A case's predicted output (what ``predict_cases`` returns) on the raw grid and in the raw units: the
-        in-memory form of ``export`` (the Python API returns it)."""
+        """A case's predicted output (what ``predict_cases`` returns) on the raw grid and in the raw units: what the
+        Python API returns, and what the case writer writes."""
         raise NotImplementedError
 
-    def export(self, output, properties, configuration, plans, files: list[Path], probabilities_path=None, device=None) -> None:
-        """Writes a case's network output (K, *preprocessed) to ``files`` in the raw geometry and units (``restore``,
-        then each image to its file; with ``probabilities_path``, the class probabilities as ``.npz``)."""
-        result = self.restore(output, properties, configuration, plans, probabilities=probabilities_path is not None, device=device)
-        for image, path in zip(result.images, files):
-            write_image(ImageData(image[None], properties.original_geometry), path)
-        if probabilities_path is not None:
-            save_probabilities(result.probabilities, probabilities_path)
+    uncertainty_folds = 1  # the folds the uncertainty maps need (a spread across folds needs two)
+
+    def uncertainty_maps(self, fold_outputs: list, properties, configuration, plans, *, device=None) -> dict[str, list[np.ndarray]]:
+        """{map name: one raw-grid image per output file} from each fold's output of a case (``--save_uncertainty``)."""
+        raise AutosegError(f"{self.name} has no uncertainty maps.")
+
+    def uncertainty_scores(self, maps: dict[str, list[np.ndarray]], result: CaseResult) -> dict[str, float]:
+        """One score per structure (or target) of a case, to rank cases for review (``uncertainty.csv``)."""
+        raise NotImplementedError
 
     def case_metrics(self, predicted: list[Path], reference: list[Path], *, check_geometry: bool = True) -> dict[str, dict[str, float]]:
         """Scores one case's prediction files against its reference files: {structure or target: {metric: value}};
@@ -193,10 +192,20 @@ class Task:
             sliding_window_predict(networks, stacked, patch, self.out_channels(), tile_batch_size=batch, stacked=True, **options).unbind(1)
         )
 
-    def case_writer(self, folder: Path, *, plans, configuration, save_probabilities: bool = False, part: str = "", resume: bool = False):
+    def case_writer(
+        self,
+        folder: Path,
+        *,
+        plans,
+        configuration,
+        save_probabilities: bool = False,
+        save_uncertainty: bool = False,
+        part: str = "",
+        resume: bool = False,
+    ):
         """Where predicted cases go: one file per case (per target) in ``folder``, in the raw geometry and
-        format (see ``ImageWriter``); ``part`` and ``resume`` concern tables of per-case outputs only."""
-        return ImageWriter(self, folder, plans, configuration, save_probabilities)
+        format (see autoseg/tasks/writers.py); ``part`` concerns tables of per-case outputs only."""
+        return ImageWriter(self, folder, plans, configuration, save_probabilities, save_uncertainty, resume)
 
     def prepare_output_folder(self, folder: Path) -> None:
         """Clears what an earlier validation left in ``folder`` that this one would read with its own."""
@@ -267,51 +276,6 @@ class Task:
         if len(coordinates) > self.locations_per_class:
             coordinates = coordinates[np.sort(rng.choice(len(coordinates), self.locations_per_class, replace=False))]
         return coordinates.astype(np.int32)
-
-
-class ImageWriter:
-    """Writes each predicted case to its output files in the raw geometry and units (``Task.export``), and,
-    with ``save_probabilities``, its class probabilities as ``{case}.npz``."""
-
-    def __init__(self, task: Task, folder: Path, plans, configuration, save_probabilities: bool = False):
-        self.task, self.folder, self.plans, self.configuration = task, Path(folder), plans, configuration
-        self.save_probabilities = save_probabilities
-        self.folder.mkdir(parents=True, exist_ok=True)
-
-    def files(self, case_id: str, ending: str | None = None) -> list[Path]:
-        """Every file ``write`` makes for a case."""
-        probabilities = [self.folder / f"{case_id}.npz"] if self.save_probabilities else []
-        return self.task.output_files(case_id, self.folder, ending) + probabilities
-
-    def done(self, case_id: str, ending: str | None = None) -> bool:
-        return all(path.is_file() for path in self.files(case_id, ending))
-
-    def write(self, case_id: str, output, properties, ending: str | None = None, device=None) -> list[Path]:
-        refuse_non_finite_output(output, case_id)
-        files = self.task.output_files(case_id, self.folder, ending)
-        probabilities = self.folder / f"{case_id}.npz" if self.save_probabilities else None
-        try:
-            self.task.export(output, properties, self.configuration, self.plans, files, probabilities, device)
-        except torch.OutOfMemoryError:  # a volume whose raw-grid probabilities do not fit: export on the CPU
-            print(f"notice: {device} ran out of memory exporting case {case_id}; exporting it on the CPU (slower)", file=sys.stderr)
-            if torch.cuda.is_available():
-                torch.cuda.empty_cache()
-            self.task.export(output.cpu(), properties, self.configuration, self.plans, files, probabilities, torch.device("cpu"))
-        return files
-
-    def close(self) -> list[Path]:
-        return []
-
-
-def refuse_non_finite_output(output: torch.Tensor, case_id: str) -> None:
-    """A network output with NaN or infinite values is an error naming the case, never a written prediction."""
-    bad = int((~torch.isfinite(output)).sum())
-    if bad:
-        raise AutosegError(
-            f"case {case_id}: the network's output holds {bad} NaN or infinite value(s) of {output.numel()}; nothing was written "
-            "for it. The model may have diverged (see its training_log.txt), or the case's images hold extreme values (check "
-            "them with autoseg verify)."
-        )
 
 
 TASKS: Registry[type[Task]] = Registry("task")

@@ -14,7 +14,8 @@ from autoseg.inference.ensemble import average_tables
 from autoseg.networks import network_for
 from autoseg.preprocessing.storage import load_properties
 from autoseg.selection import ensemble_table_candidates, merge_table_folds
-from autoseg.tasks.base import CaseResult, Task, refuse_non_finite_output, register_task
+from autoseg.tasks.base import CaseResult, Task, register_task
+from autoseg.tasks.writers import refuse_non_finite_output
 
 
 @register_task
@@ -62,10 +63,14 @@ class ClassificationTask(Task):
         values = output.cpu().numpy()
         return CaseResult(probabilities=values, label=self.spec.class_name(int(np.argmax(values.astype(np.float64)))))
 
-    def case_writer(self, folder, *, plans, configuration, save_probabilities=False, part="", resume=False):
+    uncertainty_folds = 2
+
+    def case_writer(self, folder, *, plans, configuration, save_probabilities=False, save_uncertainty=False, part="", resume=False):
         """One table of every case's class and probabilities (``predictions.csv``, or ``predictions_PART.csv``
-        for a part of the cases), rewritten after each case; with ``resume`` the cases already in it are kept."""
-        return TableWriter(self.spec, Path(folder) / (f"predictions_{part}.csv" if part else "predictions.csv"), resume)
+        for a part of the cases), rewritten after each case; with ``resume`` the cases already in it are kept;
+        with ``save_uncertainty``, each class's spread across folds beside its probability."""
+        table = Path(folder) / (f"predictions_{part}.csv" if part else "predictions.csv")
+        return TableWriter(self.spec, table, resume, save_uncertainty)
 
     def prepare_output_folder(self, folder):
         """Tables of an earlier validation (another process count) would be read beside this one's."""
@@ -146,24 +151,29 @@ class ClassificationTask(Task):
 
 class TableWriter:
     """Collects predicted class probabilities into one predictions table, rewritten (atomically) after
-    every case, so a killed run loses at most the case being classified."""
+    every case, so a killed run loses at most the case being classified. With ``save_uncertainty``, each
+    class's spread across folds (the standard deviation of its probability) is a column beside it."""
 
-    def __init__(self, spec, table: Path, resume: bool = False):
-        self.spec, self.table = spec, table
-        self.probabilities = read_predictions(table.parent, spec, [table]) if resume and table.is_file() else {}
+    def __init__(self, spec, table: Path, resume: bool = False, save_uncertainty: bool = False):
+        self.spec, self.table, self.save_uncertainty = spec, table, save_uncertainty
+        resumed = resume and table.is_file()
+        self.probabilities = read_predictions(table.parent, spec, [table]) if resumed else {}
+        self.spreads = read_predictions(table.parent, spec, [table], prefix="spread") if resumed and save_uncertainty else {}
 
     def done(self, case_id: str, ending: str | None = None) -> bool:
-        return case_id in self.probabilities
+        return case_id in self.probabilities and (not self.save_uncertainty or case_id in self.spreads)
 
-    def write(self, case_id: str, output, properties=None, ending: str | None = None, device=None) -> list[Path]:
+    def write(self, case_id: str, output, properties=None, ending: str | None = None, device=None, fold_outputs=None) -> list[Path]:
         refuse_non_finite_output(output, case_id)
         self.probabilities[case_id] = output.cpu().numpy()  # (K,) class probabilities
-        write_predictions(self.table, self.probabilities, self.spec)
+        if self.save_uncertainty:
+            self.spreads[case_id] = torch.stack([fold.cpu() for fold in fold_outputs]).std(0, unbiased=False).numpy()
+        write_predictions(self.table, self.probabilities, self.spec, self.spreads if self.save_uncertainty else None)
         return []
 
     def close(self) -> list[Path]:
         """Writes the table (also when no case was left to classify); returns it."""
-        write_predictions(self.table, self.probabilities, self.spec)
+        write_predictions(self.table, self.probabilities, self.spec, self.spreads if self.save_uncertainty else None)
         return [self.table]
 
 

@@ -10,7 +10,7 @@ import torch
 from autoseg.evaluation import summarise
 from autoseg.evaluation.evaluate import read_pair
 from autoseg.evaluation.folders import evaluate_regression_folders
-from autoseg.evaluation.image_metrics import image_metrics
+from autoseg.evaluation.image_metrics import body_mask, image_metrics
 from autoseg.inference.ensemble import average_image_folders
 from autoseg.inference.export import restore_regression
 from autoseg.plans import ChannelNormalisation, InputSkip
@@ -45,6 +45,20 @@ class RegressionTask(Task):
         """For several targets, the cases with a first target's file (``{case}_0000{ending}``)."""
         names = super().cases_in(folder)
         return names if len(self.spec.targets) == 1 else [name[: -len("_0000")] for name in names if name.endswith("_0000")]
+
+    uncertainty_folds = 2
+
+    def uncertainty_maps(self, fold_outputs, properties, configuration, plans, *, device=None):
+        """The standard deviation across folds of each target's restored image, per voxel, in the target's units."""
+        restored = [restore_regression(output, properties, configuration, plans.target_normalisation, device) for output in fold_outputs]
+        return {"std": [np.std(np.stack(images), axis=0) for images in zip(*restored)]}
+
+    def uncertainty_scores(self, maps, result):
+        """Per target, the mean standard deviation across folds inside the predicted image's body mask."""
+        return {
+            name: float(std[body_mask(image)].mean())
+            for name, image, std in zip(self.spec.targets.values(), result.images, maps["std"])
+        }
 
     def restore(self, output, properties, configuration, plans, *, probabilities=False, device=None):
         """Float images in the targets' original units on the raw grid (see ``restore_regression``)."""

@@ -6,11 +6,12 @@ from functools import partial
 
 import numpy as np
 import torch
+from scipy import ndimage
 
 from autoseg.evaluation import evaluate_case
 from autoseg.evaluation.folders import evaluate_label_folders, refuse_baseline
 from autoseg.inference.ensemble import average_probability_folders
-from autoseg.inference.export import restore_segmentation
+from autoseg.inference.export import restore_segmentation, revert_channel
 from autoseg.losses import labels_to_regions
 from autoseg.selection import ensemble_image_candidates, ensemble_probabilities_case, postprocess_candidate
 from autoseg.statistics import centroid_in_box
@@ -120,6 +121,31 @@ class SegmentationTask(Task):
                 torch.maximum(best, probability, out=best)
         return labels
 
+    def uncertainty_maps(self, fold_outputs, properties, configuration, plans, *, device=None):
+        """Predictive entropy of the folds' mean probabilities (nats), and with two or more folds the mutual
+        information between folds (that entropy minus the mean of the folds' own entropies): computed on the
+        preprocessed grid, restored linearly to the raw grid (0 outside the cropped region, where the
+        background is certain). Regions (sigmoid outputs) sum the binary entropy of each region."""
+        probabilities = torch.stack([torch.stack(list(self.channel_probabilities(output.to(device)))) for output in fold_outputs])
+        mean = probabilities.mean(0)
+        entropy = _entropy(mean, binary=self.spec.has_regions)
+        maps = {"entropy": entropy}
+        if len(fold_outputs) > 1:
+            folds = torch.stack([_entropy(fold, binary=self.spec.has_regions) for fold in probabilities]).mean(0)
+            maps["mutual_information"] = (entropy - folds).clamp_min(0)
+        return {name: [revert_channel(image, properties, configuration.spacing, 0.0).cpu().numpy()] for name, image in maps.items()}
+
+    def uncertainty_scores(self, maps, result):
+        """Per structure, the mean predictive entropy inside the predicted structure and its one-voxel border
+        (NaN where the structure is not predicted)."""
+        labels, entropy = result.images[0], maps["entropy"][0]
+        scores = {}
+        for name, values in self.evaluation_structures().items():
+            mask = np.isin(labels, values)
+            region = ndimage.binary_dilation(mask) if mask.any() else mask
+            scores[name] = float(entropy[region].mean()) if region.any() else float("nan")
+        return scores
+
     def restore(self, output, properties, configuration, plans, *, probabilities=False, device=None):
         """The label map (and with ``probabilities`` the per-class probabilities) on the raw grid."""
         labels, class_probabilities = restore_segmentation(output, properties, configuration, self, probabilities, device)
@@ -172,3 +198,14 @@ class SegmentationTask(Task):
         denominator = 2 * tp + fp + fn
         dice = torch.where(denominator > 0, 2 * tp / denominator.clamp_min(1), torch.full_like(tp, float("nan")))
         return dict(zip(self.class_names(), dice.tolist()))
+
+
+def _entropy(probabilities: torch.Tensor, binary: bool) -> torch.Tensor:
+    """Entropy (nats) over the class axis of (K, *spatial) probabilities; ``binary``: each channel its own
+    two-class variable (regions), their entropies summed."""
+    p = probabilities.clamp(1e-12, 1.0)
+    entropy = -(p * p.log())
+    if binary:
+        q = (1 - probabilities).clamp(1e-12, 1.0)
+        entropy = entropy - q * q.log()
+    return entropy.sum(0)

@@ -32,7 +32,7 @@ from autoseg.io import Geometry, ImageData, read_image
 from autoseg.io.nibabel_io import image_from_nibabel
 from autoseg.io.sitk_io import image_from_sitk, image_to_sitk
 from autoseg.paths import data_root, find_dataset, parse_model_folder_name, trained_configurations
-from autoseg.tasks.base import refuse_non_finite_output
+from autoseg.tasks.writers import refuse_non_finite_output
 from autoseg.workflows.prediction import Predictor, TrainedModel, load_trained_model, predict_folder, preprocess_input
 
 
@@ -83,6 +83,8 @@ def load_model(
             raise
     elif (path / "plans.json").is_file() and (path / "dataset.json").is_file() and any(path.glob("fold_*")):
         folder = path
+        if configuration is not None and parse_model_folder_name(path.name)[2] != configuration:
+            raise AutosegError(f"{path} is a model of configuration {parse_model_folder_name(path.name)[2]}, not {configuration!r}.")
     elif path.is_dir():  # a dataset's results folder
         folder = _model_folder(path, configuration, trainer, plans)
     else:

@@ -147,6 +147,15 @@ class Predictor:
             model.networks, images, model.configuration, device=self.device, mirror_axes=self.mirror_axes, step_size=self.step_size
         )
 
+    @torch.no_grad()
+    def fold_outputs(self, images: list[np.ndarray]) -> list[list[torch.Tensor]]:
+        """Each fold's output for each image ([image][fold]), as ``outputs`` averages them: for uncertainty,
+        which needs the folds apart."""
+        model = self.model
+        options = dict(device=self.device, mirror_axes=self.mirror_axes, step_size=self.step_size)
+        per_fold = [model.task.predict_cases([network], images, model.configuration, **options) for network in model.networks]
+        return [list(outputs) for outputs in zip(*per_fold)]
+
     def prepared(self, cases: list[InputCase]):
         """Yields groups of (case, preprocessed data, properties) to predict together: consecutive 2D images of
         one preprocessed shape, up to the planned batch size (many small images then cost few network calls);
@@ -175,6 +184,7 @@ def predict_folder(
     step_size: float = 0.5,
     mirroring: bool = True,
     save_probabilities: bool = False,
+    save_uncertainty: bool = False,
     num_parts: int = 1,
     part_id: int = 0,
     continue_prediction: bool = False,
@@ -185,7 +195,9 @@ def predict_folder(
     format and geometry, or a row of the predictions table (classification).
     With ``continue_prediction``, cases whose output (and probabilities, if
     asked) already exist are skipped. Outputs are written atomically, so a
-    killed run leaves only whole files.
+    killed run leaves only whole files. ``save_uncertainty`` predicts each fold
+    apart and writes the task's uncertainty maps and scores beside the
+    predictions (see autoseg/tasks/writers.py).
     """
     if num_parts < 1 or not 0 <= part_id < num_parts:
         raise AutosegError(f"--part_id must be in 0..{num_parts - 1} for --num_parts {num_parts}, got {part_id}.")
@@ -193,6 +205,11 @@ def predict_folder(
     if input_dir.resolve() == output_dir.resolve():
         raise AutosegError(
             f"the output folder is the input folder ({input_dir}); predictions would mix with the images. Choose another -o."
+        )
+    if save_uncertainty and len(model.folds) < model.task.uncertainty_folds:
+        raise AutosegError(
+            f"--save_uncertainty for {model.task.name} measures the spread across folds: it needs {model.task.uncertainty_folds} or "
+            f"more folds, and {model.folder.name} is predicted with {len(model.folds)} ({', '.join(model.folds)})."
         )
     cases = collect_input_cases(input_dir, model.spec.num_channels)[part_id::num_parts]
     output_dir.mkdir(parents=True, exist_ok=True)
@@ -203,6 +220,7 @@ def predict_folder(
         plans=model.plans,
         configuration=model.configuration,
         save_probabilities=save_probabilities,
+        save_uncertainty=save_uncertainty,
         part=part,
         resume=continue_prediction,
     )
@@ -214,10 +232,15 @@ def predict_folder(
     with ThreadPoolExecutor(max_workers=1) as exporter, progress:
         pending: Future | None = None
         for group in predictor.prepared(cases):
-            outputs = predictor.outputs([data for _, data, _ in group])
+            images = [data for _, data, _ in group]
+            if save_uncertainty:
+                folds = predictor.fold_outputs(images)
+                outputs = [torch.stack(fold).mean(0) for fold in folds]
+            else:
+                folds, outputs = [None] * len(images), predictor.outputs(images)
             if pending is not None:  # at most one group exporting while the next is predicted: bounded memory
                 written += pending.result()
-            work = [(case, output, properties) for output, (case, _, properties) in zip(outputs, group)]
+            work = [(case, output, properties, fold) for output, (case, _, properties), fold in zip(outputs, group, folds)]
             del group
             pending = exporter.submit(_write_all, writer, work, predictor.device)
             progress.update(len(work))
@@ -227,7 +250,11 @@ def predict_folder(
 
 
 def _write_all(writer, work: list, device: torch.device) -> list[Path]:
-    return [path for case, output, properties in work for path in writer.write(case.case_id, output, properties, case.ending, device)]
+    written = []
+    for case, output, properties, folds in work:
+        extra = {"fold_outputs": folds} if folds is not None else {}
+        written += writer.write(case.case_id, output, properties, case.ending, device, **extra)
+    return written
 
 
 def _write_settings(output_dir: Path, model: TrainedModel, step_size: float, mirroring: bool) -> None:

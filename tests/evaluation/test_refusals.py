@@ -17,8 +17,8 @@ from autoseg.evaluation.classification import read_predictions, write_prediction
 from autoseg.io import Geometry, ImageData, write_image
 from autoseg.selection import merge_image_folds
 from autoseg.tasks import task_for
-from autoseg.tasks.base import ImageWriter
 from autoseg.tasks.classification import TableWriter
+from autoseg.tasks.writers import ImageWriter
 
 GEOMETRY = Geometry((2.0, 1.0, 1.5), (10.0, -4.0, 3.0), (1, 0, 0, 0, 1, 0, 0, 0, 1))
 SEGMENTATION = {"channel_names": {"0": "MR"}, "labels": {"background": 0, "lesion": 1}, "numTraining": 1, "file_ending": ".nii.gz"}

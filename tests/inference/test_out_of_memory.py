@@ -88,21 +88,21 @@ def test_a_case_that_cannot_be_predicted_leaves_no_file(spine, tmp_path, monkeyp
     assert not list((tmp_path / "out").glob(f"*{dataset.spec.file_ending}"))
 
 
-def test_export_out_of_memory_retries_on_the_cpu(spine, tmp_path, monkeypatch, capsys):  # noqa: F811
+def test_restoring_the_output_out_of_memory_retries_on_the_cpu(spine, tmp_path, monkeypatch, capsys):  # noqa: F811
     folder, dataset = spine
     model = autoseg.load_model(folder, device="cpu")
     expected = model.predict_folder(dataset.root / "imagesTs", tmp_path / "plain")
     task_class = type(model.task)
-    original, calls = task_class.export, []
+    original, calls = task_class.restore, []
 
-    def export(self, *arguments):
-        calls.append(arguments[-1])
+    def restore(self, *arguments, **options):
+        calls.append(options["device"])
         if len(calls) == 1:
             raise torch.OutOfMemoryError("CUDA out of memory")
-        return original(self, *arguments)
+        return original(self, *arguments, **options)
 
-    monkeypatch.setattr(task_class, "export", export)
+    monkeypatch.setattr(task_class, "restore", restore)
     written = model.predict_folder(dataset.root / "imagesTs", tmp_path / "retried")
-    assert "ran out of memory exporting case" in capsys.readouterr().err and calls[1] == torch.device("cpu")
+    assert "ran out of memory restoring case" in capsys.readouterr().err and calls[1] == torch.device("cpu")
     for first, second in zip(expected, written):
         np.testing.assert_array_equal(read_image(first).array, read_image(second).array)

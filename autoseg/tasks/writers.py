@@ -1,0 +1,149 @@
+"""Where predicted cases go: image files in the input's geometry and units (``ImageWriter``), with the class
+probabilities (``--save_probabilities``) and the uncertainty maps and per-case scores (``--save_uncertainty``).
+
+Uncertainty maps are written beside each prediction file, named like it with ``_{map}`` before the ending
+(``CASE_entropy.nii.gz``, ``CASE_mutual_information.nii.gz``; regression ``CASE_std.nii.gz``), and each case's
+scores (one per structure or target) go to ``uncertainty.csv``, rewritten after every case.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import torch
+
+from autoseg.errors import AutosegError
+from autoseg.inference.export import save_probabilities
+from autoseg.io import ImageData, atomic_write, write_image
+
+if TYPE_CHECKING:
+    from autoseg.tasks.base import Task
+
+UNCERTAINTY_TABLE = "uncertainty.csv"
+
+
+def refuse_non_finite_output(output: torch.Tensor, case_id: str) -> None:
+    """A network output with NaN or infinite values is an error naming the case, never a written prediction."""
+    bad = int((~torch.isfinite(output)).sum())
+    if bad:
+        raise AutosegError(
+            f"case {case_id}: the network's output holds {bad} NaN or infinite value(s) of {output.numel()}; nothing was written "
+            "for it. The model may have diverged (see its training_log.txt), or the case's images hold extreme values (check "
+            "them with autoseg verify)."
+        )
+
+
+def on_device_or_cpu(compute, device, what: str):
+    """``compute(device)``, and again on the CPU when the device runs out of memory (a volume whose raw-grid
+    arrays do not fit there), with a one-line notice."""
+    try:
+        return compute(device)
+    except torch.OutOfMemoryError:
+        print(f"notice: {device} ran out of memory {what}; doing it on the CPU (slower)", file=sys.stderr)
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+        return compute(torch.device("cpu"))
+
+
+def uncertainty_file(path: Path, name: str, ending: str) -> Path:
+    """``CASE{ending}`` -> ``CASE_{name}{ending}``: an uncertainty map beside the prediction it describes."""
+    return path.with_name(f"{path.name[: -len(ending)]}_{name}{ending}")
+
+
+class ImageWriter:
+    """Writes each predicted case to its output files in the raw geometry and units (``Task.restore``); with
+    ``save_probabilities`` also its class probabilities as ``{case}.npz``; with ``save_uncertainty`` its
+    uncertainty maps and a row of ``uncertainty.csv`` (which ``resume`` keeps)."""
+
+    def __init__(
+        self,
+        task: Task,
+        folder: Path,
+        plans,
+        configuration,
+        save_probabilities: bool = False,
+        save_uncertainty: bool = False,
+        resume: bool = False,
+    ):
+        self.task, self.folder, self.plans, self.configuration = task, Path(folder), plans, configuration
+        self.save_probabilities, self.save_uncertainty = save_probabilities, save_uncertainty
+        self.folder.mkdir(parents=True, exist_ok=True)
+        table = self.folder / UNCERTAINTY_TABLE
+        self.scores: dict[str, dict[str, float]] = read_uncertainty_table(table) if save_uncertainty and resume and table.is_file() else {}
+
+    def files(self, case_id: str, ending: str | None = None) -> list[Path]:
+        """The prediction and probability files ``write`` makes for a case."""
+        probabilities = [self.folder / f"{case_id}.npz"] if self.save_probabilities else []
+        return self.task.output_files(case_id, self.folder, ending) + probabilities
+
+    def done(self, case_id: str, ending: str | None = None) -> bool:
+        written = all(path.is_file() for path in self.files(case_id, ending))
+        return written and (not self.save_uncertainty or case_id in self.scores)
+
+    def write(self, case_id: str, output, properties, ending: str | None = None, device=None, fold_outputs=None) -> list[Path]:
+        """Writes one case; ``fold_outputs`` (each fold's output, as ``output`` is their mean) for uncertainty."""
+        refuse_non_finite_output(output, case_id)
+        ending = ending or self.task.spec.file_ending
+        files = self.task.output_files(case_id, self.folder, ending)
+        geometry = properties.original_geometry
+        result = on_device_or_cpu(
+            lambda place: self.task.restore(
+                output, properties, self.configuration, self.plans, probabilities=self.save_probabilities, device=place
+            ),
+            device,
+            f"restoring case {case_id}",
+        )
+        for image, path in zip(result.images, files):
+            write_image(ImageData(image[None], geometry), path)
+        if self.save_probabilities:
+            save_probabilities(result.probabilities, self.folder / f"{case_id}.npz")
+        if not self.save_uncertainty:
+            return files
+        if fold_outputs is None:
+            raise ValueError("save_uncertainty needs each fold's output")
+        maps = on_device_or_cpu(
+            lambda place: self.task.uncertainty_maps(fold_outputs, properties, self.configuration, self.plans, device=place),
+            device,
+            f"computing the uncertainty of case {case_id}",
+        )
+        written = list(files)
+        for name, images in maps.items():
+            for image, path in zip(images, files):
+                written.append(uncertainty_file(path, name, ending))
+                write_image(ImageData(image[None].astype(np.float32), geometry), written[-1])
+        self.scores[case_id] = self.task.uncertainty_scores(maps, result)
+        write_uncertainty_table(self.folder / UNCERTAINTY_TABLE, self.scores)
+        return written
+
+    def close(self) -> list[Path]:
+        """The uncertainty table (also when no case was left to predict)."""
+        if not self.save_uncertainty:
+            return []
+        write_uncertainty_table(self.folder / UNCERTAINTY_TABLE, self.scores)
+        return [self.folder / UNCERTAINTY_TABLE]
+
+
+def write_uncertainty_table(path: Path, scores: dict[str, dict[str, float]]) -> None:
+    """``case_id`` and one column per structure (or target), cases sorted; an empty cell where a structure was not
+    predicted in a case."""
+    columns = list(dict.fromkeys(name for row in scores.values() for name in row))
+    text = io.StringIO()
+    writer = csv.writer(text, lineterminator="\n")
+    writer.writerow(["case_id", *columns])
+    for case_id in sorted(scores):
+        row = scores[case_id]
+        writer.writerow([case_id, *("" if math.isnan(row.get(name, math.nan)) else f"{row[name]:.6g}" for name in columns)])
+    atomic_write(path, lambda tmp: tmp.write_text(text.getvalue()))
+
+
+def read_uncertainty_table(path: Path) -> dict[str, dict[str, float]]:
+    with path.open(newline="") as handle:
+        return {
+            row.pop("case_id"): {name: float(value) if value else math.nan for name, value in row.items()} for row in csv.DictReader(handle)
+        }
