@@ -22,6 +22,7 @@ def test_help_lists_every_subcommand():
         "demo",
         "export_model",
         "install_model",
+        "export_onnx",
     )
     for command in commands:
         assert command in result.stdout

@@ -21,6 +21,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
         trainer=args.trainer,
         plans=Path(args.plans).stem,
         results=args.results,
+        backend=args.backend,
     )
     print(f"predicting with {model.trained.folder.name}, folds {', '.join(model.folds)}, on {model.device}")
     written = model.predict_folder(
@@ -76,6 +77,13 @@ def add_commands(commands) -> None:
     predict.add_argument("--disable_tta", action="store_true", help="no mirroring at test time (faster, slightly worse)")
     predict.add_argument(
         "--save_probabilities", action="store_true", help="also write CASE.npz with class probabilities (for autoseg ensemble)"
+    )
+    predict.add_argument(
+        "--backend",
+        choices=["torch", "onnxruntime"],
+        default="torch",
+        help="run the networks in PyTorch (default) or in onnxruntime on the CPU (exported once into the model folder's onnx/; "
+        "needs pip install 'autoseg[onnx]')",
     )
     predict.add_argument(
         "--save_uncertainty",

@@ -20,6 +20,18 @@ def cmd_export_model(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_export_onnx(args: argparse.Namespace) -> int:
+    from autoseg.inference.onnx import export_onnx
+    from autoseg.workflows.model import load_model
+
+    model = load_model(
+        args.dataset, args.configuration, args.folds, device="cpu", trainer=args.trainer, plans=Path(args.plans).stem, results=args.results
+    )
+    written = export_onnx(model.trained, Path(args.output))
+    print(f"wrote {', '.join(path.name for path in written)} into {args.output}")
+    return EXIT_OK
+
+
 def cmd_install_model(args: argparse.Namespace) -> int:
     from autoseg.sharing import install_model
 
@@ -60,6 +72,22 @@ def add_commands(commands) -> None:
     export.add_argument("-f", "--folds", nargs="+", default=None, help="folds to export (default: every finished fold)")
     export.add_argument("--results", metavar="DIR", help="trained models folder (default: $AUTOSEG_RESULTS, else ./autoseg_data/results)")
     export.set_defaults(run=cmd_export_model)
+
+    onnx = commands.add_parser(
+        "export_onnx",
+        help="export a trained configuration's folds as ONNX files",
+        description="Write one ONNX file per fold (dynamic batch, the planned patch) and autoseg_onnx.json (plans, "
+        "dataset.json, configuration) into a new folder; predict with it through autoseg predict --backend onnxruntime "
+        "or load_model(folder, backend='onnxruntime'). Needs pip install 'autoseg[onnx]'.",
+    )
+    onnx.add_argument("-d", "--dataset", required=True, help="dataset id, name or path (in the results folder)")
+    onnx.add_argument("-c", "--configuration", default=None, help="trained configuration (default: the only one trained)")
+    onnx.add_argument("-f", "--folds", nargs="+", default=None, help="folds to export (default: every trained fold)")
+    onnx.add_argument("-o", "--output", required=True, help="a new folder for the ONNX files")
+    onnx.add_argument("-tr", "--trainer", default="default", help="trainer variant the model was trained with (default: default)")
+    onnx.add_argument("-p", "--plans", type=plans_file_for, default="plans.json", help="plans file or planner (default: plans.json)")
+    onnx.add_argument("--results", metavar="DIR", help="trained models folder (default: $AUTOSEG_RESULTS, else ./autoseg_data/results)")
+    onnx.set_defaults(run=cmd_export_onnx)
 
     install = commands.add_parser(
         "install_model",

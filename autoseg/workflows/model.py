@@ -28,12 +28,20 @@ import torch
 
 from autoseg.device import pick_device
 from autoseg.errors import AutosegError
+from autoseg.inference.onnx import MANIFEST, export_onnx, is_onnx_export, load_onnx_networks
 from autoseg.io import Geometry, ImageData, read_image
 from autoseg.io.nibabel_io import image_from_nibabel
 from autoseg.io.sitk_io import image_from_sitk, image_to_sitk
 from autoseg.paths import data_root, find_dataset, parse_model_folder_name, trained_configurations
 from autoseg.tasks.writers import refuse_non_finite_output
-from autoseg.workflows.prediction import Predictor, TrainedModel, load_trained_model, predict_folder, preprocess_input
+from autoseg.workflows.prediction import (
+    Predictor,
+    TrainedModel,
+    available_folds,
+    load_trained_model,
+    predict_folder,
+    preprocess_input,
+)
 
 
 class ClassPrediction(NamedTuple):
@@ -62,6 +70,7 @@ def load_model(
     trainer: str = "default",
     plans: str = "plans",
     results: str | Path | None = None,
+    backend: str = "torch",
 ) -> Model:
     """Loads a trained configuration once; returns a ``Model`` to predict with.
 
@@ -69,9 +78,17 @@ def load_model(
     or path; ``configuration`` picks among its trained ones, by default the only one, or the single
     configuration find_best_configuration chose), or a ``.zip`` written by ``autoseg export_model`` (unpacked
     into a temporary folder that lives as long as the model). ``device``: default CUDA, else MPS, else CPU.
+    ``backend="onnxruntime"`` runs the networks in onnxruntime (CPU): ``source`` may then also be a folder
+    written by ``autoseg export_onnx``; a model folder is exported once into its ``onnx/`` subfolder.
     """
+    if backend not in ("torch", "onnxruntime"):
+        raise AutosegError(f"backend must be torch or onnxruntime, got {backend!r}.")
+    if backend == "onnxruntime":
+        device = _onnx_device(device)
     temporary = None
     path = Path(str(source)).expanduser()
+    if backend == "onnxruntime" and is_onnx_export(path):
+        return Model(_onnx_model(path, folds), device)
     if path.suffix == ".zip" and path.is_file():
         from autoseg.sharing import install_model
 
@@ -89,11 +106,38 @@ def load_model(
         folder = _model_folder(path, configuration, trainer, plans)
     else:
         folder = _model_folder(find_dataset(source, data_root("results", results)), configuration, trainer, plans)
-    device = pick_device(str(device) if device is not None else None)
-    model = Model(load_trained_model(folder, folds, checkpoint=checkpoint, device=device), device)
+    if backend == "onnxruntime":
+        model = Model(_onnx_model(_onnx_export_of(folder, checkpoint), folds), device)
+    else:
+        device = pick_device(str(device) if device is not None else None)
+        model = Model(load_trained_model(folder, folds, checkpoint=checkpoint, device=device), device)
     if temporary is not None:
         weakref.finalize(model, shutil.rmtree, temporary, True)
     return model
+
+
+def _onnx_model(folder: Path, folds: list[str] | None) -> TrainedModel:
+    """An ONNX export as a trained model whose networks are onnxruntime sessions."""
+    return TrainedModel(Path(folder), *load_onnx_networks(folder, folds))
+
+
+def _onnx_device(device) -> torch.device:
+    if device is not None and torch.device(device).type != "cpu":
+        raise AutosegError(f"the onnxruntime backend runs on the CPU here (CPUExecutionProvider), not {device}; use the torch backend.")
+    return torch.device("cpu")
+
+
+def _onnx_export_of(folder: Path, checkpoint: str) -> Path:
+    """The ONNX export of every trained fold of ``folder``, made once into ``folder/onnx`` (again after a fold is
+    retrained)."""
+    export = folder / "onnx"
+    checkpoints = [folder / f"fold_{fold}" / checkpoint for fold in available_folds(folder, checkpoint)]
+    manifest = export / MANIFEST
+    if manifest.is_file() and all(path.stat().st_mtime <= manifest.stat().st_mtime for path in checkpoints):
+        return export
+    shutil.rmtree(export, ignore_errors=True)
+    export_onnx(load_trained_model(folder, checkpoint=checkpoint, device="cpu"), export)
+    return export
 
 
 def _model_folder(dataset: Path, configuration: str | None, trainer: str, plans: str) -> Path:
