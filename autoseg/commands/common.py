@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from autoseg.paths import data_root, find_dataset
+from autoseg.paths import data_root, find_dataset, plans_file_for
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
 
@@ -23,6 +23,23 @@ def preprocessed_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--preprocessed", metavar="DIR", help="preprocessed data folder (default: $AUTOSEG_PREPROCESSED, else ./autoseg_data/preprocessed)"
     )
+
+
+def model_options(parser: argparse.ArgumentParser, folds_help: str) -> None:
+    """The options that name a trained configuration: dataset, configuration, folds, trainer, plans, results folder
+    (what ``autoseg.load_model`` takes)."""
+    parser.add_argument("-d", "--dataset", required=True, help="dataset id, name or path (in the results folder)")
+    parser.add_argument("-c", "--configuration", default=None, help="trained configuration (default: the only one trained)")
+    parser.add_argument("-f", "--folds", nargs="+", default=None, help=folds_help)
+    parser.add_argument("-tr", "--trainer", default="default", help="trainer variant the model was trained with (default: default)")
+    parser.add_argument(
+        "-p",
+        "--plans",
+        type=plans_file_for,
+        default="plans.json",
+        help="plans the model was trained with: a plans file or its planner (resenc_m) (default: plans.json)",
+    )
+    parser.add_argument("--results", metavar="DIR", help="trained models folder (default: $AUTOSEG_RESULTS, else ./autoseg_data/results)")
 
 
 def open_dataset(args: argparse.Namespace):

@@ -5,8 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from autoseg.commands.common import EXIT_OK
-from autoseg.paths import plans_file_for
+from autoseg.commands.common import EXIT_OK, model_options
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
@@ -59,17 +58,7 @@ def add_commands(commands) -> None:
     )
     predict.add_argument("-i", "--input", required=True, help="folder of images to predict")
     predict.add_argument("-o", "--output", required=True, help="folder for the predictions")
-    predict.add_argument("-d", "--dataset", required=True, help="dataset id, name or path (in the results folder)")
-    predict.add_argument("-c", "--configuration", default=None, help="trained configuration (default: the only one trained)")
-    predict.add_argument("-f", "--folds", nargs="+", default=None, help="folds to ensemble (default: every trained fold)")
-    predict.add_argument("-tr", "--trainer", default="default", help="trainer variant the model was trained with (default: default)")
-    predict.add_argument(
-        "-p",
-        "--plans",
-        type=plans_file_for,
-        default="plans.json",
-        help="plans the model was trained with: a plans file or its planner (resenc_m) (default: plans.json)",
-    )
+    model_options(predict, "folds to ensemble (default: every trained fold)")
     predict.add_argument(
         "-chk", "--checkpoint", default="checkpoint_final.pt", help="checkpoint file in each fold (default: checkpoint_final.pt)"
     )
@@ -96,7 +85,6 @@ def add_commands(commands) -> None:
     predict.add_argument("--num_parts", type=int, default=1, help="split the cases into this many parts (one per GPU or machine)")
     predict.add_argument("--part_id", type=int, default=0, help="which part this call predicts (0-based)")
     predict.add_argument("--continue_prediction", action="store_true", help="skip cases whose output already exists")
-    predict.add_argument("--results", metavar="DIR", help="trained models folder (default: $AUTOSEG_RESULTS, else ./autoseg_data/results)")
     predict.set_defaults(run=cmd_predict)
 
     ensemble = commands.add_parser(

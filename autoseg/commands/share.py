@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from autoseg.commands.common import EXIT_OK
+from autoseg.commands.common import EXIT_OK, model_options
 from autoseg.paths import data_root, find_dataset, plans_file_for
 
 
@@ -80,13 +80,8 @@ def add_commands(commands) -> None:
         "dataset.json, configuration) into a new folder; predict with it through autoseg predict --backend onnxruntime "
         "or load_model(folder, backend='onnxruntime'). Needs pip install 'autoseg[onnx]'.",
     )
-    onnx.add_argument("-d", "--dataset", required=True, help="dataset id, name or path (in the results folder)")
-    onnx.add_argument("-c", "--configuration", default=None, help="trained configuration (default: the only one trained)")
-    onnx.add_argument("-f", "--folds", nargs="+", default=None, help="folds to export (default: every trained fold)")
+    model_options(onnx, "folds to export (default: every trained fold)")
     onnx.add_argument("-o", "--output", required=True, help="a new folder for the ONNX files")
-    onnx.add_argument("-tr", "--trainer", default="default", help="trainer variant the model was trained with (default: default)")
-    onnx.add_argument("-p", "--plans", type=plans_file_for, default="plans.json", help="plans file or planner (default: plans.json)")
-    onnx.add_argument("--results", metavar="DIR", help="trained models folder (default: $AUTOSEG_RESULTS, else ./autoseg_data/results)")
     onnx.set_defaults(run=cmd_export_onnx)
 
     install = commands.add_parser(
