@@ -109,7 +109,8 @@ def add_commands(commands) -> None:
     evaluate = commands.add_parser(
         "evaluate",
         help="score predictions against references",
-        description="Per case and mean Dice, IoU, precision, recall, HD95 and ASSD (mm) per label or region; "
+        description="Per case and mean Dice, IoU, precision, recall, HD95 and ASSD (mm) per label or region (both over the "
+        "surface distances of both directions pooled: HD95 their 95th percentile, ASSD their mean); "
         "for regression, MAE, NRMSE, PSNR and SSIM inside the body mask; for classification, accuracy, balanced accuracy, "
         "sensitivity, specificity, AUC and the confusion matrix; writes PRED/summary.json.",
     )

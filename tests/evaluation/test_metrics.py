@@ -66,3 +66,29 @@ def test_empty_conventions():
     assert invented["hd95"] == pytest.approx(math.hypot(5 * 1.0, 5 * 2.0))
     missed = segmentation_metrics(empty, blob, (1.0, 2.0))
     assert missed["dice"] == 0 and missed["recall"] == 0 and math.isnan(missed["precision"])
+
+
+def brute_force_directed(source: np.ndarray, target: np.ndarray, spacing) -> np.ndarray:
+    """Each surface voxel of ``source``: its Euclidean distance (mm) to the nearest surface voxel of ``target``."""
+    from autoseg.evaluation.metrics import surface
+
+    points = np.argwhere(surface(source)) * np.asarray(spacing)
+    others = np.argwhere(surface(target)) * np.asarray(spacing)
+    return np.sqrt(((points[:, None, :] - others[None, :, :]) ** 2).sum(-1)).min(1)
+
+
+def test_assd_and_hd95_pool_both_directions_on_unequal_surfaces_with_anisotropic_spacing():
+    spacing = (2.0, 0.5)
+    reference = np.zeros((12, 40), bool)
+    reference[2:10, 4:36] = True  # a large surface
+    prediction = np.zeros((12, 40), bool)
+    prediction[4:7, 10:16] = True  # a small one inside it: the two directions have very different counts
+    forward = brute_force_directed(prediction, reference, spacing)
+    backward = brute_force_directed(reference, prediction, spacing)
+    assert len(backward) > 4 * len(forward)
+    m = segmentation_metrics(prediction, reference, spacing)
+    pooled = np.concatenate([forward, backward])
+    assert m["assd"] == pytest.approx(pooled.mean(), rel=1e-6)
+    assert m["hd95"] == pytest.approx(np.percentile(pooled, 95), rel=1e-6)
+    # the old convention, the mean of the two directional means, reads differently here
+    assert abs((forward.mean() + backward.mean()) / 2 - m["assd"]) > 0.1 * m["assd"]
