@@ -25,6 +25,7 @@ from autoseg.dataset import Case, DatasetSpec, RawDataset
 from autoseg.io import atomic_write, read_image
 from autoseg.parallel import map_cases
 from autoseg.preprocessing.crop import bounding_box, nonzero_mask
+from autoseg.preprocessing.resample import new_shape
 from autoseg.statistics import SAMPLES_PER_CASE, sample_values
 from autoseg.tasks import task_for
 
@@ -96,8 +97,10 @@ class Fingerprint:
 
     def shapes_at(self, spacing: np.ndarray, cropped: bool = True) -> np.ndarray:
         """Returns every case's (cropped) shape after resampling to ``spacing`` (as ``new_shape``: one voxel stays one)."""
-        shapes = np.array([c.cropped_shape if cropped else c.shape for c in self.cases], dtype=float)
-        return np.where(shapes == 1, 1, np.maximum(1, np.round(shapes * self.spacings / np.asarray(spacing))))
+        target = tuple(float(s) for s in spacing)
+        return np.array(
+            [new_shape(tuple(c.cropped_shape if cropped else c.shape), tuple(c.spacing), target) for c in self.cases], dtype=float
+        )
 
     def to_json(self) -> dict:
         return asdict(self)

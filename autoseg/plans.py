@@ -179,8 +179,9 @@ class Plans:
                     f"{where}: patch_size {config.patch_size} and spacing {config.spacing} do not fit a "
                     f"{config.architecture.ndim}D network."
                 )
-            if config.thin_patch():
-                raise AutosegError(f"{where}: {config.thin_patch()}.")
+            thin = config.thin_patch()
+            if thin:
+                raise AutosegError(f"{where}: {thin}.")
             divisor = config.architecture.total_stride()
             if any(p < 1 or p % d for p, d in zip(config.patch_size, divisor)):
                 raise AutosegError(

@@ -1,4 +1,5 @@
-"""From a network's output on the preprocessed grid to a file in the raw image's geometry and format.
+"""From a network's output on the preprocessed grid to arrays on the raw image's grid (the case writer,
+autoseg/tasks/writers.py, writes them in its geometry and format).
 
 Export runs in torch on the prediction's device (the GPU when there is one):
 each output channel is turned into a probability, resampled linearly to the
@@ -21,7 +22,7 @@ import numpy as np
 import torch
 from torch.nn import functional
 
-from autoseg.io import ImageData, atomic_write, write_image
+from autoseg.io import atomic_write
 from autoseg.plans import Configuration
 from autoseg.preprocessing.normalisation import get_scheme
 from autoseg.preprocessing.pipeline import CaseProperties
@@ -89,28 +90,6 @@ def restore_segmentation(
     return task.label_map(stacked), stacked
 
 
-def export_segmentation(
-    logits: torch.Tensor,
-    properties: CaseProperties,
-    configuration: Configuration,
-    task,
-    path: Path,
-    probabilities_path: Path | None = None,
-    device: torch.device | str | None = None,
-) -> np.ndarray:
-    """Writes the label map for ``logits`` (K, *preprocessed) to ``path`` in the raw geometry; returns it.
-
-    With ``probabilities_path``, also writes the per-class probabilities in the
-    raw geometry there (``.npz``, key ``probabilities``, float32 (K, *raw
-    spatial) in the array order of autoseg.io), which ensembling averages.
-    """
-    labels, probabilities = restore_segmentation(logits, properties, configuration, task, probabilities_path is not None, device)
-    if probabilities_path is not None:
-        save_probabilities(probabilities, probabilities_path)
-    write_image(ImageData(labels[None], properties.original_geometry), path)
-    return labels
-
-
 def restore_regression(
     outputs: torch.Tensor,
     properties: CaseProperties,
@@ -137,21 +116,6 @@ def restore_regression(
             image = image.clamp_min(0)
         restored_images.append(image.cpu().numpy())
     return restored_images
-
-
-def export_regression(
-    outputs: torch.Tensor,
-    properties: CaseProperties,
-    configuration: Configuration,
-    target_normalisation: dict,
-    paths: list[Path],
-    device: torch.device | str | None = None,
-) -> list[np.ndarray]:
-    """Writes each target of ``outputs`` (``restore_regression``) to its path in the raw geometry; returns the images."""
-    images = restore_regression(outputs, properties, configuration, target_normalisation, device)
-    for image, path in zip(images, paths):
-        write_image(ImageData(image[None], properties.original_geometry), path)
-    return images
 
 
 def save_probabilities(probabilities: np.ndarray, path: Path) -> None:

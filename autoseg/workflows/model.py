@@ -41,6 +41,7 @@ from autoseg.workflows.prediction import (
     load_trained_model,
     predict_folder,
     preprocess_input,
+    stack_channels,
 )
 
 
@@ -306,17 +307,7 @@ def _array_image(image, spacing, origin, direction) -> ImageData:
 
 
 def _stack(images: list[ImageData], where: str) -> ImageData:
-    """The channels of several images on one grid, as one image."""
-    first = images[0]
-    for index, image in enumerate(images[1:], start=1):
-        differences = (
-            image.geometry.differences(first.geometry)
-            if image.spatial_shape == first.spatial_shape
-            else [f"shape {image.spatial_shape} vs {first.spatial_shape}"]
-        )
-        if differences:
-            raise AutosegError(f"channel {index} of {where} lies on another grid than channel 0 ({'; '.join(differences)}).")
-    return ImageData(np.concatenate([image.array for image in images]), first.geometry)
+    return stack_channels(images, [f"channel {index}" for index in range(len(images))], where)
 
 
 def _like_input(array: np.ndarray, case: _Input):

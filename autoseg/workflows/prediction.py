@@ -24,7 +24,7 @@ from tqdm import tqdm
 from autoseg.dataset import DatasetSpec
 from autoseg.errors import AutosegError
 from autoseg.inference.inputs import InputCase, collect_input_cases
-from autoseg.io import atomic_write, read_image
+from autoseg.io import ImageData, atomic_write, read_image
 from autoseg.networks import prepare_for_inference
 from autoseg.paths import parse_model_folder_name
 from autoseg.plans import Configuration, Plans
@@ -89,11 +89,10 @@ def load_trained_model(
     return TrainedModel(folder, spec, plans, configuration, list(folds), networks)
 
 
-def read_case(case: InputCase, num_channels: int) -> tuple[np.ndarray, object]:
-    """Returns (channels (C, *spatial), geometry of channel 0); channels must share one grid."""
-    images = [read_image(path) for path in case.files]
+def stack_channels(images: list[ImageData], names: list[str], case: str) -> ImageData:
+    """The channels of several images as one image; an image on another grid than the first is an error naming both."""
     first = images[0]
-    for path, image in zip(case.files[1:], images[1:]):
+    for name, image in zip(names[1:], images[1:]):
         differences = (
             image.geometry.differences(first.geometry)
             if image.spatial_shape == first.spatial_shape
@@ -101,13 +100,19 @@ def read_case(case: InputCase, num_channels: int) -> tuple[np.ndarray, object]:
         )
         if differences:
             raise AutosegError(
-                f"{path.name} lies on another grid than {case.files[0].name} ({'; '.join(differences)}); resample the channels "
-                f"of case {case.case_id} to one grid."
+                f"{name} lies on another grid than {names[0]} ({'; '.join(differences)}); resample the channels of {case} to one grid."
             )
-    channels = np.concatenate([image.array for image in images]).astype(np.float32, copy=False)
+    return ImageData(np.concatenate([image.array for image in images]), first.geometry)
+
+
+def read_case(case: InputCase, num_channels: int) -> tuple[np.ndarray, object]:
+    """Returns (channels (C, *spatial), geometry of channel 0); channels must share one grid."""
+    names = [path.name for path in case.files]
+    image = stack_channels([read_image(path) for path in case.files], names, f"case {case.case_id}")
+    channels = image.array.astype(np.float32, copy=False)
     if channels.shape[0] != num_channels:
         raise AutosegError(f"case {case.case_id} has {channels.shape[0]} channels; the model needs {num_channels}.")
-    return channels, first.geometry
+    return channels, image.geometry
 
 
 def preprocess_input(model: TrainedModel, channels: np.ndarray, geometry, case_id: str) -> tuple[np.ndarray, CaseProperties]:

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from autoseg.dataset import DatasetSpec
-from autoseg.inference.export import export_segmentation, revert_channel
+from autoseg.inference.export import revert_channel
 from autoseg.io import Geometry, read_image
 from autoseg.preprocessing.pipeline import CaseProperties, revert_to_original
 from autoseg.tasks import task_for
@@ -46,8 +46,9 @@ def test_exported_labels_equal_argmax_or_region_painting_of_the_probabilities(tm
     logits = torch.randn((task.out_channels(), *shape)) * 3
     case = properties(original, box, spacing)
     configuration = SimpleNamespace(spacing=config_spacing)  # all the export reads of a configuration
-    written = export_segmentation(logits, case, configuration, task, tmp_path / "case.nii.gz", tmp_path / "case.npz")
-    streamed = export_segmentation(logits, case, configuration, task, tmp_path / "streamed.nii.gz")
+    task.case_writer(tmp_path, plans=None, configuration=configuration, save_probabilities=True).write("case", logits, case)
+    task.case_writer(tmp_path, plans=None, configuration=configuration).write("streamed", logits, case)
+    written, streamed = (read_image(tmp_path / f"{name}.nii.gz").array[0] for name in ("case", "streamed"))
     with np.load(tmp_path / "case.npz") as archive:
         probabilities = archive["probabilities"]
     np.testing.assert_array_equal(written, task.label_map(probabilities))

@@ -3,20 +3,25 @@
 import json
 import re
 from dataclasses import replace
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 import torch
 
+from autoseg.dataset import DatasetSpec
 from autoseg.evaluation.image_metrics import image_metrics
-from autoseg.inference.export import export_regression
+from autoseg.inference.export import restore_regression
 from autoseg.io import Geometry, read_image
 from autoseg.plans import ChannelNormalisation
 from autoseg.preprocessing.pipeline import CaseProperties
+from autoseg.tasks import task_for
 from autoseg.training import train_fold, trainer_settings
 from autoseg.workflows.best_configuration import find_best_configuration
 from autoseg.workflows.evaluation import evaluate_folders
 from autoseg.workflows.prediction import load_trained_model, predict_folder
+
+REGRESSION = {"channel_names": {"0": "PET"}, "task": "regression", "targets": {"0": "SD"}, "numTraining": 1, "file_ending": ".nii.gz"}
 
 
 @pytest.mark.parametrize(
@@ -28,9 +33,10 @@ def test_a_constant_output_is_exported_as_its_constant_in_the_original_units(tmp
     )
     configuration = type("Configuration", (), {"spacing": [3.0, 1.5, 1.5]})
     outputs = torch.full((1, 4, 5, 7), 2.0)  # 2 in normalised units, on a coarser grid
-    (image,) = export_regression(
-        outputs, case, configuration, {"0": ChannelNormalisation(scheme, False, parameters)}, [tmp_path / "case.nii.gz"]
-    )
+    plans = SimpleNamespace(target_normalisation={"0": ChannelNormalisation(scheme, False, parameters)})
+    task = task_for(DatasetSpec.from_json(REGRESSION))
+    task.case_writer(tmp_path, plans=plans, configuration=configuration).write("case", outputs, case)
+    image = read_image(tmp_path / "case.nii.gz").array[0]
     inside = image[1:7, 2:10, 0:10]
     np.testing.assert_allclose(inside, expected, rtol=1e-6)
     assert image.sum() == pytest.approx(inside.sum())  # 0 outside the crop box
@@ -41,12 +47,8 @@ def test_a_constant_output_is_exported_as_its_constant_in_the_original_units(tmp
 def test_negative_outputs_of_a_non_negative_target_are_clipped(tmp_path):
     case = CaseProperties("case", Geometry.identity((1.0, 1.0)).to_json(), [4, 4], [[0, 4], [0, 4]], [4, 4], [1.0, 1.0])
     outputs = torch.tensor([[[-1.0, 1.0, 2.0, -3.0]] * 4])
-    (image,) = export_regression(
-        outputs,
-        case,
-        type("C", (), {"spacing": [1.0, 1.0]}),
-        {"0": ChannelNormalisation("scale", False, {"mean": 2.0})},
-        [tmp_path / "c.nii.gz"],
+    (image,) = restore_regression(
+        outputs, case, type("C", (), {"spacing": [1.0, 1.0]}), {"0": ChannelNormalisation("scale", False, {"mean": 2.0})}
     )
     np.testing.assert_allclose(image[0], [0.0, 2.0, 4.0, 0.0])
 
