@@ -57,6 +57,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         Path(args.baseline) if args.baseline else None,
         args.baseline_channel,
         ignore_geometry=args.ignore_geometry,
+        nsd_tolerance=args.nsd_tolerance,
     )
     print_table(summary)
     print(f"wrote {Path(args.prediction) / 'summary.json'}")
@@ -109,10 +110,15 @@ def add_commands(commands) -> None:
     evaluate = commands.add_parser(
         "evaluate",
         help="score predictions against references",
-        description="Per case and mean Dice, IoU, precision, recall, HD95 and ASSD (mm) per label or region (both over the "
-        "surface distances of both directions pooled: HD95 their 95th percentile, ASSD their mean); "
-        "for regression, MAE, NRMSE, PSNR and SSIM inside the body mask; for classification, accuracy, balanced accuracy, "
-        "sensitivity, specificity, AUC and the confusion matrix; writes PRED/summary.json.",
+        description="Segmentation: per case and mean Dice, IoU, precision, recall, HD95, ASSD (mm) and NSD per label or region. "
+        "HD95 and ASSD pool the surface-voxel distances of both directions (HD95 their 95th percentile, ASSD their mean); "
+        "NSD is the area-weighted normalised surface Dice at --nsd_tolerance (DeepMind's surface-distance definition). "
+        "An empty reference and empty prediction score NaN (left out of the means); only one empty scores Dice 0, NSD 0 "
+        "and the image diagonal as HD95 and ASSD. "
+        "Regression: MAE, NRMSE (by the reference's range in the body), PSNR (that range as peak) and SSIM inside the "
+        "reference's body mask. Classification: accuracy, balanced accuracy (mean recall of the classes present), "
+        "sensitivity, specificity and AUC of the second class (more classes: one-vs-rest means), and the confusion "
+        "matrix. Writes PRED/summary.json; every convention is in docs/evaluation.md.",
     )
     evaluate.add_argument("reference", help="folder of reference label files (classification: labelsTs.csv or its folder)")
     evaluate.add_argument(
@@ -150,6 +156,15 @@ def add_commands(commands) -> None:
         action="store_true",
         help="score predictions whose spacing, origin or direction differ from their reference's, comparing the stored arrays "
         "voxel by voxel (by default such a prediction is refused: it is not where the reference is)",
+    )
+    evaluate.add_argument(
+        "--nsd_tolerance",
+        type=float,
+        nargs="+",
+        default=None,
+        metavar="MM",
+        help="normalised surface Dice tolerance in mm: one value for every label and region, or one each in their order "
+        "(dataset.json's, or -l's) (default: 1)",
     )
     processes_option(evaluate)
     evaluate.set_defaults(run=cmd_evaluate)

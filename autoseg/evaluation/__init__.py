@@ -2,8 +2,10 @@
 
 from autoseg.evaluation.evaluate import (
     Structures,
+    Tolerances,
     evaluate_case,
     json_scores,
+    nsd_tolerances,
     parse_structures,
     read_summary,
     score_label_maps,
@@ -11,12 +13,16 @@ from autoseg.evaluation.evaluate import (
     write_summary,
 )
 from autoseg.evaluation.metrics import METRICS, segmentation_metrics, surface
+from autoseg.evaluation.surface_dice import normalised_surface_dice
 
 __all__ = [
     "METRICS",
     "Structures",
+    "Tolerances",
     "evaluate_case",
     "json_scores",
+    "normalised_surface_dice",
+    "nsd_tolerances",
     "parse_structures",
     "read_summary",
     "score_label_maps",

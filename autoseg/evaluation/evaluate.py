@@ -10,10 +10,11 @@ import numpy as np
 
 from autoseg.dataset.checks import label_value_problems
 from autoseg.errors import AutosegError
-from autoseg.evaluation.metrics import segmentation_metrics
+from autoseg.evaluation.metrics import DEFAULT_NSD_TOLERANCE_MM, segmentation_metrics
 from autoseg.io import ImageData, atomic_write, read_image
 
 Structures = dict[str, tuple[int, ...]]  # structure name -> the label values it covers (one for a label, several for a region)
+Tolerances = dict[str, float]  # structure name -> the surface Dice tolerance (mm)
 
 
 def parse_structures(texts: list[str]) -> Structures:
@@ -30,14 +31,44 @@ def parse_structures(texts: list[str]) -> Structures:
     return structures
 
 
+def nsd_tolerances(structures: Structures, given: float | list[float] | Tolerances | None = None) -> Tolerances:
+    """{structure: NSD tolerance in mm}: ``given`` as one value for every structure, one per structure in their
+    order (``--nsd_tolerance``), or by name; None: the default, 1 mm."""
+    if given is None:
+        given = DEFAULT_NSD_TOLERANCE_MM
+    if isinstance(given, dict):
+        tolerances = {name: float(given[name]) for name in structures if name in given}
+        missing = [name for name in structures if name not in given]
+        if missing:
+            raise AutosegError(f"no surface Dice tolerance given for {', '.join(missing)}; give one for every structure scored.")
+    elif isinstance(given, (int, float)):
+        tolerances = dict.fromkeys(structures, float(given))
+    elif len(given) == 1:
+        tolerances = dict.fromkeys(structures, float(given[0]))
+    elif len(given) == len(structures):
+        tolerances = {name: float(value) for name, value in zip(structures, given)}
+    else:
+        raise AutosegError(
+            f"--nsd_tolerance: {len(given)} values for {len(structures)} structures ({', '.join(structures)}); give one value "
+            "for all, or one per structure in this order."
+        )
+    bad = {name: value for name, value in tolerances.items() if not math.isfinite(value) or value < 0}
+    if bad:
+        raise AutosegError(f"--nsd_tolerance: {bad} is not a distance in mm; give values >= 0.")
+    return tolerances
+
+
 def structure_masks(label_map: np.ndarray, structures: Structures) -> dict[str, np.ndarray]:
     return {name: np.isin(label_map, values) for name, values in structures.items()}
 
 
-def score_label_maps(predicted: np.ndarray, expected: np.ndarray, structures: Structures, spacing) -> dict[str, dict[str, float]]:
-    """Returns {structure: metrics} of two label maps of one grid."""
+def score_label_maps(
+    predicted: np.ndarray, expected: np.ndarray, structures: Structures, spacing, tolerances: Tolerances | None = None
+) -> dict[str, dict[str, float]]:
+    """Returns {structure: metrics} of two label maps of one grid (NSD at ``tolerances``, default 1 mm)."""
+    tolerances = tolerances or nsd_tolerances(structures)
     predicted_masks, reference_masks = structure_masks(predicted, structures), structure_masks(expected, structures)
-    return {name: segmentation_metrics(predicted_masks[name], reference_masks[name], spacing) for name in structures}
+    return {name: segmentation_metrics(predicted_masks[name], reference_masks[name], spacing, tolerances[name]) for name in structures}
 
 
 def read_pair(prediction: Path, reference: Path, *, check_geometry: bool = True) -> tuple[ImageData, ImageData]:
@@ -70,16 +101,23 @@ def refuse_non_finite(array: np.ndarray, where) -> None:
 
 
 def evaluate_case(
-    prediction: Path, reference: Path, structures: Structures, *, declared: set[int] | None = None, check_geometry: bool = True
+    prediction: Path,
+    reference: Path,
+    structures: Structures,
+    *,
+    declared: set[int] | None = None,
+    check_geometry: bool = True,
+    tolerances: Tolerances | None = None,
 ) -> dict[str, dict[str, float]]:
-    """Returns {structure: metrics} for one case; distances use the reference's spacing (mm). Both label maps must
-    hold integer values, and only the ``declared`` ones (dataset.json's labels) where given."""
+    """Returns {structure: metrics} for one case; distances use the reference's spacing (mm), NSD ``tolerances``
+    (default 1 mm). Both label maps must hold integer values, and only the ``declared`` ones (dataset.json's
+    labels) where given."""
     predicted, expected = read_pair(prediction, reference, check_geometry=check_geometry)
     for path, image in ((prediction, predicted), (reference, expected)):
         problems = label_value_problems(image, declared, str(path))
         if problems:
             raise AutosegError(f"{problems[0]}; it cannot be scored as a label map.")
-    return score_label_maps(predicted.array[0], expected.array[0], structures, expected.geometry.spacing)
+    return score_label_maps(predicted.array[0], expected.array[0], structures, expected.geometry.spacing, tolerances)
 
 
 def summarise(per_case: dict[str, dict[str, dict[str, float]]]) -> dict:

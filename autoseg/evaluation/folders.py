@@ -10,7 +10,7 @@ from pathlib import Path
 from autoseg.dataset import DatasetSpec
 from autoseg.errors import AutosegError
 from autoseg.evaluation.classification import classification_summary, print_classification, read_predictions, read_references
-from autoseg.evaluation.evaluate import Structures, evaluate_case, summarise
+from autoseg.evaluation.evaluate import Structures, Tolerances, evaluate_case, nsd_tolerances, summarise
 from autoseg.io import split_ending
 from autoseg.parallel import map_cases
 
@@ -49,17 +49,28 @@ def evaluate_cases(
     *,
     declared: set[int] | None = None,
     check_geometry: bool = True,
+    tolerances: Tolerances | None = None,
 ) -> dict:
-    """Scores (case id, prediction file, reference file) triples in parallel; returns the summary (see ``summarise``).
-    ``declared``: the label values the files may hold (None: any integer); see ``evaluate_case``."""
-    score = partial(_score, structures=structures, declared=declared, check_geometry=check_geometry)
-    return summarise(dict(map_cases(score, items, num_processes, desc="evaluating")))
+    """Scores (case id, prediction file, reference file) triples in parallel; returns the summary (see ``summarise``)
+    with the NSD tolerances used. ``declared``: the label values the files may hold (None: any integer); see
+    ``evaluate_case``."""
+    tolerances = tolerances or nsd_tolerances(structures)
+    score = partial(_score, structures=structures, declared=declared, check_geometry=check_geometry, tolerances=tolerances)
+    summary = summarise(dict(map_cases(score, items, num_processes, desc="evaluating")))
+    summary["nsd_tolerance_mm"] = tolerances
+    return summary
 
 
 def refuse_baseline(baseline_dir: Path | None, task) -> None:
     """Only regression has baseline inputs to score."""
     if baseline_dir is not None:
         raise AutosegError(f"--baseline scores the input image of a regression dataset; this is a {task.name} dataset.")
+
+
+def refuse_nsd_tolerance(nsd_tolerance, task) -> None:
+    """Only label maps have surfaces to score by normalised surface Dice."""
+    if nsd_tolerance is not None:
+        raise AutosegError(f"--nsd_tolerance sets the surface Dice tolerance of label maps; this is a {task.name} dataset.")
 
 
 def evaluate_label_folders(
@@ -71,17 +82,20 @@ def evaluate_label_folders(
     declared: set[int] | None = None,
     check_geometry: bool = True,
     named: bool = False,
+    nsd_tolerance: float | list[float] | None = None,
 ) -> dict:
     """Scores the label files of ``prediction_dir`` against those of ``reference_dir`` (same case ids, any
-    format) for ``structures``: Dice, IoU, precision, recall, HD95 and ASSD per structure. ``declared``: the
+    format) for ``structures``: Dice, IoU, precision, recall, HD95, ASSD and NSD per structure. ``declared``: the
     label values the files may hold (dataset.json's; None: any integer). ``named``: the structures were named
-    by hand (``-l``), so one found in no reference and no prediction is a typo, refused."""
+    by hand (``-l``), so one found in no reference and no prediction is a typo, refused. ``nsd_tolerance``: mm,
+    one for all structures or one each (see ``nsd_tolerances``)."""
+    tolerances = nsd_tolerances(structures, nsd_tolerance)
     references, predictions = _label_files(reference_dir), _label_files(prediction_dir)
     if not references:
         raise AutosegError(f"{reference_dir} holds no label files.")
     _refuse_missing(set(references) - set(predictions), prediction_dir)
     items = [(case_id, predictions[case_id], references[case_id]) for case_id in sorted(references)]
-    summary = evaluate_cases(items, structures, num_processes, declared=declared, check_geometry=check_geometry)
+    summary = evaluate_cases(items, structures, num_processes, declared=declared, check_geometry=check_geometry, tolerances=tolerances)
     if named:
         nowhere = [
             name
@@ -170,7 +184,7 @@ def print_table(summary: dict) -> None:
         print_classification(summary)
         return
     present = {metric for values in summary["mean"].values() for metric in values}
-    metrics = ["dice", "iou", "precision", "recall", "hd95", "assd"] if "dice" in present else ["mae", "nrmse", "psnr", "ssim"]
+    metrics = ["dice", "iou", "precision", "recall", "hd95", "assd", "nsd"] if "dice" in present else ["mae", "nrmse", "psnr", "ssim"]
     print(f"{'structure':<32}" + "".join(f"{m:>11}" for m in metrics))
     rows = list(summary["mean"].items()) + ([("foreground mean", summary["foreground_mean"])] if len(summary["mean"]) > 1 else [])
     rows += [(f"{name} (input)", values) for name, values in summary.get("baseline", {}).get("mean", {}).items()]
@@ -179,5 +193,17 @@ def print_table(summary: dict) -> None:
         print(f"{name:<32}{cells}")
     print(
         f"({len(summary['cases'])} cases; "
-        + ("HD95 and ASSD in mm)" if "dice" in present else "MAE in the image's units, PSNR in dB, inside the reference's body mask)")
+        + (
+            f"HD95 and ASSD in mm, NSD at {_tolerance_text(summary)})"
+            if "dice" in present
+            else "MAE in the image's units, PSNR in dB, inside the reference's body mask)"
+        )
     )
+
+
+def _tolerance_text(summary: dict) -> str:
+    tolerances = summary.get("nsd_tolerance_mm") or {}
+    values = set(tolerances.values())
+    if len(values) == 1:
+        return f"{values.pop():g} mm"
+    return ", ".join(f"{name} {value:g} mm" for name, value in tolerances.items()) or "1 mm"

@@ -4,11 +4,11 @@ Inputs are boolean masks of equal shape (any dimensionality) and the voxel
 spacing in the same axis order. Conventions for empty masks (reference R,
 prediction P):
 
-| case | Dice, IoU | precision | recall | HD95, ASSD |
-|---|---|---|---|---|
-| both empty | NaN | NaN | NaN | NaN |
-| R empty, P not | 0 | 0 | NaN | image diagonal (mm) |
-| P empty, R not | 0 | NaN | 0 | image diagonal (mm) |
+| case | Dice, IoU | precision | recall | HD95, ASSD | NSD |
+|---|---|---|---|---|---|
+| both empty | NaN | NaN | NaN | NaN | NaN |
+| R empty, P not | 0 | 0 | NaN | image diagonal (mm) | 0 |
+| P empty, R not | 0 | NaN | 0 | image diagonal (mm) | 0 |
 
 NaN means "nothing to score" and is left out of means; the image diagonal is
 the worst distance a prediction could have, so a missed or invented structure
@@ -23,6 +23,9 @@ each surface voxel counting once (the standard definition: MONAI since 0.9,
 medpy since 0.5). Averaging the two directional means instead, as autoseg did
 before, weighs the voxels of the smaller surface more and reads up to 17 %
 lower on surfaces of unequal size.
+
+NSD, the normalised surface Dice at a tolerance in mm, weighs surface elements
+by their area instead (autoseg/evaluation/surface_dice.py).
 """
 
 from __future__ import annotations
@@ -32,7 +35,10 @@ import math
 import numpy as np
 from scipy import ndimage
 
-METRICS = ("dice", "iou", "precision", "recall", "hd95", "assd", "reference_voxels", "prediction_voxels")
+from autoseg.evaluation.surface_dice import normalised_surface_dice
+
+METRICS = ("dice", "iou", "precision", "recall", "hd95", "assd", "nsd", "reference_voxels", "prediction_voxels")
+DEFAULT_NSD_TOLERANCE_MM = 1.0
 
 
 def surface(mask: np.ndarray) -> np.ndarray:
@@ -46,8 +52,11 @@ def _directed_distances(source_surface: np.ndarray, target_surface: np.ndarray, 
     return distance_to_target[source_surface]
 
 
-def segmentation_metrics(prediction: np.ndarray, reference: np.ndarray, spacing) -> dict[str, float]:
-    """Returns Dice, IoU, precision, recall, HD95 (mm), ASSD (mm) and voxel counts (conventions above)."""
+def segmentation_metrics(
+    prediction: np.ndarray, reference: np.ndarray, spacing, nsd_tolerance: float = DEFAULT_NSD_TOLERANCE_MM
+) -> dict[str, float]:
+    """Returns Dice, IoU, precision, recall, HD95 (mm), ASSD (mm), NSD at ``nsd_tolerance`` mm (2D and 3D masks)
+    and voxel counts (conventions above)."""
     prediction, reference = prediction.astype(bool), reference.astype(bool)
     if prediction.shape != reference.shape:
         raise ValueError(f"prediction {prediction.shape} and reference {reference.shape} differ in shape")
@@ -69,9 +78,12 @@ def segmentation_metrics(prediction: np.ndarray, reference: np.ndarray, spacing)
     elif not predicted or not present:
         result["hd95"] = result["assd"] = float(np.linalg.norm(np.array(prediction.shape) * np.asarray(spacing, dtype=float)))
     else:
-        prediction_surface, reference_surface = surface(prediction), surface(reference)
+        box = tuple(slice(int(i.min()), int(i.max()) + 1) for i in np.nonzero(prediction | reference))  # surfaces lie inside
+        prediction_surface, reference_surface = surface(prediction[box]), surface(reference[box])
         forward = _directed_distances(prediction_surface, reference_surface, spacing)
         backward = _directed_distances(reference_surface, prediction_surface, spacing)
         result["hd95"] = float(np.percentile(np.concatenate([forward, backward]), 95))
         result["assd"] = float(np.concatenate([forward, backward]).mean())
+    if prediction.ndim in (2, 3):
+        result["nsd"] = normalised_surface_dice(prediction, reference, spacing, nsd_tolerance)
     return result

@@ -239,10 +239,12 @@ class Task:
         baseline_dir=None,
         baseline_channel=None,
         check_geometry: bool = True,
+        nsd_tolerance=None,
     ) -> dict:
         """The summary of a folder of predictions scored against the references (autoseg evaluate);
         ``baseline_dir``: regression's inputs, scored beside the predictions; ``check_geometry``: refuse a
-        prediction on another grid than its reference (False: compare the stored arrays voxel by voxel)."""
+        prediction on another grid than its reference (False: compare the stored arrays voxel by voxel);
+        ``nsd_tolerance``: the surface Dice tolerance (mm) of label maps (kinds without them refuse one)."""
         raise NotImplementedError
 
     # configuration selection on the cross-validation (autoseg.selection) ----------------------------

@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 from autoseg.evaluation.classification import classification_summary, read_predictions, write_predictions
-from autoseg.evaluation.folders import evaluate_table, refuse_baseline
+from autoseg.evaluation.folders import evaluate_table, refuse_baseline, refuse_nsd_tolerance
 from autoseg.inference.classify import class_probabilities
 from autoseg.inference.ensemble import average_tables
 from autoseg.networks import network_for
@@ -91,11 +91,20 @@ class ClassificationTask(Task):
         )
 
     def evaluate_folder(
-        self, reference_dir, prediction_dir, *, num_processes=None, baseline_dir=None, baseline_channel=None, check_geometry=True
+        self,
+        reference_dir,
+        prediction_dir,
+        *,
+        num_processes=None,
+        baseline_dir=None,
+        baseline_channel=None,
+        check_geometry=True,
+        nsd_tolerance=None,
     ):
         """Accuracy, balanced accuracy, sensitivity, specificity, AUC and the confusion matrix of the folder's
         predictions table against the labels table (``reference_dir``: labelsTs.csv or its folder)."""
         refuse_baseline(baseline_dir, self)
+        refuse_nsd_tolerance(nsd_tolerance, self)
         return evaluate_table(reference_dir, prediction_dir, self.spec)
 
     def merge_cross_validation(self, model, folds):

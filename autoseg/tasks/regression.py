@@ -9,7 +9,7 @@ import torch
 
 from autoseg.evaluation import summarise
 from autoseg.evaluation.evaluate import read_pair
-from autoseg.evaluation.folders import evaluate_regression_folders
+from autoseg.evaluation.folders import evaluate_regression_folders, refuse_nsd_tolerance
 from autoseg.evaluation.image_metrics import body_mask, image_metrics
 from autoseg.inference.ensemble import average_image_folders
 from autoseg.inference.export import restore_regression
@@ -56,8 +56,7 @@ class RegressionTask(Task):
     def uncertainty_scores(self, maps, result):
         """Per target, the mean standard deviation across folds inside the predicted image's body mask."""
         return {
-            name: float(std[body_mask(image)].mean())
-            for name, image, std in zip(self.spec.targets.values(), result.images, maps["std"])
+            name: float(std[body_mask(image)].mean()) for name, image, std in zip(self.spec.targets.values(), result.images, maps["std"])
         }
 
     def restore(self, output, properties, configuration, plans, *, probabilities=False, device=None):
@@ -65,9 +64,18 @@ class RegressionTask(Task):
         return CaseResult(restore_regression(output, properties, configuration, plans.target_normalisation, device))
 
     def evaluate_folder(
-        self, reference_dir, prediction_dir, *, num_processes=None, baseline_dir=None, baseline_channel=None, check_geometry=True
+        self,
+        reference_dir,
+        prediction_dir,
+        *,
+        num_processes=None,
+        baseline_dir=None,
+        baseline_channel=None,
+        check_geometry=True,
+        nsd_tolerance=None,
     ):
         """MAE, NRMSE, PSNR and SSIM per target, and the baseline inputs' beside them with ``baseline_dir``."""
+        refuse_nsd_tolerance(nsd_tolerance, self)
         baseline = dict(baseline_dir=baseline_dir, baseline_channel=baseline_channel)
         return evaluate_regression_folders(reference_dir, prediction_dir, self, num_processes, **baseline, check_geometry=check_geometry)
 

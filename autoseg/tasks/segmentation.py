@@ -152,13 +152,21 @@ class SegmentationTask(Task):
         return CaseResult([labels], class_probabilities)
 
     def evaluate_folder(
-        self, reference_dir, prediction_dir, *, num_processes=None, baseline_dir=None, baseline_channel=None, check_geometry=True
+        self,
+        reference_dir,
+        prediction_dir,
+        *,
+        num_processes=None,
+        baseline_dir=None,
+        baseline_channel=None,
+        check_geometry=True,
+        nsd_tolerance=None,
     ):
-        """Dice, IoU, precision, recall, HD95 and ASSD of each label or region (``evaluation_structures``); files
-        holding a label value dataset.json does not declare are refused."""
+        """Dice, IoU, precision, recall, HD95, ASSD and NSD of each label or region (``evaluation_structures``);
+        files holding a label value dataset.json does not declare are refused."""
         refuse_baseline(baseline_dir, self)
         declared, structures = self.spec.label_values(), self.evaluation_structures()
-        checks = dict(declared=declared, check_geometry=check_geometry)
+        checks = dict(declared=declared, check_geometry=check_geometry, nsd_tolerance=nsd_tolerance)
         return evaluate_label_folders(reference_dir, prediction_dir, structures, num_processes, **checks)
 
     def ensemble_members(self, candidates, say=print):

@@ -29,6 +29,7 @@ def evaluate_folders(
     baseline_channel: int | None = None,
     *,
     ignore_geometry: bool = False,
+    nsd_tolerance: float | list[float] | None = None,
 ) -> dict:
     """Scores every prediction against the reference of the same case; writes and returns ``prediction_dir/summary.json``.
 
@@ -40,17 +41,19 @@ def evaluate_folders(
     balanced accuracy, sensitivity, specificity, AUC and the confusion matrix
     (``reference_dir``: the labels table, labelsTs.csv, or its folder). Every
     reference needs a prediction: a missing one would silently raise the mean. A prediction on another grid than
-    its reference (spacing, origin, direction) is refused unless ``ignore_geometry``.
+    its reference (spacing, origin, direction) is refused unless ``ignore_geometry``. ``nsd_tolerance``: the
+    normalised surface Dice tolerance in mm, one for all structures or one each (default 1 mm). The conventions
+    are in docs/evaluation.md.
     """
     if structures:
         if baseline_dir is not None:
             raise AutosegError("--baseline scores the input image of a regression dataset; -l names labels to segment.")
-        checks = dict(check_geometry=not ignore_geometry, named=True)
+        checks = dict(check_geometry=not ignore_geometry, named=True, nsd_tolerance=nsd_tolerance)
         summary = evaluate_label_folders(reference_dir, prediction_dir, structures, num_processes, **checks)
     else:
         spec = _dataset_spec(dataset_json or prediction_dir / "dataset.json")
         options = dict(num_processes=num_processes, baseline_dir=baseline_dir, baseline_channel=baseline_channel)
-        options["check_geometry"] = not ignore_geometry
+        options.update(check_geometry=not ignore_geometry, nsd_tolerance=nsd_tolerance)
         summary = task_for(spec).evaluate_folder(reference_dir, prediction_dir, **options)
     write_summary(prediction_dir / "summary.json", summary)
     return summary
