@@ -33,6 +33,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
         num_parts=args.num_parts,
         part_id=args.part_id,
         continue_prediction=args.continue_prediction,
+        output_format=args.output_format,
     )
     tables = [path for path in written if path.suffix == ".csv"]  # classification: one table of every case
     print(f"wrote {', '.join(str(t) for t in tables)}" if tables else f"wrote {len(written)} predictions to {args.output}")
@@ -52,9 +53,10 @@ def add_commands(commands) -> None:
     predict = commands.add_parser(
         "predict",
         help="predict a folder of new cases with a trained configuration",
-        description="Predict every case in a folder (raw layout: CASE_0000.nii.gz, ...; plain CASE.ext for one-channel models) "
-        "with the trained folds of a configuration, averaged, with mirroring; each prediction is written in its "
-        "input's format and geometry.",
+        description="Predict every case in a folder (raw layout: CASE_0000.nii.gz, ...; plain CASE.ext for one-channel models; "
+        "a channel may be a folder holding one DICOM series, CASE_0000/) with the trained folds of a configuration, averaged, "
+        "with mirroring; each prediction is written in its input's format and geometry (NIfTI for DICOM input, in patient "
+        "coordinates), or as --output_format says.",
     )
     predict.add_argument("-i", "--input", required=True, help="folder of images to predict")
     predict.add_argument("-o", "--output", required=True, help="folder for the predictions")
@@ -80,6 +82,14 @@ def add_commands(commands) -> None:
         help="also write uncertainty maps in the input's geometry (segmentation: CASE_entropy, and with 2+ folds "
         "CASE_mutual_information; regression: CASE_std across folds) and uncertainty.csv, one score per case and structure "
         "to rank cases for review; classification: each class's spread across folds in predictions.csv",
+    )
+    predict.add_argument(
+        "--output_format",
+        default=None,
+        metavar="FORMAT",
+        help="write every prediction as this image ending (.nii.gz, .nrrd, .mha, ...), or as dicom_seg: one DICOM Segmentation "
+        "object per case (CASE.dcm) referencing the DICOM series it was read from, one segment per label named from "
+        "dataset.json (segmentation of DICOM input; needs pip install 'autoseg[dicom]') (default: the input's format)",
     )
     predict.add_argument("--device", default=None, help="cpu, cuda, mps (default: CUDA, else MPS, else CPU)")
     predict.add_argument("--num_parts", type=int, default=1, help="split the cases into this many parts (one per GPU or machine)")

@@ -70,6 +70,17 @@ class DatasetSpec:
             values.update(value if isinstance(value, tuple) else (value,))
         return values
 
+    def label_names(self) -> dict[int, str]:
+        """{label value: name} of every foreground value a label map may hold: each label's own name, and for
+        regions "label V (in REGION, ...)" naming the regions that hold the value."""
+        if not self.has_regions:
+            return {value: name for name, value in self.labels.items() if value != 0}
+        regions = {name: value for name, value in self.labels.items() if isinstance(value, tuple)}
+        return {
+            value: f"label {value} (in {', '.join(name for name, held in regions.items() if value in held)})"
+            for value in sorted(self.label_values() - {0})
+        }
+
     def baselines(self) -> dict[int, int]:
         """{target index: input channel index} of the regression targets that have a baseline input."""
         if not self.targets:

@@ -10,7 +10,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from autoseg.io import supported_endings
+from autoseg.io import folder_reader, supported_endings
 
 _CHANNEL_FILE = re.compile(r"^(?P<case>.+)_(?P<index>\d{4})$")
 # One file of these formats may hold several channels (RGB).
@@ -59,8 +59,20 @@ def wrong_ending_message(path: Path, ending: str) -> str:
 
 
 def channel_files(folder: Path, ending: str, root: Path) -> tuple[dict[str, dict[int, Path]], list[Problem]]:
+    """{case: {channel index: file}} of ``{case}_{XXXX}{ending}`` files, and of ``{case}_{XXXX}/`` folders
+    holding one DICOM series (autoseg/io/dicom.py); with every misnamed file or folder as a problem."""
     found: dict[str, dict[int, Path]] = defaultdict(dict)
     problems = []
+    for path in sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        match = _CHANNEL_FILE.match(path.name)
+        if match is None:
+            continue  # not named as a channel: not data
+        if folder_reader(path) is None:
+            problems.append(
+                Problem(relative_name(path, root), "is a folder but holds no DICOM files; a channel folder holds one DICOM series")
+            )
+        else:
+            found[match["case"]][int(match["index"])] = path
     for path in visible_files(folder):
         stem = split_name(path, ending)
         match = _CHANNEL_FILE.match(stem) if stem is not None else None

@@ -3,21 +3,34 @@
 See :mod:`autoseg.io.geometry` for the axis order (stated there once).
 """
 
-from autoseg.io.base import atomic_write, file_ending, get_io, read_image, register_io, split_ending, supported_endings, write_image
+from autoseg.io.base import (
+    atomic_write,
+    file_ending,
+    folder_reader,
+    get_io,
+    read_image,
+    register_folder_reader,
+    register_io,
+    split_ending,
+    supported_endings,
+    write_image,
+)
 from autoseg.io.geometry import Geometry, ImageData
 
 # Registration order sets the default backend per ending. nibabel comes first for
 # NIfTI because ITK's NIfTI reader turns NaN into 0, hiding corrupt voxels; the
 # two agree on arrays and geometry otherwise (tests/io).
-from autoseg.io import nibabel_io, sitk_io, png_io  # noqa: E402,F401  isort: skip
+from autoseg.io import nibabel_io, sitk_io, png_io, dicom  # noqa: E402,F401  isort: skip
 
 __all__ = [
     "Geometry",
     "ImageData",
     "atomic_write",
     "file_ending",
+    "folder_reader",
     "get_io",
     "read_image",
+    "register_folder_reader",
     "register_io",
     "split_ending",
     "supported_endings",

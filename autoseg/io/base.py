@@ -35,6 +35,20 @@ class ImageIO(ABC):
 _REGISTRY: dict[str, ImageIO] = {}
 # The reader used for an ending when no backend is named: the first registered for it.
 _DEFAULT_FOR_ENDING: dict[str, str] = {}
+# Folders that stand for one image (a DICOM series): (recognises the folder, reads it).
+_FOLDER_READERS: list[tuple[Callable[[Path], bool], Callable[[Path], ImageData]]] = []
+
+
+def register_folder_reader(recognises: Callable[[Path], bool], read: Callable[[Path], ImageData]) -> None:
+    """Makes folders that ``recognises`` accepts readable as one image (autoseg/io/dicom.py registers DICOM series)."""
+    _FOLDER_READERS.append((recognises, read))
+
+
+def folder_reader(path: Path) -> Callable[[Path], ImageData] | None:
+    """The reader of ``path`` when it is a folder standing for one image, else None."""
+    if not path.is_dir():
+        return None
+    return next((read for recognises, read in _FOLDER_READERS if recognises(path)), None)
 
 
 def register_io(cls: type[ImageIO]) -> type[ImageIO]:
@@ -82,8 +96,12 @@ def get_io(path: str | Path, backend: str | None = None) -> ImageIO:
 
 
 def read_image(path: str | Path, backend: str | None = None) -> ImageData:
-    """Reads an image file into ``(C, *spatial)`` + geometry. Raises AutosegError naming the file on failure."""
+    """Reads an image file (or a folder standing for one image: a DICOM series) into ``(C, *spatial)`` +
+    geometry. Raises AutosegError naming the file on failure."""
     path = Path(path)
+    read_folder = folder_reader(path)
+    if read_folder is not None:
+        return read_folder(path)
     io = get_io(path, backend)
     if not path.is_file():
         raise AutosegError(f"{path}: no such file.")

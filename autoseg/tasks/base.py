@@ -202,10 +202,12 @@ class Task:
         save_uncertainty: bool = False,
         part: str = "",
         resume: bool = False,
+        output_format: str | None = None,
     ):
         """Where predicted cases go: one file per case (per target) in ``folder``, in the raw geometry and
-        format (see autoseg/tasks/writers.py); ``part`` concerns tables of per-case outputs only."""
-        return ImageWriter(self, folder, plans, configuration, save_probabilities, save_uncertainty, resume)
+        format (see autoseg/tasks/writers.py); ``part`` concerns tables of per-case outputs only;
+        ``output_format`` "dicom_seg": label maps as DICOM Segmentation objects."""
+        return ImageWriter(self, folder, plans, configuration, save_probabilities, save_uncertainty, resume, output_format)
 
     def prepare_output_folder(self, folder: Path) -> None:
         """Clears what an earlier validation left in ``folder`` that this one would read with its own."""

@@ -65,10 +65,13 @@ class ClassificationTask(Task):
 
     uncertainty_folds = 2
 
-    def case_writer(self, folder, *, plans, configuration, save_probabilities=False, save_uncertainty=False, part="", resume=False):
+    def case_writer(
+        self, folder, *, plans, configuration, save_probabilities=False, save_uncertainty=False, part="", resume=False, output_format=None
+    ):
         """One table of every case's class and probabilities (``predictions.csv``, or ``predictions_PART.csv``
         for a part of the cases), rewritten after each case; with ``resume`` the cases already in it are kept;
-        with ``save_uncertainty``, each class's spread across folds beside its probability."""
+        with ``save_uncertainty``, each class's spread across folds beside its probability (``output_format``:
+        images only)."""
         table = Path(folder) / (f"predictions_{part}.csv" if part else "predictions.csv")
         return TableWriter(self.spec, table, resume, save_uncertainty)
 
@@ -172,7 +175,9 @@ class TableWriter:
     def done(self, case_id: str, ending: str | None = None) -> bool:
         return case_id in self.probabilities and (not self.save_uncertainty or case_id in self.spreads)
 
-    def write(self, case_id: str, output, properties=None, ending: str | None = None, device=None, fold_outputs=None) -> list[Path]:
+    def write(
+        self, case_id: str, output, properties=None, ending: str | None = None, device=None, fold_outputs=None, source=None
+    ) -> list[Path]:
         refuse_non_finite_output(output, case_id)
         self.probabilities[case_id] = output.cpu().numpy()  # (K,) class probabilities
         if self.save_uncertainty:

@@ -18,9 +18,11 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
+from autoseg import __version__
 from autoseg.errors import AutosegError
 from autoseg.inference.export import save_probabilities
 from autoseg.io import ImageData, atomic_write, write_image
+from autoseg.io.dicom_seg import DICOM_SEG, DICOM_SEG_ENDING, write_dicom_seg
 
 if TYPE_CHECKING:
     from autoseg.tasks.base import Task
@@ -59,7 +61,9 @@ def uncertainty_file(path: Path, name: str, ending: str) -> Path:
 class ImageWriter:
     """Writes each predicted case to its output files in the raw geometry and units (``Task.restore``); with
     ``save_probabilities`` also its class probabilities as ``{case}.npz``; with ``save_uncertainty`` its
-    uncertainty maps and a row of ``uncertainty.csv`` (which ``resume`` keeps)."""
+    uncertainty maps and a row of ``uncertainty.csv`` (which ``resume`` keeps). ``output_format``
+    ``"dicom_seg"``: label maps go to ``{case}.dcm`` DICOM Segmentation objects referencing the DICOM series
+    each case was read from (``write``'s ``source``); uncertainty maps stay NIfTI."""
 
     def __init__(
         self,
@@ -70,9 +74,11 @@ class ImageWriter:
         save_probabilities: bool = False,
         save_uncertainty: bool = False,
         resume: bool = False,
+        output_format: str | None = None,
     ):
         self.task, self.folder, self.plans, self.configuration = task, Path(folder), plans, configuration
         self.save_probabilities, self.save_uncertainty = save_probabilities, save_uncertainty
+        self.dicom_seg = output_format == DICOM_SEG  # label maps only: see check_output_format in autoseg/workflows/prediction.py
         self.folder.mkdir(parents=True, exist_ok=True)
         table = self.folder / UNCERTAINTY_TABLE
         self.scores: dict[str, dict[str, float]] = read_uncertainty_table(table) if save_uncertainty and resume and table.is_file() else {}
@@ -80,17 +86,27 @@ class ImageWriter:
     def files(self, case_id: str, ending: str | None = None) -> list[Path]:
         """The prediction and probability files ``write`` makes for a case."""
         probabilities = [self.folder / f"{case_id}.npz"] if self.save_probabilities else []
-        return self.task.output_files(case_id, self.folder, ending) + probabilities
+        return self._prediction_files(case_id, ending) + probabilities
+
+    def _prediction_files(self, case_id: str, ending: str | None) -> list[Path]:
+        if self.dicom_seg:
+            return [self.folder / f"{case_id}{DICOM_SEG_ENDING}"]
+        return self.task.output_files(case_id, self.folder, ending)
 
     def done(self, case_id: str, ending: str | None = None) -> bool:
         written = all(path.is_file() for path in self.files(case_id, ending))
         return written and (not self.save_uncertainty or case_id in self.scores)
 
-    def write(self, case_id: str, output, properties, ending: str | None = None, device=None, fold_outputs=None) -> list[Path]:
-        """Writes one case; ``fold_outputs`` (each fold's output, as ``output`` is their mean) for uncertainty."""
+    def write(
+        self, case_id: str, output, properties, ending: str | None = None, device=None, fold_outputs=None, source: Path | None = None
+    ) -> list[Path]:
+        """Writes one case; ``fold_outputs`` (each fold's output, as ``output`` is their mean) for uncertainty;
+        ``source``: the DICOM series folder the case was read from (DICOM-SEG output)."""
         refuse_non_finite_output(output, case_id)
+        if self.dicom_seg and source is None:
+            raise AutosegError(f"case {case_id}: --output_format {DICOM_SEG} needs the case's DICOM series; it was not read from one.")
         ending = ending or self.task.spec.file_ending
-        files = self.task.output_files(case_id, self.folder, ending)
+        image_files, files = self.task.output_files(case_id, self.folder, ending), self._prediction_files(case_id, ending)
         geometry = properties.original_geometry
         result = on_device_or_cpu(
             lambda place: self.task.restore(
@@ -100,7 +116,10 @@ class ImageWriter:
             f"restoring case {case_id}",
         )
         for image, path in zip(result.images, files):
-            write_image(ImageData(image[None], geometry), path)
+            if self.dicom_seg:
+                write_dicom_seg(image, source, path, self.task.spec.label_names(), __version__)
+            else:
+                write_image(ImageData(image[None], geometry), path)
         if self.save_probabilities:
             save_probabilities(result.probabilities, self.folder / f"{case_id}.npz")
         if not self.save_uncertainty:
@@ -114,7 +133,7 @@ class ImageWriter:
         )
         written = list(files)
         for name, images in maps.items():
-            for image, path in zip(images, files):
+            for image, path in zip(images, image_files):
                 written.append(uncertainty_file(path, name, ending))
                 write_image(ImageData(image[None].astype(np.float32), geometry), written[-1])
         self.scores[case_id] = self.task.uncertainty_scores(maps, result)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import sys
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +24,8 @@ from tqdm import tqdm
 from autoseg.dataset import DatasetSpec
 from autoseg.errors import AutosegError
 from autoseg.inference.inputs import InputCase, collect_input_cases
-from autoseg.io import ImageData, atomic_write, read_image
+from autoseg.io import ImageData, atomic_write, file_ending, read_image
+from autoseg.io.dicom_seg import DICOM_SEG, require_highdicom
 from autoseg.networks import prepare_for_inference
 from autoseg.paths import parse_model_folder_name
 from autoseg.plans import Configuration, Plans
@@ -193,11 +194,15 @@ def predict_folder(
     num_parts: int = 1,
     part_id: int = 0,
     continue_prediction: bool = False,
+    output_format: str | None = None,
 ) -> list[Path]:
     """Predicts every case in ``input_dir`` (or part ``part_id`` of ``num_parts``) into ``output_dir``; returns the files written.
 
     Each case is written as the task writes it: image files in the input's
-    format and geometry, or a row of the predictions table (classification).
+    format and geometry (NIfTI for DICOM series), or a row of the predictions
+    table (classification). ``output_format``: an image ending (".nii.gz",
+    ".nrrd", ".mha", ...) for every case, or "dicom_seg" for a DICOM
+    Segmentation object per case read from a DICOM series (label maps only).
     With ``continue_prediction``, cases whose output (and probabilities, if
     asked) already exist are skipped. Outputs are written atomically, so a
     killed run leaves only whole files. ``save_uncertainty`` predicts each fold
@@ -217,6 +222,9 @@ def predict_folder(
             f"more folds, and {model.folder.name} is predicted with {len(model.folds)} ({', '.join(model.folds)})."
         )
     cases = collect_input_cases(input_dir, model.spec.num_channels)[part_id::num_parts]
+    check_output_format(model.task, cases, output_format)
+    if output_format is not None and output_format != DICOM_SEG:
+        cases = [replace(case, ending=output_format) for case in cases]
     output_dir.mkdir(parents=True, exist_ok=True)
     _write_settings(output_dir, model, step_size, mirroring)
     part = f"part{part_id}of{num_parts}" if num_parts > 1 else ""
@@ -228,6 +236,7 @@ def predict_folder(
         save_uncertainty=save_uncertainty,
         part=part,
         resume=continue_prediction,
+        output_format=output_format,
     )
     if continue_prediction:
         cases = [case for case in cases if not writer.done(case.case_id, case.ending)]
@@ -254,10 +263,37 @@ def predict_folder(
     return written + writer.close()
 
 
+def check_output_format(task, cases: list[InputCase], output_format: str | None) -> None:
+    """Refuses, before anything is predicted, an ``output_format`` the model or the inputs cannot give: images for
+    a model that predicts none, an unknown or read-only ending, DICOM-SEG of images (not label maps), of cases
+    not read from a DICOM series, or without highdicom installed."""
+    if output_format is None:
+        return
+    if task.target_resampling is None:
+        raise AutosegError(f"--output_format {output_format}: a {task.name} model writes predictions.csv, no images; leave it out.")
+    if output_format != DICOM_SEG:
+        ending = file_ending(f"prediction{output_format}")
+        if ending != output_format.lower():
+            raise AutosegError(f"--output_format {output_format}: give an image ending such as .nii.gz, .nrrd or .mha, or {DICOM_SEG}.")
+        return
+    if task.target_resampling != "label":
+        raise AutosegError(f"--output_format {DICOM_SEG} writes label maps; a {task.name} model predicts images. Leave it out.")
+    not_dicom = [case.case_id for case in cases if case.dicom_series is None]
+    if not_dicom:
+        raise AutosegError(
+            f"--output_format {DICOM_SEG} references the DICOM series a case was read from; {len(not_dicom)} case(s) are image files "
+            f"({', '.join(not_dicom[:5])}{' ...' if len(not_dicom) > 5 else ''}). Give each as a folder holding its series "
+            "(CASE_0000/), or choose an image format."
+        )
+    require_highdicom()
+
+
 def _write_all(writer, work: list, device: torch.device) -> list[Path]:
     written = []
     for case, output, properties, folds in work:
         extra = {"fold_outputs": folds} if folds is not None else {}
+        if case.dicom_series is not None:
+            extra["source"] = case.dicom_series
         written += writer.write(case.case_id, output, properties, case.ending, device, **extra)
     return written
 
