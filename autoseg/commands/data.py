@@ -37,7 +37,9 @@ def cmd_convert(args: argparse.Namespace) -> int:
     from autoseg.dataset import verify_dataset
     from dataset_conversion.converters import convert_dataset
 
-    folder = convert_dataset(args.converter, Path(args.source), data_root("raw", args.raw), args.dataset_id, args.name, args.overwrite)
+    folder = convert_dataset(
+        args.converter, Path(args.source), data_root("raw", args.raw), args.dataset_id, args.name, args.overwrite, args.channels
+    )
     print(f"wrote {folder}")
     report = verify_dataset(folder, args.num_processes)
     print(report.summary())
@@ -129,7 +131,7 @@ def add_commands(commands) -> None:
         "convert",
         help="convert a public dataset layout to the raw format",
         description="Convert a public dataset layout into the raw format, then verify it.\n\n"
-        + "\n".join(f"  {c.key:<10} {c.summary}" for c in converters()),
+        + "\n".join(f"  {c.key:<13} {c.summary}" for c in converters()),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     convert.add_argument("converter", choices=[c.key for c in converters()])
@@ -143,6 +145,14 @@ def add_commands(commands) -> None:
     )
     convert.add_argument("--name", default=None, help="dataset name (default: from the source)")
     convert.add_argument("--overwrite", action="store_true")
+    convert.add_argument(
+        "--channels",
+        nargs="+",
+        default=None,
+        metavar="TEXT",
+        help="dicom_folder: the channels, each as text its series' description contains (e.g. T1 FLAIR); default: the one "
+        "series of each case, or the series descriptions all cases share",
+    )
     raw_option(convert)
     processes_option(convert)
     convert.set_defaults(run=cmd_convert)

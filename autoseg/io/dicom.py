@@ -57,7 +57,7 @@ def series_files(folder: Path) -> list[Path]:
             "its own folder (one folder per channel, CASE_0000/, CASE_0001/, ...)."
         )
     files = [Path(name) for name in sitk.ImageSeriesReader.GetGDCMSeriesFileNames(str(folder), ids[0])]
-    return _ordered_even_slices(folder, files) if len(files) > 1 else files
+    return ordered_slices(files, folder)
 
 
 def _slice_geometry(path: Path) -> tuple[np.ndarray, np.ndarray]:
@@ -75,8 +75,11 @@ def _slice_geometry(path: Path) -> tuple[np.ndarray, np.ndarray]:
     return position, orientation
 
 
-def _ordered_even_slices(folder: Path, files: list[Path]) -> list[Path]:
-    """``files`` ordered by position along the slice normal, refused unless they make one evenly spaced volume."""
+def ordered_slices(files: list[Path], folder: Path | str) -> list[Path]:
+    """``files`` (one series) ordered by position along the slice normal, refused unless they make one evenly
+    spaced volume (``folder``: how errors name the series)."""
+    if len(files) < 2:
+        return list(files)
     geometries = [_slice_geometry(path) for path in files]
     orientation = geometries[0][1]
     if any(not np.allclose(o, orientation, atol=1e-4) for _, o in geometries):
@@ -111,14 +114,20 @@ def _ordered_even_slices(folder: Path, files: list[Path]) -> list[Path]:
 
 def read_dicom_series(folder: Path) -> ImageData:
     """The volume of the one DICOM series in ``folder`` (see the module's description)."""
-    files = series_files(folder)
+    return read_dicom_files(series_files(folder), folder)
+
+
+def read_dicom_files(files: list[Path], where: Path | str) -> ImageData:
+    """The volume of the slices ``files`` (one series, any order; ``where``: how errors name it), ordered and
+    checked as ``series_files`` orders and checks a folder's."""
+    files = ordered_slices(list(files), where)
     reader = sitk.ImageSeriesReader()
     reader.SetFileNames([str(path) for path in files])
     try:
         image = reader.Execute()
     except RuntimeError as error:
-        raise AutosegError(f"{folder}: the DICOM series cannot be read ({str(error).strip().splitlines()[-1]}).") from None
-    return image_from_sitk(image, str(folder))
+        raise AutosegError(f"{where}: the DICOM series cannot be read ({str(error).strip().splitlines()[-1]}).") from None
+    return image_from_sitk(image, str(where))
 
 
 register_folder_reader(is_dicom_series_folder, read_dicom_series)

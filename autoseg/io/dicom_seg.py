@@ -88,5 +88,6 @@ def write_dicom_seg(labels: np.ndarray, source_folder: Path, path: Path, names: 
         device_serial_number="none",
         series_description=f"autoseg segmentation of {getattr(sources[0], 'SeriesDescription', '') or 'series'}"[:64],
     )
+    path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(path, lambda tmp: segmentation.save_as(tmp), suffix=DICOM_SEG_ENDING)
     return path

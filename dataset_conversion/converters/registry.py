@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,20 +43,32 @@ def converters() -> list[Converter]:
 
 
 def convert_dataset(
-    key: str, source: Path, raw_root: Path, dataset_id: int | None = None, name: str | None = None, overwrite: bool = False
+    key: str,
+    source: Path,
+    raw_root: Path,
+    dataset_id: int | None = None,
+    name: str | None = None,
+    overwrite: bool = False,
+    channels: list[str] | None = None,
 ) -> Path:
     """Converts the public dataset at ``source`` with converter ``key``; returns the raw dataset folder.
 
     Without ``dataset_id``, the id in the source's name (``Task04_...``,
     ``Dataset027_...``) is used, else the lowest id not taken in ``raw_root``.
+    ``channels``: for converters that pick channels by name (dicom_folder), which ones.
     """
     converter = get_converter(key)
+    options = {}
+    if channels:
+        if "channels" not in inspect.signature(converter.convert).parameters:
+            raise AutosegError(f"--channels picks series by name for dicom_folder; the {key} layout names its channels itself.")
+        options["channels"] = list(channels)
     source = Path(source)
     if not source.exists():
         raise AutosegError(f"{source}: no such file or folder to convert.")
     if dataset_id is None:
         dataset_id = default_dataset_id(source, Path(raw_root))
-    return converter.convert(source, Path(raw_root), dataset_id, name or converter.default_name, overwrite)
+    return converter.convert(source, Path(raw_root), dataset_id, name or converter.default_name, overwrite, **options)
 
 
 def default_dataset_id(source: Path, raw_root: Path) -> int:

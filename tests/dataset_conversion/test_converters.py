@@ -6,6 +6,7 @@ import nibabel as nib
 import numpy as np
 import pytest
 
+from autoseg.cli import main
 from autoseg.dataset import RawDataset, verify_dataset
 from autoseg.errors import AutosegError
 from autoseg.io import Geometry, ImageData, read_image, write_image
@@ -160,3 +161,31 @@ def test_default_id_comes_from_the_source_name_or_is_the_lowest_free(tmp_path):
     assert convert_dataset("decathlon", task, tmp_path / "raw").name == "Dataset001_BrainTumour"
     # Task01's id is now taken: the next conversion gets the lowest free id.
     assert convert_dataset("decathlon", task, tmp_path / "raw", name="Again").name == "Dataset002_Again"
+
+
+def test_dicom_patient_folders_with_seg_objects_and_label_files_convert(tmp_path, capsys):
+    from dataset_conversion.synthetic.brats import SHAPE, brats_subject
+    from dataset_conversion.synthetic.dicom_folder import CONVERTED_VALUES, scanner_values, write_dicom_folder_layout
+    from dataset_conversion.synthetic.registry import case_rng, zoomed_grid
+
+    source = write_dicom_folder_layout(tmp_path / "clinic", num_cases=2, num_test=1, seed=4)
+    assert main(["convert", "dicom_folder", str(source), "-d", "31", "--raw", str(tmp_path / "raw"), "-np", "1"]) == 0
+    folder = tmp_path / "raw" / "Dataset031_DICOM"
+    dataset = RawDataset(folder)
+    assert dataset.spec.channel_names == {0: "FLAIR 3D", 1: "T1 MPRAGE sag"}  # the descriptions both cases share, sorted
+    assert dataset.spec.labels == {"background": 0, "necrosis": 1, "oedema": 2, "enhancing tumour": 3}
+    assert [c.case_id for c in dataset.cases()] == ["PATIENT000", "PATIENT001"]
+    assert [c.case_id for c in dataset.cases("test")] == ["PATIENT002"]
+    shape, _ = zoomed_grid(SHAPE, (3.0, 3.0, 3.0), 0.5)
+    for index, case in enumerate(dataset.cases()):  # PATIENT000 from its DICOM-SEG, PATIENT001 from its label file
+        images, brats_label = brats_subject(case_rng(4, index), shape)
+        expected = np.vectorize(CONVERTED_VALUES.__getitem__)(brats_label)
+        np.testing.assert_array_equal(read_image(case.label_files[0]).array[0], expected)
+        np.testing.assert_array_equal(read_image(case.image_files[1]).array[0], scanner_values(images["t1"]))
+
+    with pytest.raises(AutosegError, match=r"0 series have a description containing 'T2'"):
+        convert_dataset("dicom_folder", source, tmp_path / "raw", 32, channels=["T1", "T2"])
+    with pytest.raises(AutosegError, match="--channels picks series by name for dicom_folder"):
+        convert_dataset("png_pairs", source, tmp_path / "raw", 33, channels=["T1"])
+    folder = convert_dataset("dicom_folder", source, tmp_path / "raw", 34, channels=["t1"])
+    assert RawDataset(folder).spec.channel_names == {0: "t1"}
