@@ -1,4 +1,5 @@
-"""``autoseg find_best_configuration``, ``apply_postprocessing`` and ``evaluate``: scores, selection and postprocessing."""
+"""``autoseg find_best_configuration``, ``apply_postprocessing``, ``evaluate`` and ``report``: scores, selection,
+postprocessing and the QC report."""
 
 from __future__ import annotations
 
@@ -61,6 +62,20 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     )
     print_table(summary)
     print(f"wrote {Path(args.prediction) / 'summary.json'}")
+    return EXIT_OK
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from autoseg.report import build_report
+
+    written = build_report(
+        Path(args.prediction),
+        Path(args.reference) if args.reference else None,
+        Path(args.output) if args.output else None,
+        Path(args.images) if args.images else None,
+        args.num_processes,
+    )
+    print(f"wrote {written}")
     return EXIT_OK
 
 
@@ -168,3 +183,26 @@ def add_commands(commands) -> None:
     )
     processes_option(evaluate)
     evaluate.set_defaults(run=cmd_evaluate)
+
+    report = commands.add_parser(
+        "report",
+        help="write an HTML page to look at a folder of predictions",
+        description="Write one self-contained HTML page (images embedded) about a folder autoseg predict wrote: a sortable table "
+        "of its cases, worst first, with their metrics (scored against --reference, else from the folder's summary.json) and "
+        "uncertainty scores; the metrics' distributions; per case, segmentations drawn over the input image through the "
+        "structure's centroid in three planes (prediction filled, reference outlined), or regression images beside the "
+        "reference and their difference, or for classification the confusion matrix and ROC curves; and the training "
+        "curves of the model that predicted it.",
+    )
+    report.add_argument("prediction", help="folder of predictions (written by autoseg predict)")
+    report.add_argument(
+        "--reference", default=None, help="references to score against: label or target files (classification: labelsTs.csv)"
+    )
+    report.add_argument(
+        "--images",
+        default=None,
+        help="the input images the folder was predicted from (default: the folder its prediction.json names)",
+    )
+    report.add_argument("-o", "--output", default=None, help="the HTML file to write (default: PRED/report.html)")
+    processes_option(report)
+    report.set_defaults(run=cmd_report)

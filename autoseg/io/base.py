@@ -124,8 +124,18 @@ def write_image(image: ImageData, path: str | Path, backend: str | None = None) 
     atomic_write(path, lambda tmp: io.write(image, tmp), suffix=ending)
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _umask()  # read once, at import: os.umask can only be read by setting it
+
+
 def atomic_write(path: Path, write: Callable[[Path], None], suffix: str = "") -> None:
-    """Calls ``write(tmp)`` for a temporary path beside ``path``, then renames it into place.
+    """Calls ``write(tmp)`` for a temporary path beside ``path``, then renames it into place, with the
+    permissions a plain ``open`` would give (the temporary file is made private to its owner).
 
     On any failure the temporary file is removed and ``path`` is left as it was.
     """
@@ -134,6 +144,7 @@ def atomic_write(path: Path, write: Callable[[Path], None], suffix: str = "") ->
     tmp = Path(tmp_name)
     try:
         write(tmp)
+        os.chmod(tmp, 0o666 & ~_UMASK)
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)

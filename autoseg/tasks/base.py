@@ -145,10 +145,10 @@ class Task:
         """The files a case's whole-image prediction is written to (``ending``: the dataset's by default)."""
         return [folder / f"{case_id}{ending or self.spec.file_ending}"]
 
-    def cases_in(self, folder: Path) -> list[str]:
-        """The case ids whose output files ``folder`` holds (the inverse of ``output_files``); hidden files,
-        such as an interrupted write's temporary, are not cases."""
-        ending = self.spec.file_ending
+    def cases_in(self, folder: Path, ending: str | None = None) -> list[str]:
+        """The case ids whose output files ``folder`` holds (the inverse of ``output_files``; ``ending``: the
+        dataset's by default); hidden files, such as an interrupted write's temporary, are not cases."""
+        ending = ending or self.spec.file_ending
         return sorted(p.name[: -len(ending)] for p in folder.glob(f"*{ending}") if not p.name.startswith("."))
 
     def restore(self, output, properties, configuration, plans, *, probabilities: bool = False, device=None) -> CaseResult:

@@ -41,9 +41,9 @@ class RegressionTask(Task):
         count = len(self.spec.targets)
         return [folder / f"{case_id}{ending}"] if count == 1 else [folder / f"{case_id}_{index:04d}{ending}" for index in range(count)]
 
-    def cases_in(self, folder):
+    def cases_in(self, folder, ending=None):
         """For several targets, the cases with a first target's file (``{case}_0000{ending}``)."""
-        names = super().cases_in(folder)
+        names = super().cases_in(folder, ending)
         return names if len(self.spec.targets) == 1 else [name[: -len("_0000")] for name in names if name.endswith("_0000")]
 
     uncertainty_folds = 2

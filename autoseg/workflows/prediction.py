@@ -226,7 +226,7 @@ def predict_folder(
     if output_format is not None and output_format != DICOM_SEG:
         cases = [replace(case, ending=output_format) for case in cases]
     output_dir.mkdir(parents=True, exist_ok=True)
-    _write_settings(output_dir, model, step_size, mirroring)
+    _write_settings(output_dir, model, step_size, mirroring, input_dir)
     part = f"part{part_id}of{num_parts}" if num_parts > 1 else ""
     writer = model.task.case_writer(
         output_dir,
@@ -298,9 +298,11 @@ def _write_all(writer, work: list, device: torch.device) -> list[Path]:
     return written
 
 
-def _write_settings(output_dir: Path, model: TrainedModel, step_size: float, mirroring: bool) -> None:
-    """Records how the folder was predicted, and the dataset.json and plans the evaluation needs."""
+def _write_settings(output_dir: Path, model: TrainedModel, step_size: float, mirroring: bool, input_dir: Path) -> None:
+    """Records how the folder was predicted (from which images, for the QC report), and the dataset.json and plans
+    the evaluation needs."""
     settings = {
+        "input": str(Path(input_dir).resolve()),
         "model": str(model.folder),
         "configuration": model.configuration.name,
         "folds": model.folds,
