@@ -10,6 +10,7 @@ import numpy as np
 import pydicom
 import pytest
 
+import autoseg
 from autoseg.cli import main
 from autoseg.dataset import RawDataset
 from autoseg.io import Geometry, ImageData, read_image, write_image
@@ -55,6 +56,8 @@ def test_a_case_given_as_dicom_series_predicts_the_labels_of_its_nifti_in_patien
     assert from_dicom.geometry.differences(oblique) == []
     np.testing.assert_array_equal(from_dicom.array, from_nifti.array)
     assert len(np.unique(from_dicom.array)) > 1  # not an empty map compared with an empty map
+    series = [str(dicom / f"case_{channel:04d}") for channel in range(4)]
+    np.testing.assert_array_equal(autoseg.load_model(model, device="cpu").predict(series), from_nifti.array[0])  # the Python API
 
 
 def test_dicom_seg_output_references_the_series_and_places_each_label_where_the_nifti_has_it(brats_model, inputs, tmp_path):

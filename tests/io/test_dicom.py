@@ -9,6 +9,7 @@ import pytest
 
 from autoseg.dataset import RawDataset, verify_dataset
 from autoseg.errors import AutosegError
+from autoseg.fingerprint import compute_fingerprint
 from autoseg.io import Geometry, ImageData, read_image, write_image
 from autoseg.io.dicom import write_dicom_series
 
@@ -88,3 +89,6 @@ def test_a_raw_dataset_with_dicom_channel_folders_verifies_and_reads_like_its_ni
     [first, _] = RawDataset(root).cases()
     assert first.image_files == [root / "imagesTr" / "case0_0000"]
     np.testing.assert_allclose(read_image(first.image_files[0]).array, volume(0).array, atol=0.01)
+    fingerprint = compute_fingerprint(RawDataset(root), num_processes=1)
+    np.testing.assert_allclose(fingerprint.spacings, [OBLIQUE.spacing] * 2)
+    assert fingerprint.intensity_statistics["0"].mean == pytest.approx(100, abs=5)  # the series values, rescaled
