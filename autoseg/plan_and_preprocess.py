@@ -44,20 +44,47 @@ def run_fingerprint(
 
 
 def run_plan(
-    dataset: RawDataset, output_dir: Path, planner: str = "default", gpu_memory_gb: float | None = None, overwrite: bool = False
+    dataset: RawDataset,
+    output_dir: Path,
+    planner: str = "default",
+    gpu_memory_gb: float | None = None,
+    overwrite: bool = False,
+    target_spacing: list[float] | None = None,
+    plans_from: Path | None = None,
 ) -> Plans:
-    """Plans from ``fingerprint.json``; keeps an existing (possibly hand-edited) plans file unless ``overwrite``."""
+    """Plans from ``fingerprint.json``; keeps an existing (possibly hand-edited) plans file unless ``overwrite``.
+
+    ``target_spacing``: plan around this full-resolution spacing instead of the planned one. ``plans_from``: a
+    plans file of another dataset whose configurations (network, patch, spacing) these plans keep, with this
+    dataset's own normalisation and labels (written under the same file name; see ``Planner.transfer``).
+    """
     from planners import get_planner
 
-    plan = get_planner(planner)
-    path = output_dir / plans_file_name(planner)
+    if plans_from is not None and target_spacing is not None:
+        raise AutosegError("--plans_from keeps the source's spacing; leave out --target_spacing (or plan without --plans_from).")
+    source = Plans.load(plans_from) if plans_from is not None else None
+    path = output_dir / (Path(plans_from).name if plans_from is not None else plans_file_name(planner))
+    asked = target_spacing is not None or plans_from is not None
     if path.is_file() and not overwrite:
+        if asked:
+            raise AutosegError(
+                f"{path} exists (perhaps edited by hand); pass --overwrite to re-plan it "
+                f"{'at --target_spacing' if target_spacing is not None else 'from --plans_from'}."
+            )
         print(f"using existing {path} (pass --overwrite to re-plan)")
         return Plans.load(path)
     fingerprint_path = output_dir / "fingerprint.json"
     if not fingerprint_path.is_file():
         raise AutosegError(f"{fingerprint_path} not found; run `autoseg fingerprint -d {dataset.name}` first.")
-    plans = plan(Fingerprint.load(fingerprint_path), dataset.spec, gpu_memory_gb)
+    fingerprint = Fingerprint.load(fingerprint_path)
+    if source is not None:
+        if Path(plans_from).resolve() == path.resolve():
+            raise AutosegError(f"--plans_from {plans_from} is this dataset's own plans file; name another dataset's.")
+        plans = get_planner(source.planner).transfer(
+            source, f"{Path(plans_from).parent.name}/{Path(plans_from).name}", fingerprint, dataset.spec
+        )
+    else:
+        plans = get_planner(planner)(fingerprint, dataset.spec, gpu_memory_gb, target_spacing=target_spacing)
     plans.save(path)
     shutil.copyfile(dataset.root / "dataset.json", output_dir / "dataset.json")
     print(f"wrote {path}")
@@ -197,13 +224,15 @@ def plan_and_preprocess(
     num_processes: int | None = None,
     verify: bool = False,
     overwrite: bool = False,
+    target_spacing: list[float] | None = None,
+    plans_from: Path | None = None,
 ) -> Plans:
-    """Runs verify (optional), fingerprint, plan and preprocess; returns the plans."""
+    """Runs verify (optional), fingerprint, plan (see ``run_plan``) and preprocess; returns the plans."""
     if verify:
         report = verify_dataset(dataset.root, num_processes)
         if not report.ok:
             raise AutosegError(report.summary())
     run_fingerprint(dataset, output_dir, num_processes, overwrite)
-    plans = run_plan(dataset, output_dir, planner, gpu_memory_gb, overwrite)
+    plans = run_plan(dataset, output_dir, planner, gpu_memory_gb, overwrite, target_spacing, plans_from)
     run_preprocess(dataset, output_dir, plans, configurations, num_processes, overwrite)
     return plans

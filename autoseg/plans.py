@@ -23,6 +23,7 @@ def plans_file_name(planner: str) -> str:
 
 MIN_PATCH_EDGE = 8  # voxels along every axis a network convolves; fewer leave its convolutions mostly padding
 
+
 @dataclass
 class InputSkip:
     """Regression: a target predicted as a correction of an input channel. The network's output for the
@@ -55,6 +56,7 @@ class Configuration:
     slice_axis: int | None = None
     estimated_memory_gb: float = 0.0
     previous_stage: str | None = None
+    spacing_overridden: bool = False  # planned at a target spacing the user gave (plan --target_spacing)
 
     @property
     def ndim(self) -> int:
@@ -76,6 +78,8 @@ class Configuration:
     def to_json(self) -> dict:
         data = asdict(self)
         data["architecture"] = self.architecture.to_json()
+        if not self.spacing_overridden:
+            del data["spacing_overridden"]
         return data
 
     @classmethod
@@ -97,6 +101,7 @@ class Plans:
     input_skips: dict[str, InputSkip] = field(default_factory=dict)  # target index -> InputSkip
     class_weights: dict[str, float] = field(default_factory=dict)  # classification: class name -> loss weight
     left_out: dict[str, str] = field(default_factory=dict)  # configuration name -> why the planner did not plan it
+    transferred_from: str | None = None  # the plans these were copied from (plan --plans_from)
 
     def configuration(self, name: str) -> Configuration:
         if name in self.left_out:
@@ -117,6 +122,7 @@ class Plans:
             "class_weights": dict(self.class_weights),
             "configurations": {k: v.to_json() for k, v in self.configurations.items()},
             **({"left_out": dict(self.left_out)} if self.left_out else {}),
+            **({"transferred_from": self.transferred_from} if self.transferred_from else {}),
         }
 
     @classmethod
@@ -132,6 +138,7 @@ class Plans:
             class_weights=dict(data.get("class_weights", {})),
             configurations={k: Configuration.from_json(v) for k, v in data["configurations"].items()},
             left_out=dict(data.get("left_out", {})),
+            transferred_from=data.get("transferred_from"),
         )
 
     def save(self, path: Path) -> None:

@@ -26,6 +26,11 @@ documented with their reasons in docs/planning.md, with the default's values:
 * a configuration whose patch has fewer than 8 voxels along an axis its
   network convolves is left out (``Plans.left_out`` says why);
 * mirroring axes from the labels (see ``mirror_axes``).
+
+``plan(..., target_spacing=...)`` replaces the first rule by the user's spacing
+and plans everything else around it (the configurations say
+``spacing_overridden``); ``transfer`` keeps another dataset's network, patch
+and spacing and plans only what belongs to this dataset's data.
 """
 
 from __future__ import annotations
@@ -102,12 +107,25 @@ class Planner:
         return identifier if self.name == "default" else f"{self.name}_{identifier}"
 
     def __call__(
-        self, fingerprint: Fingerprint, spec: DatasetSpec, gpu_memory_gb: float | None = None, mixed_precision: bool = True
+        self,
+        fingerprint: Fingerprint,
+        spec: DatasetSpec,
+        gpu_memory_gb: float | None = None,
+        mixed_precision: bool = True,
+        target_spacing: list[float] | None = None,
     ) -> Plans:
-        return self.plan(fingerprint, spec, gpu_memory_gb, mixed_precision)
+        return self.plan(fingerprint, spec, gpu_memory_gb, mixed_precision, target_spacing)
 
-    def plan(self, fingerprint: Fingerprint, spec: DatasetSpec, gpu_memory_gb: float | None = None, mixed_precision: bool = True) -> Plans:
-        """Returns the plans for a dataset from its fingerprint (rules in the module docstring)."""
+    def plan(
+        self,
+        fingerprint: Fingerprint,
+        spec: DatasetSpec,
+        gpu_memory_gb: float | None = None,
+        mixed_precision: bool = True,
+        target_spacing: list[float] | None = None,
+    ) -> Plans:
+        """Returns the plans for a dataset from its fingerprint (rules in the module docstring); ``target_spacing``
+        (array axis order, mm) replaces the planned full-resolution spacing."""
         if gpu_memory_gb is None:
             gpu_memory_gb = self.memory_target_gb or available_gpu_memory_gb() or DEFAULT_GPU_MEMORY_GB
         if gpu_memory_gb <= 0:
@@ -120,7 +138,7 @@ class Planner:
             "mixed_precision": mixed_precision,
             "decoder": task.has_decoder,
         }
-        spacing = self.target_spacing(fingerprint)
+        spacing = self.target_spacing(fingerprint) if target_spacing is None else checked_spacing(target_spacing, fingerprint)
         shapes = fingerprint.shapes_at(np.array(spacing))
         axes = mirror_axes(fingerprint, spec)
         flat = _flat_axis(fingerprint)
@@ -145,6 +163,8 @@ class Planner:
                 "with one voxel along the slice axis."
             )
         configurations = {name: configuration for name, configuration in configurations.items() if name not in left_out}
+        if target_spacing is not None:
+            configurations = {name: replace(c, spacing_overridden=True) for name, c in configurations.items()}
         normalisation, target_normalisation = self.plan_normalisation(fingerprint), task.plan_target_normalisation(fingerprint)
         return Plans(
             dataset=fingerprint.dataset,
@@ -157,6 +177,42 @@ class Planner:
             input_skips=task.plan_input_skips(normalisation, target_normalisation),
             class_weights=task.plan_class_weights(fingerprint),
             left_out=left_out,
+        )
+
+    def transfer(self, source: Plans, source_name: str, fingerprint: Fingerprint, spec: DatasetSpec) -> Plans:
+        """Plans for this dataset that keep ``source``'s configurations (network, patch, batch, spacing), so weights
+        trained on the source fit (``--pretrained_weights``), with this dataset's own normalisation statistics,
+        targets, class weights, mirror axes and median shapes (nnU-Net's move_plans_between_datasets).
+        ``source_name``: where they came from, recorded in the plans."""
+        task = task_for(spec)
+        if len({source.task, spec.task}) > 1:  # weights move between datasets of one kind
+            raise AutosegError(
+                f"plans of a {source.task} dataset ({source_name}) cannot plan a {spec.task} dataset; transfer between one kind."
+            )
+        dimensions = "/".join(sorted({str(len(c.spacing)) for c in source.configurations.values()}))
+        if dimensions != str(fingerprint.ndim):
+            raise AutosegError(
+                f"{source_name} plans {dimensions}D images and {fingerprint.dataset} holds {fingerprint.ndim}D ones; transfer "
+                "plans between datasets of one dimensionality."
+            )
+        axes = mirror_axes(fingerprint, spec)
+        configurations = {}
+        for name, config in source.configurations.items():
+            shapes = fingerprint.shapes_at(np.array(config.spacing))
+            in_plane = [a for a in range(shapes.shape[1]) if a != config.slice_axis]
+            median = np.median(shapes[:, in_plane], axis=0)
+            mirrored = [i for i, a in enumerate(in_plane) if a in axes]
+            configurations[name] = replace(config, mirror_axes=mirrored, median_shape=[int(round(m)) for m in median])
+        normalisation, target_normalisation = self.plan_normalisation(fingerprint), task.plan_target_normalisation(fingerprint)
+        return replace(
+            source,
+            dataset=fingerprint.dataset,
+            normalisation=normalisation,
+            target_normalisation=target_normalisation,
+            input_skips=task.plan_input_skips(normalisation, target_normalisation),
+            class_weights=task.plan_class_weights(fingerprint),
+            configurations=configurations,
+            transferred_from=source_name,
         )
 
     def target_spacing(self, fingerprint: Fingerprint) -> list[float]:
@@ -281,6 +337,18 @@ class Planner:
 
 
 DEFAULT = register_planner(Planner())
+
+
+def checked_spacing(spacing, fingerprint: Fingerprint) -> list[float]:
+    """A user's target spacing, refused unless it gives one positive value (mm) per axis of the images."""
+    values = [float(s) for s in spacing]
+    if len(values) != fingerprint.ndim or not all(np.isfinite(values)) or min(values) <= 0:
+        median = ", ".join(f"{s:.3g}" for s in np.median(fingerprint.spacings, axis=0))
+        raise AutosegError(
+            f"--target_spacing {' '.join(map(str, spacing))}: give {fingerprint.ndim} positive spacings in mm, in array axis order "
+            f"(the dataset's median is {median})."
+        )
+    return values
 
 
 def _flat_axis(fingerprint: Fingerprint) -> int | None:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from autoseg.commands.common import EXIT_OK, EXIT_PROBLEMS, open_dataset, preprocessed_option, processes_option, raw_option
 from autoseg.errors import AutosegError
-from autoseg.paths import data_root, find_dataset
+from autoseg.paths import data_root, find_dataset, plans_file_for
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
@@ -58,8 +58,19 @@ def cmd_plan(args: argparse.Namespace) -> int:
     from autoseg.plan_and_preprocess import run_plan
 
     dataset, output = open_dataset(args)
-    _print_plans(run_plan(dataset, output, args.planner, args.gpu_memory_gb, args.overwrite))
+    plans = run_plan(dataset, output, args.planner, args.gpu_memory_gb, args.overwrite, args.target_spacing, _plans_source(args))
+    _print_plans(plans)
     return EXIT_OK
+
+
+def _plans_source(args: argparse.Namespace) -> Path | None:
+    """The plans file ``--plans_from SOURCE -p PLANS`` names: SOURCE's preprocessed folder, its PLANS file."""
+    if args.plans_from is None:
+        return None
+    source = find_dataset(args.plans_from, data_root("preprocessed", args.preprocessed)) / plans_file_for(args.plans)
+    if not source.is_file():
+        raise AutosegError(f"{source} not found; plan {args.plans_from} first, or name its plans with -p.")
+    return source
 
 
 def cmd_preprocess(args: argparse.Namespace) -> int:
@@ -77,7 +88,16 @@ def cmd_plan_and_preprocess(args: argparse.Namespace) -> int:
 
     dataset, output = open_dataset(args)
     plans = plan_and_preprocess(
-        dataset, output, args.configurations, args.planner, args.gpu_memory_gb, args.num_processes, args.verify, args.overwrite
+        dataset,
+        output,
+        args.configurations,
+        args.planner,
+        args.gpu_memory_gb,
+        args.num_processes,
+        args.verify,
+        args.overwrite,
+        args.target_spacing,
+        _plans_source(args),
     )
     _print_plans(plans)
     return EXIT_OK
@@ -177,6 +197,25 @@ def add_commands(commands) -> None:
         )
         sub.add_argument(
             "--gpu_memory_gb", type=float, default=None, help="memory budget for training (default: the CUDA device's, else 8)"
+        )
+        sub.add_argument(
+            "--target_spacing",
+            type=float,
+            nargs="+",
+            default=None,
+            metavar="MM",
+            help="plan patch, network and batch around this full-resolution spacing (array axis order, e.g. 3 1 1) instead of "
+            "the planned one; the configurations record spacing_overridden",
+        )
+        sub.add_argument(
+            "--plans_from",
+            default=None,
+            metavar="SOURCE",
+            help="copy the network, patch and spacing of this (preprocessed) dataset's plans, keeping this dataset's own "
+            "normalisation and labels, so that --pretrained_weights from SOURCE fit",
+        )
+        sub.add_argument(
+            "-p", "--plans", default="plans.json", help="with --plans_from: which of SOURCE's plans to copy (default: plans.json)"
         )
 
     dataset_command(

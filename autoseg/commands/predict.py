@@ -62,7 +62,11 @@ def add_commands(commands) -> None:
     predict.add_argument("-o", "--output", required=True, help="folder for the predictions")
     model_options(predict, "folds to ensemble (default: every trained fold)")
     predict.add_argument(
-        "-chk", "--checkpoint", default="checkpoint_final.pt", help="checkpoint file in each fold (default: checkpoint_final.pt)"
+        "-chk",
+        "--checkpoint",
+        default="checkpoint_final.pt",
+        help="checkpoint file in each fold (default: checkpoint_final.pt; checkpoint_best.pt: the epoch with the best moving "
+        "average of the validation pseudo-score, which train --val_best validates)",
     )
     predict.add_argument("--step_size", type=float, default=0.5, help="tile step as a fraction of the patch (default 0.5)")
     predict.add_argument("--disable_tta", action="store_true", help="no mirroring at test time (faster, slightly worse)")

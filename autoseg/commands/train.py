@@ -46,6 +46,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         pretrained_weights=args.pretrained_weights,
         save_probabilities=args.npz,
         num_processes=args.num_gpus,
+        validate_best=args.val_best,
     )
     return EXIT_OK
 
@@ -98,6 +99,13 @@ def add_commands(commands) -> None:
     train.add_argument("--device", default=None, help="cpu, cuda, cuda:1, mps (default: CUDA, else MPS, else CPU)")
     train.add_argument("--continue", dest="resume", action="store_true", help="resume from checkpoint_latest.pt exactly where it stopped")
     train.add_argument("--val_only", action="store_true", help="only re-run the whole-case validation of a finished fold")
+    train.add_argument(
+        "--val_best",
+        action="store_true",
+        help="validate whole cases with checkpoint_best.pt (the epoch with the best moving average of the validation "
+        "pseudo-score) instead of checkpoint_final.pt, after training or with --val_only; validation/summary.json records "
+        "which (predict chooses its checkpoint with -chk)",
+    )
     train.add_argument(
         "--npz", action="store_true", help="also save the validation cases' class probabilities (validation/CASE.npz), for ensembling"
     )

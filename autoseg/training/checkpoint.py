@@ -10,6 +10,9 @@ import torch
 from autoseg.errors import AutosegError
 from autoseg.io import atomic_write
 
+FINAL_CHECKPOINT = "checkpoint_final.pt"  # the weights at the end of training
+BEST_CHECKPOINT = "checkpoint_best.pt"  # the epoch with the best moving average of the validation pseudo-score
+
 
 def save_checkpoint(path: Path, state: dict) -> None:
     """Writes ``state`` (tensors, numbers, strings, lists and dicts of them) to ``path`` atomically."""
@@ -66,7 +69,8 @@ def load_pretrained_weights(network: torch.nn.Module, path: Path) -> TransferRep
     if not matched:
         raise AutosegError(
             f"{path} shares no tensor (same name and shape) with this network; was it trained with another architecture? "
-            "Copy the pretrained configuration's architecture and patch_size into this dataset's plans.json so the networks agree."
+            "Plan this dataset with the pretrained one's network (autoseg plan -d THIS --plans_from THAT --overwrite) so the "
+            "networks agree."
         )
     network.load_state_dict(matched, strict=False)
     return report

@@ -15,6 +15,7 @@ from autoseg.plans import Plans
 from autoseg.preprocessing.storage import finished_cases, load_properties
 from autoseg.tasks import task_for
 from autoseg.training import distributed
+from autoseg.training.checkpoint import BEST_CHECKPOINT, FINAL_CHECKPOINT
 from autoseg.training.settings import TrainingSettings, check_resume, save_training_settings
 from autoseg.training.trainer import FoldSetup, get_trainer
 
@@ -58,6 +59,7 @@ def train_fold(
     pretrained_weights: Path | None = None,
     save_probabilities: bool = False,
     num_processes: int = 1,
+    validate_best: bool = False,
 ) -> Path:
     """Trains one fold (``"0"``..``"4"`` or ``"all"``) of a configuration; returns the fold's output folder.
 
@@ -69,6 +71,8 @@ def train_fold(
     ``save_probabilities``: also write the validation cases' class probabilities (.npz).
     ``num_processes`` > 1 trains with DDP, one process per GPU (gloo processes on the CPU);
     under torchrun, leave it at 1: the processes are already there.
+    ``validate_best``: the whole-case validation predicts with checkpoint_best.pt instead of
+    checkpoint_final.pt (``--val_best``); its summary.json records which.
     """
     trainer_class = get_trainer(trainer)
     settings = settings or trainer_class.default_settings
@@ -130,6 +134,7 @@ def train_fold(
             trainer=trainer,
             pretrained_weights=pretrained_weights,
             save_probabilities=save_probabilities,
+            validate_best=validate_best,
         )
         return output
     processes = distributed.from_environment()
@@ -146,7 +151,15 @@ def train_fold(
             reference_folder=preprocessed_dir / "gt",
             baseline_folder=preprocessed_dir / "baseline",
         )
-        fold_trainer = trainer_class(setup, settings, device=torch_device, processes=processes, save_probabilities=save_probabilities)
+        checkpoint = BEST_CHECKPOINT if validate_best else FINAL_CHECKPOINT
+        fold_trainer = trainer_class(
+            setup,
+            settings,
+            device=torch_device,
+            processes=processes,
+            save_probabilities=save_probabilities,
+            validation_checkpoint=checkpoint,
+        )
         if validation_only:
             fold_trainer.validate_only()
             return output

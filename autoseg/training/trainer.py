@@ -35,7 +35,7 @@ from autoseg.parallel import default_num_processes, worker_context
 from autoseg.plans import Configuration, Plans
 from autoseg.registry import Registry
 from autoseg.tasks import task_for
-from autoseg.training.checkpoint import load_checkpoint, load_pretrained_weights, save_checkpoint
+from autoseg.training.checkpoint import BEST_CHECKPOINT, FINAL_CHECKPOINT, load_checkpoint, load_pretrained_weights, save_checkpoint
 from autoseg.training.distributed import Processes
 from autoseg.training.log import EpochRecord, TrainingLog
 from autoseg.training.optim import OPTIMISERS, SCHEDULES
@@ -80,8 +80,10 @@ class Trainer:
         device: torch.device | str = "cpu",
         processes: Processes = Processes(),
         save_probabilities: bool = False,
+        validation_checkpoint: str = FINAL_CHECKPOINT,
     ):
         settings = settings if settings is not None else self.default_settings
+        self.validation_checkpoint = validation_checkpoint  # the weights the whole-case validation predicts with
         configuration = fold.configuration
         self.fold, self.settings, self.processes = fold, settings, processes
         self.spec, self.configuration, self.plans = fold.spec, configuration, fold.plans
@@ -297,12 +299,15 @@ class Trainer:
                 self.log.append(record, self.output_dir / "training_log.txt")
                 plot_progress(self.log, self.output_dir / "progress.png")
                 if improved:
-                    save_checkpoint(self.output_dir / "checkpoint_best.pt", self.state(epoch))
+                    save_checkpoint(self.output_dir / BEST_CHECKPOINT, self.state(epoch))
                 if (epoch + 1) % settings.checkpoint_every == 0 and epoch + 1 < settings.epochs:
                     save_checkpoint(latest, self.state(epoch))
         if main:
-            save_checkpoint(self.output_dir / "checkpoint_final.pt", self.state(settings.epochs - 1))
+            save_checkpoint(self.output_dir / FINAL_CHECKPOINT, self.state(settings.epochs - 1))
             latest.unlink(missing_ok=True)
+        if self.validation_checkpoint != FINAL_CHECKPOINT:
+            self.processes.barrier()
+            self.load_validation_weights()
         self.validate_cases()
         return self.log
 
@@ -338,14 +343,26 @@ class Trainer:
             return None
         summary = self.task.validation_summary(folder, self.fold)
         if summary is not None:
+            summary["checkpoint"] = self.validation_checkpoint
             write_summary(folder / "summary.json", summary)
-            print(f"validation of {self.task.describe(summary)}; written to {folder}")
+            print(f"validation of {self.task.describe(summary)} with {self.validation_checkpoint}; written to {folder}")
         return summary
 
+    def load_validation_weights(self) -> None:
+        """The network's weights from ``validation_checkpoint`` (checkpoint_final.pt, or checkpoint_best.pt with
+        --val_best); refused, naming the file, where training never wrote it."""
+        path = self.output_dir / self.validation_checkpoint
+        if not path.is_file():
+            raise AutosegError(
+                f"{path} does not exist: no epoch improved the validation pseudo-score's moving average, so there is no best "
+                "checkpoint; validate with checkpoint_final.pt (leave out --val_best)."
+            )
+        self.network.load_state_dict(load_checkpoint(path, self.device)["network"])
+
     def validate_only(self) -> dict | None:
-        """Loads checkpoint_final.pt and runs the whole-case validation again."""
-        state = load_checkpoint(self.output_dir / "checkpoint_final.pt", self.device)
-        self.network.load_state_dict(state["network"])
+        """Loads the validation checkpoint (checkpoint_final.pt, or checkpoint_best.pt) and runs the whole-case
+        validation again."""
+        self.load_validation_weights()
         return self.validate_cases()
 
 

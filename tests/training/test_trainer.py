@@ -13,7 +13,7 @@ import torch
 
 from autoseg.errors import AutosegError
 from autoseg.training import poly_lr, train_fold, trainer_settings
-from autoseg.training.checkpoint import load_checkpoint
+from autoseg.training.checkpoint import load_checkpoint, save_checkpoint
 from tests.training.conftest import small
 
 
@@ -118,7 +118,19 @@ def test_validation_exports_whole_cases_in_the_raw_geometry_and_scores_them(spin
     assert set(np.unique(exported.array)) <= {0, 1, 2, 3}
     (output / "validation" / "summary.json").unlink()
     train_fold(preprocessed, results, "2d", "2", settings=small(1), validation_only=True)
-    assert (output / "validation" / "summary.json").is_file()
+    assert json.loads((output / "validation" / "summary.json").read_text())["checkpoint"] == "checkpoint_final.pt"
+
+    # --val_best predicts with checkpoint_best.pt: here one whose weights are all zero, so it finds nothing
+    state = load_checkpoint(output / "checkpoint_final.pt")
+    state["network"] = {name: torch.zeros_like(tensor) for name, tensor in state["network"].items()}
+    save_checkpoint(output / "checkpoint_best.pt", state)
+    train_fold(preprocessed, results, "2d", "2", settings=small(1), validation_only=True, validate_best=True)
+    summary = json.loads((output / "validation" / "summary.json").read_text())
+    assert summary["checkpoint"] == "checkpoint_best.pt" and summary["foreground_mean"]["dice"] == 0
+    assert not read_image(output / "validation" / f"{case}.nii.gz").array.any()
+    (output / "checkpoint_best.pt").unlink()
+    with pytest.raises(AutosegError, match="checkpoint_best.pt does not exist: no epoch improved"):
+        train_fold(preprocessed, results, "2d", "2", settings=small(1), validation_only=True, validate_best=True)
 
 
 def test_trainer_variants_are_registered_presets(spine):
