@@ -106,16 +106,6 @@ class Planner:
         for it, other planners' prefixed with their name so that no two planners share (or delete) a folder."""
         return identifier if self.name == "default" else f"{self.name}_{identifier}"
 
-    def __call__(
-        self,
-        fingerprint: Fingerprint,
-        spec: DatasetSpec,
-        gpu_memory_gb: float | None = None,
-        mixed_precision: bool = True,
-        target_spacing: list[float] | None = None,
-    ) -> Plans:
-        return self.plan(fingerprint, spec, gpu_memory_gb, mixed_precision, target_spacing)
-
     def plan(
         self,
         fingerprint: Fingerprint,
@@ -178,6 +168,10 @@ class Planner:
             class_weights=task.plan_class_weights(fingerprint),
             left_out=left_out,
         )
+
+    def __call__(self, *args, **kwargs) -> Plans:
+        """``plan``: a planner is called with the fingerprint to plan."""
+        return self.plan(*args, **kwargs)
 
     def transfer(self, source: Plans, source_name: str, fingerprint: Fingerprint, spec: DatasetSpec) -> Plans:
         """Plans for this dataset that keep ``source``'s configurations (network, patch, batch, spacing), so weights
