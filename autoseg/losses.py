@@ -48,11 +48,22 @@ def add_terms(terms: list[torch.Tensor]) -> torch.Tensor:
     return sum(terms[1:], terms[0])
 
 
+def masked_mean(losses: torch.Tensor, mask: torch.Tensor, top_k: float | None = None) -> torch.Tensor:
+    """The mean of the voxel ``losses`` where ``mask`` holds (over its hardest ``top_k`` fraction, if given); 0
+    where it holds nowhere (a patch without annotated voxels adds no loss, and no NaN)."""
+    if top_k is not None:
+        chosen = losses[mask.expand_as(losses)]
+        return top_k_mean(chosen, top_k) if chosen.numel() else losses.sum() * 0
+    return (losses * mask).sum() / mask.expand_as(losses).sum().clamp_min(1)
+
+
 class DiceCELoss(nn.Module):
     """Cross-entropy + (1 - mean soft Dice over foreground classes), for softmax outputs and label targets.
 
     ``ce`` or ``dice`` False leaves that term out; ``top_k`` (a fraction, e.g.
     0.1) averages the cross-entropy over the hardest voxels only (nnU-Net's TopK).
+    ``ignore_index``: the label of unannotated voxels, left out of both terms
+    (cross-entropy averaged over the annotated voxels, Dice summed over them).
     """
 
     def __init__(
@@ -64,21 +75,30 @@ class DiceCELoss(nn.Module):
         ce: bool = True,
         dice: bool = True,
         top_k: float | None = None,
+        ignore_index: int | None = None,
     ):
         super().__init__()
         self.batch_dice, self.smooth, self.ignore_background = batch_dice, smooth, ignore_background
-        self.ce, self.dice, self.top_k = ce, dice, top_k
+        self.ce, self.dice, self.top_k, self.ignore_index = ce, dice, top_k, ignore_index
 
     def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         labels = target[:, 0].long()
+        annotated = None
+        if self.ignore_index is not None:
+            annotated = labels != self.ignore_index
+            labels = torch.where(annotated, labels, 0)
         terms = []
-        if self.ce and self.top_k is None:
+        if self.ce and self.top_k is None and annotated is None:
             terms.append(functional.cross_entropy(logits.float(), labels))
         elif self.ce:
-            terms.append(top_k_mean(functional.cross_entropy(logits.float(), labels, reduction="none"), self.top_k))
+            losses = functional.cross_entropy(logits.float(), labels, reduction="none")
+            terms.append(masked_mean(losses, annotated, self.top_k) if annotated is not None else top_k_mean(losses, self.top_k))
         if self.dice:
             probabilities = torch.softmax(logits.float(), 1)
             one_hot = functional.one_hot(labels, logits.shape[1]).movedim(-1, 1).to(probabilities.dtype)
+            if annotated is not None:
+                weight = annotated.unsqueeze(1).to(probabilities.dtype)
+                probabilities, one_hot = probabilities * weight, one_hot * weight
             dice = soft_dice(probabilities, one_hot, self.batch_dice, self.smooth)
             if self.ignore_background:
                 dice = dice[..., 1:]
@@ -88,22 +108,39 @@ class DiceCELoss(nn.Module):
 
 class RegionDiceBCELoss(nn.Module):
     """Binary cross-entropy + (1 - mean soft Dice), one sigmoid channel per (possibly overlapping) region;
-    ``ce``, ``dice`` and ``top_k`` as for ``DiceCELoss``."""
+    ``ce``, ``dice`` and ``top_k`` as for ``DiceCELoss``. ``masked``: the target's last channel marks the
+    annotated voxels (sparse annotations): the cross-entropy is averaged over them, the Dice summed over them."""
 
-    def __init__(self, batch_dice: bool = True, smooth: float = 1e-5, *, ce: bool = True, dice: bool = True, top_k: float | None = None):
+    def __init__(
+        self,
+        batch_dice: bool = True,
+        smooth: float = 1e-5,
+        *,
+        ce: bool = True,
+        dice: bool = True,
+        top_k: float | None = None,
+        masked: bool = False,
+    ):
         super().__init__()
         self.batch_dice, self.smooth = batch_dice, smooth
-        self.ce, self.dice, self.top_k = ce, dice, top_k
+        self.ce, self.dice, self.top_k, self.masked = ce, dice, top_k, masked
 
     def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         target = target.float()
+        annotated = None
+        if self.masked:
+            target, annotated = target[:, :-1], target[:, -1:].bool()
         terms = []
-        if self.ce and self.top_k is None:
+        if self.ce and self.top_k is None and annotated is None:
             terms.append(functional.binary_cross_entropy_with_logits(logits.float(), target))
         elif self.ce:
-            terms.append(top_k_mean(functional.binary_cross_entropy_with_logits(logits.float(), target, reduction="none"), self.top_k))
+            losses = functional.binary_cross_entropy_with_logits(logits.float(), target, reduction="none")
+            terms.append(masked_mean(losses, annotated, self.top_k) if annotated is not None else top_k_mean(losses, self.top_k))
         if self.dice:
-            terms.append(1 - soft_dice(torch.sigmoid(logits.float()), target, self.batch_dice, self.smooth).mean())
+            probabilities = torch.sigmoid(logits.float())
+            if annotated is not None:
+                probabilities, target = probabilities * annotated, target * annotated
+            terms.append(1 - soft_dice(probabilities, target, self.batch_dice, self.smooth).mean())
         return add_terms(terms)
 
 
@@ -232,7 +269,10 @@ def get_loss(name: str) -> LossEntry:
 
 
 def _segmentation(spec, **terms) -> nn.Module:
-    return RegionDiceBCELoss(**terms) if spec.has_regions else DiceCELoss(**terms)
+    """The label or region form of a segmentation loss, leaving out the voxels of the dataset's ignore label."""
+    if spec.has_regions:
+        return RegionDiceBCELoss(**terms, masked=spec.ignore_label is not None)
+    return DiceCELoss(**terms, ignore_index=spec.ignore_label)
 
 
 @register_loss("ce_dice", tasks=("segmentation",))

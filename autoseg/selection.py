@@ -18,6 +18,7 @@ from autoseg.dataset import DatasetSpec
 from autoseg.errors import AutosegError
 from autoseg.evaluation import Structures, read_summary, score_label_maps, summarise, write_summary
 from autoseg.evaluation.classification import classification_summary, read_predictions, write_predictions
+from autoseg.evaluation.evaluate import annotated_only
 from autoseg.inference.ensemble import average_images, ensemble_case
 from autoseg.inference.postprocessing import Postprocessing
 from autoseg.io import atomic_write, read_image
@@ -112,7 +113,8 @@ def ensemble_probabilities_case(
     label_file = first.folder / f"{case_id}{task.spec.file_ending}"
     labels = ensemble_case([first.probabilities[case_id], second.probabilities[case_id]], label_file, task, folder / label_file.name)
     reference = read_image(references / label_file.name)
-    return case_id, score_label_maps(labels, reference.array[0], task.evaluation_structures(), reference.geometry.spacing)
+    structures, ignore = task.evaluation_structures(), task.spec.ignore_label
+    return case_id, score_label_maps(labels, reference.array[0], structures, reference.geometry.spacing, ignore_label=ignore)
 
 
 def ensemble_images_case(case_id: str, first: Candidate, second: Candidate, task, references: Path, folder: Path) -> tuple[str, dict]:
@@ -143,13 +145,16 @@ def ensemble_table_candidates(first: Candidate, second: Candidate, folder: Path,
     return _classification_candidate(f"{first.name}+{second.name}", first.models + second.models, folder, probabilities, references, spec)
 
 
-def _dice_counts(item: tuple[Path, Path], variants: list[Postprocessing], structures: Structures) -> list[dict[str, tuple[int, int, int]]]:
-    """(tp, fp, fn) per structure of one case's prediction under each postprocessing variant."""
+def _dice_counts(
+    item: tuple[Path, Path], variants: list[Postprocessing], structures: Structures, ignore_label: int | None = None
+) -> list[dict[str, tuple[int, int, int]]]:
+    """(tp, fp, fn) per structure of one case's prediction under each postprocessing variant (over the reference's
+    annotated voxels, with an ``ignore_label``)."""
     prediction, reference = (read_image(path).array[0] for path in item)
-    expected = {name: np.isin(reference, values) for name, values in structures.items()}
+    expected = {name: np.isin(annotated_only(reference, reference, ignore_label)[1], values) for name, values in structures.items()}
     counts = []
     for variant in variants:
-        predicted = variant.apply(prediction)
+        predicted = annotated_only(variant.apply(prediction), reference, ignore_label)[0]
         counts.append({})
         for name, values in structures.items():
             mask = np.isin(predicted, values)
@@ -175,21 +180,28 @@ def postprocess_candidate(best: Candidate, references: Path, task, num_processes
     """Segmentation: the largest-component steps chosen on ``best``'s out-of-fold label maps, and the report."""
     spec, predictions = task.spec, best.predictions
     pairs = [(predictions[case_id], references / predictions[case_id].name) for case_id in sorted(predictions)]
-    label_values = sorted(spec.regions_class_order) if spec.has_regions else sorted(v for v in spec.label_values() if v != 0)
-    return determine_postprocessing(pairs, task.evaluation_structures(), label_values, num_processes)
+    label_values = (
+        sorted(spec.regions_class_order) if spec.has_regions else sorted(v for v in spec.label_values() if v not in (0, spec.ignore_label))
+    )
+    return determine_postprocessing(pairs, task.evaluation_structures(), label_values, num_processes, spec.ignore_label)
 
 
 def determine_postprocessing(
-    pairs: list[tuple[Path, Path]], structures: Structures, label_values: list[int], num_processes: int | None = None
+    pairs: list[tuple[Path, Path]],
+    structures: Structures,
+    label_values: list[int],
+    num_processes: int | None = None,
+    ignore_label: int | None = None,
 ) -> tuple[Postprocessing, dict]:
     """Chooses the largest-component steps that raise the mean Dice of (prediction, reference) files.
 
     Returns the steps and a report: the Dice without postprocessing, after
-    each tried step, and with the steps kept.
+    each tried step, and with the steps kept (``ignore_label``: the references' unannotated voxels, left out).
     """
 
     def scores(variants: list[Postprocessing]) -> list[float]:
-        counts = map_cases(partial(_dice_counts, variants=variants, structures=structures), pairs, num_processes, desc="postprocessing")
+        count = partial(_dice_counts, variants=variants, structures=structures, ignore_label=ignore_label)
+        counts = map_cases(count, pairs, num_processes, desc="postprocessing")
         return [mean_dice([case[index] for case in counts]) for index in range(len(variants))]
 
     nothing, whole = Postprocessing(), Postprocessing(foreground_largest_component=True)
@@ -206,5 +218,3 @@ def determine_postprocessing(
     chosen = Postprocessing(chosen.foreground_largest_component, kept)
     report["dice_with_chosen_steps"] = scores([chosen])[0] if kept else baseline
     return chosen, report
-
-

@@ -6,7 +6,9 @@ zero-padded (the target too: padding is background). A *forced* patch is
 centred on a voxel drawn from the case's stored foreground locations (a class
 chosen uniformly among those present, so rare classes are seen as often as
 common ones), shifted randomly by up to a quarter of the patch so the object
-does not always sit in the middle. For 2D training on 3D data a slice is
+does not always sit in the middle. With sparse annotations (an ignore label)
+the other patches are centred on an annotated voxel the same way, so they do
+not fall where nobody labelled anything. For 2D training on 3D data a slice is
 drawn along the configuration's ``slice_axis`` first (a foreground slice for
 forced patches).
 """
@@ -18,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from autoseg.preprocessing.storage import load_arrays, load_locations
+from autoseg.preprocessing.storage import ANNOTATED_LOCATIONS, load_arrays, load_locations
 
 FOREGROUND_FRACTION = 1 / 3
 
@@ -52,13 +54,10 @@ class CaseSampler:
         if case_id not in self._arrays:  # memory maps: opened once, read only where a patch falls
             self._arrays[case_id] = load_arrays(self.folder, case_id)
         data, target = self._arrays[case_id]
-        locations = self.locations(case_id) if force_foreground else {}
-        centre = None
-        if locations:
-            chosen = sorted(locations)[rng.integers(len(locations))]
-            points = locations[chosen]
-            if len(points):
-                centre = points[rng.integers(len(points))]
+        locations = self.locations(case_id)
+        classes = sorted(key for key in locations if key != ANNOTATED_LOCATIONS) if force_foreground else []
+        points = locations[classes[rng.integers(len(classes))]] if classes else locations.get(ANNOTATED_LOCATIONS)
+        centre = points[rng.integers(len(points))] if points is not None and len(points) else None
         if self.slice_axis is not None:
             index = int(centre[self.slice_axis]) if centre is not None else int(rng.integers(data.shape[1 + self.slice_axis]))
             data = np.take(data, index, axis=1 + self.slice_axis)

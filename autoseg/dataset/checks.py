@@ -9,6 +9,8 @@ import numpy as np
 from autoseg.dataset.layout import Problem
 from autoseg.io import ImageData
 
+IGNORE_LABEL = "ignore"  # nnU-Net's name for the label of unannotated voxels (sparse annotations)
+
 
 def is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
@@ -25,7 +27,6 @@ def index_map_problems(key: str, mapping: Any, what: str) -> list[str]:
     if not all(isinstance(v, str) and v for v in mapping.values()):
         problems.append(f"'{key}' values must be non-empty strings")
     return problems
-
 
 
 def names_by_index(key: str, mapping: Any, what: str, example: str, minimum: int = 1) -> tuple[dict[int, str], list[str]]:

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from autoseg.dataset.checks import index_map_problems, is_int, names_by_index
+from autoseg.dataset.checks import IGNORE_LABEL, index_map_problems, is_int, names_by_index
 from autoseg.dataset.references import REFERENCE_FORMATS
 from autoseg.errors import AutosegError
 from autoseg.io import supported_endings
@@ -63,6 +63,18 @@ class DatasetSpec:
     def has_regions(self) -> bool:
         return any(isinstance(value, tuple) for value in self.labels.values())
 
+    @property
+    def ignore_label(self) -> int | None:
+        """The value of the label named ``ignore`` (sparse annotations: voxels nobody labelled), or None."""
+        value = self.labels.get(IGNORE_LABEL)
+        return value if isinstance(value, int) else None
+
+    @property
+    def predicted_labels(self) -> dict[str, int | tuple[int, ...]]:
+        """The labels (or regions) the network predicts: every label but ``ignore``, which marks voxels left out
+        of training and scoring, never a class."""
+        return {name: value for name, value in self.labels.items() if name != IGNORE_LABEL}
+
     def label_values(self) -> set[int]:
         """Returns every integer that may appear in a label file (background included)."""
         values: set[int] = set()
@@ -74,11 +86,11 @@ class DatasetSpec:
         """{label value: name} of every foreground value a label map may hold: each label's own name, and for
         regions "label V (in REGION, ...)" naming the regions that hold the value."""
         if not self.has_regions:
-            return {value: name for name, value in self.labels.items() if value != 0}
+            return {value: name for name, value in self.predicted_labels.items() if value != 0}
         regions = {name: value for name, value in self.labels.items() if isinstance(value, tuple)}
         return {
             value: f"label {value} (in {', '.join(name for name, held in regions.items() if value in held)})"
-            for value in sorted(self.label_values() - {0})
+            for value in sorted(self.label_values() - {0, self.ignore_label})
         }
 
     def baselines(self) -> dict[int, int]:

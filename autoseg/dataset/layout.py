@@ -21,10 +21,12 @@ SPLITS = {"train": ("imagesTr", "labelsTr"), "test": ("imagesTs", "labelsTs")}
 
 @dataclass(frozen=True)
 class Problem:
-    """One problem found in a dataset: where (case or file, relative to the dataset) and what."""
+    """One problem found in a dataset: where (case or file, relative to the dataset) and what; one that is not
+    ``blocking`` is reported as a note and does not fail verification."""
 
     where: str
     message: str
+    blocking: bool = True
 
     def __str__(self) -> str:
         return f"{self.where}: {self.message}"

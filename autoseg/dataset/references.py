@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from autoseg.dataset.checks import grid_problems, is_int, label_value_problems, names_by_index
+from autoseg.dataset.checks import IGNORE_LABEL, grid_problems, is_int, label_value_problems, names_by_index
 from autoseg.dataset.layout import SPLITS, Case, Problem, channel_files, relative_name, split_name, visible_files, wrong_ending_message
 from autoseg.io import ImageData
 from autoseg.registry import Registry
@@ -121,7 +121,12 @@ class LabelMaps(ImageReferences):
         return _label_problems(data)
 
     def file_problems(self, reference: ImageData, images: ImageData, spec: DatasetSpec, where: str) -> list[Problem]:
-        return super().file_problems(reference, images, spec, where) + label_value_problems(reference, spec.label_values(), where)
+        problems = super().file_problems(reference, images, spec, where) + label_value_problems(reference, spec.label_values(), where)
+        if spec.ignore_label is not None and not problems and (reference.array == spec.ignore_label).all():
+            problems.append(
+                Problem(where, f"holds no annotated voxel (every voxel is {IGNORE_LABEL!r}); it adds nothing to training", blocking=False)
+            )
+        return problems
 
 
 @register_reference_format
@@ -233,11 +238,22 @@ def _label_problems(data: dict) -> list[str]:
             f"label values must be consecutive from 0 (each value is an output channel); got {sorted(used)}. "
             "Renumber the label files (e.g. 0, 1, 2, 4 -> 0, 1, 2, 3), or declare regions for nested structures"
         )
+    ignore = labels.get(IGNORE_LABEL)
+    if IGNORE_LABEL in labels and (not is_int(ignore) or any(v > ignore for v in used if is_int(v) and v != ignore)):
+        problems.append(
+            f"the {IGNORE_LABEL!r} label must be a single value above every other label (nnU-Net's convention), got {ignore!r}; "
+            f"give it the value {max((v for v in used if v != ignore), default=0) + 1} and renumber the label files"
+        )
     if any(isinstance(v, list) for v in labels.values()):
         order = data.get("regions_class_order")
-        num_regions = len(labels) - 1
+        num_regions = len(labels) - 1 - (IGNORE_LABEL in labels)
         if not isinstance(order, list) or len(order) != num_regions or not all(is_int(v) for v in order):
-            problems.append(f"region labels need 'regions_class_order', a list of {num_regions} integers (one per non-background entry)")
+            problems.append(
+                f"region labels need 'regions_class_order', a list of {num_regions} integers (one per non-background entry"
+                f"{', the ignore label left out' if IGNORE_LABEL in labels else ''})"
+            )
+        elif IGNORE_LABEL in labels and ignore in order:
+            problems.append(f"'regions_class_order' holds the {IGNORE_LABEL!r} value {ignore}; it is never predicted, leave it out")
     return problems
 
 

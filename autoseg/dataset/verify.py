@@ -27,7 +27,7 @@ class VerifyReport:
 
     @property
     def ok(self) -> bool:
-        return not self.problems
+        return not any(problem.blocking for problem in self.problems)
 
     def summary(self) -> str:
         """Returns the text `autoseg verify` prints."""
@@ -35,11 +35,17 @@ class VerifyReport:
         if self.spec is not None:
             counts = " + ".join(f"{n} {split}" for split, n in self.num_cases.items())
             lines[0] += f" {self.spec.task}, {self.spec.num_channels} channel(s), {counts} cases"
-        if self.ok:
+        blocking = [problem for problem in self.problems if problem.blocking]
+        notes = [problem for problem in self.problems if not problem.blocking]
+        if not blocking:
             lines.append("  no problems found.")
         else:
-            lines.append(f"  {len(self.problems)} problem(s) found:")
-            lines += [f"  - {problem}" for problem in self.problems]
+            lines.append(f"  {len(blocking)} problem(s) found:")
+            lines += [f"  - {problem}" for problem in blocking]
+        if notes:
+            lines.append(f"  {len(notes)} note(s):")
+            lines += [f"  - {note}" for note in notes]
+        if blocking:
             lines.append("Fix these and run `autoseg verify` again.")
         return "\n".join(lines)
 
@@ -120,5 +126,3 @@ def _check_case(item: tuple[Case, str], spec: DatasetSpec, root: Path) -> list[P
         problems += _content_problems(label, where, check_constant=False)
         problems += reference_format.file_problems(label, reference, spec, where)
     return problems
-
-

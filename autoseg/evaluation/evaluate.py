@@ -62,11 +62,27 @@ def structure_masks(label_map: np.ndarray, structures: Structures) -> dict[str, 
     return {name: np.isin(label_map, values) for name, values in structures.items()}
 
 
+def annotated_only(predicted: np.ndarray, expected: np.ndarray, ignore_label: int | None) -> tuple[np.ndarray, np.ndarray]:
+    """Both label maps with the voxels the reference leaves unannotated (``ignore_label``) set to background in
+    both, so only annotated voxels count; unchanged without an ignore label."""
+    if ignore_label is None:
+        return predicted, expected
+    unannotated = expected == ignore_label
+    return np.where(unannotated, 0, predicted), np.where(unannotated, 0, expected)
+
+
 def score_label_maps(
-    predicted: np.ndarray, expected: np.ndarray, structures: Structures, spacing, tolerances: Tolerances | None = None
+    predicted: np.ndarray,
+    expected: np.ndarray,
+    structures: Structures,
+    spacing,
+    tolerances: Tolerances | None = None,
+    ignore_label: int | None = None,
 ) -> dict[str, dict[str, float]]:
-    """Returns {structure: metrics} of two label maps of one grid (NSD at ``tolerances``, default 1 mm)."""
+    """Returns {structure: metrics} of two label maps of one grid (NSD at ``tolerances``, default 1 mm); with
+    ``ignore_label``, of the voxels the reference annotates only."""
     tolerances = tolerances or nsd_tolerances(structures)
+    predicted, expected = annotated_only(predicted, expected, ignore_label)
     predicted_masks, reference_masks = structure_masks(predicted, structures), structure_masks(expected, structures)
     return {name: segmentation_metrics(predicted_masks[name], reference_masks[name], spacing, tolerances[name]) for name in structures}
 
@@ -108,16 +124,17 @@ def evaluate_case(
     declared: set[int] | None = None,
     check_geometry: bool = True,
     tolerances: Tolerances | None = None,
+    ignore_label: int | None = None,
 ) -> dict[str, dict[str, float]]:
     """Returns {structure: metrics} for one case; distances use the reference's spacing (mm), NSD ``tolerances``
     (default 1 mm). Both label maps must hold integer values, and only the ``declared`` ones (dataset.json's
-    labels) where given."""
+    labels) where given; the reference's ``ignore_label`` voxels are left out."""
     predicted, expected = read_pair(prediction, reference, check_geometry=check_geometry)
     for path, image in ((prediction, predicted), (reference, expected)):
         problems = label_value_problems(image, declared, str(path))
         if problems:
             raise AutosegError(f"{problems[0]}; it cannot be scored as a label map.")
-    return score_label_maps(predicted.array[0], expected.array[0], structures, expected.geometry.spacing, tolerances)
+    return score_label_maps(predicted.array[0], expected.array[0], structures, expected.geometry.spacing, tolerances, ignore_label)
 
 
 def summarise(per_case: dict[str, dict[str, dict[str, float]]]) -> dict:

@@ -50,12 +50,14 @@ def evaluate_cases(
     declared: set[int] | None = None,
     check_geometry: bool = True,
     tolerances: Tolerances | None = None,
+    ignore_label: int | None = None,
 ) -> dict:
     """Scores (case id, prediction file, reference file) triples in parallel; returns the summary (see ``summarise``)
-    with the NSD tolerances used. ``declared``: the label values the files may hold (None: any integer); see
-    ``evaluate_case``."""
+    with the NSD tolerances used. ``declared``: the label values the files may hold (None: any integer);
+    ``ignore_label``: the references' unannotated voxels, left out; see ``evaluate_case``."""
     tolerances = tolerances or nsd_tolerances(structures)
-    score = partial(_score, structures=structures, declared=declared, check_geometry=check_geometry, tolerances=tolerances)
+    checks = dict(declared=declared, check_geometry=check_geometry, tolerances=tolerances, ignore_label=ignore_label)
+    score = partial(_score, structures=structures, **checks)
     summary = summarise(dict(map_cases(score, items, num_processes, desc="evaluating")))
     summary["nsd_tolerance_mm"] = tolerances
     return summary
@@ -83,19 +85,22 @@ def evaluate_label_folders(
     check_geometry: bool = True,
     named: bool = False,
     nsd_tolerance: float | list[float] | None = None,
+    ignore_label: int | None = None,
 ) -> dict:
     """Scores the label files of ``prediction_dir`` against those of ``reference_dir`` (same case ids, any
     format) for ``structures``: Dice, IoU, precision, recall, HD95, ASSD and NSD per structure. ``declared``: the
     label values the files may hold (dataset.json's; None: any integer). ``named``: the structures were named
     by hand (``-l``), so one found in no reference and no prediction is a typo, refused. ``nsd_tolerance``: mm,
-    one for all structures or one each (see ``nsd_tolerances``)."""
+    one for all structures or one each (see ``nsd_tolerances``). ``ignore_label``: the references' unannotated
+    voxels, left out of every metric."""
     tolerances = nsd_tolerances(structures, nsd_tolerance)
     references, predictions = _label_files(reference_dir), _label_files(prediction_dir)
     if not references:
         raise AutosegError(f"{reference_dir} holds no label files.")
     _refuse_missing(set(references) - set(predictions), prediction_dir)
     items = [(case_id, predictions[case_id], references[case_id]) for case_id in sorted(references)]
-    summary = evaluate_cases(items, structures, num_processes, declared=declared, check_geometry=check_geometry, tolerances=tolerances)
+    checks = dict(declared=declared, check_geometry=check_geometry, tolerances=tolerances, ignore_label=ignore_label)
+    summary = evaluate_cases(items, structures, num_processes, **checks)
     if named:
         nowhere = [
             name

@@ -66,7 +66,12 @@ def load_case(folder: Path, case_id: str, mmap: bool = True) -> tuple[np.ndarray
     return (*load_arrays(folder, case_id, mmap), load_properties(folder, case_id))
 
 
+ANNOTATED_LOCATIONS = "annotated"  # locations of annotated voxels, stored where an ignore label leaves some out
+
+
 def load_locations(folder: Path, case_id: str) -> dict[str, np.ndarray]:
+    """{key: (N, ndim) voxel coordinates}: per class (label value, or a regression target's bright voxels), and
+    ``ANNOTATED_LOCATIONS`` where the dataset has an ignore label."""
     with np.load(folder / f"{case_id}_locations.npz") as stored:
         return {key: stored[key] for key in stored.files}
 

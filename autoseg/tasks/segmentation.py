@@ -1,4 +1,11 @@
-"""Segmentation: one softmax channel per label, or one sigmoid channel per region."""
+"""Segmentation: one softmax channel per label, or one sigmoid channel per region.
+
+Sparse annotations: a label named ``ignore`` (the highest value) marks voxels
+nobody labelled. It is never predicted (no output channel), the loss and the
+per-epoch pseudo-Dice leave its voxels out, random patches are centred on
+annotated voxels, and the whole-case validation scores the annotated voxels
+only; predictions stay dense.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +20,7 @@ from autoseg.evaluation.folders import evaluate_label_folders, refuse_baseline
 from autoseg.inference.ensemble import average_probability_folders
 from autoseg.inference.export import restore_segmentation, revert_channel
 from autoseg.losses import labels_to_regions
+from autoseg.preprocessing.storage import ANNOTATED_LOCATIONS
 from autoseg.selection import ensemble_image_candidates, ensemble_probabilities_case, postprocess_candidate
 from autoseg.statistics import centroid_in_box
 from autoseg.tasks.base import CaseResult, Task, register_task
@@ -28,52 +36,70 @@ class SegmentationTask(Task):
     selection_metric = "dice"
 
     def out_channels(self) -> int:
-        return len(self.spec.labels) - 1 if self.spec.has_regions else len(self.spec.labels)
+        labels = self.spec.predicted_labels
+        return len(labels) - 1 if self.spec.has_regions else len(labels)
 
     def fingerprint_target(self, record, target, mask, box, rng):
         """Voxel counts and centroids per label value; intensities are sampled inside the labelled voxels."""
         if target is None:
             return mask, []
         label = target[0]
-        for value in sorted(self.spec.label_values() - {0}):
+        for value in sorted(self.spec.label_values() - {0, self.spec.ignore_label}):
             present = label == value
             count = int(present.sum())
             record.class_voxels[str(value)] = count
             if count:
                 record.class_centroids[str(value)] = centroid_in_box(present, box)
-        return (label > 0 if (label > 0).any() else mask), []
+        foreground = (label > 0) & (label != self.spec.ignore_label)
+        return (foreground if foreground.any() else mask), []
 
     def prepare_target(self, target):
         return target.astype(np.uint8 if target.max() < 256 else np.int16)
 
     def sampling_locations(self, target, rng):
-        """Per label value present, up to 10,000 of its voxels."""
-        return {str(int(value)): self._sample(target[0] == value, rng) for value in np.unique(target) if value != 0}
+        """Per label value present, up to 10,000 of its voxels; with an ignore label, also of the annotated voxels
+        (where random patches are centred)."""
+        ignore = self.spec.ignore_label
+        locations = {str(int(value)): self._sample(target[0] == value, rng) for value in np.unique(target) if value not in (0, ignore)}
+        if ignore is not None:
+            locations[ANNOTATED_LOCATIONS] = self._sample(target[0] != ignore, rng)
+        return locations
 
     def regions(self) -> list[tuple[int, ...]]:
         """Returns the label values of each region, in dataset.json order (background left out)."""
-        return [value for name, value in self.spec.labels.items() if value != 0]
+        return [value for name, value in self.spec.predicted_labels.items() if value != 0]
 
     def class_names(self) -> list[str]:
         """Names of the scored output channels: regions, or the non-background labels."""
-        return [name for name, value in self.spec.labels.items() if value != 0]
+        return [name for name, value in self.spec.predicted_labels.items() if value != 0]
 
     def prepare_targets(self, target, scales):
-        """Label map (N, 1, *patch) -> per output level, nearest-downsampled labels or region masks."""
+        """Label map (N, 1, *patch) -> per output level, nearest-downsampled labels or region masks; with an ignore
+        label, region masks get one more channel, the annotated voxels (the labels keep the ignore value)."""
         target = target.long()
         if self.spec.has_regions:
-            target = labels_to_regions(target, self.regions()).to(torch.uint8)
+            regions = labels_to_regions(target, self.regions())
+            if self.spec.ignore_label is not None:
+                regions = torch.cat([regions, target != self.spec.ignore_label], dim=1)
+            target = regions.to(torch.uint8)
         return [target[(slice(None), slice(None), *(slice(None, None, f) for f in scale))] for scale in scales]
 
     def validation_counts(self, output, target):
-        """True positives, false positives and false negatives per scored channel, summed over the batch."""
+        """True positives, false positives and false negatives per scored channel, summed over the batch (over the
+        annotated voxels only, with an ignore label)."""
+        ignore = self.spec.ignore_label
         if self.spec.has_regions:
+            if ignore is not None:
+                target, annotated = target[:, :-1], target[:, -1:].bool()
             predicted = torch.sigmoid(output.float()) > 0.5
             reference = target.bool()
         else:
+            annotated = target != ignore
             classes = torch.arange(1, output.shape[1], device=output.device).view(1, -1, *[1] * (output.ndim - 2))
             predicted = output.argmax(1, keepdim=True) == classes
             reference = target == classes
+        if ignore is not None:
+            predicted, reference = predicted & annotated, reference & annotated
         axes = [0, *range(2, output.ndim)]
         return {
             "tp": (predicted & reference).sum(axes).double().cpu(),
@@ -166,7 +192,7 @@ class SegmentationTask(Task):
         files holding a label value dataset.json does not declare are refused."""
         refuse_baseline(baseline_dir, self)
         declared, structures = self.spec.label_values(), self.evaluation_structures()
-        checks = dict(declared=declared, check_geometry=check_geometry, nsd_tolerance=nsd_tolerance)
+        checks = dict(declared=declared, check_geometry=check_geometry, nsd_tolerance=nsd_tolerance, ignore_label=self.spec.ignore_label)
         return evaluate_label_folders(reference_dir, prediction_dir, structures, num_processes, **checks)
 
     def ensemble_members(self, candidates, say=print):
@@ -194,11 +220,11 @@ class SegmentationTask(Task):
 
     def case_metrics(self, predicted, reference, *, check_geometry=True):
         checks = dict(declared=self.spec.label_values(), check_geometry=check_geometry)
-        return evaluate_case(predicted[0], reference[0], self.evaluation_structures(), **checks)
+        return evaluate_case(predicted[0], reference[0], self.evaluation_structures(), **checks, ignore_label=self.spec.ignore_label)
 
     def evaluation_structures(self) -> dict[str, tuple[int, ...]]:
         """The structures scored per case, {name: label values}: each region, or each non-background label."""
-        return {name: value if isinstance(value, tuple) else (value,) for name, value in self.spec.labels.items() if value != 0}
+        return {name: value if isinstance(value, tuple) else (value,) for name, value in self.spec.predicted_labels.items() if value != 0}
 
     def validation_scores(self, counts):
         """Pseudo-Dice per class over all validation patches (a class absent everywhere scores nan)."""
