@@ -32,11 +32,13 @@ def cmd_train(args: argparse.Namespace) -> int:
         overrides["augmentation"] = args.augmentation
     defaults = get_trainer(args.trainer).default_settings
     settings = replace(defaults, **overrides, compile=args.compile or defaults.compile)
-    train_fold(
-        preprocessed,
-        data_root("results", args.results),
-        args.configuration,
-        args.fold,
+    if len(set(args.folds)) < len(args.folds):
+        raise AutosegError(f"folds {' '.join(args.folds)}: a fold is named twice.")
+    results = data_root("results", args.results)
+    options = dict(
+        preprocessed_dir=preprocessed,
+        results_root=results,
+        configuration_name=args.configuration,
         plans_file=args.plans,
         device=args.device,
         settings=settings,
@@ -47,6 +49,18 @@ def cmd_train(args: argparse.Namespace) -> int:
         save_probabilities=args.npz,
         num_processes=args.num_gpus,
         validate_best=args.val_best,
+    )
+    if args.submit is None:
+        for fold in args.folds:  # one after the other, in this process
+            train_fold(fold=fold, **options)
+        return EXIT_OK
+    from autoseg.training import model_folder
+    from autoseg.training.cluster import ClusterRequest, submit_folds
+
+    request = ClusterRequest(args.submit, args.slurm_partition, args.slurm_gpus_per_node, args.slurm_time, args.slurm_cpus_per_task)
+    folder = model_folder(results, preprocessed.name, args.trainer, Path(args.plans).stem, args.configuration)
+    submit_folds(
+        request, {fold: folder / f"fold_{fold}" for fold in args.folds}, f"{preprocessed.name}_{args.configuration}", train_fold, **options
     )
     return EXIT_OK
 
@@ -74,7 +88,7 @@ def add_commands(commands) -> None:
     """Adds this module's subcommands to the ``autoseg`` parser."""
     train = commands.add_parser(
         "train",
-        help="train one fold of a configuration",
+        help="train folds of a configuration (here, or as cluster jobs)",
         description="Train one cross-validation fold (0-4, or 'all' for every case) of a planned configuration on the preprocessed data.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         add_help=False,
@@ -82,7 +96,7 @@ def add_commands(commands) -> None:
     train.add_argument("-h", "--help", action=_HelpWithRegistries, nargs=0, help="show this help (with the registered trainers) and exit")
     train.add_argument("dataset", help="dataset id, folder name or path (in the preprocessed folder)")
     train.add_argument("configuration", help="a planned configuration: 2d, 3d_fullres, 3d_lowres")
-    train.add_argument("fold", help="0-4, or all")
+    train.add_argument("folds", nargs="+", metavar="fold", help="0-4, or all; several run one after the other, or as jobs with --submit")
     train.add_argument(
         "-tr",
         "--trainer",
@@ -97,6 +111,18 @@ def add_commands(commands) -> None:
         help="plans the data was preprocessed with: a plans file (plans_resenc_m.json) or its planner (resenc_m) (default: plans.json)",
     )
     train.add_argument("--device", default=None, help="cpu, cuda, cuda:1, mps (default: CUDA, else MPS, else CPU)")
+    cluster = train.add_argument_group("cluster jobs (pip install 'autoseg[cluster]'; docs/cluster.md)")
+    cluster.add_argument(
+        "--submit",
+        choices=["slurm", "local"],
+        default=None,
+        help="run each fold as a job through submitit: slurm submits and prints the job ids; local runs them as processes here "
+        "and waits; each job's log stays in its fold folder (jobs/)",
+    )
+    cluster.add_argument("--slurm_partition", default=None, metavar="P", help="the Slurm partition")
+    cluster.add_argument("--slurm_gpus_per_node", type=int, default=None, metavar="N", help="GPUs per job")
+    cluster.add_argument("--slurm_cpus_per_task", type=int, default=None, metavar="N", help="CPUs per job (augmentation workers)")
+    cluster.add_argument("--slurm_time", default=None, metavar="T", help="time limit: minutes (720) or [days-]hours:minutes (12:00)")
     train.add_argument("--continue", dest="resume", action="store_true", help="resume from checkpoint_latest.pt exactly where it stopped")
     train.add_argument("--val_only", action="store_true", help="only re-run the whole-case validation of a finished fold")
     train.add_argument(
