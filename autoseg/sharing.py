@@ -32,7 +32,7 @@ import torch
 from autoseg.dataset import DatasetSpec
 from autoseg.errors import AutosegError
 from autoseg.io import atomic_write
-from autoseg.paths import model_folder_name
+from autoseg.paths import model_folder_name, parse_model_folder_name
 from autoseg.training.checkpoint import load_checkpoint
 from autoseg.training.settings import SETTINGS_FILE
 
@@ -59,7 +59,22 @@ def _chosen_models(results: Path, configurations: list[str] | None, trainer: str
     missing = [str(f) for f in folders if not (f / "plans.json").is_file()]
     if missing or not folders:
         raise AutosegError(f"no trained model at {', '.join(missing) or results}; train it first, or name configurations with -c.")
-    return folders
+    return _with_previous_stages(folders)
+
+
+def _with_previous_stages(folders: list[Path]) -> list[Path]:
+    """``folders`` and the models a cascade among them refines (its ``previous_stage``, same trainer and plans)."""
+    chosen = list(folders)
+    for folder in folders:
+        trainer, plans, configuration = parse_model_folder_name(folder.name)
+        previous = json.loads((folder / "plans.json").read_text())["configurations"].get(configuration, {}).get("previous_stage")
+        if previous is not None:
+            stage = folder.parent / f"{trainer}__{plans}__{previous}"
+            if not (stage / "plans.json").is_file():
+                raise AutosegError(f"{folder.name} refines {stage.name}, which is not in {folder.parent}; train it before exporting.")
+            if stage not in chosen:
+                chosen.append(stage)
+    return chosen
 
 
 def export_model(

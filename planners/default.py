@@ -17,8 +17,11 @@ documented with their reasons in docs/planning.md, with the default's values:
   classification, whose samples are whole images, caps it at 25 % (about a
   quarter of the cases: batches of 2 would make its gradient mostly noise);
 * 3d_lowres when the full-resolution patch covers less than a quarter of the
-  median image: the spacing grows 3 % at a time (fine axes first when
-  anisotropic) until the patch covers a quarter;
+  median image: the spacing grows 3 % at a time (only the axes more than twice
+  finer than the coarsest, while there are such) until the patch covers a
+  quarter; dropped when its median image keeps more than half the voxels.
+  With it, segmentation gets 3d_cascade_fullres: 3d_fullres refining the
+  low-resolution prediction (``previous_stage``);
 * 2d slices along the coarsest axis; 2D datasets get 2d only, and so do 2D
   images stored as 3D files (one voxel thick along an axis in every case:
   that axis is the slice axis whatever its spacing); classification gets one
@@ -144,7 +147,11 @@ class Planner:
             configurations["3d_fullres"] = fullres
             median = np.median(shapes, axis=0)
             if "3d_lowres" in wanted and np.prod(fullres.patch_size) < self.lowres_coverage * np.prod(median):
-                configurations["3d_lowres"] = self._plan_lowres(fingerprint, spacing, axes, context)
+                lowres = self._plan_lowres(fingerprint, fullres, axes, context)
+                if lowres is not None:
+                    configurations["3d_lowres"] = lowres
+                    if "3d_cascade_fullres" in wanted:  # full resolution refining the low-resolution prediction
+                        configurations["3d_cascade_fullres"] = replace(fullres, name="3d_cascade_fullres", previous_stage="3d_lowres")
         left_out = {name: reason for name, configuration in configurations.items() if (reason := configuration.thin_patch())}
         if len(left_out) == len(configurations):
             reasons = "; ".join(f"{name}: {reason}" for name, reason in left_out.items())
@@ -317,17 +324,26 @@ class Planner:
             estimated_memory_gb=round(memory_gb, 3),
         )
 
-    def _plan_lowres(self, fingerprint: Fingerprint, fullres_spacing: list[float], axes: list[int], context: dict) -> Configuration:
-        spacing = np.array(fullres_spacing, dtype=float)
+    def _plan_lowres(
+        self, fingerprint: Fingerprint, fullres: Configuration, axes: list[int], context: dict
+    ) -> Configuration | None:
+        """The low-resolution configuration (nnU-Net's rule): the spacing grows 3 % per step, only along the axes
+        more than twice finer than the coarsest while there are such axes, until the patch covers a quarter of the
+        median image (or the spacing is 8 times the full resolution's); None when its median image would hold more
+        than half the full resolution's voxels (too little saved for a second stage to be worth training)."""
+        fullres_spacing = np.array(fullres.spacing, dtype=float)
+        spacing = fullres_spacing.copy()
         while True:
-            coarse = spacing.max()
-            grow = spacing < coarse if coarse / spacing.min() > 2 else np.ones_like(spacing, bool)
-            spacing = np.where(grow, spacing * 1.03, spacing)
+            fine = spacing.max() / spacing > 2
+            spacing = np.where(fine if fine.any() else np.ones_like(fine), spacing * 1.03, spacing)
             shapes = fingerprint.shapes_at(spacing)
             config = self._configuration("3d_lowres", "3d_lowres", spacing.tolist(), shapes, axes, context)
             coverage = np.prod(config.patch_size) / np.prod(np.median(shapes, axis=0))
-            if coverage >= self.lowres_coverage or np.max(spacing / np.array(fullres_spacing)) > 8:
-                return config
+            if coverage >= self.lowres_coverage or np.max(spacing / fullres_spacing) > 8:
+                break
+        if np.prod(config.median_shape) > 0.5 * np.prod(fullres.median_shape):
+            return None
+        return config
 
 
 DEFAULT = register_planner(Planner())

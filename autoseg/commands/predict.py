@@ -34,6 +34,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
         part_id=args.part_id,
         continue_prediction=args.continue_prediction,
         output_format=args.output_format,
+        previous_stage_dir=Path(args.prev_stage_predictions) if args.prev_stage_predictions else None,
     )
     tables = [path for path in written if path.suffix == ".csv"]  # classification: one table of every case
     print(f"wrote {', '.join(str(t) for t in tables)}" if tables else f"wrote {len(written)} predictions to {args.output}")
@@ -94,6 +95,13 @@ def add_commands(commands) -> None:
         help="write every prediction as this image ending (.nii.gz, .nrrd, .mha, ...), or as dicom_seg: one DICOM Segmentation "
         "object per case (CASE.dcm) referencing the DICOM series it was read from, one segment per label named from "
         "dataset.json (segmentation of DICOM input; needs pip install 'autoseg[dicom]') (default: the input's format)",
+    )
+    predict.add_argument(
+        "--prev_stage_predictions",
+        default=None,
+        metavar="DIR",
+        help="-c 3d_cascade_fullres: the 3d_lowres predictions of these cases (label files named like them); by default the "
+        "3d_lowres model (same trainer, plans and folds) predicts them first, into OUTPUT/3d_lowres/",
     )
     predict.add_argument("--device", default=None, help="cpu, cuda, mps (default: CUDA, else MPS, else CPU)")
     predict.add_argument("--num_parts", type=int, default=1, help="split the cases into this many parts (one per GPU or machine)")

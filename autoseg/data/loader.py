@@ -39,6 +39,8 @@ class BatchRecipe:
     seed: int
     part: tuple[int, int] | None = None  # (start, count) of each batch this process makes; None: all of it
     classes: tuple[int, ...] | None = None  # classification: the class index of each of case_ids (the batch's target)
+    previous: tuple[tuple[str, str], ...] | None = None  # the cascade: (case, previous-stage prediction file) pairs
+    perturb_previous: bool = False  # perturb the previous stage's labels (training batches)
 
 
 _worker_state: dict = {}
@@ -46,7 +48,10 @@ _worker_state: dict = {}
 
 def build(recipe: BatchRecipe):
     """Returns the (sampler, transforms) that ``make_batch`` needs; build once, reuse for every batch."""
-    sampler = CaseSampler(Path(recipe.folder), list(recipe.case_ids), list(recipe.patch_size), recipe.slice_axis)
+    previous = dict(recipe.previous) if recipe.previous is not None else None
+    sampler = CaseSampler(
+        Path(recipe.folder), list(recipe.case_ids), list(recipe.patch_size), recipe.slice_axis, previous, recipe.perturb_previous
+    )
     transforms = training_transforms(list(recipe.patch_size), list(recipe.mirror_axes), recipe.target_is_label) if recipe.augment else None
     return sampler, transforms
 

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from autoseg.data.previous_stage import load_previous_stage, perturb
 from autoseg.preprocessing.storage import ANNOTATED_LOCATIONS, load_arrays, load_locations
 
 FOREGROUND_FRACTION = 1 / 3
@@ -33,13 +34,26 @@ class Patch:
 
 
 class CaseSampler:
-    """Draws patches of ``patch_size`` from the preprocessed cases ``case_ids`` in ``folder``."""
+    """Draws patches of ``patch_size`` from the preprocessed cases ``case_ids`` in ``folder``.
 
-    def __init__(self, folder: Path, case_ids: list[str], patch_size: list[int], slice_axis: int | None = None):
+    ``previous`` ({case: file}, the cascade): each case's previous-stage prediction rides with the patch as one
+    more target channel, cut from the same box (perturbed when ``perturb_previous``; autoseg/data/previous_stage.py).
+    """
+
+    def __init__(
+        self,
+        folder: Path,
+        case_ids: list[str],
+        patch_size: list[int],
+        slice_axis: int | None = None,
+        previous: dict[str, str] | None = None,
+        perturb_previous: bool = False,
+    ):
         self.folder = Path(folder)
         self.case_ids = list(case_ids)
         self.patch_size = list(patch_size)
         self.slice_axis = slice_axis
+        self.previous, self.perturb_previous = previous, perturb_previous
         self._locations: dict[str, dict[str, np.ndarray]] = {}
         self._arrays: dict[str, tuple[np.ndarray, np.ndarray | None]] = {}
 
@@ -53,6 +67,10 @@ class CaseSampler:
         case_id = case_id or self.case_ids[rng.integers(len(self.case_ids))]
         if case_id not in self._arrays:  # memory maps: opened once, read only where a patch falls
             self._arrays[case_id] = load_arrays(self.folder, case_id)
+            if self.previous is not None:
+                data, target = self._arrays[case_id]
+                stage = load_previous_stage(Path(self.previous[case_id]))[None].astype(target.dtype)
+                self._arrays[case_id] = (data, np.concatenate([target, stage]))
         data, target = self._arrays[case_id]
         locations = self.locations(case_id)
         classes = sorted(key for key in locations if key != ANNOTATED_LOCATIONS) if force_foreground else []
@@ -65,9 +83,10 @@ class CaseSampler:
             if centre is not None:
                 centre = np.delete(centre, self.slice_axis)
         box = self._box(data.shape[1:], centre, rng)
-        return Patch(
-            _crop_padded(data, box).astype(np.float32, copy=False), _crop_padded(target, box) if target is not None else None, case_id
-        )
+        target = _crop_padded(target, box) if target is not None else None
+        if self.previous is not None and self.perturb_previous:
+            target[-1] = perturb(target[-1], rng)
+        return Patch(_crop_padded(data, box).astype(np.float32, copy=False), target, case_id)
 
     def _box(self, shape: tuple[int, ...], centre: np.ndarray | None, rng: np.random.Generator) -> list[int]:
         """Returns the patch's start per axis (may be negative or run past the end: padding)."""

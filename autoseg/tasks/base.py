@@ -105,14 +105,24 @@ class Task:
         """Each case's class index, where batches carry one class per case (classification); else None."""
         return None
 
-    def make_network(self, architecture, plans=None):
+    def make_network(self, architecture, plans=None, extra_inputs: int = 0):
         """The network for ``architecture`` (any registered network); with ``plans``, also the input skips they
-        plan (regression)."""
+        plan (regression); ``extra_inputs``: input channels beyond the images (the cascade's previous stage)."""
         skips = {
             int(target): (skip.input_channel, skip.scale, skip.shift)
             for target, skip in (plans.input_skips if plans is not None else {}).items()
         }
-        return network_for(architecture).build(self.spec.num_channels, self.out_channels(), architecture, skips)
+        return network_for(architecture).build(self.spec.num_channels + extra_inputs, self.out_channels(), architecture, skips)
+
+    def previous_stage_inputs(self, configuration) -> int:
+        """How many input channels a configuration's previous stage adds (``previous_stage``: the cascade)."""
+        if configuration.previous_stage is None:
+            return 0
+        raise AutosegError(f"configuration {configuration.name!r} refines a previous stage, which {self.name} models do not do.")
+
+    def encode_previous_stage(self, labels: torch.Tensor) -> torch.Tensor:
+        """A previous stage's label maps (N, 1, *spatial) as input channels (N, K, *spatial)."""
+        raise AutosegError(f"{self.name} models have no previous stage.")
 
     def make_loss(self, num_outputs: int, name: str = "", plans=None):
         """The training loss over ``num_outputs`` deep-supervision outputs (one for a per-case output): the

@@ -140,8 +140,9 @@ class ClassificationTask(Task):
         total, classes = sum(counts.values()), len(counts)
         return {name: total / (classes * count) if count else 1.0 for name, count in counts.items()}
 
-    def make_network(self, architecture, plans=None):
-        return network_for(architecture).build_classifier(self.spec.num_channels, self.out_channels(), architecture)
+    def make_network(self, architecture, plans=None, extra_inputs=0):
+        """The encoder with a linear head (``extra_inputs``: input channels beyond the images)."""
+        return network_for(architecture).build_classifier(self.spec.num_channels + extra_inputs, self.out_channels(), architecture)
 
     def prepare_targets(self, target, scales):
         """Class indices (N,) as the one output level's target."""

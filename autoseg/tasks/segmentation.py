@@ -35,6 +35,10 @@ class SegmentationTask(Task):
     default_loss = "ce_dice"
     selection_metric = "dice"
 
+    def configurations(self, ndim: int) -> list[str]:
+        """As every kind, and for 3D data the cascade: full resolution refining the low-resolution prediction."""
+        return super().configurations(ndim) + (["3d_cascade_fullres"] if ndim == 3 else [])
+
     def out_channels(self) -> int:
         labels = self.spec.predicted_labels
         return len(labels) - 1 if self.spec.has_regions else len(labels)
@@ -72,6 +76,18 @@ class SegmentationTask(Task):
     def class_names(self) -> list[str]:
         """Names of the scored output channels: regions, or the non-background labels."""
         return [name for name, value in self.spec.predicted_labels.items() if value != 0]
+
+    def previous_stage_inputs(self, configuration) -> int:
+        """The cascade's extra inputs: one channel per foreground label, or per region."""
+        return 0 if configuration.previous_stage is None else self.out_channels() - (0 if self.spec.has_regions else 1)
+
+    def encode_previous_stage(self, labels: torch.Tensor) -> torch.Tensor:
+        """Label maps (N, 1, *spatial) -> one-hot foreground labels, or region masks (N, K, *spatial), float."""
+        labels = labels.long()
+        if self.spec.has_regions:
+            return labels_to_regions(labels, self.regions()).float()
+        values = torch.tensor([v for v in self.regions()], device=labels.device).view(1, -1, *[1] * (labels.ndim - 2))
+        return (labels == values).float()
 
     def prepare_targets(self, target, scales):
         """Label map (N, 1, *patch) -> per output level, nearest-downsampled labels or region masks; with an ignore

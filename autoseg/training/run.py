@@ -15,6 +15,7 @@ from autoseg.plans import Plans
 from autoseg.preprocessing.storage import finished_cases, load_properties
 from autoseg.tasks import task_for
 from autoseg.training import distributed
+from autoseg.training.cascade import previous_stage_files
 from autoseg.training.checkpoint import BEST_CHECKPOINT, FINAL_CHECKPOINT
 from autoseg.training.settings import TrainingSettings, check_resume, save_training_settings
 from autoseg.training.trainer import FoldSetup, get_trainer
@@ -110,6 +111,10 @@ def train_fold(
             f"--pretrained_weights and --continue both given for {output}: the run already started from the pretrained weights; "
             "drop --pretrained_weights to continue it."
         )
+    previous_stage = None
+    if configuration.previous_stage is not None:  # the cascade: the previous stage's out-of-fold predictions
+        previous_model = model_folder(results_root, preprocessed_dir.name, trainer, plans_name, configuration.previous_stage)
+        previous_stage = previous_stage_files(previous_model, configuration_name, [*train_ids, *validation_ids])
     record_model_inputs(output.parent, preprocessed_dir, plans_file)
     if not validation_only:
         if resume:
@@ -150,6 +155,7 @@ def train_fold(
             output_dir=output,
             reference_folder=preprocessed_dir / "gt",
             baseline_folder=preprocessed_dir / "baseline",
+            previous_stage=previous_stage,
         )
         checkpoint = BEST_CHECKPOINT if validate_best else FINAL_CHECKPOINT
         fold_trainer = trainer_class(

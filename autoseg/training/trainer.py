@@ -26,15 +26,17 @@ import torch
 
 from autoseg.data.device_augmentation import DeviceAugmenter, Probabilities
 from autoseg.data.loader import BatchRecipe, BatchStream, build, make_batch
+from autoseg.data.previous_stage import load_previous_stage
 from autoseg.dataset import DatasetSpec
 from autoseg.device import autocast, needs_gradient_scaling
 from autoseg.errors import AutosegError
-from autoseg.io import atomic_write
+from autoseg.io import atomic_write, read_image
 from autoseg.networks import evaluating, network_for
 from autoseg.parallel import default_num_processes, worker_context
 from autoseg.plans import Configuration, Plans
 from autoseg.registry import Registry
 from autoseg.tasks import task_for
+from autoseg.training.cascade import next_stage_file, write_next_stage
 from autoseg.training.checkpoint import BEST_CHECKPOINT, FINAL_CHECKPOINT, load_checkpoint, load_pretrained_weights, save_checkpoint
 from autoseg.training.distributed import Processes
 from autoseg.training.log import EpochRecord, TrainingLog
@@ -63,6 +65,7 @@ class FoldSetup:
     output_dir: Path
     reference_folder: Path | None = None
     baseline_folder: Path | None = None
+    previous_stage: dict[str, Path] | None = None  # the cascade: each case's out-of-fold previous-stage prediction
 
 
 class Trainer:
@@ -113,12 +116,14 @@ class Trainer:
             slice_axis=configuration.slice_axis,
             target_is_label=self.task.target_resampling == "label",
             part=part,
+            previous=tuple((case, str(path)) for case, path in sorted(fold.previous_stage.items())) if fold.previous_stage else None,
         )
         self.train_recipe = BatchRecipe(
             case_ids=tuple(fold.train_ids),
             augment=self.augmenter is None,
             seed=settings.seed,
             classes=self.task.batch_classes(self.data_folder, fold.train_ids),
+            perturb_previous=True,
             **common,
         )
         self.validation_recipe = BatchRecipe(
@@ -136,7 +141,14 @@ class Trainer:
     def make_network(self) -> torch.nn.Module:
         """The network to train (initialised; the trainer moves it to the device): the task's, from the
         configuration's architecture and the plans."""
-        return self.task.make_network(self.configuration.architecture, self.plans)
+        return self.task.make_network(self.configuration.architecture, self.plans, self.task.previous_stage_inputs(self.configuration))
+
+    def with_previous_stage(self, data: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The cascade: the previous stage's labels, carried as the target's last channel through augmentation,
+        moved into the data as input channels (unchanged without a previous stage)."""
+        if not self.fold.previous_stage:
+            return data, target
+        return torch.cat([data, self.task.encode_previous_stage(target[:, -1:]).to(data.dtype)], 1), target[:, :-1]
 
     def make_loss(self) -> torch.nn.Module:
         """The loss over the network's outputs (a list, highest resolution first) and their targets:
@@ -228,6 +240,7 @@ class Trainer:
             seed = np.random.SeedSequence([self.settings.seed, iteration, self.processes.rank]).generate_state(1, np.uint64)[0]
             generator = torch.Generator().manual_seed(int(seed))
             data, target = self.task.augment(self.augmenter, data, target, generator)
+        data, target = self.with_previous_stage(data, target)
         targets = self.task.prepare_targets(target, self.scales)
         self.optimiser.zero_grad(set_to_none=True)
         with autocast(self.device):
@@ -247,8 +260,10 @@ class Trainer:
         losses, totals = [], {}
         for index in range(self.settings.validation_iterations):
             batch = make_batch(self.validation_recipe, index, self.validation_maker)
-            data = torch.from_numpy(batch["data"]).to(self.device)
-            targets = self.task.prepare_targets(torch.from_numpy(batch["target"]).to(self.device), self.scales)
+            data, target = self.with_previous_stage(
+                torch.from_numpy(batch["data"]).to(self.device), torch.from_numpy(batch["target"]).to(self.device)
+            )
+            targets = self.task.prepare_targets(target, self.scales)
             with autocast(self.device):
                 outputs = self.task.validation_outputs(self.network, data)
                 losses.append(float(self.loss(outputs, targets)))
@@ -331,12 +346,19 @@ class Trainer:
         writer = self.task.case_writer(
             folder, plans=self.plans, configuration=config, save_probabilities=self.save_probabilities, part=part
         )
+        next_stages = {name: c for name, c in self.plans.configurations.items() if c.previous_stage == config.name}
         first, count = self.processes.share(len(self.validation_ids))
         with evaluating(self.network, self.device):
             for case_id in self.validation_ids[first : first + count]:
                 data, _, properties = load_case(self.data_folder, case_id, mmap=False)
+                if self.fold.previous_stage:
+                    stage = torch.from_numpy(load_previous_stage(self.fold.previous_stage[case_id]))[None, None]
+                    data = np.concatenate([data, self.task.encode_previous_stage(stage)[0].numpy()])
                 (output,) = self.task.predict_cases([self.network], [data], config, device=self.device, mirror_axes=config.mirror_axes)
-                writer.write(case_id, output, properties)
+                written = writer.write(case_id, output, properties)
+                for name, stage_config in next_stages.items():  # the cascade's out-of-fold input, on its grid
+                    labels = read_image(written[0]).array[0]
+                    write_next_stage(next_stage_file(self.output_dir, name, case_id), labels, properties, stage_config.spacing)
         writer.close()
         self.processes.barrier()
         if not self.processes.is_main:

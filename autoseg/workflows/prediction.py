@@ -29,7 +29,7 @@ from autoseg.io.dicom_seg import DICOM_SEG, require_highdicom
 from autoseg.networks import prepare_for_inference
 from autoseg.paths import parse_model_folder_name
 from autoseg.plans import Configuration, Plans
-from autoseg.preprocessing.pipeline import CaseProperties, preprocess_case
+from autoseg.preprocessing.pipeline import CaseProperties, labels_on_grid, preprocess_case
 from autoseg.tasks import task_for
 from autoseg.training.checkpoint import load_checkpoint
 from autoseg.training.settings import model_warnings
@@ -82,7 +82,7 @@ def load_trained_model(
         if not path.is_file():
             trained = ", ".join(available_folds(folder, checkpoint)) or "none"
             raise AutosegError(f"{path} not found; folds trained with {checkpoint}: {trained}.")
-        network = task.make_network(configuration.architecture, plans)
+        network = task.make_network(configuration.architecture, plans, task.previous_stage_inputs(configuration))
         network.load_state_dict(load_checkpoint(path)["network"])
         networks.append(prepare_for_inference(network, device))
     for warning in model_warnings(folder, list(folds)):
@@ -124,13 +124,22 @@ def preprocess_input(model: TrainedModel, channels: np.ndarray, geometry, case_i
 
 
 class Predictor:
-    """Predicts preprocessed cases with every fold of a trained model, with optional mirroring."""
+    """Predicts preprocessed cases with every fold of a trained model, with optional mirroring; ``previous_stage``
+    ({case: raw-geometry label file}): the cascade's first-stage predictions, added as input channels."""
 
-    def __init__(self, model: TrainedModel, device: torch.device, step_size: float = 0.5, mirroring: bool = True):
+    def __init__(
+        self,
+        model: TrainedModel,
+        device: torch.device,
+        step_size: float = 0.5,
+        mirroring: bool = True,
+        previous_stage: dict[str, Path] | None = None,
+    ):
         if not 0 < step_size <= 1:
             raise AutosegError(f"--step_size must be in (0, 1], got {step_size}.")
         self.model, self.device, self.step_size = model, torch.device(device), step_size
         self.mirror_axes = list(model.configuration.mirror_axes) if mirroring else []
+        self.previous_stage = previous_stage
 
     def preprocess(self, case: InputCase) -> tuple[np.ndarray, CaseProperties]:
         model = self.model
@@ -141,7 +150,20 @@ class Predictor:
                 f"case {case.case_id} ({case.files[0].name}) is a {channels.ndim - 1}D image; the model {model.folder.name} was "
                 f"trained on {expected}D images."
             )
-        return preprocess_input(model, channels, geometry, case.case_id)
+        data, properties = preprocess_input(model, channels, geometry, case.case_id)
+        if model.configuration.previous_stage is not None:
+            data = np.concatenate([data, self._previous_stage_channels(case, channels.shape[1:], properties)])
+        return data, properties
+
+    def _previous_stage_channels(self, case: InputCase, shape: tuple[int, ...], properties: CaseProperties) -> np.ndarray:
+        path = (self.previous_stage or {}).get(case.case_id)
+        if path is None:
+            raise AutosegError(f"case {case.case_id} has no {self.model.configuration.previous_stage} prediction to refine.")
+        labels = read_image(path).array[0]
+        if labels.shape != tuple(shape):
+            raise AutosegError(f"{path} has shape {labels.shape}; case {case.case_id}'s images have {tuple(shape)}.")
+        grid = labels_on_grid(labels, properties, self.model.configuration.spacing)
+        return self.model.task.encode_previous_stage(torch.from_numpy(grid)[None, None])[0].numpy()
 
     @torch.no_grad()
     def outputs(self, images: list[np.ndarray]) -> list[torch.Tensor]:
@@ -195,6 +217,7 @@ def predict_folder(
     part_id: int = 0,
     continue_prediction: bool = False,
     output_format: str | None = None,
+    previous_stage_dir: Path | None = None,
 ) -> list[Path]:
     """Predicts every case in ``input_dir`` (or part ``part_id`` of ``num_parts``) into ``output_dir``; returns the files written.
 
@@ -203,6 +226,9 @@ def predict_folder(
     table (classification). ``output_format``: an image ending (".nii.gz",
     ".nrrd", ".mha", ...) for every case, or "dicom_seg" for a DICOM
     Segmentation object per case read from a DICOM series (label maps only).
+    A cascade (``3d_cascade_fullres``) refines the previous stage's predictions: those in ``previous_stage_dir``
+    (label files named like the cases), else the previous stage's model (same trainer, plans and folds) predicts
+    the cases first into ``output_dir/{previous stage}/``.
     With ``continue_prediction``, cases whose output (and probabilities, if
     asked) already exist are skipped. Outputs are written atomically, so a
     killed run leaves only whole files. ``save_uncertainty`` predicts each fold
@@ -240,7 +266,10 @@ def predict_folder(
     )
     if continue_prediction:
         cases = [case for case in cases if not writer.done(case.case_id, case.ending)]
-    predictor = Predictor(model, device, step_size, mirroring)
+    previous = None
+    if model.configuration.previous_stage is not None:
+        previous = _previous_stage(model, input_dir, output_dir, cases, previous_stage_dir, device, step_size, mirroring)
+    predictor = Predictor(model, device, step_size, mirroring, previous)
     written = []
     progress = tqdm(total=len(cases), desc="predicting", unit="case", disable=not cases)
     with ThreadPoolExecutor(max_workers=1) as exporter, progress:
@@ -286,6 +315,31 @@ def check_output_format(task, cases: list[InputCase], output_format: str | None)
             "(CASE_0000/), or choose an image format."
         )
     require_highdicom()
+
+
+def _previous_stage(model, input_dir, output_dir, cases, folder, device, step_size, mirroring) -> dict[str, Path]:
+    """{case: its previous-stage label file}: from ``folder``, else predicted now by the previous stage's model."""
+    stage = model.configuration.previous_stage
+    if folder is None:
+        trainer, plans, _ = parse_model_folder_name(model.folder.name)
+        previous_model = model.folder.parent / f"{trainer}__{plans}__{stage}"
+        if not previous_model.is_dir():
+            raise AutosegError(
+                f"{model.folder.name} refines the predictions of {previous_model.name}, which is not in {model.folder.parent}; "
+                "train it (or give its predictions with --prev_stage_predictions)."
+            )
+        folder = Path(output_dir) / stage
+        print(f"predicting the previous stage with {previous_model.name} into {folder}")
+        first = load_trained_model(previous_model, model.folds, device=device)
+        predict_folder(first, input_dir, folder, device=device, step_size=step_size, mirroring=mirroring)
+    found = {case.case_id: Path(folder) / f"{case.case_id}{case.ending}" for case in cases}
+    missing = sorted(case_id for case_id, path in found.items() if not path.is_file())
+    if missing:
+        raise AutosegError(
+            f"{folder} has no {stage} prediction for {', '.join(missing[:8])}{' ...' if len(missing) > 8 else ''}; it needs one label "
+            "file per case, named like the case."
+        )
+    return found
 
 
 def _write_all(writer, work: list, device: torch.device) -> list[Path]:
