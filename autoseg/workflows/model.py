@@ -268,6 +268,12 @@ class Model:
         return ", ".join(f"{index}: {name}" for index, name in self.spec.channel_names.items())
 
     def _preprocess(self, case: _Input):
+        stage = self.trained.configuration.previous_stage
+        if stage is not None:
+            raise AutosegError(
+                f"{self.trained.folder.name} refines {stage} predictions: predict folders with it (model.predict_folder, or "
+                f"autoseg predict, which runs {stage} first), or load 3d_fullres to predict images in memory."
+            )
         image = case.image
         return preprocess_input(self.trained, image.array.astype(np.float32, copy=False), image.geometry, "given")
 

@@ -9,9 +9,11 @@ import zipfile
 import numpy as np
 import pytest
 
+import autoseg
 from autoseg.cli import main
 from autoseg.data.previous_stage import perturb
 from autoseg.dataset import RawDataset
+from autoseg.errors import AutosegError
 from autoseg.io import read_image
 from autoseg.plans import Plans
 from autoseg.sharing import export_model
@@ -74,6 +76,9 @@ def test_the_cascade_plans_trains_on_out_of_fold_predictions_and_predicts_in_the
     given = ["--prev_stage_predictions", str(tmp_path / "run" / "3d_lowres")]
     assert main(["predict", "-i", str(inputs), "-o", str(tmp_path / "given"), "-c", "3d_cascade_fullres", *common, *given]) == 0
     np.testing.assert_array_equal(read_image(tmp_path / "given" / f"{case.case_id}.nii.gz").array, predicted.array)
+
+    with pytest.raises(AutosegError, match="refines 3d_lowres predictions: predict folders with it"):
+        autoseg.load_model(fold.parent, device="cpu").predict([str(path) for path in case.image_files])
 
     archive = export_model(root / "results" / dataset.name, tmp_path / "cascade.zip", ["3d_cascade_fullres"], folds=["0"])
     names = zipfile.ZipFile(archive).namelist()
