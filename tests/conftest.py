@@ -85,3 +85,40 @@ def pet_tiny(stand_in_cache, tmp_path_factory):
 
     dataset = RawDataset(stand_in_cache("pet", 5, 1))
     return dataset, preprocess_with_tiny_network(dataset, tmp_path_factory.mktemp("pet") / dataset.name, "3d_fullres")
+
+
+TINY_TRAINING = dict(epochs=1, iterations_per_epoch=3, validation_iterations=1, num_workers=0)
+
+
+def train(preprocessed: Path, results: Path, configuration: str) -> Path:
+    """Fold 0 of ``configuration`` trained for three iterations with the short trainer; returns the fold folder."""
+    from dataclasses import replace
+
+    from autoseg.training import train_fold, trainer_settings
+
+    settings = replace(trainer_settings("short"), **TINY_TRAINING)
+    return train_fold(preprocessed, results, configuration, "0", settings=settings, trainer="short")
+
+
+@pytest.fixture(scope="session")
+def spine(stand_in_cache, tmp_path_factory):
+    """A 2D segmentation model (spine stand-in, fold 0, tiny network) and its raw dataset, trained once per session
+    (tests only read it)."""
+    from autoseg.dataset import RawDataset
+
+    root = tmp_path_factory.mktemp("spine_model")
+    dataset = RawDataset(stand_in_cache("spine", 5, 2))
+    fold = train(preprocess_with_tiny_network(dataset, root / "preprocessed" / dataset.name, "2d"), root / "results", "2d")
+    return fold.parent, dataset
+
+
+@pytest.fixture(scope="session")
+def brats_model(stand_in_cache, tmp_path_factory):
+    """A 3D four-channel segmentation model (BraTS stand-in, regions, fold 0, tiny network) and its raw dataset,
+    trained once per session (tests only read it)."""
+    from autoseg.dataset import RawDataset
+
+    root = tmp_path_factory.mktemp("brats_model")
+    dataset = RawDataset(stand_in_cache("brats", 5, 1))
+    fold = train(preprocess_with_tiny_network(dataset, root / "preprocessed" / dataset.name, "3d_fullres"), root / "results", "3d_fullres")
+    return fold.parent, dataset

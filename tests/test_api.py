@@ -3,7 +3,6 @@ from arrays, SimpleITK and nibabel images and paths, for a 2D and a 3D stand-in 
 
 import csv
 import json
-from dataclasses import replace
 
 import nibabel as nib
 import numpy as np
@@ -16,24 +15,8 @@ from autoseg.dataset import RawDataset
 from autoseg.errors import AutosegError
 from autoseg.io import read_image
 from autoseg.sharing import export_model
-from autoseg.training import train_fold, trainer_settings
-from tests.conftest import preprocess_with_tiny_network
+from tests.conftest import preprocess_with_tiny_network, train
 from tests.training.test_classification import make_dataset
-
-SETTINGS = dict(epochs=1, iterations_per_epoch=3, validation_iterations=1, num_workers=0)
-
-
-def train(preprocessed, results, configuration):
-    return train_fold(preprocessed, results, configuration, "0", settings=replace(trainer_settings("short"), **SETTINGS), trainer="short")
-
-
-@pytest.fixture(scope="module")
-def spine(stand_in_cache, tmp_path_factory):
-    """A 2D segmentation model (spine stand-in, fold 0, tiny network) and its raw dataset."""
-    root = tmp_path_factory.mktemp("api_spine")
-    dataset = RawDataset(stand_in_cache("spine", 5, 2))
-    fold = train(preprocess_with_tiny_network(dataset, root / "preprocessed" / dataset.name, "2d"), root / "results", "2d")
-    return fold.parent, dataset
 
 
 def cli_predict(model_folder, inputs, output, *options) -> None:

@@ -12,20 +12,8 @@ import pytest
 
 import autoseg
 from autoseg.cli import main
-from autoseg.dataset import RawDataset
 from autoseg.io import Geometry, ImageData, read_image, write_image
 from autoseg.io.dicom import series_files, write_dicom_series
-from tests.conftest import preprocess_with_tiny_network
-from tests.test_api import train
-
-
-@pytest.fixture(scope="module")
-def brats_model(stand_in_cache, tmp_path_factory):
-    """A 3D four-channel segmentation model (BraTS stand-in, regions, tiny network, a few iterations) and its dataset."""
-    root = tmp_path_factory.mktemp("dicom_brats")
-    dataset = RawDataset(stand_in_cache("brats", 5, 1))
-    fold = train(preprocess_with_tiny_network(dataset, root / "preprocessed" / dataset.name, "3d_fullres"), root / "results", "3d_fullres")
-    return fold.parent, dataset
 
 
 @pytest.fixture(scope="module")

@@ -9,18 +9,15 @@ import pytest
 
 import autoseg
 from autoseg.cli import main
-from autoseg.dataset import RawDataset
 from autoseg.errors import AutosegError
 from autoseg.io import read_image
-from tests.conftest import preprocess_with_tiny_network
-from tests.test_api import spine, train  # noqa: F401  (the module-scoped trained 2D model)
 
 
 def agreement(first, second) -> float:
     return float((np.asarray(first) == np.asarray(second)).mean())
 
 
-def test_the_onnxruntime_backend_predicts_the_2d_stand_in_like_torch(spine, tmp_path, capsys):  # noqa: F811
+def test_the_onnxruntime_backend_predicts_the_2d_stand_in_like_torch(spine, tmp_path, capsys):
     folder, dataset = spine
     assert main(["export_onnx", "-d", str(folder.parent), "-tr", "short", "-o", str(tmp_path / "onnx")]) == 0
     manifest = json.loads((tmp_path / "onnx" / "autoseg_onnx.json").read_text())
@@ -42,18 +39,16 @@ def test_the_onnxruntime_backend_predicts_the_2d_stand_in_like_torch(spine, tmp_
         assert agreement(torch_labels, read_image(tmp_path / "onnxruntime" / f"{case.case_id}{ending}").array) >= 0.999
 
 
-def test_the_onnxruntime_backend_predicts_a_3d_stand_in_like_torch(stand_in_cache, tmp_path):
-    dataset = RawDataset(stand_in_cache("brats", 5, 1))
-    preprocessed = preprocess_with_tiny_network(dataset, tmp_path / "preprocessed" / dataset.name, "3d_fullres")
-    fold = train(preprocessed, tmp_path / "results", "3d_fullres")
+def test_the_onnxruntime_backend_predicts_a_3d_stand_in_like_torch(brats_model):
+    folder, dataset = brats_model
     [case] = dataset.cases("test")
     files = [str(path) for path in case.image_files]
-    expected = autoseg.load_model(fold.parent, device="cpu").predict(files)
-    predicted = autoseg.load_model(fold.parent, backend="onnxruntime").predict(files)
+    expected = autoseg.load_model(folder, device="cpu").predict(files)
+    predicted = autoseg.load_model(folder, backend="onnxruntime").predict(files)
     assert predicted.shape == expected.shape and agreement(expected, predicted) >= 0.999
 
 
-def test_without_onnxruntime_the_backend_is_a_clear_error(spine, tmp_path, monkeypatch):  # noqa: F811
+def test_without_onnxruntime_the_backend_is_a_clear_error(spine, tmp_path, monkeypatch):
     folder, _ = spine
     monkeypatch.setitem(sys.modules, "onnxruntime", None)
     monkeypatch.setitem(sys.modules, "onnx", None)

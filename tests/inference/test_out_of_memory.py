@@ -10,7 +10,6 @@ from autoseg.errors import AutosegError
 from autoseg.inference import sliding_window
 from autoseg.inference.sliding_window import sliding_window_predict
 from autoseg.io import read_image
-from tests.test_api import spine  # noqa: F401  (the module-scoped trained 2D model)
 
 
 class Doubling(torch.nn.Module):
@@ -67,7 +66,7 @@ def test_auto_keeps_the_output_on_the_device_only_while_it_fits_in_half_the_free
     assert sliding_window._accumulation_for(image, [64, 64, 64], 4, torch.device("cpu")) == "device"
 
 
-def test_predict_survives_an_out_of_memory_error_with_the_same_files(spine, tmp_path, monkeypatch, capsys):  # noqa: F811
+def test_predict_survives_an_out_of_memory_error_with_the_same_files(spine, tmp_path, monkeypatch, capsys):
     folder, dataset = spine
     model = autoseg.load_model(folder, device="cpu")
     expected = model.predict_folder(dataset.root / "imagesTs", tmp_path / "plain")
@@ -79,7 +78,7 @@ def test_predict_survives_an_out_of_memory_error_with_the_same_files(spine, tmp_
         np.testing.assert_array_equal(read_image(first).array, read_image(second).array)
 
 
-def test_a_case_that_cannot_be_predicted_leaves_no_file(spine, tmp_path, monkeypatch):  # noqa: F811
+def test_a_case_that_cannot_be_predicted_leaves_no_file(spine, tmp_path, monkeypatch):
     folder, dataset = spine
     model = autoseg.load_model(folder, device="cpu")
     failing_on_the_device(monkeypatch, failures=10**6)
@@ -88,7 +87,7 @@ def test_a_case_that_cannot_be_predicted_leaves_no_file(spine, tmp_path, monkeyp
     assert not list((tmp_path / "out").glob(f"*{dataset.spec.file_ending}"))
 
 
-def test_restoring_the_output_out_of_memory_retries_on_the_cpu(spine, tmp_path, monkeypatch, capsys):  # noqa: F811
+def test_restoring_the_output_out_of_memory_retries_on_the_cpu(spine, tmp_path, monkeypatch, capsys):
     folder, dataset = spine
     model = autoseg.load_model(folder, device="cpu")
     expected = model.predict_folder(dataset.root / "imagesTs", tmp_path / "plain")
