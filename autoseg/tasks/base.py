@@ -37,7 +37,9 @@ class Task:
 
     * the network: ``out_channels()``, ``make_network``, ``has_decoder`` (a
       U-Net predicting an image, or an encoder with a head predicting one
-      vector per case), ``configurations(ndim)`` (what a planner plans);
+      vector per case), ``configurations(ndim)`` (what a planner plans),
+      ``previous_stage_inputs`` / ``encode_previous_stage`` (the cascade's
+      first-stage prediction as input channels; segmentation only);
     * targets: ``target_resampling`` (``label``: integer maps resampled as
       labels; ``linear``: float images; None: one class per case, no image),
       ``fingerprint_target``, ``plan_target_normalisation``,
