@@ -199,10 +199,8 @@ def _predict_held_out(model_dir: Path, raw: Path, output: Path, recipe: DemoReci
     return summary
 
 
-def _train_briefly(preprocessed: Path, results_root: Path, plans, recipe: DemoRecipe) -> tuple[Path, dict]:
-    """Trains fold 0 of a demo-sized copy of the planned configuration (plans_demo.json) with the short trainer."""
-    from autoseg.training import model_folder, train_fold, trainer_settings
-
+def demo_sized_plans(plans, recipe: DemoRecipe):
+    """The plans with only the recipe's configuration, cut to its CPU-sized network, patch and batch."""
     name = recipe.configuration
     config = plans.configurations[name]
     stages = len(recipe.features)
@@ -213,7 +211,15 @@ def _train_briefly(preprocessed: Path, results_root: Path, plans, recipe: DemoRe
         patch_size=list(recipe.patch_size or config.patch_size),
         batch_size=recipe.batch_size or config.batch_size,
     )
-    replace(plans, configurations={name: small}).save(preprocessed / "plans_demo.json")
+    return replace(plans, configurations={name: small})
+
+
+def _train_briefly(preprocessed: Path, results_root: Path, plans, recipe: DemoRecipe) -> tuple[Path, dict]:
+    """Trains fold 0 of a demo-sized copy of the planned configuration (plans_demo.json) with the short trainer."""
+    from autoseg.training import model_folder, train_fold, trainer_settings
+
+    name = recipe.configuration
+    demo_sized_plans(plans, recipe).save(preprocessed / "plans_demo.json")
     shutil.rmtree(model_folder(results_root, preprocessed.name, "short", "plans_demo", name), ignore_errors=True)
     start = time.perf_counter()
     settings = replace(

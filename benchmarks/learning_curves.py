@@ -25,8 +25,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from autoseg.dataset import RawDataset  # noqa: E402
-from autoseg.demo import DEMOS  # noqa: E402
-from autoseg.networks import Architecture  # noqa: E402
+from autoseg.demo import DEMOS, demo_sized_plans  # noqa: E402
 from autoseg.plan_and_preprocess import plan_and_preprocess  # noqa: E402
 from autoseg.training import train_fold, trainer_settings  # noqa: E402
 from dataset_conversion.synthetic import generate_stand_in  # noqa: E402
@@ -52,16 +51,7 @@ def prepare(key: str, root: Path) -> Path:
     dataset = RawDataset(generate_stand_in(key, root / "raw", seed=0))
     preprocessed = root / "preprocessed" / dataset.name
     plans = plan_and_preprocess(dataset, preprocessed, configurations=[recipe.configuration], num_processes=2)
-    config = plans.configurations[recipe.configuration]
-    stages = len(recipe.features)
-    architecture = Architecture(list(recipe.features), config.architecture.kernel_sizes[:stages], config.architecture.strides[:stages])
-    small = replace(
-        config,
-        architecture=architecture,
-        patch_size=list(recipe.patch_size or config.patch_size),
-        batch_size=recipe.batch_size or config.batch_size,
-    )
-    replace(plans, configurations={recipe.configuration: small}).save(preprocessed / "plans_curves.json")
+    demo_sized_plans(plans, recipe).save(preprocessed / "plans_curves.json")
     return preprocessed
 
 

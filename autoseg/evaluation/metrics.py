@@ -35,7 +35,7 @@ import math
 import numpy as np
 from scipy import ndimage
 
-from autoseg.evaluation.surface_dice import normalised_surface_dice
+from autoseg.evaluation.surface_dice import crop_to_both, normalised_surface_dice
 
 METRICS = ("dice", "iou", "precision", "recall", "hd95", "assd", "nsd", "reference_voxels", "prediction_voxels")
 DEFAULT_NSD_TOLERANCE_MM = 1.0
@@ -78,8 +78,8 @@ def segmentation_metrics(
     elif not predicted or not present:
         result["hd95"] = result["assd"] = float(np.linalg.norm(np.array(prediction.shape) * np.asarray(spacing, dtype=float)))
     else:
-        box = tuple(slice(int(i.min()), int(i.max()) + 1) for i in np.nonzero(prediction | reference))  # surfaces lie inside
-        prediction_surface, reference_surface = surface(prediction[box]), surface(reference[box])
+        inside = crop_to_both(prediction, reference)  # the surfaces and their nearest points lie inside the box
+        prediction_surface, reference_surface = surface(inside[0]), surface(inside[1])
         forward = _directed_distances(prediction_surface, reference_surface, spacing)
         backward = _directed_distances(reference_surface, prediction_surface, spacing)
         result["hd95"] = float(np.percentile(np.concatenate([forward, backward]), 95))

@@ -77,7 +77,7 @@ def _cube_codes(mask: np.ndarray) -> np.ndarray:
     return codes
 
 
-def _crop_to_both(prediction: np.ndarray, reference: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def crop_to_both(prediction: np.ndarray, reference: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Both masks cut to the box around either: outside it neither has a surface, so nothing changes."""
     either = prediction | reference
     box = tuple(slice(int(idx.min()), int(idx.max()) + 1) for idx in np.nonzero(either))
@@ -98,7 +98,7 @@ def normalised_surface_dice(prediction: np.ndarray, reference: np.ndarray, spaci
         return 0.0
     spacing = tuple(float(s) for s in spacing)
     sizes = element_sizes(prediction.ndim, spacing)
-    prediction, reference = _crop_to_both(prediction, reference)
+    prediction, reference = crop_to_both(prediction, reference)
     predicted_sizes, reference_sizes = sizes[_cube_codes(prediction)], sizes[_cube_codes(reference)]
     predicted_elements, reference_elements = predicted_sizes > 0, reference_sizes > 0
     to_reference = ndimage.distance_transform_edt(~reference_elements, sampling=spacing)

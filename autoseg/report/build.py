@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import math
 from collections import Counter
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -71,6 +72,7 @@ class Source:
         table = self.folder / UNCERTAINTY_TABLE
         return read_uncertainty_table(table) if table.is_file() else {}
 
+    @cached_property
     def output_ending(self) -> str:
         """The ending most prediction files in the folder have (the input's format; NIfTI for DICOM input)."""
         endings = Counter(split[1].lower() for p in self.folder.iterdir() if p.is_file() and (split := split_ending(p)))
@@ -78,11 +80,11 @@ class Source:
 
     def cases(self) -> list[str]:
         """The predicted cases: the task's output files, uncertainty maps (``CASE_entropy`` beside ``CASE``) left out."""
-        names = self.task.cases_in(self.folder, self.output_ending())
+        names = self.task.cases_in(self.folder, self.output_ending)
         known = set(names)
         cases = [n for n in names if not any(n.startswith(f"{other}_") for other in known if other != n)]
         if not cases:
-            raise AutosegError(f"{self.folder} holds no predictions ({self.output_ending()} files named like the cases).")
+            raise AutosegError(f"{self.folder} holds no predictions ({self.output_ending} files named like the cases).")
         return cases
 
     def input_files(self) -> dict[str, list[Path]]:
@@ -122,7 +124,7 @@ def label_map_report(source: Source) -> tuple[list[str], list[Column], list[dict
     uncertainty = source.uncertainty()
     structures = source.task.evaluation_structures()
     inputs = source.input_files()
-    ending = source.output_ending()
+    ending = source.output_ending
     per_case = summary["cases"] if summary else {}
     columns = [Column("case", "case", numeric=False)]
     if summary:
@@ -177,7 +179,7 @@ def image_report(source: Source) -> tuple[list[str], list[Column], list[dict], l
     baseline = summary.get("baseline", {}).get("cases", {}) if summary else {}
     targets = list(source.spec.targets.values())
     inputs = source.input_files()
-    ending = source.output_ending()
+    ending = source.output_ending
     columns = [Column("case", "case", numeric=False)]
     for name in targets:
         columns += [

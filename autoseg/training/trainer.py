@@ -356,8 +356,8 @@ class Trainer:
                     data = np.concatenate([data, self.task.encode_previous_stage(stage)[0].numpy()])
                 (output,) = self.task.predict_cases([self.network], [data], config, device=self.device, mirror_axes=config.mirror_axes)
                 written = writer.write(case_id, output, properties)
+                labels = read_image(written[0]).array[0] if next_stages else None
                 for name, stage_config in next_stages.items():  # the cascade's out-of-fold input, on its grid
-                    labels = read_image(written[0]).array[0]
                     write_next_stage(next_stage_file(self.output_dir, name, case_id), labels, properties, stage_config.spacing)
         writer.close()
         self.processes.barrier()
