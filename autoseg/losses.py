@@ -224,6 +224,25 @@ class DeepSupervisionLoss(nn.Module):
         return sum(w * self.loss(o, t) for w, o, t in zip(self.weights, outputs, targets))
 
 
+class RelativeGradient(nn.Module):
+    """``loss`` whose value is unchanged but whose gradient is divided by that value: the gradient of its
+    logarithm, the same however small the loss is.
+
+    Regression needs it: a network predicting a correction of its input starts at the input's own error
+    (0.15 in normalised units on the low-dose PET stand-in), and the L1 gradient there is a tenth of
+    segmentation's CE + Dice, so SGD at nnU-Net's learning rate barely moves it (benchmarks/learning_curves.py).
+    """
+
+    def __init__(self, loss: nn.Module, eps: float = 1e-6):
+        super().__init__()
+        self.loss, self.eps = loss, eps
+
+    def forward(self, outputs, targets) -> torch.Tensor:
+        loss = self.loss(outputs, targets)
+        size = loss.detach().clamp_min(self.eps)
+        return loss.detach() + (loss - loss.detach()) / size
+
+
 @dataclass
 class LossEntry:
     """A registered loss name: per task kind it fits, a one-line summary and a factory

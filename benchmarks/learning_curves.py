@@ -82,7 +82,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--datasets", nargs="+", default=list(RECIPES), choices=list(RECIPES))
     parser.add_argument("--budgets", nargs="+", type=int, default=[100, 300, 1000])
-    parser.add_argument("--trainers", nargs="+", default=["default", "short"])
+    parser.add_argument("--trainers", nargs="+", default=["default", "nnunet", "short"])
     parser.add_argument("--png", default=None, help="draw the curves into this PNG")
     args = parser.parse_args()
     rows = []

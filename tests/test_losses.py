@@ -93,9 +93,21 @@ def test_the_trainer_name_selects_the_regression_loss_and_segmentation_refuses_o
     from autoseg.training import trainer_settings
 
     regression = DatasetSpec({0: "PET"}, ".nii.gz", 1, task="regression", targets={0: "PET"})
-    assert isinstance(task_for(regression).make_loss(2, trainer_settings("l1_ssim").loss).loss, L1SSIMLoss)
-    assert isinstance(task_for(regression).make_loss(2, trainer_settings("mse").loss).loss, torch.nn.MSELoss)
-    assert isinstance(task_for(regression).make_loss(2).loss, torch.nn.L1Loss)
+    # regression's losses are taken with a relative gradient, over the deep-supervision outputs
+    assert isinstance(task_for(regression).make_loss(2, trainer_settings("l1_ssim").loss).loss.loss, L1SSIMLoss)
+    assert isinstance(task_for(regression).make_loss(2, trainer_settings("mse").loss).loss.loss, torch.nn.MSELoss)
+    assert isinstance(task_for(regression).make_loss(2).loss.loss, torch.nn.L1Loss)
     segmentation = DatasetSpec({0: "MR"}, ".nii.gz", 1, labels={"background": 0, "a": 1})
     with pytest.raises(AutosegError, match="regression"):
         task_for(segmentation).make_loss(2, "mse")
+
+
+def test_a_relative_gradient_keeps_the_loss_and_divides_its_gradient_by_it():
+    from autoseg.losses import RelativeGradient
+
+    prediction = torch.tensor([1.0, 2.0, 4.0], requires_grad=True)
+    target = torch.tensor([1.5, 2.0, 3.0])
+    loss = RelativeGradient(torch.nn.L1Loss())(prediction, target)
+    assert float(loss) == pytest.approx(0.5)  # (0.5 + 0 + 1) / 3: the L1 loss itself
+    loss.backward()
+    assert prediction.grad.tolist() == pytest.approx([-1 / 3 / 0.5, 0.0, 1 / 3 / 0.5])  # L1's gradient over 0.5

@@ -2,6 +2,7 @@
 trainer, loss, optimiser, schedule, network, planner and normalisation scheme registered when the suite
 runs is exercised, so a new entry (a plug-in's too) is tested the moment it is registered."""
 
+import math
 from dataclasses import replace
 
 import numpy as np
@@ -16,6 +17,7 @@ from autoseg.plans import Plans
 from autoseg.preprocessing.normalisation import SCHEMES
 from autoseg.tasks import task_for, task_names
 from autoseg.training import OPTIMISERS, SCHEDULES, TRAINERS, train_fold
+from autoseg.training.budget import plan_optimisation
 from planners import get_planner, planner_names
 from planners.measure_memory import measure_training_step
 from tests.conftest import preprocessed_copy
@@ -195,7 +197,7 @@ def test_every_optimiser_takes_a_step_downhill(name):
     from autoseg.training import TrainingSettings
 
     weight = torch.nn.Parameter(torch.tensor([3.0, -2.0]))
-    optimiser = OPTIMISERS.get(name)([weight], TrainingSettings(initial_lr=0.1, weight_decay=0.0))
+    optimiser = OPTIMISERS.get(name)([weight], TrainingSettings(initial_lr=0.1, weight_decay=0.0, momentum=0.9))
     before = float((weight.detach() ** 2).sum())
     for _ in range(5):
         optimiser.zero_grad()
@@ -208,7 +210,7 @@ def test_every_optimiser_takes_a_step_downhill(name):
 def test_every_schedule_stays_within_the_initial_rate_and_ends_low(name):
     from autoseg.training import TrainingSettings
 
-    settings = TrainingSettings(epochs=40, initial_lr=0.01)
+    settings = TrainingSettings(epochs=40, initial_lr=0.01, warmup_fraction=0.05)
     rates = [SCHEDULES.get(name)(settings, epoch) for epoch in range(settings.epochs)]
     assert all(0 <= rate <= settings.initial_lr + 1e-12 for rate in rates)
     assert rates[-1] < 0.2 * max(rates)
@@ -223,6 +225,9 @@ def test_the_schedules_compute_their_formulas():
     warmup = SCHEDULES.get("warmup_poly")
     assert warmup(settings, 0) == pytest.approx(0.01 / 11) and warmup(settings, 9) == pytest.approx(0.01 * 10 / 11)
     assert warmup(settings, 10) == pytest.approx(0.01) and warmup(settings, 55) == pytest.approx(0.01 * 0.5**0.9)
+    warmup = SCHEDULES.get("warmup_cosine")
+    assert warmup(settings, 0) == pytest.approx(0.01 / 11) and warmup(settings, 10) == pytest.approx(0.005 * (1 + math.cos(math.pi / 91)))
+    assert warmup(settings, 55) == pytest.approx(0.005 * (1 + math.cos(math.pi * 46 / 91))) and warmup(settings, 99) < 1e-4
 
 
 # normalisation schemes ----------------------------------------------------------------------------------
@@ -287,7 +292,8 @@ def test_every_trainer_trains_a_fold_of_a_task_its_loss_fits(name, tiny_data, tm
     settings = TRAINERS.get(name).default_settings
     tasks = LOSSES.get(settings.loss).tasks if settings.loss else ["segmentation"]
     task = next(t for t in ("segmentation", "regression", "classification") if t in tasks)
-    assert settings.optimiser in OPTIMISERS and settings.schedule in SCHEDULES
+    planned, _ = plan_optimisation(settings, batch_size=2)
+    assert planned.optimiser in OPTIMISERS and planned.schedule in SCHEDULES
     folder, configuration = tiny_data[task]
     short = replace(settings, epochs=1, iterations_per_epoch=2, validation_iterations=1, num_workers=0)
     output = train_fold(folder, tmp_path / "results", configuration, "0", settings=short, trainer=name)

@@ -13,6 +13,7 @@ from autoseg.evaluation.folders import evaluate_regression_folders, refuse_nsd_t
 from autoseg.evaluation.image_metrics import body_mask, image_metrics
 from autoseg.inference.ensemble import average_image_folders
 from autoseg.inference.export import restore_regression
+from autoseg.losses import RelativeGradient
 from autoseg.plans import ChannelNormalisation, InputSkip
 from autoseg.preprocessing.normalisation import get_scheme
 from autoseg.statistics import sample_values
@@ -115,6 +116,11 @@ class RegressionTask(Task):
 
     def out_channels(self) -> int:
         return len(self.spec.targets)
+
+    def make_loss(self, num_outputs, name="", plans=None):
+        """The loss over the deep-supervision outputs, with its gradient relative to its size
+        (``RelativeGradient``): a correction model's small starting error would otherwise hardly move SGD."""
+        return RelativeGradient(super().make_loss(num_outputs, name, plans))
 
     def fingerprint_target(self, record, target, mask, box, rng):
         """Samples each target's values inside the non-zero region, for reversible target normalisation."""

@@ -54,11 +54,26 @@ def cosine(settings: TrainingSettings, epoch: int) -> float:
     return settings.initial_lr * 0.5 * (1 + math.cos(math.pi * epoch / settings.epochs))
 
 
+def warmup_epochs(settings: TrainingSettings) -> int:
+    """The epochs the warm-up schedules rise over: ``warmup_fraction`` of them, at least one."""
+    return max(1, round(settings.warmup_fraction * settings.epochs))
+
+
 @SCHEDULES.register("warmup_poly")
 def warmup_poly(settings: TrainingSettings, epoch: int) -> float:
     """A linear rise over the first ``warmup_fraction`` of the epochs (at least one), then polynomial decay
     over the rest."""
-    warmup = max(1, round(settings.warmup_fraction * settings.epochs))
+    warmup = warmup_epochs(settings)
     if epoch < warmup:
         return settings.initial_lr * (epoch + 1) / (warmup + 1)
     return poly_lr(settings.initial_lr, epoch - warmup, max(1, settings.epochs - warmup), settings.poly_exponent)
+
+
+@SCHEDULES.register("warmup_cosine")
+def warmup_cosine(settings: TrainingSettings, epoch: int) -> float:
+    """A linear rise over the first ``warmup_fraction`` of the epochs (at least one), then half a cosine
+    towards zero over the rest, in as many steps as epochs (so even the last of a few epochs is low)."""
+    warmup = warmup_epochs(settings)
+    if epoch < warmup:
+        return settings.initial_lr * (epoch + 1) / (warmup + 1)
+    return settings.initial_lr * 0.5 * (1 + math.cos(math.pi * (epoch - warmup + 1) / (settings.epochs - warmup + 1)))

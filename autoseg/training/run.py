@@ -15,6 +15,7 @@ from autoseg.plans import Plans
 from autoseg.preprocessing.storage import finished_cases, load_properties
 from autoseg.tasks import task_for
 from autoseg.training import distributed
+from autoseg.training.budget import fit_budget, plan_optimisation
 from autoseg.training.cascade import previous_stage_files
 from autoseg.training.checkpoint import BEST_CHECKPOINT, FINAL_CHECKPOINT
 from autoseg.training.settings import TrainingSettings, check_resume, save_training_settings
@@ -61,6 +62,7 @@ def train_fold(
     save_probabilities: bool = False,
     num_processes: int = 1,
     validate_best: bool = False,
+    budget_minutes: float | None = None,
 ) -> Path:
     """Trains one fold (``"0"``..``"4"`` or ``"all"``) of a configuration; returns the fold's output folder.
 
@@ -74,6 +76,9 @@ def train_fold(
     under torchrun, leave it at 1: the processes are already there.
     ``validate_best``: the whole-case validation predicts with checkpoint_best.pt instead of
     checkpoint_final.pt (``--val_best``); its summary.json records which.
+    ``budget_minutes``: the epochs and iterations per epoch are chosen to train for about that long on this
+    device, from a measured step time (``--budget_minutes``); a resumed run keeps those it recorded.
+    The optimisation settings the trainer leaves unset are planned for the budget (autoseg.training.budget).
     """
     trainer_class = get_trainer(trainer)
     settings = settings or trainer_class.default_settings
@@ -116,12 +121,35 @@ def train_fold(
         previous_model = model_folder(results_root, preprocessed_dir.name, trainer, plans_name, configuration.previous_stage)
         previous_stage = previous_stage_files(previous_model, configuration_name, [*train_ids, *validation_ids])
     record_model_inputs(output.parent, preprocessed_dir, plans_file)
+    torch_device = pick_device(device)
+    setup = FoldSetup(
+        spec=spec,
+        plans=plans,
+        configuration=configuration,
+        data_folder=data_folder,
+        train_ids=tuple(train_ids),
+        validation_ids=tuple(validation_ids),
+        output_dir=output,
+        reference_folder=preprocessed_dir / "gt",
+        baseline_folder=preprocessed_dir / "baseline",
+        previous_stage=previous_stage,
+    )
+    requested, processes = settings, distributed.from_environment()
     if not validation_only:
+        if budget_minutes is not None:
+            if num_processes > 1 or processes.distributed:
+                raise AutosegError(
+                    "--budget_minutes measures the step time of one process; with several, train once with it on one "
+                    "device and pass the --epochs and --iterations_per_epoch it chose."
+                )
+            settings = fit_budget(trainer_class, setup, settings, budget_minutes, torch_device, output if resume else None)
+        settings, optimisation = plan_optimisation(settings, configuration.batch_size)
         if resume:
             check_resume(output, trainer, settings)
-        output.mkdir(parents=True, exist_ok=True)
-        save_training_settings(output, trainer, settings, trainer_class.default_settings)
-    torch_device = pick_device(device)
+        if processes.is_main and num_processes == 1:  # with --num_gpus, the spawned main process records it
+            output.mkdir(parents=True, exist_ok=True)
+            save_training_settings(output, trainer, settings, trainer_class.default_settings, optimisation)
+            print(optimisation, flush=True)
     if num_processes > 1:
         distributed.launch(
             train_fold,
@@ -133,7 +161,7 @@ def train_fold(
             fold=fold,
             plans_file=plans_file,
             device=device,
-            settings=settings,
+            settings=requested,
             resume=resume,
             validation_only=validation_only,
             trainer=trainer,
@@ -142,21 +170,8 @@ def train_fold(
             validate_best=validate_best,
         )
         return output
-    processes = distributed.from_environment()
     distributed.start(processes, processes.device(torch_device))
     try:
-        setup = FoldSetup(
-            spec=spec,
-            plans=plans,
-            configuration=configuration,
-            data_folder=data_folder,
-            train_ids=tuple(train_ids),
-            validation_ids=tuple(validation_ids),
-            output_dir=output,
-            reference_folder=preprocessed_dir / "gt",
-            baseline_folder=preprocessed_dir / "baseline",
-            previous_stage=previous_stage,
-        )
         checkpoint = BEST_CHECKPOINT if validate_best else FINAL_CHECKPOINT
         fold_trainer = trainer_class(
             setup,

@@ -24,20 +24,25 @@ OPERATIONAL = ("num_workers", "checkpoint_every", "compile")
 @dataclass
 class TrainingSettings:
     """A trainer's settings. ``optimiser`` and ``schedule`` name entries of autoseg.training.optim's
-    registries (sgd, adam, adamw; poly, cosine, warmup_poly); ``loss`` one of autoseg.losses' ("" = the
-    task's default: ce_dice, l1 or ce)."""
+    registries (sgd, adam, adamw; poly, cosine, warmup_poly, warmup_cosine); ``loss`` one of autoseg.losses'
+    ("" = the task's default: ce_dice, l1 or ce).
 
-    optimiser: str = "sgd"
-    schedule: str = "poly"
+    The optimisation settings left at "auto" or None are planned for the budget (epochs x iterations per
+    epoch), the task kind and the batch size by autoseg.training.budget before training starts: nnU-Net's
+    schedule for a full run, AdamW with warm-up and cosine decay for a short one. The record in the fold
+    folder holds what was chosen."""
+
+    optimiser: str = "auto"
+    schedule: str = "auto"
     epochs: int = 1000
     iterations_per_epoch: int = 250
     validation_iterations: int = 50
-    initial_lr: float = 1e-2
-    weight_decay: float = 3e-5
-    momentum: float = 0.99
+    initial_lr: float | None = None
+    weight_decay: float | None = None
+    momentum: float | None = None  # SGD's
     gradient_clip: float = 12.0
     poly_exponent: float = 0.9
-    warmup_fraction: float = 0.05  # warmup_poly: the share of epochs the learning rate rises linearly over
+    warmup_fraction: float | None = None  # warmup_*: the share of epochs the learning rate rises linearly over
     checkpoint_every: int = 5
     seed: int = 0
     num_workers: int | None = None  # augmentation processes (per training process under DDP)
@@ -55,12 +60,16 @@ class TrainingSettings:
         return cls(**{key: value for key, value in data.items() if key in known})
 
 
-def save_training_settings(fold_dir: Path, trainer: str, settings: TrainingSettings, full: TrainingSettings) -> None:
-    """Records ``settings`` and the length of the trainer's full run (``full``: its default settings)."""
+def save_training_settings(
+    fold_dir: Path, trainer: str, settings: TrainingSettings, full: TrainingSettings, optimisation: str = ""
+) -> None:
+    """Records ``settings``, the length of the trainer's full run (``full``: its default settings) and the line
+    saying how the optimisation was planned (autoseg.training.budget)."""
     record = {
         "trainer": trainer,
         "settings": asdict(settings),
         "full_run": {"epochs": full.epochs, "iterations_per_epoch": full.iterations_per_epoch},
+        "optimisation": optimisation,
     }
     atomic_write(fold_dir / SETTINGS_FILE, lambda tmp: tmp.write_text(json.dumps(record, indent=2) + "\n"))
 

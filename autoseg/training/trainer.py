@@ -36,6 +36,7 @@ from autoseg.parallel import default_num_processes, worker_context
 from autoseg.plans import Configuration, Plans
 from autoseg.registry import Registry
 from autoseg.tasks import task_for
+from autoseg.training.budget import NNUNET, plan_optimisation
 from autoseg.training.cascade import next_stage_file, write_next_stage
 from autoseg.training.checkpoint import BEST_CHECKPOINT, FINAL_CHECKPOINT, load_checkpoint, load_pretrained_weights, save_checkpoint
 from autoseg.training.distributed import Processes
@@ -73,7 +74,10 @@ class Trainer:
     the main process writes logs and checkpoints. ``settings`` default to the class's ``default_settings``."""
 
     default_settings = TrainingSettings()
-    summary = "nnU-Net's schedule: SGD (Nesterov momentum 0.99) from 1e-2 with polynomial decay, 1000 x 250 iterations"
+    summary = (
+        "optimisation planned for the budget: nnU-Net's schedule (SGD, momentum 0.99, lr 1e-2, poly) for 1000 x 250 "
+        "iterations, AdamW with warm-up and cosine decay for short runs (docs/training.md)"
+    )
 
     def __init__(
         self,
@@ -85,15 +89,16 @@ class Trainer:
         save_probabilities: bool = False,
         validation_checkpoint: str = FINAL_CHECKPOINT,
     ):
-        settings = settings if settings is not None else self.default_settings
         self.validation_checkpoint = validation_checkpoint  # the weights the whole-case validation predicts with
         configuration = fold.configuration
+        self.task = task_for(fold.spec)
+        settings = settings if settings is not None else self.default_settings
+        settings, self.optimisation = plan_optimisation(settings, configuration.batch_size)
         self.fold, self.settings, self.processes = fold, settings, processes
         self.spec, self.configuration, self.plans = fold.spec, configuration, fold.plans
         self.data_folder, self.validation_ids = Path(fold.data_folder), list(fold.validation_ids)
         self.output_dir, self.save_probabilities = Path(fold.output_dir), save_probabilities
         self.device = processes.device(torch.device(device))
-        self.task = task_for(self.spec)
         torch.manual_seed(settings.seed)
         self.network = self.make_network().to(self.device)
         self.model = self._training_model()
@@ -252,6 +257,39 @@ class Trainer:
         self.scaler.update()
         return float(loss.detach())
 
+    def time_iterations(self, count: int = 8, warmup: int = 2) -> tuple[float, float]:
+        """Seconds per training iteration (batch loading and augmentation included) and per validation batch,
+        each timed over ``count`` after ``warmup`` untimed ones (worker start-up, first allocations). The
+        steps change the network's weights: a trainer timed is then discarded (``--budget_minutes``)."""
+        with BatchStream(self.train_recipe, 0, warmup + count, self._workers(), mp_context=worker_context()) as batches:
+            for index in range(warmup + count):
+                if index == warmup:
+                    began = time.perf_counter()
+                self.train_step({**next(batches), "iteration": index})
+            self._synchronise()
+            step = (time.perf_counter() - began) / count
+        validation = replace(self.settings, validation_iterations=warmup)
+        self.settings, original = validation, self.settings
+        try:
+            self.validate()
+            self.settings = replace(original, validation_iterations=count)
+            began = time.perf_counter()
+            self.validate()
+            self._synchronise()
+        finally:
+            self.settings = original
+        return step, (time.perf_counter() - began) / count
+
+    def _workers(self) -> int:
+        """Augmentation worker processes: ``settings.num_workers``, else the CPUs (this process's share under DDP) less one."""
+        if self.settings.num_workers is not None:
+            return self.settings.num_workers
+        return max(1, default_num_processes() // self.processes.world_size - 1)
+
+    def _synchronise(self) -> None:
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+
     @torch.no_grad()
     def validate(self) -> tuple[float, dict[str, float]]:
         """Returns the validation loss and the task's pseudo scores on unaugmented validation patches (the
@@ -280,9 +318,7 @@ class Trainer:
         if resume and latest.is_file():
             self.restore(latest)
         start, stop = self.start_epoch * settings.iterations_per_epoch, settings.epochs * settings.iterations_per_epoch
-        workers = (
-            settings.num_workers if settings.num_workers is not None else max(1, default_num_processes() // self.processes.world_size - 1)
-        )
+        workers = self._workers()
         main = self.processes.is_main
         self.network.train()
         with BatchStream(self.train_recipe, start, stop, workers, mp_context=worker_context()) as batches:
@@ -296,8 +332,7 @@ class Trainer:
                 first = epoch * settings.iterations_per_epoch
                 losses = [self.train_step({**next(batches), "iteration": first + i}) for i in range(settings.iterations_per_epoch)]
                 train_loss = self.processes.sum([float(np.mean(losses))])[0] / self.processes.world_size
-                if self.device.type == "cuda":
-                    torch.cuda.synchronize(self.device)
+                self._synchronise()
                 train_seconds = time.perf_counter() - began
                 peak = torch.cuda.max_memory_allocated(self.device) / 2**30 if self.device.type == "cuda" else None
                 validation_loss, scores = self.validate()
@@ -426,13 +461,16 @@ def trainer_summaries() -> dict[str, str]:
 
 
 register_trainer("default")(Trainer)
-# Short CPU runs and demos: measured on the spine stand-in, Adam reaches whole-case Dice ~0.6-0.7 in
-# 300 iterations, where SGD with momentum 0.99 (tuned for 250,000 iterations) still predicts only background.
+register_variant("nnunet", "nnU-Net's schedule at any budget: SGD (Nesterov momentum 0.99) from 1e-2, poly decay", **NNUNET)
 register_variant(
     "short",
-    "Adam at 1e-3, 50 x 50 iterations: for CPUs and demos",
+    "Adam at 1e-3 with poly decay, 50 x 50 iterations (the CPU trainer before the budget rule)",
     optimiser="adam",
+    schedule="poly",
     initial_lr=1e-3,
+    weight_decay=3e-5,
+    momentum=0.99,
+    warmup_fraction=0.0,
     epochs=50,
     iterations_per_epoch=50,
     validation_iterations=10,

@@ -20,6 +20,7 @@ from autoseg.dataset import RawDataset
 from autoseg.inference.sliding_window import sliding_window_predict
 from autoseg.networks import Architecture, UNet
 from autoseg.training import train_fold, trainer_settings
+from autoseg.training.budget import NNUNET
 from autoseg.training.checkpoint import load_checkpoint
 from tests.conftest import preprocess_with_tiny_network
 from tests.training.conftest import small
@@ -68,7 +69,8 @@ def test_sliding_window_prediction_under_autocast_matches_float32(bfloat16):
 
 def test_segmentation_trains_in_mixed_precision_like_float32(spine, bfloat16):
     preprocessed, results = spine
-    fold = train_fold(preprocessed, results / "mixed", "2d", "0", settings=small(3))
+    nnunet = dict(**NNUNET)  # SGD at 1e-2: a large first step, where bfloat16 rounding would show
+    fold = train_fold(preprocessed, results / "mixed", "2d", "0", settings=small(3, **nnunet))
     state = load_checkpoint(fold / "checkpoint_final.pt")
     assert all(tensor.dtype == torch.float32 for tensor in state["network"].values() if tensor.is_floating_point())
     losses = [record["train_loss"] for record in state["log"]]
@@ -77,7 +79,7 @@ def test_segmentation_trains_in_mixed_precision_like_float32(spine, bfloat16):
     assert all(0 <= scores["dice"] <= 1 for scores in summary["mean"].values())
 
     devices.MIXED_PRECISION.pop("cpu")  # the same first epoch in float32: same seed, same batches
-    exact = load_checkpoint(train_fold(preprocessed, results / "exact", "2d", "0", settings=small(1)) / "checkpoint_final.pt")
+    exact = load_checkpoint(train_fold(preprocessed, results / "exact", "2d", "0", settings=small(1, **nnunet)) / "checkpoint_final.pt")
     assert state["log"][0]["train_loss"] == pytest.approx(exact["log"][0]["train_loss"], rel=0.03)
 
 

@@ -30,7 +30,7 @@ def test_loss_falls_and_checkpoints_are_written_safely(spine):
     output = train_fold(preprocessed, results, "2d", "0", settings=small(4))
     state = load_checkpoint(output / "checkpoint_final.pt")  # weights_only=True: no pickled code
     losses = [record["train_loss"] for record in state["log"]]
-    assert losses[-1] < 0.8 * losses[0]
+    assert losses[-1] < 0.85 * losses[0]
     assert (output / "checkpoint_best.pt").is_file() and not (output / "checkpoint_latest.pt").exists()
     assert len((output / "training_log.txt").read_text().splitlines()) == 4
     assert (output / "progress.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -136,9 +136,9 @@ def test_validation_exports_whole_cases_in_the_raw_geometry_and_scores_them(spin
 def test_trainer_variants_are_registered_presets(spine):
     from autoseg.training import TRAINERS
 
-    assert {"default", "short", "mse", "l1_ssim", "ce_smooth"} <= set(TRAINERS.names())
-    assert trainer_settings("default").optimiser == "sgd" and trainer_settings("short").optimiser == "adam"
-    with pytest.raises(AutosegError, match="unknown trainer 'fast'; known: ce_smooth, default, l1_ssim, mse, short"):
+    assert {"default", "nnunet", "short", "mse", "l1_ssim", "ce_smooth"} <= set(TRAINERS.names())
+    assert trainer_settings("default").optimiser == "auto" and trainer_settings("short").optimiser == "adam"
+    with pytest.raises(AutosegError, match="unknown trainer 'fast'; known: ce_smooth, default, l1_ssim, mse, nnunet, short"):
         trainer_settings("fast")
     preprocessed, results = spine
     from dataclasses import replace
