@@ -24,7 +24,8 @@ from autoseg.networks import Architecture
 
 @dataclass(frozen=True)
 class DemoRecipe:
-    """What a demo trains: a stand-in, one configuration shrunk to a CPU-sized network, a short schedule."""
+    """What a demo trains: a stand-in, one configuration shrunk to a CPU-sized network, and how long (the
+    default trainer plans the optimisation for that budget, as for any user's run)."""
 
     stand_in: str
     configuration: str
@@ -33,7 +34,6 @@ class DemoRecipe:
     batch_size: int | None  # None: as planned
     epochs: int
     iterations: int
-    learning_rate: float  # Adam's (the short trainer)
     why: str  # what the numbers were measured to give
     test_references: str = "labelsTs"  # where the stand-in keeps the held-out cases' references
     score_inputs: bool = False  # also score the inputs the model improves on (regression's low-dose image)
@@ -41,7 +41,7 @@ class DemoRecipe:
 
 DEMOS = {
     "spine": DemoRecipe(
-        "spine", "2d", (64, 64), (8, 16, 32, 64), 4, 30, 20, 1e-3, "learns the muscles in ~600 iterations (about 40 s on 2 cores)"
+        "spine", "2d", (64, 64), (8, 16, 32, 64), 4, 30, 20, "learns the muscles in ~600 iterations (about 40 s on 2 cores)"
     ),
     "pet": DemoRecipe(
         "pet",
@@ -51,7 +51,6 @@ DEMOS = {
         2,
         25,
         20,
-        3e-3,
         "500 iterations (about two minutes on 2 cores) lift PSNR about 4 dB above the low-dose input",
         score_inputs=True,
     ),
@@ -63,7 +62,6 @@ DEMOS = {
         None,
         20,
         10,
-        3e-3,
         "200 iterations (about three minutes on 2 cores): held-out balanced accuracy 0.9, AUC 0.96; the majority class scores 0.5",
         test_references="labelsTs.csv",
     ),
@@ -215,21 +213,15 @@ def demo_sized_plans(plans, recipe: DemoRecipe):
 
 
 def _train_briefly(preprocessed: Path, results_root: Path, plans, recipe: DemoRecipe) -> tuple[Path, dict]:
-    """Trains fold 0 of a demo-sized copy of the planned configuration (plans_demo.json) with the short trainer."""
+    """Trains fold 0 of a demo-sized copy of the planned configuration (plans_demo.json) with the default trainer."""
     from autoseg.training import model_folder, train_fold, trainer_settings
 
     name = recipe.configuration
     demo_sized_plans(plans, recipe).save(preprocessed / "plans_demo.json")
-    shutil.rmtree(model_folder(results_root, preprocessed.name, "short", "plans_demo", name), ignore_errors=True)
+    shutil.rmtree(model_folder(results_root, preprocessed.name, "default", "plans_demo", name), ignore_errors=True)
     start = time.perf_counter()
-    settings = replace(
-        trainer_settings("short"),
-        epochs=recipe.epochs,
-        iterations_per_epoch=recipe.iterations,
-        validation_iterations=4,
-        initial_lr=recipe.learning_rate,
-    )
-    output = train_fold(preprocessed, results_root, name, "0", plans_file="plans_demo.json", settings=settings, trainer="short")
+    settings = replace(trainer_settings("default"), epochs=recipe.epochs, iterations_per_epoch=recipe.iterations, validation_iterations=4)
+    output = train_fold(preprocessed, results_root, name, "0", plans_file="plans_demo.json", settings=settings)
     print(
         f"[{time.perf_counter() - start:5.1f} s] trained {recipe.epochs} x {recipe.iterations} iterations; curves in "
         f"{output / 'progress.png'}"

@@ -1,7 +1,8 @@
 """How well does each trainer learn at a given budget? The validation metric after 100, 300 and 1000 iterations.
 
     python benchmarks/learning_curves.py [--datasets spine brats pet ad] [--budgets 100 300 1000]
-                                         [--trainers default short] [--png curves.png]
+                                         [--trainers default nnunet short] [--png curves.png]
+    python benchmarks/learning_curves.py --collect run1.txt default_before=old.txt --png curves.png
 
 For each stand-in (spine and BraTS: segmentation, Dice; low-dose PET: regression, PSNR gain over the low-dose
 input; AD vs CN: classification, balanced accuracy), fold 0 of its CPU-sized demo configuration (the demo's
@@ -16,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import re
 import sys
 import tempfile
 import time
@@ -78,13 +80,55 @@ def run(preprocessed: Path, results: Path, key: str, trainer: str, budget: int) 
     return name, value, time.perf_counter() - start
 
 
+ROW = re.compile(r"^(\w+) (\w+) (\d+) iterations: (.+) (-?[0-9.]+|nan)(?: \((\d+) s\))?$")
+
+
+def collect(sources: list[str]) -> list[tuple]:
+    """The rows printed by earlier runs: ``FILE`` (trainers as printed) or ``LABEL=FILE`` (every row's trainer
+    called LABEL, e.g. the default trainer of an older checkout as ``default_before``)."""
+    rows = []
+    for source in sources:
+        label, _, path = source.rpartition("=")
+        for line in Path(path).read_text().splitlines():
+            match = ROW.match(line)
+            if match:
+                key, trainer, budget, name, value, seconds = match.groups()
+                rows.append((key, name, label or trainer, int(budget), float(value), float(seconds or "nan")))
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--datasets", nargs="+", default=list(RECIPES), choices=list(RECIPES))
     parser.add_argument("--budgets", nargs="+", type=int, default=[100, 300, 1000])
     parser.add_argument("--trainers", nargs="+", default=["default", "nnunet", "short"])
     parser.add_argument("--png", default=None, help="draw the curves into this PNG")
+    parser.add_argument(
+        "--collect",
+        nargs="+",
+        metavar="[LABEL=]FILE",
+        help="train nothing: tabulate (and draw) the rows that earlier runs printed into these files",
+    )
     args = parser.parse_args()
+    rows = collect(args.collect) if args.collect else measure(args)
+    keys = [key for key in RECIPES if any(r[0] == key for r in rows)]
+    trainers = list(dict.fromkeys(r[2] for r in rows))
+    budgets = sorted({r[3] for r in rows})
+    print(f"\n{'dataset':<8} {'metric':<18} {'trainer':<16} " + " ".join(f"{b:>8}" for b in budgets))
+    for key in keys:
+        for trainer in trainers:
+            chosen = [r for r in rows if r[0] == key and r[2] == trainer]
+            if not chosen:
+                continue
+            values = {r[3]: r[4] for r in chosen}
+            cells = " ".join(f"{values[b]:>8.3f}" if b in values and not math.isnan(values[b]) else f"{'-':>8}" for b in budgets)
+            print(f"{key:<8} {chosen[0][1]:<18} {trainer:<16} {cells}")
+    print(f"(fold 0 of each stand-in's demo-sized configuration, {ITERATIONS_PER_EPOCH} iterations per epoch, CPU)")
+    if args.png:
+        draw(rows, keys, trainers, Path(args.png))
+
+
+def measure(args) -> list[tuple]:
     rows = []
     with tempfile.TemporaryDirectory(prefix="autoseg_curves_") as scratch:
         for key in args.datasets:
@@ -95,29 +139,21 @@ def main() -> None:
                     name, value, seconds = run(preprocessed, root / "results", key, trainer, budget)
                     rows.append((key, name, trainer, budget, value, seconds))
                     print(f"{key} {trainer} {budget} iterations: {name} {value:.3f} ({seconds:.0f} s)", flush=True)
-    print(f"\n{'dataset':<8} {'metric':<18} {'trainer':<10} " + " ".join(f"{b:>8}" for b in args.budgets))
-    for key in args.datasets:
-        for trainer in args.trainers:
-            chosen = [r for r in rows if r[0] == key and r[2] == trainer]
-            values = {r[3]: r[4] for r in chosen}
-            cells = " ".join(f"{values[b]:>8.3f}" if not math.isnan(values[b]) else f"{'nan':>8}" for b in args.budgets)
-            print(f"{key:<8} {chosen[0][1]:<18} {trainer:<10} {cells}")
-    print(f"(fold 0 of each stand-in's demo-sized configuration, {ITERATIONS_PER_EPOCH} iterations per epoch, CPU)")
-    if args.png:
-        draw(rows, args, Path(args.png))
+    return rows
 
 
-def draw(rows: list, args, path: Path) -> None:
+def draw(rows: list, keys: list[str], trainers: list[str], path: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     from matplotlib import pyplot
 
-    figure, axes = pyplot.subplots(1, len(args.datasets), figsize=(4 * len(args.datasets), 3.2), squeeze=False)
-    for axis, key in zip(axes[0], args.datasets):
-        for trainer in args.trainers:
+    figure, axes = pyplot.subplots(1, len(keys), figsize=(4 * len(keys), 3.2), squeeze=False)
+    for axis, key in zip(axes[0], keys):
+        for trainer in trainers:
             points = sorted((r[3], r[4]) for r in rows if r[0] == key and r[2] == trainer)
-            axis.plot([p[0] for p in points], [p[1] for p in points], "o-", label=trainer)
+            if points:
+                axis.plot([p[0] for p in points], [p[1] for p in points], "o-", label=trainer)
         axis.set_xscale("log")
         axis.set_xlabel("iterations")
         axis.set_title(f"{key}: {next(r[1] for r in rows if r[0] == key)}", fontsize=9)

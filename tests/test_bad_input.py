@@ -58,6 +58,15 @@ CASES = {
     "missing dataset folder": (lambda r: ["verify", "-d", str(r / "nowhere" / "Dataset123_X"), "--raw", str(r / "raw")], "not found"),
     "unknown configuration": (lambda r: ["train", "901", "4d_fullres", "0", *trained(r)], "configuration '4d_fullres' is not in the plans"),
     "fold out of range": (lambda r: ["train", "901", "2d", "7", *trained(r)], "fold must be 0-4 or 'all'"),
+    "budget and epochs": (
+        lambda r: ["train", "901", "2d", "0", "--budget_minutes", "5", "--epochs", "3", *trained(r)],
+        "--budget_minutes chooses the epochs and iterations per epoch; leave out --epochs",
+    ),
+    "unknown optimiser": (
+        lambda r: ["train", "901", "2d", "0", "--optimiser", "lion", *trained(r)],
+        "unknown optimiser 'lion'; known: adam,",
+    ),
+    "negative learning rate": (lambda r: ["train", "901", "2d", "0", "--lr", "-1", *trained(r)], "--lr must be a positive learning rate"),
     "predict: other channel count": (
         lambda r: [
             "predict",

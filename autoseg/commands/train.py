@@ -30,6 +30,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         raise AutosegError(f"--pretrained_weights {args.pretrained_weights}: no such file.")
     if args.augmentation is not None:
         overrides["augmentation"] = args.augmentation
+    overrides.update(_optimisation_overrides(args))
     defaults = get_trainer(args.trainer).default_settings
     settings = replace(defaults, **overrides, compile=args.compile or defaults.compile)
     if len(set(args.folds)) < len(args.folds):
@@ -49,6 +50,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         save_probabilities=args.npz,
         num_processes=args.num_gpus,
         validate_best=args.val_best,
+        budget_minutes=args.budget_minutes,
     )
     if args.submit is None:
         for fold in args.folds:  # one after the other, in this process
@@ -63,6 +65,24 @@ def cmd_train(args: argparse.Namespace) -> int:
         request, {fold: folder / f"fold_{fold}" for fold in args.folds}, f"{preprocessed.name}_{args.configuration}", train_fold, **options
     )
     return EXIT_OK
+
+
+def _optimisation_overrides(args: argparse.Namespace) -> dict:
+    """The optimisation settings the flags set (what they leave out, the trainer or the budget rule chooses)."""
+    from autoseg.training.optim import OPTIMISERS, SCHEDULES
+
+    if args.budget_minutes is not None and (args.epochs is not None or args.iterations_per_epoch is not None):
+        raise AutosegError("--budget_minutes chooses the epochs and iterations per epoch; leave out --epochs and --iterations_per_epoch.")
+    overrides = {}
+    for flag, registry in (("optimiser", OPTIMISERS), ("schedule", SCHEDULES)):
+        if getattr(args, flag) is not None:
+            registry.get(getattr(args, flag))  # refuses an unknown name, listing the known ones
+            overrides[flag] = getattr(args, flag)
+    if args.lr is not None:
+        if not args.lr > 0:
+            raise AutosegError(f"--lr must be a positive learning rate, got {args.lr}.")
+        overrides["initial_lr"] = args.lr
+    return overrides
 
 
 class _HelpWithRegistries(argparse.Action):
@@ -163,6 +183,19 @@ def add_commands(commands) -> None:
         "always for regression)",
     )
     train.add_argument("--seed", type=int, default=None, help="default: 0")
+    optimisation = train.add_argument_group(
+        "optimisation (default: planned for the budget, nnU-Net's schedule for a full run, AdamW for a short one; docs/training.md)"
+    )
+    optimisation.add_argument(
+        "--budget_minutes",
+        type=float,
+        default=None,
+        metavar="M",
+        help="choose the epochs and iterations per epoch to train about M minutes on this device, from a measured step time",
+    )
+    optimisation.add_argument("--optimiser", default=None, help="sgd, adam, adamw or a plug-in's (see --help's list)")
+    optimisation.add_argument("--lr", type=float, default=None, help="the initial learning rate")
+    optimisation.add_argument("--schedule", default=None, help="poly, cosine, warmup_poly, warmup_cosine or a plug-in's")
     preprocessed_option(train)
     train.add_argument("--results", metavar="DIR", help="trained models folder (default: $AUTOSEG_RESULTS, else ./autoseg_data/results)")
     train.set_defaults(run=cmd_train)

@@ -112,3 +112,16 @@ def test_a_trainer_times_its_iterations_and_budget_minutes_trains_for_them(spine
     assert f"training {epochs} epoch" in said and per_epoch <= 12 and epochs == 1  # small(1): at most its 1 x 12
     with pytest.raises(AutosegError, match="--budget_minutes measures the step time of one process"):
         train_fold(preprocessed, results, "2d", "2", settings=small(1), budget_minutes=1, num_processes=2)
+
+
+def test_flags_set_the_optimisation_and_the_rule_fills_the_rest(spine, capsys):
+    from autoseg.cli import main
+
+    preprocessed, results = spine
+    where = ["--preprocessed", str(preprocessed.parent), "--results", str(results)]
+    short = ["--epochs", "1", "--iterations_per_epoch", "2", "--validation_iterations", "1", "--num_workers", "0"]
+    assert main(["train", preprocessed.name, "2d", "0", "--optimiser", "sgd", "--lr", "0.05", *short, *where]) == 0
+    record = json.loads((results / preprocessed.name / "default__plans__2d" / "fold_0" / "training_settings.json").read_text())
+    settings = record["settings"]
+    assert (settings["optimiser"], settings["initial_lr"], settings["schedule"]) == ("sgd", 0.05, "warmup_cosine")
+    assert record["optimisation"].endswith("kept as set: optimiser, initial_lr") and record["optimisation"] in capsys.readouterr().out
