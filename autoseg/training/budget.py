@@ -45,25 +45,28 @@ def is_planned(settings: TrainingSettings, name: str) -> bool:
     return getattr(settings, name) in (None, "auto")
 
 
-def plan_optimisation(settings: TrainingSettings, batch_size: int) -> tuple[TrainingSettings, str]:
+def plan_optimisation(
+    settings: TrainingSettings, batch_size: int, recorded: TrainingSettings | None = None
+) -> tuple[TrainingSettings, str]:
     """``settings`` with the rule's choice for each setting left unset, and a line saying what was chosen and why
-    (unchanged, and a line saying so, when a trainer or flag set them all)."""
+    (unchanged, and a line saying so, when a trainer or flag set them all). ``recorded``: the settings a run
+    being continued started with; what is unset is taken from them, as they were planned then."""
     unset = [name for name in AUTO if is_planned(settings, name)]
     iterations = settings.iterations
-    if iterations >= SGD_FROM:
-        choice, why = dict(NNUNET), f"at least {SGD_FROM:,}: nnU-Net's schedule"
+    if recorded is not None:
+        choice, why = {name: getattr(recorded, name) for name in AUTO}, "as recorded when the run started"
+    elif iterations >= SGD_FROM:
+        choice, why = dict(NNUNET), f"planned for {iterations:,} iterations (at least {SGD_FROM:,}: nnU-Net's schedule, batch {batch_size})"
     else:
         rate = SHORT_LR * math.sqrt(batch_size / REFERENCE_BATCH)
-        choice, why = dict(SHORT, initial_lr=float(f"{rate:.3g}")), f"fewer than {SGD_FROM:,}: a short run"
+        choice = dict(SHORT, initial_lr=float(f"{rate:.3g}"))
+        why = f"planned for {iterations:,} iterations (fewer than {SGD_FROM:,}: a short run, batch {batch_size})"
     planned = replace(settings, **{name: choice[name] for name in unset})
     if not unset:
         return planned, f"optimisation as the trainer and flags set it: {describe(planned)}"
     kept = [name for name in AUTO if name not in unset]
     note = f"; kept as set: {', '.join(kept)}" if kept else ""
-    return (
-        planned,
-        f"optimisation planned for {iterations:,} iterations ({why}, batch {batch_size}): {describe(planned)}{note}",
-    )
+    return planned, f"optimisation {why}: {describe(planned)}{note}"
 
 
 def describe(settings: TrainingSettings) -> str:

@@ -18,7 +18,7 @@ from autoseg.training import distributed
 from autoseg.training.budget import fit_budget, plan_optimisation
 from autoseg.training.cascade import previous_stage_files
 from autoseg.training.checkpoint import BEST_CHECKPOINT, FINAL_CHECKPOINT
-from autoseg.training.settings import TrainingSettings, check_resume, save_training_settings
+from autoseg.training.settings import TrainingSettings, check_resume, load_training_settings, save_training_settings
 from autoseg.training.trainer import FoldSetup, get_trainer
 
 
@@ -143,7 +143,8 @@ def train_fold(
                     "device and pass the --epochs and --iterations_per_epoch it chose."
                 )
             settings = fit_budget(trainer_class, setup, settings, budget_minutes, torch_device, output if resume else None)
-        settings, optimisation = plan_optimisation(settings, configuration.batch_size)
+        recorded = load_training_settings(output) if resume else None
+        settings, optimisation = plan_optimisation(settings, configuration.batch_size, recorded and recorded.settings)
         if resume:
             check_resume(output, trainer, settings)
         if processes.is_main and num_processes == 1:  # with --num_gpus, the spawned main process records it

@@ -62,17 +62,6 @@ def test_what_a_trainer_or_flag_sets_is_kept():
     assert trainer_settings("nnunet").optimiser == "sgd" and trainer_settings("short").optimiser == "adam"
 
 
-def test_a_fold_records_and_prints_the_planned_optimisation(spine, capsys):
-    preprocessed, results = spine
-    output = train_fold(preprocessed, results, "2d", "0", settings=small(2))
-    record = json.loads((output / "training_settings.json").read_text())
-    assert record["settings"]["optimiser"] == "adamw" and record["settings"]["schedule"] == "warmup_cosine"
-    assert record["settings"]["initial_lr"] == pytest.approx(3e-3 * 2**0.5, rel=1e-2)  # batch 4
-    assert record["optimisation"].startswith("optimisation planned for 24 iterations") and record["optimisation"] in capsys.readouterr().out
-    # the same request resumes: planning is a pure function of the budget, the task kind and the batch size
-    train_fold(preprocessed, results, "2d", "0", settings=small(2), resume=True)
-
-
 class _Timed:
     """Stands in for a trainer class: each training iteration takes 0.5 s and each validation batch 0.1 s."""
 
@@ -103,9 +92,9 @@ def test_budget_minutes_fits_epochs_and_iterations_to_the_measured_step(tmp_path
 
 def test_a_trainer_times_its_iterations_and_budget_minutes_trains_for_them(spine, capsys):
     preprocessed, results = spine
-    output = train_fold(preprocessed, results, "2d", "1", settings=small(1, num_workers=0), budget_minutes=0.1)
+    output = train_fold(preprocessed, results, "2d", "1", settings=small(1, num_workers=0), budget_minutes=0.05)
     said = capsys.readouterr().out
-    step = float(re.search(r"--budget_minutes 0.1: a training iteration takes ([0-9.e-]+) s", said).group(1))
+    step = float(re.search(r"--budget_minutes 0.05: a training iteration takes ([0-9.e-]+) s", said).group(1))
     assert 0 < step < 5
     record = json.loads((output / "training_settings.json").read_text())["settings"]
     epochs, per_epoch = record["epochs"], record["iterations_per_epoch"]
@@ -125,3 +114,12 @@ def test_flags_set_the_optimisation_and_the_rule_fills_the_rest(spine, capsys):
     settings = record["settings"]
     assert (settings["optimiser"], settings["initial_lr"], settings["schedule"]) == ("sgd", 0.05, "warmup_cosine")
     assert record["optimisation"].endswith("kept as set: optimiser, initial_lr") and record["optimisation"] in capsys.readouterr().out
+
+
+def test_a_continued_run_keeps_the_optimisation_it_started_with():
+    started = replace(trainer_settings("nnunet"), epochs=5, iterations_per_epoch=20)  # e.g. a run from before the rule
+    continued = replace(trainer_settings("default"), epochs=5, iterations_per_epoch=20)
+    planned, note = plan_optimisation(continued, 2, recorded=started)
+    assert (planned.optimiser, planned.initial_lr, planned.momentum, planned.schedule) == ("sgd", 1e-2, 0.99, "poly")
+    assert note.startswith("optimisation as recorded when the run started: SGD (Nesterov momentum 0.99), lr 0.01")
+    assert plan_optimisation(replace(continued, initial_lr=1e-3), 2, recorded=started)[0].initial_lr == 1e-3  # a flag still wins

@@ -13,7 +13,9 @@ import torch
 
 from autoseg.errors import AutosegError
 from autoseg.training import poly_lr, train_fold, trainer_settings
+from autoseg.training.budget import plan_optimisation
 from autoseg.training.checkpoint import load_checkpoint, save_checkpoint
+from autoseg.training.settings import check_resume
 from tests.training.conftest import small
 
 
@@ -34,6 +36,11 @@ def test_loss_falls_and_checkpoints_are_written_safely(spine):
     assert (output / "checkpoint_best.pt").is_file() and not (output / "checkpoint_latest.pt").exists()
     assert len((output / "training_log.txt").read_text().splitlines()) == 4
     assert (output / "progress.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # the optimisation planned for 48 iterations at batch 4 (tests/training/test_budget.py), recorded
+    record = json.loads((output / "training_settings.json").read_text())
+    assert (record["settings"]["optimiser"], record["settings"]["schedule"]) == ("adamw", "warmup_cosine")
+    assert record["optimisation"].startswith("optimisation planned for 48 iterations (fewer than 50,000: a short run, batch 4)")
+    check_resume(output, "default", plan_optimisation(small(4), 4)[0])  # the same request resumes: planning is a pure function
     splits = json.loads((preprocessed / "splits_final.json").read_text())
     assert len(splits) == 5 and sum(len(f["val"]) for f in splits) == 10
     with pytest.raises(AutosegError, match="already holds a finished training"):
