@@ -41,7 +41,7 @@ class DemoRecipe:
 
 DEMOS = {
     "spine": DemoRecipe(
-        "spine", "2d", (64, 64), (8, 16, 32, 64), 4, 30, 20, "learns the muscles in ~600 iterations (about 40 s on 2 cores)"
+        "spine", "2d", (64, 64), (8, 16, 32, 64), 4, 30, 20, "600 iterations (about 40 s on 2 cores): held-out Dice 0.93, 0.96, 0.90"
     ),
     "pet": DemoRecipe(
         "pet",
@@ -62,7 +62,7 @@ DEMOS = {
         None,
         20,
         10,
-        "200 iterations (about three minutes on 2 cores): held-out balanced accuracy 0.9, AUC 0.96; the majority class scores 0.5",
+        "200 iterations (about three minutes on 2 cores): held-out balanced accuracy 0.9, AUC 1.0; the majority class scores 0.5",
         test_references="labelsTs.csv",
     ),
 }

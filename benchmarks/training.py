@@ -45,6 +45,7 @@ from autoseg.dataset import RawDataset  # noqa: E402
 from autoseg.plan_and_preprocess import plan_and_preprocess  # noqa: E402
 from autoseg.preprocessing.storage import finished_cases  # noqa: E402
 from autoseg.training import TrainingSettings, pick_device, train_fold  # noqa: E402
+from autoseg.training.budget import NNUNET  # noqa: E402
 from autoseg.training.checkpoint import load_checkpoint  # noqa: E402
 from benchmarks.nnunet import nnunet_env, plan_like_autoseg, run_tool  # noqa: E402
 from dataset_conversion.synthetic import generate_stand_in  # noqa: E402
@@ -169,6 +170,7 @@ def main() -> None:
         )
         for path in args.paths:
             settings = TrainingSettings(
+                **NNUNET,  # the optimiser of the nnU-Net run it is timed beside, at any budget
                 epochs=args.epochs,
                 iterations_per_epoch=args.iterations,
                 validation_iterations=5,
