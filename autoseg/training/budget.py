@@ -27,6 +27,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from autoseg.errors import AutosegError
+from autoseg.training.optim import warmup_epochs
 from autoseg.training.settings import TrainingSettings, load_training_settings
 
 SGD_FROM = 50_000  # iterations: nnU-Net's schedule from here on (a fifth of its 1000 x 250)
@@ -75,8 +76,6 @@ def describe(settings: TrainingSettings) -> str:
     optimiser = names.get(settings.optimiser, settings.optimiser)
     schedule = settings.schedule
     if schedule.startswith("warmup_"):
-        from autoseg.training.optim import warmup_epochs
-
         count = warmup_epochs(settings)
         schedule = f"warm-up {count} epoch{'s' * (count != 1)} then {schedule[len('warmup_') :]} decay"
     else:
