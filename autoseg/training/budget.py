@@ -24,11 +24,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import replace
-from pathlib import Path
 
 from autoseg.errors import AutosegError
 from autoseg.training.optim import warmup_epochs
-from autoseg.training.settings import TrainingSettings, load_training_settings
+from autoseg.training.settings import TrainingSettings
 
 SGD_FROM = 50_000  # iterations: nnU-Net's schedule from here on (a fifth of its 1000 x 250)
 NNUNET = dict(optimiser="sgd", schedule="poly", initial_lr=1e-2, momentum=0.99, weight_decay=3e-5, warmup_fraction=0.0)
@@ -83,17 +82,18 @@ def describe(settings: TrainingSettings) -> str:
     return f"{optimiser}, lr {settings.initial_lr:g}, weight decay {settings.weight_decay:g}, {schedule}"
 
 
-def fit_budget(trainer_class, setup, settings: TrainingSettings, minutes: float, device, resumed: Path | None = None) -> TrainingSettings:
+def fit_budget(
+    trainer_class, setup, settings: TrainingSettings, minutes: float, device, recorded: TrainingSettings | None = None
+) -> TrainingSettings:
     """``settings`` with the epochs, iterations per epoch and validation batches that train ``setup`` for about
     ``minutes`` on ``device`` (``--budget_minutes``), from the measured time of a training iteration (data
     loading included) and of a validation batch. The settings' own values are the most it picks, and the
-    whole-case validation afterwards is not counted. ``resumed``: the fold folder of a run being continued,
-    whose recorded lengths are kept."""
+    whole-case validation afterwards is not counted. ``recorded``: the settings a run being continued started
+    with, whose lengths are kept."""
     if not minutes > 0:
         raise AutosegError(f"--budget_minutes must be a positive number of minutes, got {minutes}.")
-    record = load_training_settings(resumed) if resumed is not None else None
-    if record is not None:
-        kept = record.settings
+    if recorded is not None:
+        kept = recorded
         print(f"--budget_minutes: continuing the {kept.epochs} x {kept.iterations_per_epoch} iterations chosen when the run started")
         return replace(
             settings, epochs=kept.epochs, iterations_per_epoch=kept.iterations_per_epoch, validation_iterations=kept.validation_iterations

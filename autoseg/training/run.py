@@ -136,15 +136,16 @@ def train_fold(
     )
     requested, processes = settings, distributed.from_environment()
     if not validation_only:
+        record = load_training_settings(output) if resume else None
+        recorded = record.settings if record is not None else None
         if budget_minutes is not None:
             if num_processes > 1 or processes.distributed:
                 raise AutosegError(
                     "--budget_minutes measures the step time of one process; with several, train once with it on one "
                     "device and pass the --epochs and --iterations_per_epoch it chose."
                 )
-            settings = fit_budget(trainer_class, setup, settings, budget_minutes, torch_device, output if resume else None)
-        recorded = load_training_settings(output) if resume else None
-        settings, optimisation = plan_optimisation(settings, configuration.batch_size, recorded and recorded.settings)
+            settings = fit_budget(trainer_class, setup, settings, budget_minutes, torch_device, recorded)
+        settings, optimisation = plan_optimisation(settings, configuration.batch_size, recorded)
         if resume:
             check_resume(output, trainer, settings)
         if processes.is_main and num_processes == 1:  # with --num_gpus, the spawned main process records it

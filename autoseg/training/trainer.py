@@ -93,7 +93,7 @@ class Trainer:
         configuration = fold.configuration
         self.task = task_for(fold.spec)
         settings = settings if settings is not None else self.default_settings
-        settings, self.optimisation = plan_optimisation(settings, configuration.batch_size)
+        settings, _ = plan_optimisation(settings, configuration.batch_size)  # already planned when train_fold built it
         self.fold, self.settings, self.processes = fold, settings, processes
         self.spec, self.configuration, self.plans = fold.spec, configuration, fold.plans
         self.data_folder, self.validation_ids = Path(fold.data_folder), list(fold.validation_ids)
@@ -268,16 +268,10 @@ class Trainer:
                 self.train_step({**next(batches), "iteration": index})
             self._synchronise()
             step = (time.perf_counter() - began) / count
-        validation = replace(self.settings, validation_iterations=warmup)
-        self.settings, original = validation, self.settings
-        try:
-            self.validate()
-            self.settings = replace(original, validation_iterations=count)
-            began = time.perf_counter()
-            self.validate()
-            self._synchronise()
-        finally:
-            self.settings = original
+        self.validate(warmup)
+        began = time.perf_counter()
+        self.validate(count)
+        self._synchronise()
         return step, (time.perf_counter() - began) / count
 
     def _workers(self) -> int:
@@ -291,12 +285,13 @@ class Trainer:
             torch.cuda.synchronize(self.device)
 
     @torch.no_grad()
-    def validate(self) -> tuple[float, dict[str, float]]:
-        """Returns the validation loss and the task's pseudo scores on unaugmented validation patches (the
-        network's outputs as the task's ``validation_outputs`` gives them). Under DDP each process scores its
-        part of every batch and the sums are shared."""
+    def validate(self, batches: int | None = None) -> tuple[float, dict[str, float]]:
+        """Returns the validation loss and the task's pseudo scores on ``batches`` (default
+        ``settings.validation_iterations``) unaugmented validation patches (the network's outputs as the task's
+        ``validation_outputs`` gives them). Under DDP each process scores its part of every batch and the sums
+        are shared."""
         losses, totals = [], {}
-        for index in range(self.settings.validation_iterations):
+        for index in range(batches if batches is not None else self.settings.validation_iterations):
             batch = make_batch(self.validation_recipe, index, self.validation_maker)
             data, target = self.with_previous_stage(
                 torch.from_numpy(batch["data"]).to(self.device), torch.from_numpy(batch["target"]).to(self.device)

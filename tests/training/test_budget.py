@@ -83,10 +83,10 @@ def test_budget_minutes_fits_epochs_and_iterations_to_the_measured_step(tmp_path
     assert fit_budget(_Timed, None, full, 0.01, "cpu").epochs == 1
     with pytest.raises(AutosegError, match="--budget_minutes must be a positive number of minutes, got 0"):
         fit_budget(_Timed, None, full, 0, "cpu")
-    from autoseg.training.settings import save_training_settings
+    from autoseg.training.settings import load_training_settings, save_training_settings
 
     save_training_settings(tmp_path, "default", replace(full, epochs=7, iterations_per_epoch=30, validation_iterations=3), full)
-    kept = fit_budget(_Timed, None, full, 10, "cpu", resumed=tmp_path)
+    kept = fit_budget(_Timed, None, full, 10, "cpu", recorded=load_training_settings(tmp_path).settings)
     assert (kept.epochs, kept.iterations_per_epoch, kept.validation_iterations) == (7, 30, 3)
 
 
