@@ -147,7 +147,7 @@ def train_fold(
             settings = fit_budget(trainer_class, setup, settings, budget_minutes, torch_device, recorded)
         settings, optimisation = plan_optimisation(settings, configuration.batch_size, recorded)
         if resume:
-            check_resume(output, trainer, settings)
+            check_resume(output, record, trainer, settings)
         if processes.is_main and num_processes == 1:  # with --num_gpus, the spawned main process records it
             output.mkdir(parents=True, exist_ok=True)
             save_training_settings(output, trainer, settings, trainer_class.default_settings, optimisation)

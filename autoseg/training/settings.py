@@ -102,9 +102,9 @@ def differences(first: TrainingSettings, second: TrainingSettings) -> list[str]:
     return [f"{name} {one[name]!r} -> {two[name]!r}" for name in one if name not in OPERATIONAL and one[name] != two[name]]
 
 
-def check_resume(fold_dir: Path, trainer: str, settings: TrainingSettings) -> None:
-    """Raises AutosegError when a run resumed in ``fold_dir`` would change what it learns."""
-    recorded = load_training_settings(fold_dir)
+def check_resume(fold_dir: Path, recorded: TrainingRecord | None, trainer: str, settings: TrainingSettings) -> None:
+    """Raises AutosegError when a run resumed in ``fold_dir``, whose record is ``recorded``
+    (load_training_settings), would change what it learns."""
     if recorded is None:
         return
     changed = ([f"trainer {recorded.trainer!r} -> {trainer!r}"] if recorded.trainer != trainer else []) + differences(

@@ -15,7 +15,7 @@ from autoseg.errors import AutosegError
 from autoseg.training import poly_lr, train_fold, trainer_settings
 from autoseg.training.budget import plan_optimisation
 from autoseg.training.checkpoint import load_checkpoint, save_checkpoint
-from autoseg.training.settings import check_resume
+from autoseg.training.settings import check_resume, load_training_settings
 from tests.training.conftest import small
 
 
@@ -40,7 +40,8 @@ def test_loss_falls_and_checkpoints_are_written_safely(spine):
     record = json.loads((output / "training_settings.json").read_text())
     assert (record["settings"]["optimiser"], record["settings"]["schedule"]) == ("adamw", "warmup_cosine")
     assert record["optimisation"].startswith("optimisation planned for 48 iterations (fewer than 50,000: a short run, batch 4)")
-    check_resume(output, "default", plan_optimisation(small(4), 4)[0])  # the same request resumes: planning is a pure function
+    # the same request resumes: planning is a pure function
+    check_resume(output, load_training_settings(output), "default", plan_optimisation(small(4), 4)[0])
     splits = json.loads((preprocessed / "splits_final.json").read_text())
     assert len(splits) == 5 and sum(len(f["val"]) for f in splits) == 10
     with pytest.raises(AutosegError, match="already holds a finished training"):
