@@ -149,11 +149,12 @@ def draw(rows: list, keys: list[str], trainers: list[str], path: Path) -> None:
     from matplotlib import pyplot
 
     figure, axes = pyplot.subplots(1, len(keys), figsize=(4 * len(keys), 3.2), squeeze=False)
+    colours = dict(zip(trainers, pyplot.rcParams["axes.prop_cycle"].by_key()["color"] * len(trainers)))  # one per trainer
     for axis, key in zip(axes[0], keys):
         for trainer in trainers:
             points = sorted((r[3], r[4]) for r in rows if r[0] == key and r[2] == trainer)
             if points:
-                axis.plot([p[0] for p in points], [p[1] for p in points], "o-", label=trainer)
+                axis.plot([p[0] for p in points], [p[1] for p in points], "o-", color=colours[trainer], label=trainer)
         axis.set_xscale("log")
         axis.set_xlabel("iterations")
         axis.set_title(f"{key}: {next(r[1] for r in rows if r[0] == key)}", fontsize=9)
