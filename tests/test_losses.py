@@ -108,6 +108,6 @@ def test_a_relative_gradient_keeps_the_loss_and_divides_its_gradient_by_it():
     prediction = torch.tensor([1.0, 2.0, 4.0], requires_grad=True)
     target = torch.tensor([1.5, 2.0, 3.0])
     loss = RelativeGradient(torch.nn.L1Loss())(prediction, target)
-    assert float(loss) == pytest.approx(0.5)  # (0.5 + 0 + 1) / 3: the L1 loss itself
+    assert loss.item() == pytest.approx(0.5)  # (0.5 + 0 + 1) / 3: the L1 loss itself
     loss.backward()
     assert prediction.grad.tolist() == pytest.approx([-1 / 3 / 0.5, 0.0, 1 / 3 / 0.5])  # L1's gradient over 0.5
