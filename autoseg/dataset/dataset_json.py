@@ -12,6 +12,8 @@ from typing import Any
 
 from autoseg.dataset.checks import IGNORE_LABEL, index_map_problems, is_int, names_by_index
 from autoseg.dataset.references import REFERENCE_FORMATS
+from autoseg.dataset.segment_codes import KEY as SEGMENT_CODES
+from autoseg.dataset.segment_codes import Code, codes_by_value
 from autoseg.errors import AutosegError
 from autoseg.io import supported_endings
 
@@ -25,6 +27,7 @@ _PARSED_KEYS = {
     "targets",
     "classes",
     "baseline_channels",
+    SEGMENT_CODES,
 }
 
 
@@ -41,7 +44,9 @@ class DatasetSpec:
     ``baseline_channels`` (regression) maps a target index to the input
     channel that is its unimproved version (the low-dose PET of a standard-dose
     target), scored beside the model as the baseline it must beat; by default
-    target ``i`` has input channel ``i`` where that exists.
+    target ``i`` has input channel ``i`` where that exists. ``segment_codes``
+    (segmentation) holds the DICOM coded concepts of labels, as dataset.json
+    writes them (autoseg.dataset.segment_codes).
     """
 
     channel_names: dict[int, str]
@@ -53,6 +58,7 @@ class DatasetSpec:
     targets: dict[int, str] = field(default_factory=dict)
     classes: dict[str, int] = field(default_factory=dict)
     baseline_channels: dict[int, int] | None = None  # None: the default above
+    segment_codes: dict[str, dict[str, list[str]]] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -93,6 +99,10 @@ class DatasetSpec:
             for value in sorted(self.label_values() - {0, self.ignore_label})
         }
 
+    def label_codes(self) -> dict[int, dict[str, Code]]:
+        """{label value: {"category" | "type" | "modifier": (scheme, value, meaning)}} of the labels given codes."""
+        return codes_by_value(self.labels, self.segment_codes)
+
     def baselines(self) -> dict[int, int]:
         """{target index: input channel index} of the regression targets that have a baseline input."""
         if not self.targets:
@@ -121,6 +131,8 @@ class DatasetSpec:
             data["classes"] = dict(self.classes)
         if self.baseline_channels is not None:
             data["baseline_channels"] = {str(k): v for k, v in self.baseline_channels.items()}
+        if self.segment_codes:
+            data[SEGMENT_CODES] = self.segment_codes
         return {**self.extra, **data}
 
     @classmethod
@@ -144,6 +156,7 @@ class DatasetSpec:
             if "classes" in data
             else {},
             baseline_channels={int(k): v for k, v in data["baseline_channels"].items()} if "baseline_channels" in data else None,
+            segment_codes=data.get(SEGMENT_CODES, {}),
             extra={k: v for k, v in data.items() if k not in _PARSED_KEYS},
         )
 

@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 from autoseg.dataset.checks import IGNORE_LABEL, grid_problems, is_int, label_value_problems, names_by_index
 from autoseg.dataset.layout import SPLITS, Case, Problem, channel_files, relative_name, split_name, visible_files, wrong_ending_message
+from autoseg.dataset.segment_codes import KEY as SEGMENT_CODES
+from autoseg.dataset.segment_codes import segment_code_problems
 from autoseg.io import ImageData
 from autoseg.registry import Registry
 
@@ -30,7 +32,10 @@ class ReferenceFormat:
     name = ""  # dataset.json's ``task``
 
     def spec_problems(self, data: dict) -> list[str]:
-        """Problems with the dataset.json keys that describe this kind's references."""
+        """Problems with the dataset.json keys that describe this kind's references (here: the keys of label
+        maps, which a kind without them must not carry)."""
+        if SEGMENT_CODES in data:
+            return [f"'{SEGMENT_CODES}' describes segmentation labels; a {self.name} dataset has none, remove it"]
         return []
 
     def attach(self, cases: list[Case], root: Path, split: str, spec: DatasetSpec) -> tuple[list[Case], list[Problem]]:
@@ -118,7 +123,7 @@ class LabelMaps(ImageReferences):
     grid_mismatch = "label does not match the images"
 
     def spec_problems(self, data: dict) -> list[str]:
-        return _label_problems(data)
+        return _label_problems(data) or segment_code_problems(data)
 
     def file_problems(self, reference: ImageData, images: ImageData, spec: DatasetSpec, where: str) -> list[Problem]:
         problems = super().file_problems(reference, images, spec, where) + label_value_problems(reference, spec.label_values(), where)
@@ -143,7 +148,7 @@ class TargetImages(ImageReferences):
         targets, problems = names_by_index("targets", data.get("targets"), "regression target", TARGETS_EXAMPLE)
         if "baseline_channels" in data and not problems:
             problems += _baseline_problems(data["baseline_channels"], {str(index) for index in targets}, data.get("channel_names"))
-        return problems
+        return super().spec_problems(data) + problems
 
 
 @register_reference_format
@@ -154,7 +159,7 @@ class ClassTable(ReferenceFormat):
     name = "classification"
 
     def spec_problems(self, data: dict) -> list[str]:
-        return names_by_index("classes", data.get("classes"), "class", CLASSES_EXAMPLE, minimum=2)[1]
+        return super().spec_problems(data) + names_by_index("classes", data.get("classes"), "class", CLASSES_EXAMPLE, minimum=2)[1]
 
     def attach(self, cases: list[Case], root: Path, split: str, spec: DatasetSpec) -> tuple[list[Case], list[Problem]]:
         csv_path, required = root / f"{SPLITS[split][1]}.csv", split == "train"

@@ -2,8 +2,10 @@
 
 One object per case, written with highdicom (the ``autoseg[dicom]`` extra):
 segmentation type BINARY, one segment per label value present in the label
-map's declared labels, each named as dataset.json names it, with the
-algorithm (autoseg, its version) recorded as the segment's automatic source.
+map's declared labels, each named as dataset.json names it and coded as its
+``segment_codes`` code it (autoseg.dataset.segment_codes; "Tissue" where it
+gives none), with the algorithm (autoseg, its version) recorded as the
+segment's automatic source.
 Frames follow the source series slice by slice (the order the series reader
 stacks them, by position along the slice normal), so every label voxel lies at
 the patient coordinates of the source voxel it was predicted for; empty frames
@@ -14,12 +16,16 @@ empty frame, so a viewer shows that the case was segmented and nothing found.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from autoseg.errors import AutosegError
 from autoseg.io.base import atomic_write
 from autoseg.io.dicom import TYPE_2_ATTRIBUTES, require_dicom_extra, series_files
+
+if TYPE_CHECKING:
+    from autoseg.dataset.segment_codes import Code
 
 DICOM_SEG = "dicom_seg"
 DICOM_SEG_ENDING = ".dcm"
@@ -34,10 +40,18 @@ def require_highdicom():
     return highdicom
 
 
-def write_dicom_seg(labels: np.ndarray, source_folder: Path, path: Path, names: dict[int, str], software_version: str) -> Path:
+def write_dicom_seg(
+    labels: np.ndarray,
+    source_folder: Path,
+    path: Path,
+    names: dict[int, str],
+    software_version: str,
+    label_codes: dict[int, dict[str, Code]] | None = None,
+) -> Path:
     """Writes the label map ``labels`` (z, y, x: the grid of the series in ``source_folder`` as read) as a DICOM
     Segmentation object at ``path`` (atomically). ``names``: {label value: segment label} of every value
-    that may occur (background excluded)."""
+    that may occur (background excluded); ``label_codes``: {label value: {"category" | "type" | "modifier": code}}
+    of the values whose coded concepts are known (DatasetSpec.label_codes)."""
     hd = require_highdicom()
     import pydicom
     from pydicom.sr.codedict import codes
@@ -60,19 +74,28 @@ def write_dicom_seg(labels: np.ndarray, source_folder: Path, path: Path, names: 
     segment_of = np.zeros(max(values) + 1, dtype=np.uint16)
     segment_of[values] = np.arange(1, len(values) + 1)
     algorithm = hd.AlgorithmIdentificationSequence(name="autoseg", version=software_version, family=codes.DCM.ArtificialIntelligence)
-    segments = [
-        hd.seg.SegmentDescription(
+
+    def concept(code: Code):
+        scheme, value, meaning = code
+        return hd.sr.CodedConcept(value, scheme, meaning)
+
+    tissue = ("SCT", "85756007", "Tissue")
+    segments = []
+    for number, value in enumerate(values, start=1):
+        coded = {"category": tissue, "type": tissue} | (label_codes or {}).get(value, {})
+        segment = hd.seg.SegmentDescription(
             segment_number=number,
             segment_label=names[value][:64],
-            segmented_property_category=codes.SCT.Tissue,
-            segmented_property_type=codes.SCT.Tissue,
+            segmented_property_category=concept(coded["category"]),
+            segmented_property_type=concept(coded["type"]),
             algorithm_type=hd.seg.SegmentAlgorithmTypeValues.AUTOMATIC,
             algorithm_identification=algorithm,
             tracking_id=f"label {value}",
             tracking_uid=hd.UID(),
         )
-        for number, value in enumerate(values, start=1)
-    ]
+        if "modifier" in coded:  # inside the type's item, where the standard puts it; highdicom has no argument for it
+            segment.SegmentedPropertyTypeCodeSequence[0].SegmentedPropertyTypeModifierCodeSequence = [concept(coded["modifier"])]
+        segments.append(segment)
     segmentation = hd.seg.Segmentation(
         source_images=sources,
         pixel_array=segment_of[labels.astype(np.int64)],

@@ -117,7 +117,7 @@ class ImageWriter:
         )
         for image, path in zip(result.images, files):
             if self.dicom_seg:
-                write_dicom_seg(image, source, path, self.task.spec.label_names(), __version__)
+                write_dicom_seg(image, source, path, self.task.spec.label_names(), __version__, self.task.spec.label_codes())
             else:
                 write_image(ImageData(image[None], geometry), path)
         if self.save_probabilities:

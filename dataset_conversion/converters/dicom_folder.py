@@ -16,7 +16,9 @@ converted to NIfTI on their own grid (patient coordinates, LPS).
 Labels: each distinct segment label across the SEG objects becomes a label
 value, in the order first met (segment number order within a case); where
 segments overlap, the later segment's value wins and the converter says how
-many voxels that concerned. Label files keep their integer values, which must
+many voxels that concerned. Each label's coded concepts (category, type,
+modifier) go into dataset.json's ``segment_codes``, so predictions written as
+DICOM-SEG carry them again. Label files keep their integer values, which must
 be values the SEG objects define when both occur; a dataset of label files
 only names its labels ``label_1``, ``label_2``, ... Needs ``autoseg[dicom]``.
 """
@@ -104,8 +106,11 @@ def _channels(cases: list[SourceCase], wanted: list[str] | None) -> tuple[list[s
     return descriptions[0], {case.case_id: sorted(case.series.values(), key=lambda s: s.description) for case in cases}
 
 
-def _segmentation(path: Path, case: SourceCase, series: list[Series], values: dict[str, int]) -> tuple[np.ndarray, Series]:
-    """The label map of a DICOM-SEG on the grid of the series it references; new segment labels get new values."""
+def _segmentation(
+    path: Path, case: SourceCase, series: list[Series], values: dict[str, int], codes: dict[str, dict[str, list[str]]]
+) -> tuple[np.ndarray, Series]:
+    """The label map of a DICOM-SEG on the grid of the series it references; new segment labels get new values,
+    and their coded concepts go into ``codes`` (dataset.json's segment_codes)."""
     hd = require_highdicom()
     import pydicom
 
@@ -123,14 +128,30 @@ def _segmentation(path: Path, case: SourceCase, series: list[Series], values: di
     labels = np.zeros(masks.shape[:3], dtype=np.uint8)
     overlap = 0
     for index, number in enumerate(numbers):
-        name = str(seg.get_segment_description(number).SegmentLabel)
+        description = seg.get_segment_description(number)
+        name = str(description.SegmentLabel)
         value = values.setdefault(name, len(values) + 1)
+        coded = codes.setdefault(name, _codes(description))
+        if coded != _codes(description):
+            print(f"notice: {path}: segment {name!r} is coded {_codes(description)}, elsewhere {coded}; the first was kept")
         mask = masks[..., index] > 0
         overlap += int(np.count_nonzero(mask & (labels > 0)))
         labels[mask] = value
     if overlap:
         print(f"notice: {path}: {overlap} voxel(s) lie in more than one segment; the later segment's label was kept")
     return labels, source
+
+
+def _codes(description) -> dict[str, list[str]]:
+    """The category, type and (where given) type modifier of a segment, as dataset.json's segment_codes hold them."""
+    type_item = description.SegmentedPropertyTypeCodeSequence[0]
+    items = {"category": description.SegmentedPropertyCategoryCodeSequence[0], "type": type_item}
+    # the modifier sits inside the type's item; objects written before DICOM 2014 put it beside
+    modifiers = type_item.get("SegmentedPropertyTypeModifierCodeSequence") or description.get("SegmentedPropertyTypeModifierCodeSequence")
+    if modifiers:
+        items["modifier"] = modifiers[0]
+    value = {role: item.get("CodeValue") or item.get("LongCodeValue") or item.get("URNCodeValue") for role, item in items.items()}
+    return {role: [str(item.CodingSchemeDesignator), str(value[role]), str(item.CodeMeaning)] for role, item in items.items()}
 
 
 def _where(case: SourceCase, series: Series) -> str:
@@ -154,6 +175,7 @@ def convert_dicom_folder(
             raise AutosegError(f"{case.folder}: several segmentations ({', '.join(found)}); keep one per case.")
     channel_names, chosen = _channels(cases, channels)
     values: dict[str, int] = {}
+    codes: dict[str, dict[str, list[str]]] = {}
     file_values: set[int] = set()
     converted = []
     for case in cases:
@@ -161,7 +183,7 @@ def convert_dicom_folder(
         images = [read_dicom_files(s.files, _where(case, s)) for s in series]
         labels = None
         if case.segmentations:
-            array, segmented = _segmentation(case.segmentations[0], case, series, values)
+            array, segmented = _segmentation(case.segmentations[0], case, series, values, codes)
             labels = ImageData(array[None], images[series.index(segmented)].geometry)
         elif case.label_files:
             labels = read_image(case.label_files[0])
@@ -192,4 +214,6 @@ def convert_dicom_folder(
         "file_ending": ".nii.gz",
         "task": "segmentation",
     }
+    if codes:
+        dataset_json["segment_codes"] = codes
     return write_raw_dataset(raw_root, dataset_id, name, dataset_json, raw_cases(), overwrite)

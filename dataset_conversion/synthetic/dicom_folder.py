@@ -23,6 +23,12 @@ from dataset_conversion.synthetic.registry import case_rng, zoomed_grid
 
 SERIES = {"t1": "T1 MPRAGE sag", "flair": "FLAIR 3D"}
 SEGMENTS = {1: "necrosis", 2: "oedema", 4: "enhancing tumour"}
+ABNORMAL = ("SCT", "49755003", "Morphologically Abnormal Structure")  # SNOMED CT, as DICOM's CID 7150 codes them
+SEGMENT_CODES = {  # what a clinical DICOM-SEG says each segment is
+    1: {"category": ABNORMAL, "type": ("SCT", "6574001", "Necrosis")},
+    2: {"category": ABNORMAL, "type": ("SCT", "79654002", "Edema")},
+    4: {"category": ABNORMAL, "type": ("SCT", "108369006", "Neoplasm")},
+}
 CONVERTED_VALUES = {0: 0, 1: 1, 2: 2, 4: 3}  # BraTS value -> the converter's value (segments in number order)
 
 
@@ -52,7 +58,7 @@ def write_dicom_folder_layout(destination: Path, num_cases: int, num_test: int, 
         if index >= num_cases:
             continue
         if index % 2 == 0:
-            write_dicom_seg(label, study / "SERIES1", patient / "SEG" / "segmentation.dcm", SEGMENTS, "stand-in")
+            write_dicom_seg(label, study / "SERIES1", patient / "SEG" / "segmentation.dcm", SEGMENTS, "stand-in", SEGMENT_CODES)
         else:
             converted = np.vectorize(CONVERTED_VALUES.__getitem__, otypes=[np.uint8])(label)
             write_image(ImageData(converted[None], geometry), patient / "label.nii.gz")

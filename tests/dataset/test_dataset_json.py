@@ -11,6 +11,9 @@ VALID = {
 }
 
 
+LESION = {"category": ["SCT", "49755003", "Morphologically Abnormal Structure"], "type": ["SCT", "52988006", "Lesion"]}
+
+
 def with_changes(**changes):
     data = {**VALID, **changes}
     return {k: v for k, v in data.items() if v is not None}
@@ -47,7 +50,25 @@ def test_valid_nnunet_dataset_json_parses_with_segmentation_default():
         ({"task": "classification", "classes": {"CN": 0, "AD": 2}}, "which must be 0..1, each once"),
         ({"task": "classification", "classes": {"0": "CN", "1": 1}}, "one way for every entry"),
         ({"task": "classification", "classes": {"0": 1, "1": 0}}, "'classes' is ambiguous: class name(s) ['0', '1']"),
-        ({"task": "classification", "classes": {"0": "CN", "2": "AD"}}, "keys must run from \"0\" to \"1\""),
+        ({"task": "classification", "classes": {"0": "CN", "2": "AD"}}, 'keys must run from "0" to "1"'),
+        (
+            {"segment_codes": {"tumour": LESION}},
+            "entry 'tumour' is neither a label name nor a foreground label value; use one of lesion, 1",
+        ),
+        ({"segment_codes": {"background": LESION}}, "entry 'background' is neither"),
+        ({"segment_codes": {"lesion": LESION, "1": LESION}}, "entry '1' and 'lesion' both give codes for label value 1"),
+        (
+            {"segment_codes": {"lesion": {"type": ["SCT", "52988006", "Lesion"]}}},
+            "needs 'category' and 'type' (and may have 'modifier'); missing category",
+        ),
+        ({"segment_codes": {"lesion": {**LESION, "colour": [1, 2, 3]}}}, "unknown 'colour'"),
+        (
+            {"segment_codes": {"lesion": {**LESION, "type": ["SCT", "52988006"]}}},
+            "entry 'lesion' type: must be [coding scheme, code value, code meaning]",
+        ),
+        ({"segment_codes": {"lesion": {**LESION, "modifier": ["SCT", "7771000", "L" * 65]}}}, "longer than DICOM's 64 characters"),
+        ({"segment_codes": ["lesion"]}, "'segment_codes' must be an object"),
+        ({"task": "classification", "classes": {"0": "CN", "1": "AD"}, "segment_codes": {}}, "a classification dataset has none"),
     ],
 )
 def test_each_invalid_dataset_json_is_named(changes, expected):
@@ -79,3 +100,17 @@ def test_baseline_channels_default_to_the_same_index_and_round_trip():
     spec = DatasetSpec.from_json(chosen)
     assert spec.baselines() == {1: 0} and spec.to_json() == chosen
     assert DatasetSpec.from_json({**regression, "baseline_channels": {}}).baselines() == {}
+
+
+def test_segment_codes_reach_label_values_by_name_or_value_and_round_trip():
+    left = ["SCT", "7771000", "Left"]
+    data = with_changes(
+        labels={"background": 0, "whole": [1, 2], "core": [2]},
+        regions_class_order=[1, 2],
+        segment_codes={"2": {**LESION, "modifier": left}},
+    )
+    spec = DatasetSpec.from_json(data)
+    assert spec.label_codes() == {2: {"category": tuple(LESION["category"]), "type": tuple(LESION["type"]), "modifier": tuple(left)}}
+    assert DatasetSpec.from_json(spec.to_json()) == spec and spec.to_json()["segment_codes"] == data["segment_codes"]
+    plain = DatasetSpec.from_json(with_changes(segment_codes={"lesion": LESION}))
+    assert list(plain.label_codes()) == [1] and DatasetSpec.from_json(VALID).label_codes() == {}

@@ -165,7 +165,7 @@ def test_default_id_comes_from_the_source_name_or_is_the_lowest_free(tmp_path):
 
 def test_dicom_patient_folders_with_seg_objects_and_label_files_convert(tmp_path, capsys):
     from dataset_conversion.synthetic.brats import SHAPE, brats_subject
-    from dataset_conversion.synthetic.dicom_folder import CONVERTED_VALUES, scanner_values, write_dicom_folder_layout
+    from dataset_conversion.synthetic.dicom_folder import CONVERTED_VALUES, SEGMENT_CODES, scanner_values, write_dicom_folder_layout
     from dataset_conversion.synthetic.registry import case_rng, zoomed_grid
 
     source = write_dicom_folder_layout(tmp_path / "clinic", num_cases=2, num_test=1, seed=4)
@@ -174,6 +174,8 @@ def test_dicom_patient_folders_with_seg_objects_and_label_files_convert(tmp_path
     dataset = RawDataset(folder)
     assert dataset.spec.channel_names == {0: "FLAIR 3D", 1: "T1 MPRAGE sag"}  # the descriptions both cases share, sorted
     assert dataset.spec.labels == {"background": 0, "necrosis": 1, "oedema": 2, "enhancing tumour": 3}
+    # each label's coded concepts, read from the SEG objects, for predictions written as DICOM-SEG again
+    assert dataset.spec.label_codes() == {CONVERTED_VALUES[value]: codes for value, codes in SEGMENT_CODES.items()}
     assert [c.case_id for c in dataset.cases()] == ["PATIENT000", "PATIENT001"]
     assert [c.case_id for c in dataset.cases("test")] == ["PATIENT002"]
     shape, _ = zoomed_grid(SHAPE, (3.0, 3.0, 3.0), 0.5)

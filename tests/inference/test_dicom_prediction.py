@@ -3,6 +3,7 @@ its DICOM Segmentation puts every label voxel at the patient coordinates of the 
 
 import json
 import math
+import shutil
 import sys
 
 import highdicom as hd
@@ -66,6 +67,7 @@ def test_dicom_seg_output_references_the_series_and_places_each_label_where_the_
     value_of = {number: sorted(names)[number - 1] for number in segments}
     assert [item.SegmentLabel for item in segments.values()] == [names[value] for value in sorted(names)]
     assert all(item.SegmentAlgorithmType == "AUTOMATIC" for item in segments.values())
+    assert {item.SegmentedPropertyTypeCodeSequence[0].CodeMeaning for item in segments.values()} == {"Tissue"}  # no segment_codes
 
     frames_with_labels = {(v, z) for v in sorted(names) for z in range(labels.shape[0]) if (labels[z] == v).any()}
     assert int(seg.NumberOfFrames) == len(frames_with_labels)
@@ -89,3 +91,23 @@ def test_dicom_seg_refuses_inputs_that_are_not_dicom_and_a_missing_highdicom(bra
     assert "pip install 'autoseg[dicom]'" in capsys.readouterr().err
     assert predict(model, nifti, tmp_path / "out", "--output_format", ".nrrd") == 0
     assert json.loads((tmp_path / "out" / "dataset.json").read_text())["labels"] and (tmp_path / "out" / "case.nrrd").is_file()
+
+
+def test_dicom_seg_segments_carry_the_codes_dataset_json_gives(brats_model, inputs, tmp_path):
+    model, _ = brats_model
+    copy = tmp_path / "results" / model.name
+    shutil.copytree(model, copy)
+    dataset_json = json.loads((copy / "dataset.json").read_text())
+    abnormal, left = ["SCT", "49755003", "Morphologically Abnormal Structure"], ["SCT", "7771000", "Left"]
+    dataset_json["segment_codes"] = {"2": {"category": abnormal, "type": ["SCT", "79654002", "Edema"], "modifier": left}}
+    (copy / "dataset.json").write_text(json.dumps(dataset_json))
+    assert predict(copy, inputs[0], tmp_path / "seg", "--output_format", "dicom_seg") == 0
+
+    segments = {item.SegmentLabel: item for item in hd.seg.segread(tmp_path / "seg" / "case.dcm").SegmentSequence}
+    coded = segments["label 2 (in whole_tumour, tumour_core)"]
+    kind = coded.SegmentedPropertyTypeCodeSequence[0]
+    assert (kind.CodingSchemeDesignator, kind.CodeValue, kind.CodeMeaning) == ("SCT", "79654002", "Edema")
+    assert coded.SegmentedPropertyCategoryCodeSequence[0].CodeMeaning == "Morphologically Abnormal Structure"
+    assert kind.SegmentedPropertyTypeModifierCodeSequence[0].CodeValue == "7771000"
+    others = [item for item in segments.values() if item is not coded]
+    assert others and all(item.SegmentedPropertyTypeCodeSequence[0].CodeMeaning == "Tissue" for item in others)
