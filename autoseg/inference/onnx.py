@@ -1,7 +1,8 @@
 """ONNX: a trained configuration exported for deployment outside PyTorch, and onnxruntime as a backend.
 
 ``export_onnx`` writes one ``fold_K.onnx`` per fold (the network in evaluation mode: input ``(N, C, *patch)``
-with a dynamic batch, output ``(N, K, *patch)``; classification ``(N, K)``) and ``autoseg_onnx.json``:
+with a dynamic batch, C the image channels and for a cascade the previous stage's, output ``(N, K, *patch)``;
+classification ``(N, K)``) and ``autoseg_onnx.json``:
 the plans, the dataset.json and the configuration, everything preprocessing, the sliding window and the
 export need. ``load_onnx_networks`` wraps the sessions so the one prediction pipeline runs around them
 (``autoseg predict --backend onnxruntime``, ``load_model(..., backend="onnxruntime")``). Optional extra:
@@ -63,7 +64,8 @@ def export_onnx(trained, output_dir: Path) -> list[Path]:
     staging = Path(tempfile.mkdtemp(prefix=f".{output_dir.name}.", dir=output_dir.parent))
     try:
         configuration, spec = trained.configuration, trained.spec
-        example = torch.zeros(2, spec.num_channels, *configuration.patch_size)
+        inputs = spec.num_channels + trained.task.previous_stage_inputs(configuration)  # a cascade's first-stage channels too
+        example = torch.zeros(2, inputs, *configuration.patch_size)
         batch = torch.export.Dim("batch", min=1, max=4096)
         for fold, network in zip(trained.folds, trained.networks):
             network = _FirstOutput(network.to("cpu", memory_format=torch.contiguous_format)).eval()

@@ -34,6 +34,7 @@ from autoseg.io.nibabel_io import image_from_nibabel
 from autoseg.io.sitk_io import image_from_sitk, image_to_sitk
 from autoseg.paths import data_root, find_dataset, parse_model_folder_name, trained_configurations
 from autoseg.tasks.writers import refuse_non_finite_output
+from autoseg.training.checkpoint import FINAL_CHECKPOINT
 from autoseg.workflows.prediction import (
     Predictor,
     TrainedModel,
@@ -41,6 +42,8 @@ from autoseg.workflows.prediction import (
     load_trained_model,
     predict_folder,
     preprocess_input,
+    previous_stage_channels,
+    previous_stage_folder,
     stack_channels,
 )
 
@@ -107,14 +110,24 @@ def load_model(
         folder = _model_folder(path, configuration, trainer, plans)
     else:
         folder = _model_folder(find_dataset(source, data_root("results", results)), configuration, trainer, plans)
-    if backend == "onnxruntime":
-        model = Model(_onnx_model(_onnx_export_of(folder, checkpoint), folds), device)
-    else:
+    if backend == "torch":
         device = pick_device(str(device) if device is not None else None)
-        model = Model(load_trained_model(folder, folds, checkpoint=checkpoint, device=device), device)
+    model = _load(folder, folds, checkpoint, device, backend)
     if temporary is not None:
         weakref.finalize(model, shutil.rmtree, temporary, True)
     return model
+
+
+def _load(folder: Path, folds: list[str] | None, checkpoint: str, device: torch.device, backend: str) -> Model:
+    """The configuration in the model folder ``folder`` and, for a cascade, the stage it refines (with the same
+    folds and their final checkpoints, as `autoseg predict` takes them)."""
+    if backend == "onnxruntime":
+        trained = _onnx_model(_onnx_export_of(folder, checkpoint), folds)
+    else:
+        trained = load_trained_model(folder, folds, checkpoint=checkpoint, device=device)
+    stage = trained.configuration.previous_stage
+    previous = None if stage is None else _load(previous_stage_folder(folder, stage), trained.folds, FINAL_CHECKPOINT, device, backend)
+    return Model(trained, device, previous)
 
 
 def _onnx_model(folder: Path, folds: list[str] | None) -> TrainedModel:
@@ -162,10 +175,11 @@ def _model_folder(dataset: Path, configuration: str | None, trainer: str, plans:
 
 
 class Model:
-    """A trained configuration, loaded once: its folds' networks on one device (``load_model``)."""
+    """A trained configuration, loaded once: its folds' networks on one device (``load_model``); ``previous``: for
+    a cascade, the model of the stage it refines, which predicts each case first."""
 
-    def __init__(self, trained: TrainedModel, device: torch.device):
-        self.trained, self.device = trained, torch.device(device)
+    def __init__(self, trained: TrainedModel, device: torch.device, previous: Model | None = None):
+        self.trained, self.device, self.previous = trained, torch.device(device), previous
 
     @property
     def spec(self):
@@ -206,14 +220,12 @@ class Model:
         """
         case = self._input(image, spacing, origin, direction)
         data, properties = self._preprocess(case)
-        predictor = Predictor(self.trained, self.device, step_size, mirroring)
-        [output] = predictor.outputs([data])
+        output = self._output(case, data, properties, mirroring, step_size)
         return self._result(case, output, properties, probabilities)
 
     def predict_many(self, items: Iterable, *, probabilities: bool = False, mirroring: bool = True, step_size: float = 0.5) -> Iterator:
         """Predicts several cases in order, preprocessing the next case while the network runs on this one.
         Each item is what ``predict`` takes: an image, or a tuple (image, spacing[, origin[, direction]])."""
-        predictor = Predictor(self.trained, self.device, step_size, mirroring)
 
         def prepare(item):
             case = self._input(*(item if isinstance(item, tuple) else (item,)))
@@ -225,7 +237,7 @@ class Model:
             while pending is not None:
                 case, data, properties = pending.result()
                 pending = _submit_next(background, prepare, iterator)
-                [output] = predictor.outputs([data])
+                output = self._output(case, data, properties, mirroring, step_size)
                 yield self._result(case, output, properties, probabilities)
 
     def predict_folder(self, input_dir: Path, output_dir: Path, **options) -> list[Path]:
@@ -269,13 +281,28 @@ class Model:
 
     def _preprocess(self, case: _Input):
         stage = self.trained.configuration.previous_stage
-        if stage is not None:
+        if stage is not None and self.previous is None:  # an ONNX export holds one stage
             raise AutosegError(
-                f"{self.trained.folder.name} refines {stage} predictions: predict folders with it (model.predict_folder, or "
-                f"autoseg predict, which runs {stage} first), or load 3d_fullres to predict images in memory."
+                f"{self.trained.folder.name} refines {stage} predictions, and this ONNX export holds no {stage} model: load the "
+                f"model folder or its exported .zip (which carry both stages), or give the {stage} predictions to "
+                "autoseg predict (--prev_stage_predictions)."
             )
         image = case.image
         return preprocess_input(self.trained, image.array.astype(np.float32, copy=False), image.geometry, "given")
+
+    def _output(self, case: _Input, data: np.ndarray, properties, mirroring: bool, step_size: float) -> torch.Tensor:
+        """The folds' averaged output for one preprocessed case; a cascade first predicts the stage it refines (with
+        the same mirroring and step size) and takes its label map as input channels."""
+        if self.previous is not None:
+            first = self.previous
+            first_data, first_properties = first._preprocess(case)
+            first_output = first._output(case, first_data, first_properties, mirroring, step_size)
+            refuse_non_finite_output(first_output, first_properties.case_id)
+            trained = first.trained
+            labels = trained.task.restore(first_output, first_properties, trained.configuration, trained.plans, device=first.device)
+            data = np.concatenate([data, previous_stage_channels(self.trained, labels.images[0], properties)])
+        [output] = Predictor(self.trained, self.device, step_size, mirroring).outputs([data])
+        return output
 
     def _result(self, case: _Input, output: torch.Tensor, properties, probabilities: bool):
         trained = self.trained

@@ -123,6 +123,26 @@ def preprocess_input(model: TrainedModel, channels: np.ndarray, geometry, case_i
     return data, CaseProperties.from_record(case_id, geometry, record)
 
 
+def previous_stage_folder(model_folder: Path, stage: str) -> Path:
+    """The model folder of ``stage``, the stage the cascade in ``model_folder`` refines: the same trainer and plans,
+    beside it."""
+    trainer, plans, _ = parse_model_folder_name(model_folder.name)
+    folder = model_folder.parent / f"{trainer}__{plans}__{stage}"
+    if not folder.is_dir():
+        raise AutosegError(
+            f"{model_folder.name} refines the predictions of {folder.name}, which is not in {model_folder.parent}; "
+            "train it (or give its predictions with --prev_stage_predictions)."
+        )
+    return folder
+
+
+def previous_stage_channels(model: TrainedModel, labels: np.ndarray, properties: CaseProperties) -> np.ndarray:
+    """A cascade's extra input channels for one case: the previous stage's label map (on the case's raw grid)
+    brought onto the preprocessed grid and encoded as in training."""
+    grid = labels_on_grid(labels, properties, model.configuration.spacing)
+    return model.task.encode_previous_stage(torch.from_numpy(grid)[None, None])[0].numpy()
+
+
 class Predictor:
     """Predicts preprocessed cases with every fold of a trained model, with optional mirroring; ``previous_stage``
     ({case: raw-geometry label file}): the cascade's first-stage predictions, added as input channels."""
@@ -162,8 +182,7 @@ class Predictor:
         labels = read_image(path).array[0]
         if labels.shape != tuple(shape):
             raise AutosegError(f"{path} has shape {labels.shape}; case {case.case_id}'s images have {tuple(shape)}.")
-        grid = labels_on_grid(labels, properties, self.model.configuration.spacing)
-        return self.model.task.encode_previous_stage(torch.from_numpy(grid)[None, None])[0].numpy()
+        return previous_stage_channels(self.model, labels, properties)
 
     @torch.no_grad()
     def outputs(self, images: list[np.ndarray]) -> list[torch.Tensor]:
@@ -321,13 +340,7 @@ def _previous_stage(model, input_dir, output_dir, cases, folder, device, step_si
     """{case: its previous-stage label file}: from ``folder``, else predicted now by the previous stage's model."""
     stage = model.configuration.previous_stage
     if folder is None:
-        trainer, plans, _ = parse_model_folder_name(model.folder.name)
-        previous_model = model.folder.parent / f"{trainer}__{plans}__{stage}"
-        if not previous_model.is_dir():
-            raise AutosegError(
-                f"{model.folder.name} refines the predictions of {previous_model.name}, which is not in {model.folder.parent}; "
-                "train it (or give its predictions with --prev_stage_predictions)."
-            )
+        previous_model = previous_stage_folder(model.folder, stage)
         folder = Path(output_dir) / stage
         print(f"predicting the previous stage with {previous_model.name} into {folder}")
         first = load_trained_model(previous_model, model.folds, device=device)

@@ -77,13 +77,25 @@ def test_the_cascade_plans_trains_on_out_of_fold_predictions_and_predicts_in_the
     assert main(["predict", "-i", str(inputs), "-o", str(tmp_path / "given"), "-c", "3d_cascade_fullres", *common, *given]) == 0
     np.testing.assert_array_equal(read_image(tmp_path / "given" / f"{case.case_id}.nii.gz").array, predicted.array)
 
-    with pytest.raises(AutosegError, match="refines 3d_lowres predictions: predict folders with it"):
-        autoseg.load_model(fold.parent, device="cpu").predict([str(path) for path in case.image_files])
+    # the Python API predicts the first stage in memory, as predict does into files: the same labels
+    images = [str(path) for path in case.image_files]
+    model = autoseg.load_model(fold.parent, device="cpu")
+    assert model.previous.trained.configuration.name == "3d_lowres" and model.previous.folds == ["0"]
+    np.testing.assert_array_equal(model.predict(images), predicted.array[0])
+    first = read_image(tmp_path / "run" / "3d_lowres" / f"{case.case_id}.nii.gz").array[0]
+    np.testing.assert_array_equal(model.previous.predict(images), first)
+    assert len(np.unique(first)) > 1 and len(np.unique(predicted.array)) > 1  # not empty maps compared with empty maps
+    in_onnxruntime = autoseg.load_model(fold.parent, backend="onnxruntime")  # both stages exported, each into its folder
+    assert (in_onnxruntime.predict(images) == predicted.array[0]).mean() >= 0.999
+    with pytest.raises(AutosegError, match="this ONNX export holds no 3d_lowres model"):
+        autoseg.load_model(fold.parent / "onnx", backend="onnxruntime").predict(images)
 
     archive = export_model(root / "results" / dataset.name, tmp_path / "cascade.zip", ["3d_cascade_fullres"], folds=["0"])
     names = zipfile.ZipFile(archive).namelist()
     for stage in ("3d_cascade_fullres", "3d_lowres"):  # the cascade travels with the stage it refines
         assert f"{dataset.name}/default__plans__{stage}/fold_0/checkpoint_final.pt" in names
+    [labels] = autoseg.load_model(archive, "3d_cascade_fullres", device="cpu").predict_many([images])
+    np.testing.assert_array_equal(labels, predicted.array[0])
 
 
 def test_the_previous_stage_is_perturbed_label_by_label_and_keeps_its_values():
