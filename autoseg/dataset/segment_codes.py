@@ -38,7 +38,8 @@ def label_values_by_key(labels: dict[str, Any]) -> dict[str, int]:
     ignore = labels.get(IGNORE_LABEL)
     plain = {name: value for name, value in labels.items() if is_int(value) and value not in (0, ignore)}
     values = set(plain.values()) | {v for value in labels.values() if isinstance(value, list) for v in value if is_int(v)}
-    return plain | {str(value): value for value in sorted(values - {0, ignore})}
+    by_value = {str(value): value for value in sorted(values - {0, ignore})}
+    return plain | {key: value for key, value in by_value.items() if key not in plain}  # a label named "2" keeps its name
 
 
 def segment_code_problems(data: dict) -> list[str]:
