@@ -24,7 +24,7 @@ from tqdm import tqdm
 from autoseg.dataset import DatasetSpec
 from autoseg.errors import AutosegError
 from autoseg.inference.inputs import InputCase, collect_input_cases
-from autoseg.io import ImageData, atomic_write, file_ending, read_image
+from autoseg.io import ImageData, atomic_write, file_ending, read_image, supported_endings
 from autoseg.io.dicom_seg import DICOM_SEG, require_highdicom
 from autoseg.networks import prepare_for_inference
 from autoseg.paths import parse_model_folder_name
@@ -287,7 +287,7 @@ def predict_folder(
         cases = [case for case in cases if not writer.done(case.case_id, case.ending)]
     previous = None
     if model.configuration.previous_stage is not None:
-        previous = _previous_stage(model, input_dir, output_dir, cases, previous_stage_dir, device, step_size, mirroring)
+        previous = _previous_stage(model, input_dir, output_dir, cases, previous_stage_dir, device, step_size, mirroring, output_format)
     predictor = Predictor(model, device, step_size, mirroring, previous)
     written = []
     progress = tqdm(total=len(cases), desc="predicting", unit="case", disable=not cases)
@@ -336,23 +336,32 @@ def check_output_format(task, cases: list[InputCase], output_format: str | None)
     require_highdicom()
 
 
-def _previous_stage(model, input_dir, output_dir, cases, folder, device, step_size, mirroring) -> dict[str, Path]:
-    """{case: its previous-stage label file}: from ``folder``, else predicted now by the previous stage's model."""
+def _previous_stage(model, input_dir, output_dir, cases, folder, device, step_size, mirroring, output_format) -> dict[str, Path]:
+    """{case: its previous-stage label file}: from ``folder`` (named like the case, in the case's output format or
+    any other image format), else predicted now by the previous stage's model, as label files in the format of the
+    final predictions (NIfTI when those are DICOM-SEG objects)."""
     stage = model.configuration.previous_stage
     if folder is None:
         previous_model = previous_stage_folder(model.folder, stage)
         folder = Path(output_dir) / stage
         print(f"predicting the previous stage with {previous_model.name} into {folder}")
         first = load_trained_model(previous_model, model.folds, device=device)
-        predict_folder(first, input_dir, folder, device=device, step_size=step_size, mirroring=mirroring)
-    found = {case.case_id: Path(folder) / f"{case.case_id}{case.ending}" for case in cases}
-    missing = sorted(case_id for case_id, path in found.items() if not path.is_file())
+        label_files = None if output_format == DICOM_SEG else output_format
+        predict_folder(first, input_dir, folder, device=device, step_size=step_size, mirroring=mirroring, output_format=label_files)
+    found = {case.case_id: _label_file(Path(folder), case) for case in cases}
+    missing = sorted(case_id for case_id, path in found.items() if path is None)
     if missing:
         raise AutosegError(
             f"{folder} has no {stage} prediction for {', '.join(missing[:8])}{' ...' if len(missing) > 8 else ''}; it needs one label "
             "file per case, named like the case."
         )
     return found
+
+
+def _label_file(folder: Path, case: InputCase) -> Path | None:
+    """``folder``'s label file for ``case``: named like the case, with the case's output ending, else another one."""
+    names = [f"{case.case_id}{case.ending}", *(f"{case.case_id}{ending}" for ending in sorted(supported_endings()))]
+    return next((folder / name for name in names if (folder / name).is_file()), None)
 
 
 def _write_all(writer, work: list, device: torch.device) -> list[Path]:

@@ -65,17 +65,24 @@ def test_the_cascade_plans_trains_on_out_of_fold_predictions_and_predicts_in_the
     fold = root / "results" / dataset.name / "default__plans__3d_cascade_fullres" / "fold_0"
     assert json.loads((fold / "validation" / "summary.json").read_text())["mean"]
 
-    common = ["-d", dataset.name, "--results", str(root / "results"), "-f", "0", "--device", "cpu"]
     inputs = dataset.root / "imagesTs"
-    assert main(["predict", "-i", str(inputs), "-o", str(tmp_path / "run"), "-c", "3d_cascade_fullres", *common]) == 0
+
+    def predict(output, *options) -> int:
+        common = ["-d", dataset.name, "--results", str(root / "results"), "-f", "0", "--device", "cpu"]
+        return main(["predict", "-i", str(inputs), "-o", str(tmp_path / output), "-c", "3d_cascade_fullres", *common, *options])
+
+    assert predict("run") == 0
     [case] = dataset.cases("test")
     predicted = read_image(tmp_path / "run" / f"{case.case_id}.nii.gz")
     image = read_image(case.image_files[0])
     assert predicted.spatial_shape == image.spatial_shape and predicted.geometry == image.geometry
     assert (tmp_path / "run" / "3d_lowres" / f"{case.case_id}.nii.gz").is_file()  # the first stage's own prediction
-    given = ["--prev_stage_predictions", str(tmp_path / "run" / "3d_lowres")]
-    assert main(["predict", "-i", str(inputs), "-o", str(tmp_path / "given"), "-c", "3d_cascade_fullres", *common, *given]) == 0
-    np.testing.assert_array_equal(read_image(tmp_path / "given" / f"{case.case_id}.nii.gz").array, predicted.array)
+    # given first-stage predictions (NIfTI files) are found whatever the output format
+    assert predict("given", "--prev_stage_predictions", str(tmp_path / "run" / "3d_lowres"), "--output_format", ".mha") == 0
+    np.testing.assert_array_equal(read_image(tmp_path / "given" / f"{case.case_id}.mha").array, predicted.array)
+    assert predict("nrrd", "--output_format", ".nrrd") == 0  # the first stage's label files in the output's format
+    assert (tmp_path / "nrrd" / "3d_lowres" / f"{case.case_id}.nrrd").is_file()
+    np.testing.assert_array_equal(read_image(tmp_path / "nrrd" / f"{case.case_id}.nrrd").array, predicted.array)
 
     # the Python API predicts the first stage in memory, as predict does into files: the same labels
     images = [str(path) for path in case.image_files]
