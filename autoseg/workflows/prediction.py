@@ -287,7 +287,16 @@ def predict_folder(
         cases = [case for case in cases if not writer.done(case.case_id, case.ending)]
     previous = None
     if model.configuration.previous_stage is not None:
-        previous = _previous_stage(model, input_dir, output_dir, cases, previous_stage_dir, device, step_size, mirroring, output_format)
+        first_stage = dict(
+            device=device,
+            step_size=step_size,
+            mirroring=mirroring,
+            num_parts=num_parts,
+            part_id=part_id,
+            continue_prediction=continue_prediction,
+            output_format=None if output_format == DICOM_SEG else output_format,  # label files, read back below
+        )
+        previous = _previous_stage(model, input_dir, output_dir, cases, previous_stage_dir, first_stage)
     predictor = Predictor(model, device, step_size, mirroring, previous)
     written = []
     progress = tqdm(total=len(cases), desc="predicting", unit="case", disable=not cases)
@@ -336,18 +345,17 @@ def check_output_format(task, cases: list[InputCase], output_format: str | None)
     require_highdicom()
 
 
-def _previous_stage(model, input_dir, output_dir, cases, folder, device, step_size, mirroring, output_format) -> dict[str, Path]:
+def _previous_stage(model, input_dir, output_dir, cases, folder, options: dict) -> dict[str, Path]:
     """{case: its previous-stage label file}: from ``folder`` (named like the case, in the case's output format or
-    any other image format), else predicted now by the previous stage's model, as label files in the format of the
-    final predictions (NIfTI when those are DICOM-SEG objects)."""
+    any other image format), else predicted now by the previous stage's model with ``options`` (predict_folder's:
+    the same part of the cases, resumed likewise, label files in the format of the final predictions)."""
     stage = model.configuration.previous_stage
     if folder is None:
         previous_model = previous_stage_folder(model.folder, stage)
         folder = Path(output_dir) / stage
         print(f"predicting the previous stage with {previous_model.name} into {folder}")
-        first = load_trained_model(previous_model, model.folds, device=device)
-        label_files = None if output_format == DICOM_SEG else output_format
-        predict_folder(first, input_dir, folder, device=device, step_size=step_size, mirroring=mirroring, output_format=label_files)
+        first = load_trained_model(previous_model, model.folds, device=options["device"])
+        predict_folder(first, input_dir, folder, **options)
     found = {case.case_id: _label_file(Path(folder), case) for case in cases}
     missing = sorted(case_id for case_id, path in found.items() if path is None)
     if missing:

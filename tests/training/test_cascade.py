@@ -76,7 +76,12 @@ def test_the_cascade_plans_trains_on_out_of_fold_predictions_and_predicts_in_the
     predicted = read_image(tmp_path / "run" / f"{case.case_id}.nii.gz")
     image = read_image(case.image_files[0])
     assert predicted.spatial_shape == image.spatial_shape and predicted.geometry == image.geometry
-    assert (tmp_path / "run" / "3d_lowres" / f"{case.case_id}.nii.gz").is_file()  # the first stage's own prediction
+    first_file = tmp_path / "run" / "3d_lowres" / f"{case.case_id}.nii.gz"
+    assert first_file.is_file()  # the first stage's own prediction
+    written = first_file.stat().st_mtime_ns
+    assert predict("run", "--continue_prediction") == 0 and first_file.stat().st_mtime_ns == written  # resumed: both stages
+    assert predict("part", "--num_parts", "2", "--part_id", "1") == 0  # the other part: no case, not even in the first stage
+    assert not list((tmp_path / "part").rglob("*.nii.gz"))
     # given first-stage predictions (NIfTI files) are found whatever the output format
     assert predict("given", "--prev_stage_predictions", str(tmp_path / "run" / "3d_lowres"), "--output_format", ".mha") == 0
     np.testing.assert_array_equal(read_image(tmp_path / "given" / f"{case.case_id}.mha").array, predicted.array)
@@ -89,7 +94,7 @@ def test_the_cascade_plans_trains_on_out_of_fold_predictions_and_predicts_in_the
     model = autoseg.load_model(fold.parent, device="cpu")
     assert model.previous.trained.configuration.name == "3d_lowres" and model.previous.folds == ["0"]
     np.testing.assert_array_equal(model.predict(images), predicted.array[0])
-    first = read_image(tmp_path / "run" / "3d_lowres" / f"{case.case_id}.nii.gz").array[0]
+    first = read_image(first_file).array[0]
     np.testing.assert_array_equal(model.previous.predict(images), first)
     assert len(np.unique(first)) > 1 and len(np.unique(predicted.array)) > 1  # not empty maps compared with empty maps
     in_onnxruntime = autoseg.load_model(fold.parent, backend="onnxruntime")  # both stages exported, each into its folder
