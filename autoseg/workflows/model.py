@@ -243,7 +243,10 @@ class Model:
     def predict_folder(self, input_dir: Path, output_dir: Path, **options) -> list[Path]:
         """``autoseg predict``: every case of a folder, written in its input's format and geometry (see
         autoseg.workflows.prediction.predict_folder for ``options``)."""
-        return predict_folder(self.trained, Path(input_dir), Path(output_dir), device=self.device, **options)
+        if options.get("previous_stage_dir") is None:
+            self._require_previous_stage()
+        first = self.previous.trained if self.previous is not None else None
+        return predict_folder(self.trained, Path(input_dir), Path(output_dir), device=self.device, previous_stage_model=first, **options)
 
     # ---------------------------------------------------------------------------------------------------
     def _input(self, image, spacing=None, origin=None, direction=None) -> _Input:
@@ -279,7 +282,7 @@ class Model:
     def _channel_names(self) -> str:
         return ", ".join(f"{index}: {name}" for index, name in self.spec.channel_names.items())
 
-    def _preprocess(self, case: _Input):
+    def _require_previous_stage(self) -> None:
         stage = self.trained.configuration.previous_stage
         if stage is not None and self.previous is None:  # an ONNX export holds one stage
             raise AutosegError(
@@ -287,6 +290,9 @@ class Model:
                 f"model folder or its exported .zip (which carry both stages), or give the {stage} predictions to "
                 "autoseg predict (--prev_stage_predictions)."
             )
+
+    def _preprocess(self, case: _Input):
+        self._require_previous_stage()
         image = case.image
         return preprocess_input(self.trained, image.array.astype(np.float32, copy=False), image.geometry, "given")
 

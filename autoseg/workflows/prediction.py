@@ -237,6 +237,7 @@ def predict_folder(
     continue_prediction: bool = False,
     output_format: str | None = None,
     previous_stage_dir: Path | None = None,
+    previous_stage_model: TrainedModel | None = None,
 ) -> list[Path]:
     """Predicts every case in ``input_dir`` (or part ``part_id`` of ``num_parts``) into ``output_dir``; returns the files written.
 
@@ -246,8 +247,9 @@ def predict_folder(
     ".nrrd", ".mha", ...) for every case, or "dicom_seg" for a DICOM
     Segmentation object per case read from a DICOM series (label maps only).
     A cascade (``3d_cascade_fullres``) refines the previous stage's predictions: those in ``previous_stage_dir``
-    (label files named like the cases), else the previous stage's model (same trainer, plans and folds) predicts
-    the cases first into ``output_dir/{previous stage}/``.
+    (label files named like the cases), else the previous stage's model predicts the cases first into
+    ``output_dir/{previous stage}/``: ``previous_stage_model``, or the one beside ``model``'s folder (same trainer,
+    plans and folds).
     With ``continue_prediction``, cases whose output (and probabilities, if
     asked) already exist are skipped. Outputs are written atomically, so a
     killed run leaves only whole files. ``save_uncertainty`` predicts each fold
@@ -296,7 +298,7 @@ def predict_folder(
             continue_prediction=continue_prediction,
             output_format=None if output_format == DICOM_SEG else output_format,  # label files, read back below
         )
-        previous = _previous_stage(model, input_dir, output_dir, cases, previous_stage_dir, first_stage)
+        previous = _previous_stage(model, input_dir, output_dir, cases, previous_stage_dir, previous_stage_model, first_stage)
     predictor = Predictor(model, device, step_size, mirroring, previous)
     written = []
     progress = tqdm(total=len(cases), desc="predicting", unit="case", disable=not cases)
@@ -345,16 +347,17 @@ def check_output_format(task, cases: list[InputCase], output_format: str | None)
     require_highdicom()
 
 
-def _previous_stage(model, input_dir, output_dir, cases, folder, options: dict) -> dict[str, Path]:
+def _previous_stage(model, input_dir, output_dir, cases, folder, first: TrainedModel | None, options: dict) -> dict[str, Path]:
     """{case: its previous-stage label file}: from ``folder`` (named like the case, in the case's output format or
-    any other image format), else predicted now by the previous stage's model with ``options`` (predict_folder's:
-    the same part of the cases, resumed likewise, label files in the format of the final predictions)."""
+    any other image format), else predicted now by the previous stage's model (``first``, or loaded from beside
+    ``model``) with ``options`` (predict_folder's: the same part of the cases, resumed likewise, label files in the
+    format of the final predictions)."""
     stage = model.configuration.previous_stage
     if folder is None:
-        previous_model = previous_stage_folder(model.folder, stage)
+        if first is None:
+            first = load_trained_model(previous_stage_folder(model.folder, stage), model.folds, device=options["device"])
         folder = Path(output_dir) / stage
-        print(f"predicting the previous stage with {previous_model.name} into {folder}")
-        first = load_trained_model(previous_model, model.folds, device=options["device"])
+        print(f"predicting the previous stage ({stage}) into {folder}")
         predict_folder(first, input_dir, folder, **options)
     found = {case.case_id: _label_file(Path(folder), case) for case in cases}
     missing = sorted(case_id for case_id, path in found.items() if path is None)

@@ -83,7 +83,7 @@ def test_the_cascade_plans_trains_on_out_of_fold_predictions_and_predicts_in_the
     assert predict("part", "--num_parts", "2", "--part_id", "1") == 0  # the other part: no case, not even in the first stage
     assert not list((tmp_path / "part").rglob("*.nii.gz"))
     # given first-stage predictions (NIfTI files) are found whatever the output format
-    assert predict("given", "--prev_stage_predictions", str(tmp_path / "run" / "3d_lowres"), "--output_format", ".mha") == 0
+    assert predict("given", "--prev_stage_predictions", str(first_file.parent), "--output_format", ".mha") == 0
     np.testing.assert_array_equal(read_image(tmp_path / "given" / f"{case.case_id}.mha").array, predicted.array)
     assert predict("nrrd", "--output_format", ".nrrd") == 0  # the first stage's label files in the output's format
     assert (tmp_path / "nrrd" / "3d_lowres" / f"{case.case_id}.nrrd").is_file()
@@ -99,8 +99,15 @@ def test_the_cascade_plans_trains_on_out_of_fold_predictions_and_predicts_in_the
     assert len(np.unique(first)) > 1 and len(np.unique(predicted.array)) > 1  # not empty maps compared with empty maps
     in_onnxruntime = autoseg.load_model(fold.parent, backend="onnxruntime")  # both stages exported, each into its folder
     assert (in_onnxruntime.predict(images) == predicted.array[0]).mean() >= 0.999
+    assert predict("onnx", "--backend", "onnxruntime") == 0  # autoseg predict too: both stages in onnxruntime
+    assert (read_image(tmp_path / "onnx" / f"{case.case_id}.nii.gz").array == predicted.array).mean() >= 0.999
+    one_stage = autoseg.load_model(fold.parent / "onnx", backend="onnxruntime")  # a bare export of the cascade alone
     with pytest.raises(AutosegError, match="this ONNX export holds no 3d_lowres model"):
-        autoseg.load_model(fold.parent / "onnx", backend="onnxruntime").predict(images)
+        one_stage.predict(images)
+    with pytest.raises(AutosegError, match="this ONNX export holds no 3d_lowres model"):
+        one_stage.predict_folder(inputs, tmp_path / "one_stage")
+    one_stage.predict_folder(inputs, tmp_path / "one_stage", previous_stage_dir=first_file.parent)  # the stage given: fine
+    assert (read_image(tmp_path / "one_stage" / f"{case.case_id}.nii.gz").array == predicted.array).mean() >= 0.999
 
     archive = export_model(root / "results" / dataset.name, tmp_path / "cascade.zip", ["3d_cascade_fullres"], folds=["0"])
     names = zipfile.ZipFile(archive).namelist()
