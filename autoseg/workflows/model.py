@@ -303,19 +303,21 @@ class Model:
             first = self.previous
             first_data, first_properties = first._preprocess(case)
             first_output = first._output(case, first_data, first_properties, mirroring, step_size)
-            refuse_non_finite_output(first_output, first_properties.case_id)
-            trained = first.trained
-            labels = trained.task.restore(first_output, first_properties, trained.configuration, trained.plans, device=first.device)
-            data = np.concatenate([data, previous_stage_channels(self.trained, labels.images[0], properties)])
+            labels = first._restore(first_output, first_properties).images[0]
+            data = np.concatenate([data, previous_stage_channels(self.trained, labels, properties)])
         [output] = Predictor(self.trained, self.device, step_size, mirroring).outputs([data])
         return output
 
-    def _result(self, case: _Input, output: torch.Tensor, properties, probabilities: bool):
+    def _restore(self, output: torch.Tensor, properties, probabilities: bool = False):
+        """The task's result for one case's output, on the case's raw grid (a non-finite output is an error)."""
         trained = self.trained
         refuse_non_finite_output(output, properties.case_id)
-        result = trained.task.restore(
+        return trained.task.restore(
             output, properties, trained.configuration, trained.plans, probabilities=probabilities, device=self.device
         )
+
+    def _result(self, case: _Input, output: torch.Tensor, properties, probabilities: bool):
+        result = self._restore(output, properties, probabilities)
         if result.label is not None:  # classification
             names = sorted(self.spec.classes, key=self.spec.classes.get)
             return ClassPrediction(result.label, {name: float(value) for name, value in zip(names, result.probabilities)})

@@ -131,9 +131,10 @@ def _segmentation(
         description = seg.get_segment_description(number)
         name = str(description.SegmentLabel)
         value = values.setdefault(name, len(values) + 1)
-        coded = codes.setdefault(name, _codes(description))
-        if coded != _codes(description):
-            print(f"notice: {path}: segment {name!r} is coded {_codes(description)}, elsewhere {coded}; the first was kept")
+        found = _codes(description)
+        kept = codes.setdefault(name, found)
+        if kept != found:
+            print(f"notice: {path}: segment {name!r} is coded {found}, elsewhere {kept}; the first was kept")
         mask = masks[..., index] > 0
         overlap += int(np.count_nonzero(mask & (labels > 0)))
         labels[mask] = value
