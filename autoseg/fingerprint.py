@@ -22,7 +22,8 @@ from pathlib import Path
 import numpy as np
 
 from autoseg.dataset import Case, DatasetSpec, RawDataset
-from autoseg.io import atomic_write, read_image
+from autoseg.dataset.reading import read_case
+from autoseg.io import atomic_write
 from autoseg.parallel import map_cases
 from autoseg.preprocessing.crop import bounding_box, nonzero_mask
 from autoseg.preprocessing.resample import new_shape
@@ -123,14 +124,14 @@ class Fingerprint:
 
 
 def fingerprint_case(
-    item: tuple[int, Case], spec: DatasetSpec, seed: int, samples: int = SAMPLES_PER_CASE
+    item: tuple[int, Case], spec: DatasetSpec, root: Path, seed: int, samples: int = SAMPLES_PER_CASE
 ) -> tuple[CaseFingerprint, list[np.ndarray], list[np.ndarray]]:
-    """Returns a case's fingerprint and its sampled foreground intensities per channel and per target."""
+    """Returns a case's fingerprint and its sampled foreground intensities per channel and per target; a case
+    verify would refuse is refused (AutosegError naming the file)."""
     index, case = item
     rng = np.random.default_rng([seed, index])
-    images = [read_image(path) for path in case.image_files]
-    channels = np.concatenate([image.array for image in images])
-    geometry = images[0].geometry
+    arrays = read_case(case, spec, root)
+    channels, geometry, target = arrays.channels, arrays.geometry, arrays.target
     mask = nonzero_mask(channels)
     box = bounding_box(mask)
     record = CaseFingerprint(
@@ -140,7 +141,6 @@ def fingerprint_case(
         [stop - start for start, stop in box],
         class_index=case.class_index,
     )
-    target = np.concatenate([read_image(path).array for path in case.label_files]) if case.label_files else None
     foreground, targets = task_for(spec).fingerprint_target(record, target, mask, box, rng)
     intensities = [sample_values(c[foreground], rng, samples) for c in channels]
     return record, intensities, targets
@@ -150,7 +150,9 @@ def compute_fingerprint(dataset: RawDataset, num_processes: int | None = None, s
     """Returns the fingerprint of ``dataset``'s training cases (see the module docstring)."""
     spec = dataset.spec
     cases = dataset.cases("train")
-    results = map_cases(partial(fingerprint_case, spec=spec, seed=seed), list(enumerate(cases)), num_processes, desc="fingerprint")
+    results = map_cases(
+        partial(fingerprint_case, spec=spec, root=dataset.root, seed=seed), list(enumerate(cases)), num_processes, desc="fingerprint"
+    )
     records = [r[0] for r in results]
     intensity = {str(c): IntensityStatistics.of(np.concatenate([r[1][c] for r in results])) for c in range(spec.num_channels)}
     num_targets = len(results[0][2]) if results else 0

@@ -53,4 +53,9 @@ def map_cases(function: Callable[[T], R], items: Iterable[T], num_processes: int
     if workers == 1:
         return [function(item) for item in tqdm(items, desc=desc, disable=disable, leave=False)]
     with ProcessPoolExecutor(max_workers=workers, mp_context=worker_context()) as pool:
-        return list(tqdm(pool.map(function, items), total=len(items), desc=desc, disable=disable, leave=False))
+        try:
+            return list(tqdm(pool.map(function, items), total=len(items), desc=desc, disable=disable, leave=False))
+        except BaseException:
+            # A refused case stops the stage: the cases not yet started are dropped, not computed in vain.
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise

@@ -19,13 +19,14 @@ from pathlib import Path
 import numpy as np
 
 from autoseg.dataset import Case, DatasetSpec, RawDataset, verify_dataset
+from autoseg.dataset.reading import read_case
 from autoseg.errors import AutosegError
 from autoseg.fingerprint import Fingerprint, compute_fingerprint
-from autoseg.io import atomic_write, read_image
+from autoseg.io import atomic_write, remove_leftovers
 from autoseg.parallel import map_cases
 from autoseg.plans import Configuration, Plans, plans_file_name
 from autoseg.preprocessing.pipeline import CaseProperties, preprocess_case
-from autoseg.preprocessing.storage import is_finished, save_case
+from autoseg.preprocessing.storage import CASES_FOLDER, LAYOUT_VERSION, is_finished, save_case, write_case_list
 from autoseg.tasks import Task, task_for
 
 
@@ -97,6 +98,7 @@ def data_settings(plans: Plans, configuration: Configuration, task: Task) -> dic
     """The plan values preprocessed data depends on (kept as the data folder's settings.json); data made
     under other values is redone by preprocessing and refused by training."""
     return {
+        "layout": LAYOUT_VERSION,
         "spacing": configuration.spacing,
         "normalisation": {k: asdict(v) for k, v in plans.normalisation.items()},
         "target_normalisation": {k: asdict(v) for k, v in plans.target_normalisation.items()},
@@ -116,29 +118,27 @@ def check_preprocessed(folder: Path, plans: Plans, configuration: Configuration,
     settings_path = folder / "settings.json"
     recorded = json.loads(settings_path.read_text()) if settings_path.is_file() else None
     if recorded != json.loads(json.dumps(data_settings(plans, source_configuration(plans, configuration), task))):
-        differs = "it records no settings" if recorded is None else "spacing, normalisation or input size differ"
+        differs = "it records no settings" if recorded is None else "spacing, normalisation, input size or storage layout differ"
         raise AutosegError(
-            f"{folder} was not preprocessed with the plans of planner {plans.planner!r} ({differs}): the plans changed since. "
+            f"{folder} was not preprocessed with the plans of planner {plans.planner!r} ({differs}): the plans (or autoseg) changed "
+            "since. "
             f"Run `autoseg preprocess -d {dataset} -pl {plans.planner} -c {configuration.name}` again."
         )
 
 
-def _preprocess_one(item: tuple[int, Case], spec, plans: Plans, configuration: Configuration, folder: Path, seed: int) -> str:
+def _preprocess_one(item: tuple[int, Case], spec, root: Path, plans: Plans, configuration: Configuration, folder: Path, seed: int) -> str:
     index, case = item
     task = task_for(spec)
-    images = [read_image(path) for path in case.image_files]
-    channels = np.concatenate([image.array for image in images])
-    target = None
-    if case.label_files:
-        target = np.concatenate([read_image(path).array for path in case.label_files])
-    data, target, record = preprocess_case(channels, images[0].geometry, target, plans, configuration, task.target_resampling == "label")
+    arrays = read_case(case, spec, root)  # refuses, naming the file, what verify would refuse
+    target, geometry = arrays.target, arrays.geometry
+    data, target, record = preprocess_case(arrays.channels, geometry, target, plans, configuration, task.target_resampling == "label")
     data = task.prepare_input(data, configuration)
     if target is not None:
         target = task.prepare_target(target)
     locations = task.sampling_locations(target, np.random.default_rng([seed, index])) if target is not None else {}
     properties = CaseProperties.from_record(
         case.case_id,
-        images[0].geometry,
+        geometry,
         record,
         class_index=case.class_index,
         subject=case.subject,
@@ -183,10 +183,12 @@ def run_preprocess(
             shutil.rmtree(folder)
         folder.mkdir(parents=True, exist_ok=True)
         atomic_write(settings_path, lambda tmp: tmp.write_text(json.dumps(settings, indent=2) + "\n"))
+        remove_leftovers(folder / CASES_FOLDER)
+        write_case_list(folder, [case.case_id for case in cases])
         todo = [(i, case) for i, case in enumerate(cases) if not is_finished(folder, case.case_id)]
         if len(todo) < len(cases):
             print(f"{folder}: {len(cases) - len(todo)} case(s) already done, {len(todo)} to go")
-        worker = partial(_preprocess_one, spec=dataset.spec, plans=plans, configuration=source, folder=folder, seed=seed)
+        worker = partial(_preprocess_one, spec=dataset.spec, root=dataset.root, plans=plans, configuration=source, folder=folder, seed=seed)
         map_cases(worker, todo, num_processes, desc=f"preprocess {identifier}")
         folders[identifier] = folder
         print(f"preprocessed {len(cases)} cases into {folder}")

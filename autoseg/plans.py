@@ -7,6 +7,7 @@ normalisation) and every later stage honours the edit. See docs/planning.md.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -22,6 +23,12 @@ def plans_file_name(planner: str) -> str:
 
 
 MIN_PATCH_EDGE = 8  # voxels along every axis a network convolves; fewer leave its convolutions mostly padding
+# A forward pass without gradients keeps about this fraction of a training step's activations (the skips and a few
+# transient maps; measured 0.34-0.36 for the plain 2D U-Net on the CPU at 1024^2 and 2048^2): rounded up.
+INFERENCE_ACTIVATION_FRACTION = 0.4
+# The share of a device's memory a plan may take: a GPU's nearly all; the machine's RAM less what the system, the
+# process, its data and its workers need (a 4096 x 4096 2D patch, about 18 GB per tile, is refused on 24 GB).
+MEMORY_SHARE = {"cuda": 0.95, "cpu": 0.7, "mps": 0.7}
 
 
 @dataclass
@@ -74,6 +81,36 @@ class Configuration:
             f"{MIN_PATCH_EDGE} a network needs along an axis it convolves: the images are too thin along it at the spacing "
             f"{self.spacing}"
         )
+
+    def memory_needed_bytes(self, in_channels: int, out_channels: int, *, decoder: bool, training: bool, mixed_precision: bool) -> int:
+        """The modelled peak memory of one training step of the planned batch (``training``), or of one sliding-window
+        tile predicted without gradients (autoseg.networks.memory; the inference share is INFERENCE_ACTIVATION_FRACTION)."""
+        network = network_for(self.architecture)
+        batch = self.batch_size if training else 1
+        estimate = network.memory(self.architecture, self.patch_size, in_channels, out_channels, batch, mixed_precision, decoder)
+        if training:
+            return estimate.total_bytes
+        return int(estimate.activation_bytes * INFERENCE_ACTIVATION_FRACTION + estimate.parameter_bytes / 3 + estimate.workspace_bytes)
+
+    def check_memory(
+        self, device, in_channels: int, out_channels: int, *, decoder: bool, training: bool, source: str = "plans.json"
+    ) -> None:
+        """Raises AutosegError, before anything is allocated, when a training step (or a prediction tile) of this
+        configuration needs more memory than ``device`` has (its MEMORY_SHARE): what would otherwise run until the
+        kernel kills the process, or fail with an out-of-memory error deep inside the network."""
+        from autoseg.device import MIXED_PRECISION, memory_total_bytes
+
+        mixed = device.type in MIXED_PRECISION
+        needed = self.memory_needed_bytes(in_channels, out_channels, decoder=decoder, training=training, mixed_precision=mixed)
+        total = memory_total_bytes(device)
+        usable = MEMORY_SHARE.get(device.type, 1.0) * (total if total is not None else float("inf"))
+        if needed > usable:
+            what = f"a training step (batch {self.batch_size})" if training else "predicting one tile"
+            raise AutosegError(
+                f"{source}: configuration {self.name!r} with patch {self.patch_size} needs about {needed / 2**30:.1f} GB for {what}, "
+                f"more than the {usable / 2**30:.1f} GB {device} can give it. Use a smaller patch_size"
+                f"{' or batch_size' if training else ''} (re-plan with autoseg plan --gpu_memory_gb), or a device with more memory."
+            )
 
     def to_json(self) -> dict:
         data = asdict(self)
@@ -176,8 +213,13 @@ class Plans:
                 )
         for name, config in self.configurations.items():
             where = f"{source}: configuration {name!r}"
+            architecture_problem = _architecture_problem(config.architecture)
+            if architecture_problem:
+                raise AutosegError(f"{where}: {architecture_problem}.")
             network_for(config.architecture, where)
-            if config.batch_size < 1:
+            if not all(_positive_number(value) for value in config.spacing):
+                raise AutosegError(f"{where}: spacing {config.spacing} must be positive millimetres along every axis.")
+            if not _positive_int(config.batch_size):
                 raise AutosegError(f"{where}: batch_size must be at least 1, got {config.batch_size}.")
             if len(config.patch_size) != config.architecture.ndim or len(config.spacing) != (
                 config.ndim if config.slice_axis is None else config.ndim + 1
@@ -190,10 +232,40 @@ class Plans:
             if thin:
                 raise AutosegError(f"{where}: {thin}.")
             divisor = config.architecture.total_stride()
-            if any(p < 1 or p % d for p, d in zip(config.patch_size, divisor)):
+            if not all(_positive_int(p) for p in config.patch_size) or any(p % d for p, d in zip(config.patch_size, divisor)):
                 raise AutosegError(
                     f"{where}: patch_size {config.patch_size} must be positive multiples of {divisor} (the network's total "
                     "stride per axis)."
                 )
-            if any(a < 0 or a >= config.ndim for a in config.mirror_axes):
+            if any(not _int(a) or a < 0 or a >= config.ndim for a in config.mirror_axes):
                 raise AutosegError(f"{where}: mirror_axes {config.mirror_axes} must be spatial axes 0..{config.ndim - 1}.")
+
+
+def _int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _positive_int(value) -> bool:
+    return _int(value) and value > 0
+
+
+def _positive_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value > 0
+
+
+def _architecture_problem(architecture: Architecture) -> str | None:
+    """What makes an edited architecture unbuildable: stage lists of different lengths or axis counts, or a stride,
+    kernel size or feature count that is not a positive whole number."""
+    stages = len(architecture.features_per_stage)
+    if not stages or len(architecture.kernel_sizes) != stages or len(architecture.strides) != stages:
+        return (
+            f"features_per_stage, kernel_sizes and strides must have one entry per stage; got {stages}, "
+            f"{len(architecture.kernel_sizes)} and {len(architecture.strides)}"
+        )
+    if not all(_positive_int(f) for f in architecture.features_per_stage):
+        return f"features_per_stage {architecture.features_per_stage} must be positive whole numbers"
+    for key in ("kernel_sizes", "strides"):
+        values = getattr(architecture, key)
+        if not all(isinstance(v, list) and len(v) == len(values[0]) and all(_positive_int(x) for x in v) for v in values):
+            return f"{key} {values} must list, per stage, one positive whole number per axis"
+    return None

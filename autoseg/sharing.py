@@ -25,6 +25,7 @@ import re
 import shutil
 import tempfile
 import zipfile
+import zlib
 from pathlib import Path
 
 import torch
@@ -33,6 +34,7 @@ from autoseg.dataset import DatasetSpec
 from autoseg.errors import AutosegError
 from autoseg.io import atomic_write
 from autoseg.paths import model_folder_name, parse_model_folder_name
+from autoseg.plans import Plans
 from autoseg.training.checkpoint import load_checkpoint
 from autoseg.training.settings import SETTINGS_FILE
 
@@ -158,6 +160,52 @@ def check_archive(archive: zipfile.ZipFile, source: Path) -> str:
     return datasets.pop()
 
 
+# What one member of a model archive may hold, by kind: the JSON and text files are small; a checkpoint of the
+# largest planned network (ResEnc XL, about 0.4 G parameters in float32) is under 2 GiB, so 16 GiB is generous.
+MAX_MEMBER_BYTES = {".json": 64 * 2**20, ".txt": 4 * 2**20, ".pt": 16 * 2**30}
+# Weights barely compress (a few percent) and JSON about tenfold; a member that inflates more is a decompression bomb.
+MAX_COMPRESSION_RATIO = 100
+DISK_HEADROOM = 0.9  # an archive may fill at most this share of the free space where it is unpacked
+_CHUNK = 2**20
+
+
+def extract_bounded(archive: zipfile.ZipFile, folder: Path, source: Path) -> None:
+    """Extracts the (layout-checked) ``archive`` into ``folder``, refusing before writing anything a member larger
+    than its kind allows, one that inflates more than MAX_COMPRESSION_RATIO times, or a total that would not fit
+    the disk; and, while extracting, a member that inflates past the size it declares (a forged header)."""
+    members = [info for info in archive.infolist() if not info.is_dir()]
+    for info in members:
+        limit = MAX_MEMBER_BYTES[Path(info.filename).suffix]
+        if info.file_size > limit:
+            raise AutosegError(
+                f"{source}: {info.filename} would unpack to {info.file_size / 2**20:.0f} MB, more than a {Path(info.filename).suffix} "
+                f"file of a model holds ({limit / 2**20:.0f} MB at most); nothing was installed. Get the model from its author again."
+            )
+        if info.file_size > _CHUNK and info.file_size > MAX_COMPRESSION_RATIO * max(info.compress_size, 1):
+            raise AutosegError(
+                f"{source}: {info.filename} inflates {info.file_size / max(info.compress_size, 1):.0f}-fold "
+                f"({info.compress_size} bytes to {info.file_size}), as no model file does (a decompression bomb?); nothing was installed."
+            )
+    total, free = sum(info.file_size for info in members), shutil.disk_usage(folder).free
+    if total > DISK_HEADROOM * free:
+        raise AutosegError(
+            f"{source} unpacks to {total / 2**30:.1f} GB and {folder} has {free / 2**30:.1f} GB free; free some space first."
+        )
+    for info in members:
+        target = folder / info.filename
+        target.parent.mkdir(parents=True, exist_ok=True)
+        written = 0
+        try:
+            with archive.open(info) as member, open(target, "wb") as handle:
+                while chunk := member.read(_CHUNK):
+                    written += len(chunk)
+                    if written > info.file_size:
+                        raise AutosegError(f"{source}: {info.filename} inflates past the size it declares; nothing was installed.")
+                    handle.write(chunk)
+        except (zipfile.BadZipFile, zlib.error, EOFError) as error:
+            raise AutosegError(f"{source}: {info.filename} is corrupt ({error}); nothing was installed. Get the model again.") from error
+
+
 def install_model(archive_path: Path, results_root: Path, overwrite: bool = False) -> Path:
     """Installs a model archive into ``results_root``; returns the installed dataset results folder."""
     if not archive_path.is_file():
@@ -177,13 +225,15 @@ def install_model(archive_path: Path, results_root: Path, overwrite: bool = Fals
         results_root.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=f".{dataset}.", dir=results_root))
         try:
-            archive.extractall(staging)
+            extract_bounded(archive, staging, archive_path)
             manifest = json.loads((staging / dataset / MANIFEST).read_text())
             if manifest.get("format_version") != FORMAT_VERSION:
                 raise AutosegError(
                     f"{archive_path} has model format {manifest.get('format_version')!r}; this autoseg reads format "
                     f"{FORMAT_VERSION}. Update autoseg."
                 )
+            for plans in (staging / dataset).glob("*/plans.json"):
+                Plans.load(plans)  # validated: a plans file that cannot work is refused before it is installed
             for checkpoint in (staging / dataset).glob("*/fold_*/checkpoint_final.pt"):
                 load_checkpoint(checkpoint)  # weights_only: refuses anything but tensors
             if target.exists():

@@ -68,86 +68,36 @@ CASES = {
     ),
     "negative learning rate": (lambda r: ["train", "901", "2d", "0", "--lr", "-1", *trained(r)], "--lr must be a positive learning rate"),
     "predict: other channel count": (
-        lambda r: [
-            "predict",
-            "-d",
-            "901",
-            "-c",
-            "2d",
-            "-i",
-            str(make_input(r, "channels", one_channel)),
-            "-o",
-            str(r / "out_channels"),
-            "--results",
-            str(r / "results"),
-        ],
+        lambda r: predict(r, str(make_input(r, "channels", one_channel)), str(r / "out_channels")),
         "_0001",
     ),
     "predict: wrong file ending": (
-        lambda r: [
-            "predict",
-            "-d",
-            "901",
-            "-c",
-            "2d",
-            "-i",
-            str(make_input(r, "ending", wrong_ending)),
-            "-o",
-            str(r / "out_ending"),
-            "--results",
-            str(r / "results"),
-        ],
+        lambda r: predict(r, str(make_input(r, "ending", wrong_ending)), str(r / "out_ending")),
         "notes.txt",
     ),
     "predict: corrupt image": (
-        lambda r: [
-            "predict",
-            "-d",
-            "901",
-            "-c",
-            "2d",
-            "-i",
-            str(make_input(r, "corrupt", corrupt)),
-            "-o",
-            str(r / "out_corrupt"),
-            "--results",
-            str(r / "results"),
-        ],
+        lambda r: predict(r, str(make_input(r, "corrupt", corrupt)), str(r / "out_corrupt")),
         "spine_",
     ),
     "predict: unknown fold": (
-        lambda r: [
-            "predict",
-            "-d",
-            "901",
-            "-c",
-            "2d",
-            "-f",
-            "3",
-            "-i",
-            str(r / "raw" / "Dataset901_LumbarSpineDixon" / "imagesTs"),
-            "-o",
-            str(r / "out_fold"),
-            "--results",
-            str(r / "results"),
-        ],
+        lambda r: predict(r, str(r / "raw" / "Dataset901_LumbarSpineDixon" / "imagesTs"), str(r / "out_fold"), "-f", "3"),
         "fold_3",
     ),
     "output path through a file": (
-        lambda r: [
-            "predict",
-            "-d",
-            "901",
-            "-c",
-            "2d",
-            "-i",
+        lambda r: predict(
+            r,
             str(r / "raw" / "Dataset901_LumbarSpineDixon" / "imagesTs"),
-            "-o",
             str(r / "raw" / "Dataset901_LumbarSpineDixon" / "dataset.json" / "out"),
-            "--results",
-            str(r / "results"),
-        ],
+        ),
         "dataset.json",
+    ),
+    "train: a device this machine lacks": (
+        lambda r: ["train", "901", "2d", "1", "--device", "cuda:7", *trained(r)],
+        "--device cuda:7: this machine has no CUDA device",
+    ),
+    "predict: a device this machine lacks": (
+        lambda r: predict(r, str(r / "raw" / "Dataset901_LumbarSpineDixon" / "imagesTs"), str(r / "out_device"), "--device", "cuda"),
+        "--device cuda: this machine has no CUDA device",
     ),
     "evaluate: missing folder": (lambda r: ["evaluate", str(r / "nowhere"), str(r / "nowhere_either"), "-l", "1"], "nowhere"),
     "plans edited into nonsense": (
@@ -155,6 +105,11 @@ CASES = {
         "patch_size [37, 50] must be positive multiples",
     ),
 }
+
+
+def predict(root, inputs, output, *extra):
+    """``autoseg predict`` of the fold-0 2d model with ``inputs`` into ``output``."""
+    return ["predict", "-d", "901", "-c", "2d", "-i", inputs, "-o", output, "--results", str(root / "results"), *extra]
 
 
 def nonsense_plans(root):

@@ -39,11 +39,13 @@ def test_rerun_skips_finished_cases_and_redoes_a_half_written_one(spine, capsys)
     dataset, output = spine
     plan_and_preprocess(dataset, output, num_processes=1)
     folder = output / "2d"
-    (folder / "spine_002.json").unlink()  # as if killed before the case was finished
-    before = (folder / "spine_000.npy").stat().st_mtime_ns
+    # as if killed while the case was written: its files in a hidden temporary folder, never renamed into place
+    (folder / "cases" / "spine_002").rename(folder / "cases" / ".spine_002.x1y2.tmp")
+    before = (folder / "cases" / "spine_000" / "data.npy").stat().st_mtime_ns
     plan_and_preprocess(dataset, output, num_processes=1)
     assert "3 case(s) already done, 1 to go" in capsys.readouterr().out
-    assert (folder / "spine_000.npy").stat().st_mtime_ns == before and "spine_002" in finished_cases(folder)
+    assert (folder / "cases" / "spine_000" / "data.npy").stat().st_mtime_ns == before and "spine_002" in finished_cases(folder)
+    assert not list((folder / "cases").glob(".*"))  # the leftover removed
 
 
 def test_hand_edited_plans_are_honoured(spine):

@@ -84,8 +84,9 @@ def add_commands(commands) -> None:
     predict.add_argument(
         "--save_uncertainty",
         action="store_true",
-        help="also write uncertainty maps in the input's geometry (segmentation: CASE_entropy, and with 2+ folds "
-        "CASE_mutual_information; regression: CASE_std across folds) and uncertainty.csv, one score per case and structure "
+        help="also write uncertainty maps in the input's geometry, one folder per map (segmentation: uncertainty/entropy/CASE, and "
+        "with 2+ folds uncertainty/mutual_information/CASE; regression: uncertainty/std/CASE across folds) and uncertainty.csv, one "
+        "score per case and structure "
         "to rank cases for review; classification: each class's spread across folds in predictions.csv",
     )
     predict.add_argument(

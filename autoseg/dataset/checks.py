@@ -56,24 +56,70 @@ def names_by_index(key: str, mapping: Any, what: str, example: str, minimum: int
     return {index: name for name, index in sorted(mapping.items(), key=lambda item: item[1])}, []
 
 
+def content_problems(image: ImageData, where: str, check_constant: bool = True) -> list[Problem]:
+    """What makes an image's voxels unusable: no voxels, NaN or infinite values, and (``check_constant``) one value
+    everywhere (an empty channel)."""
+    array = image.array
+    if array.size == 0:
+        return [Problem(where, f"is empty (shape {array.shape}); write the image again with its voxels")]
+    bad = non_finite_count(array)
+    if bad:
+        return [Problem(where, f"contains {bad} NaN/Inf value(s); replace them (e.g. with 0) before training")]
+    if check_constant:
+        first = array.flat[0]
+        if np.all(array == first):
+            return [Problem(where, f"is empty: every voxel has the value {first}; remove the case or give it its real image")]
+    return []
+
+
+def non_finite_count(array: np.ndarray) -> int:
+    """How many NaN or infinite values ``array`` holds (0 for integer arrays)."""
+    return int(np.count_nonzero(~np.isfinite(array))) if np.issubdtype(array.dtype, np.floating) else 0
+
+
 def grid_problems(image: ImageData, reference: ImageData, where: str, what: str) -> list[Problem]:
     """``image`` against the grid of ``reference``: its shape, then its spacing, origin and direction."""
     if image.spatial_shape != reference.spatial_shape:
-        return [Problem(where, f"{what}: shape {image.spatial_shape} vs {reference.spatial_shape}")]
+        return [Problem(where, f"{what}: shape {image.spatial_shape} vs {reference.spatial_shape}; {_ONE_GRID}")]
     differences = image.geometry.differences(reference.geometry)
-    return [Problem(where, f"{what}: {'; '.join(differences)}")] if differences else []
+    return [Problem(where, f"{what}: {'; '.join(differences)}; {_ONE_GRID}")] if differences else []
+
+
+_ONE_GRID = "resample it onto the images' grid (or correct its header)"
 
 
 def label_value_problems(label: ImageData, declared: set[int] | None, where: str) -> list[Problem]:
     """A label map's values: one channel of integers, and only those dataset.json declares (background included;
     None: any integer)."""
     if label.num_channels != 1:
-        return [Problem(where, f"a label file must have one channel, this one has {label.num_channels}")]
-    values = np.unique(label.array)
-    if np.issubdtype(values.dtype, np.floating) and not np.array_equal(values, np.round(values)):
-        return [Problem(where, "label holds non-integer values; labels must be integers")]
-    undeclared = sorted(set(values.astype(np.int64).tolist()) - declared) if declared is not None else []
+        return [Problem(where, f"a label file must have one channel, this one has {label.num_channels}; write the label map alone")]
+    array = label.array
+    if np.issubdtype(array.dtype, np.integer) and array.size and declared is not None:
+        low, high = int(array.min()), int(array.max())
+        # the usual case, decided without sorting every voxel (CT-sized maps)
+        if high - low < len(declared) and set(range(low, high + 1)) <= declared:
+            return []
+    values = np.unique(array)
+    if np.issubdtype(values.dtype, np.floating):
+        values = values[np.isfinite(values)]  # NaN and infinity: content_problems' to report
+        fractional = values[values != np.round(values)]
+        if fractional.size:
+            return [
+                Problem(
+                    where,
+                    f"label holds non-integer values (e.g. {fractional[0]:g}); labels must be integers: write the label map again "
+                    "from its integer labels (a resampled label map needs nearest-neighbour interpolation)",
+                )
+            ]
+    undeclared = sorted(int(v) for v in values if int(v) not in declared) if declared is not None else []
     if undeclared:
         listed = ", ".join(str(v) for v in sorted(declared))
-        return [Problem(where, f"label values {undeclared} are not declared in dataset.json's labels (declared: {listed})")]
+        shown = ", ".join(str(v) for v in undeclared[:8]) + (", ..." if len(undeclared) > 8 else "")
+        return [
+            Problem(
+                where,
+                f"label values [{shown}] are not declared in dataset.json's labels (declared: {listed}); correct the label file or "
+                "declare them",
+            )
+        ]
     return []

@@ -6,15 +6,11 @@ from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
-import numpy as np
-
-from autoseg.dataset.checks import grid_problems
 from autoseg.dataset.dataset_json import DatasetSpec, dataset_json_problems, read_dataset_json
-from autoseg.dataset.layout import Case, Problem, relative_name
+from autoseg.dataset.layout import Case, Problem
 from autoseg.dataset.raw import collect_cases
-from autoseg.dataset.references import REFERENCE_FORMATS
+from autoseg.dataset.reading import inspect_case
 from autoseg.errors import AutosegError
-from autoseg.io import ImageData, read_image
 from autoseg.parallel import map_cases
 
 
@@ -75,54 +71,5 @@ def verify_dataset(dataset_dir: Path, num_processes: int | None = None) -> Verif
     return report
 
 
-def _read(path: Path, root: Path, problems: list[Problem]) -> ImageData | None:
-    try:
-        return read_image(path)
-    except AutosegError as error:
-        cause = error.__cause__ or error
-        problems.append(Problem(relative_name(path, root), f"unreadable or corrupt: {cause}"))
-        return None
-
-
-def _content_problems(image: ImageData, where: str, check_constant: bool) -> list[Problem]:
-    array = image.array
-    if array.size == 0:
-        return [Problem(where, f"is empty (shape {array.shape})")]
-    if np.issubdtype(array.dtype, np.floating):
-        bad = int(np.count_nonzero(~np.isfinite(array)))
-        if bad:
-            return [Problem(where, f"contains {bad} NaN/Inf value(s); replace them (e.g. with 0) before training")]
-    if check_constant:
-        first = array.flat[0]
-        if np.all(array == first):
-            return [Problem(where, f"is empty: every voxel has the value {first}")]
-    return []
-
-
 def _check_case(item: tuple[Case, str], spec: DatasetSpec, root: Path) -> list[Problem]:
-    case, split = item
-    problems: list[Problem] = []
-    images = [(path, _read(path, root, problems)) for path in case.image_files]
-    readable = [(path, image) for path, image in images if image is not None]
-    for path, image in readable:
-        problems += _content_problems(image, relative_name(path, root), check_constant=True)
-    if readable:
-        first_path, first = readable[0]
-        for path, image in readable[1:]:
-            problems += grid_problems(image, first, relative_name(path, root), f"does not match {first_path.name}")
-    if len(readable) == len(images):
-        total = sum(image.num_channels for _, image in readable)
-        if total != spec.num_channels:
-            problems.append(Problem(case.case_id, f"its files hold {total} channel(s) but dataset.json declares {spec.num_channels}"))
-    if not readable:
-        return problems
-    reference = readable[0][1]
-    reference_format = REFERENCE_FORMATS.get(spec.task)
-    for path in case.label_files:
-        label = _read(path, root, problems)
-        if label is None:
-            continue
-        where = relative_name(path, root)
-        problems += _content_problems(label, where, check_constant=False)
-        problems += reference_format.file_problems(label, reference, spec, where)
-    return problems
+    return inspect_case(item[0], spec, root)[1]

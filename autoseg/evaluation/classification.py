@@ -80,18 +80,36 @@ def read_predictions(
                 f"the classes {', '.join(names)}."
             )
         for line, row in enumerate(rows, start=2):
-            if row["case_id"] in table:
-                raise AutosegError(f"{path} line {line}: case {row['case_id']!r} is predicted twice in {folder}.")
-            try:
-                table[row["case_id"]] = np.array([float(row[column]) for column in columns])
-            except ValueError as error:
-                raise AutosegError(f"{path} line {line}: {error}; probabilities must be numbers.") from error
-            if not np.isfinite(table[row["case_id"]]).all():
-                raise AutosegError(
-                    f"{path} line {line}: case {row['case_id']!r} has a NaN or infinite probability; it cannot be scored or "
-                    "ensembled. Predict it again."
-                )
+            table.update(_table_row(row, line, path, columns, names, table, folder))
     return table
+
+
+def _table_row(row: dict, line: int, path: Path, columns: list[str], names: list[str], table: dict, folder) -> dict[str, np.ndarray]:
+    """{case id: values} of one checked row: as many cells as the header, a case predicted once, probabilities
+    that are numbers in [0, 1], and a ``prediction`` that names a class."""
+    where = f"{path} line {line}"
+    if None in row or None in row.values():  # csv.DictReader's marks of a row longer or shorter than the header
+        raise AutosegError(f"{where}: the row has {'more' if None in row else 'fewer'} cells than the header; write one cell per column.")
+    case_id = row["case_id"]
+    if case_id in table:
+        raise AutosegError(f"{where}: case {case_id!r} is predicted twice in {folder}.")
+    try:
+        values = np.array([float(row[column]) for column in columns])
+    except ValueError as error:
+        raise AutosegError(f"{where}: {error}; probabilities must be numbers.") from error
+    if not np.isfinite(values).all():
+        raise AutosegError(
+            f"{where}: case {case_id!r} has a NaN or infinite probability; it cannot be scored or ensembled. Predict it again."
+        )
+    outside = [f"{column} = {value:g}" for column, value in zip(columns, values) if not -1e-6 <= value <= 1 + 1e-6]
+    if outside:
+        raise AutosegError(f"{where}: case {case_id!r} has {', '.join(outside)}; probabilities lie in [0, 1]. Predict it again.")
+    if "prediction" in row and row["prediction"] not in names:
+        raise AutosegError(
+            f"{where}: case {case_id!r} is predicted as {row['prediction']!r}, which is not a class of dataset.json "
+            f"({', '.join(names)}); predict it again."
+        )
+    return {case_id: values}
 
 
 def read_references(path: Path, spec: DatasetSpec) -> dict[str, int]:

@@ -14,6 +14,7 @@ Classification: the class probabilities of the folders' ``predictions.csv``.
 
 from __future__ import annotations
 
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -47,6 +48,12 @@ def average_probability_folders(folders: list[Path], output_dir: Path, task, sav
             raise AutosegError(
                 f"{folder} and {folders[0]} hold different cases ({', '.join(differing[:10])}); ensemble folders predicted from "
                 "the same input."
+            )
+    for case_id in sorted(per_folder[0]):  # every input checked before anything is written
+        shapes = {read_probabilities(folder / f"{case_id}.npz").shape for folder in folders}
+        if len(shapes) > 1:
+            raise AutosegError(
+                f"the folders' probabilities of case {case_id} have different shapes {sorted(shapes)}; they cannot be averaged."
             )
     output_dir.mkdir(parents=True, exist_ok=True)
     written = []
@@ -116,12 +123,41 @@ def average_images(members: list[list[Path]], outputs: list[Path]) -> list[Path]
     return list(outputs)
 
 
+def read_probabilities(path: Path) -> np.ndarray:
+    """The class probabilities (K, *spatial) saved in ``path`` (``{case}.npz``, key ``probabilities``), as float32;
+    AutosegError for anything else: no such array, objects or text instead of numbers, NaN or infinite values, or
+    values outside [0, 1]."""
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            if "probabilities" not in archive.files:
+                raise AutosegError(f"{path} holds {', '.join(archive.files) or 'nothing'}, not 'probabilities'; {_AGAIN}")
+            stored = archive["probabilities"]
+    except AutosegError:
+        raise
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as error:
+        raise AutosegError(f"{path} is not readable saved probabilities ({error}); {_AGAIN}") from error
+    if not (np.issubdtype(stored.dtype, np.floating) or np.issubdtype(stored.dtype, np.integer)) or stored.ndim < 2:
+        raise AutosegError(
+            f"{path} holds an array of {stored.dtype} and shape {stored.shape}, not class probabilities (K, *spatial); {_AGAIN}"
+        )
+    probabilities = stored.astype(np.float32)
+    bad = int(np.count_nonzero(~np.isfinite(probabilities)))
+    if bad:
+        raise AutosegError(f"{path} holds {bad} NaN or infinite probabilities; {_AGAIN}")
+    if probabilities.size and (probabilities.min() < -1e-6 or probabilities.max() > 1 + 1e-6):
+        low, high = probabilities.min(), probabilities.max()
+        raise AutosegError(f"{path} holds values from {low:g} to {high:g}, not probabilities in [0, 1]; {_AGAIN}")
+    return probabilities
+
+
+_AGAIN = "predict that folder again with --save_probabilities."
+
+
 def ensemble_case(probability_files: list[Path], label_file: Path, task, path: Path, probabilities_path: Path | None = None) -> np.ndarray:
     """Averages one case's saved probabilities and writes the label map to ``path`` on ``label_file``'s grid; returns it."""
     total = None
     for source in probability_files:
-        with np.load(source) as archive:
-            probabilities = archive["probabilities"].astype(np.float32)
+        probabilities = read_probabilities(source)
         if total is not None and probabilities.shape != total.shape:
             raise AutosegError(f"{source} has shape {probabilities.shape}, {probability_files[0]} has {total.shape}.")
         total = probabilities if total is None else total + probabilities

@@ -17,8 +17,9 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from autoseg.dataset.checks import non_finite_count
 from autoseg.errors import AutosegError
-from autoseg.io import folder_reader, split_ending, supported_endings
+from autoseg.io import ImageData, folder_reader, split_ending, supported_endings
 from autoseg.io.dicom import DICOM_SERIES
 
 DICOM_OUTPUT_ENDING = ".nii.gz"  # what a case read from DICOM series is written as by default
@@ -85,6 +86,19 @@ def collect_input_cases(folder: Path, num_channels: int) -> list[InputCase]:
     if not cases:
         raise AutosegError(f"{folder} holds no images to predict.")
     return sorted(cases, key=lambda case: case.case_id)
+
+
+def refuse_unusable_input(image: ImageData, where: str) -> ImageData:
+    """``image`` if a model can predict it; else AutosegError naming ``where``: NaN or infinite voxels (the
+    whole output would be NaN) or a geometry without a usable grid (files are checked as they are read; arrays
+    and in-memory images here)."""
+    problems = image.geometry.problems()
+    if problems:
+        raise AutosegError(f"{where}: {'; '.join(problems)}.")
+    bad = non_finite_count(image.array)
+    if bad:
+        raise AutosegError(f"{where} holds {bad} NaN or infinite value(s); replace them (e.g. with 0) and predict it again.")
+    return image
 
 
 def _name_and_format(path: Path) -> tuple[str, str] | None:

@@ -4,13 +4,16 @@ See :mod:`autoseg.io.geometry` for the axis order (stated there once).
 """
 
 from autoseg.io.base import (
+    InvalidGeometry,
     atomic_write,
     file_ending,
     folder_reader,
     get_io,
+    give_default_permissions,
     read_image,
     register_folder_reader,
     register_io,
+    remove_leftovers,
     split_ending,
     supported_endings,
     write_image,
@@ -23,15 +26,18 @@ from autoseg.io.geometry import Geometry, ImageData
 from autoseg.io import nibabel_io, sitk_io, png_io, dicom  # noqa: E402,F401  isort: skip
 
 __all__ = [
+    "InvalidGeometry",
     "Geometry",
     "ImageData",
     "atomic_write",
     "file_ending",
     "folder_reader",
+    "give_default_permissions",
     "get_io",
     "read_image",
     "register_folder_reader",
     "register_io",
+    "remove_leftovers",
     "split_ending",
     "supported_endings",
     "write_image",

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import errno
 import os
+import shutil
 import tempfile
 from abc import ABC, abstractmethod
 from pathlib import Path
@@ -101,16 +103,34 @@ def read_image(path: str | Path, backend: str | None = None) -> ImageData:
     path = Path(path)
     read_folder = folder_reader(path)
     if read_folder is not None:
-        return read_folder(path)
+        return _refuse_invalid_geometry(read_folder(path), path)
     io = get_io(path, backend)
     if not path.is_file():
         raise AutosegError(f"{path}: no such file.")
     try:
-        return io.read(path)
+        image = io.read(path)
     except AutosegError:
         raise
     except Exception as error:  # the libraries raise many types for corrupt files
         raise AutosegError(f"{path}: cannot be read as {file_ending(path)} ({error}). Is the file complete and uncorrupted?") from error
+    return _refuse_invalid_geometry(image, path)
+
+
+class InvalidGeometry(AutosegError):
+    """An image whose header gives no usable grid (``Geometry.problems``); ``problem`` says what, without the path."""
+
+    def __init__(self, path: Path, problem: str):
+        super().__init__(f"{path}: {problem}.")
+        self.problem = problem
+
+
+def _refuse_invalid_geometry(image: ImageData, path: Path) -> ImageData:
+    # Checked where every image is read: a zero spacing would collapse the case when resampled, a singular
+    # direction gives voxels no position, and neither can be written back.
+    problems = image.geometry.problems()
+    if problems:
+        raise InvalidGeometry(path, "; ".join(problems))
+    return image
 
 
 def write_image(image: ImageData, path: str | Path, backend: str | None = None) -> None:
@@ -133,6 +153,24 @@ def _umask() -> int:
 _UMASK = _umask()  # read once, at import: os.umask can only be read by setting it
 
 
+def give_default_permissions(path: Path) -> None:
+    """Gives ``path`` (made private to its owner by mkstemp or mkdtemp) the permissions a plain ``open`` or
+    ``mkdir`` would have given it."""
+    os.chmod(path, (0o777 if Path(path).is_dir() else 0o666) & ~_UMASK)
+
+
+def remove_leftovers(folder: Path) -> list[Path]:
+    """Removes what writes killed mid-way left in ``folder`` (the hidden ``.NAME.XXXX.tmp`` files of
+    ``atomic_write``, and folders named so); returns them. Only for a folder no other process writes in now."""
+    removed = sorted(Path(folder).glob(".*.tmp*")) if Path(folder).is_dir() else []
+    for path in removed:
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+    return removed
+
+
 def atomic_write(path: Path, write: Callable[[Path], None], suffix: str = "") -> None:
     """Calls ``write(tmp)`` for a temporary path beside ``path``, then renames it into place, with the
     permissions a plain ``open`` would give (the temporary file is made private to its owner).
@@ -144,8 +182,36 @@ def atomic_write(path: Path, write: Callable[[Path], None], suffix: str = "") ->
     tmp = Path(tmp_name)
     try:
         write(tmp)
-        os.chmod(tmp, 0o666 & ~_UMASK)
+        give_default_permissions(tmp)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as error:
+        full = disk_full(error, path)
         tmp.unlink(missing_ok=True)
+        if full is not None:
+            raise full from error
         raise
+
+
+_NEARLY_FULL_BYTES = 4 * 2**20
+_DISK_FULL_ERRNOS = {errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)}
+
+
+def disk_full(error: BaseException, path: Path) -> AutosegError | None:
+    """The error to raise when writing ``path`` failed with ``error`` because its disk (or quota) is full, naming
+    ``path``; None for any other failure. Call it before removing what the failed write left: torch reports a full
+    disk as a RuntimeError about stream positions and NumPy as an OSError without an errno ("N requested and M
+    written"), both recognised by the disk being (nearly) full."""
+    said_full = isinstance(error, OSError) and error.errno in _DISK_FULL_ERRNOS
+    unclear = isinstance(error, RuntimeError) or (isinstance(error, OSError) and error.errno is None)
+    if not (said_full or unclear):
+        return None
+    try:
+        free = shutil.disk_usage(Path(path).parent).free
+    except OSError:
+        free = 0
+    if not said_full and free >= _NEARLY_FULL_BYTES:
+        return None
+    return AutosegError(
+        f"{path}: cannot be written, the disk is full ({free / 2**20:.0f} MB free in {Path(path).parent}); free some space and run "
+        "the command again (finished work is kept)."
+    )

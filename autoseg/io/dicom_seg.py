@@ -40,6 +40,19 @@ def require_highdicom():
     return highdicom
 
 
+def missing_frame_of_reference(folders: list[Path]) -> list[Path]:
+    """The series folders whose slices carry no Frame of Reference UID: a DICOM Segmentation shares its source
+    images' frame of reference (the standard requires it), so none can be written for them."""
+    pydicom = require_dicom_extra("--output_format dicom_seg")
+    missing = []
+    for folder in folders:
+        first = next((p for p in sorted(Path(folder).iterdir()) if p.is_file() and not p.name.startswith(".")), None)
+        header = pydicom.dcmread(first, stop_before_pixels=True, specific_tags=["FrameOfReferenceUID"]) if first else None
+        if header is None or not str(getattr(header, "FrameOfReferenceUID", "") or "").strip():
+            missing.append(Path(folder))
+    return missing
+
+
 def write_dicom_seg(
     labels: np.ndarray,
     source_folder: Path,

@@ -64,6 +64,28 @@ class Geometry:
     def from_json(cls, data: dict) -> "Geometry":
         return cls(tuple(data["spacing"]), tuple(data["origin"]), tuple(data["direction"]))
 
+    def problems(self) -> list[str]:
+        """What makes this geometry unusable (empty if nothing): a spacing that is not a positive finite number
+        (a zero column in a NIfTI affine, an unset header), a non-finite origin, or a direction matrix that is
+        not finite or is singular (its axes do not span the space, so the voxels have no position)."""
+        found = []
+        spacing = np.asarray(self.spacing)
+        bad = [axis for axis, value in enumerate(spacing) if not (np.isfinite(value) and value > 0)]
+        if bad:
+            found.append(
+                f"spacing {_fmt(self.spacing)} is not positive along array axis {', '.join(map(str, bad))}; the header's voxel size "
+                "(or the affine's column) is zero, negative or unset: write the image again with its true spacing"
+            )
+        if not np.isfinite(self.origin).all():
+            found.append(f"origin {_fmt(self.origin)} is not finite: write the image again with its true origin")
+        direction = np.asarray(self.direction).reshape(self.ndim, self.ndim)
+        if not np.isfinite(direction).all() or abs(float(np.linalg.det(direction))) < 1e-6:
+            found.append(
+                f"direction {_fmt(self.direction)} is singular (its axes do not span the space); write the image again with a "
+                "valid orientation (e.g. the identity)"
+            )
+        return found
+
     def differences(
         self,
         other: "Geometry",

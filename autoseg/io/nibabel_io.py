@@ -46,8 +46,9 @@ def image_from_nibabel(image, where: str = "the nibabel image") -> ImageData:
     ndim = channels.ndim - 1
     linear = image.affine[:3, :3]
     spacing_xyz = np.linalg.norm(linear, axis=0)
-    direction_lps = _RAS_TO_LPS @ (linear / spacing_xyz)
-    origin_lps = _RAS_TO_LPS @ image.affine[:3, 3]
+    with np.errstate(divide="ignore", invalid="ignore"):  # a zero column or NaN: refused by read_image, naming the file
+        direction_lps = _RAS_TO_LPS @ (linear / spacing_xyz)
+        origin_lps = _RAS_TO_LPS @ image.affine[:3, 3]
     # Reverse the voxel axes: (C, i, j, k) -> (C, k, j, i).
     array = np.ascontiguousarray(np.transpose(channels, (0, *range(ndim, 0, -1))))
     geometry = Geometry(

@@ -79,10 +79,8 @@ class Source:
         return endings.most_common(1)[0][0] if endings else self.spec.file_ending
 
     def cases(self) -> list[str]:
-        """The predicted cases: the task's output files, uncertainty maps (``CASE_entropy`` beside ``CASE``) left out."""
-        names = self.task.cases_in(self.folder, self.output_ending)
-        known = set(names)
-        cases = [n for n in names if not any(n.startswith(f"{other}_") for other in known if other != n)]
+        """The predicted cases: the task's output files (uncertainty maps lie in their own folder)."""
+        cases = self.task.cases_in(self.folder, self.output_ending)
         if not cases:
             raise AutosegError(f"{self.folder} holds no predictions ({self.output_ending} files named like the cases).")
         return cases

@@ -1,9 +1,10 @@
 """Where predicted cases go: image files in the input's geometry and units (``ImageWriter``), with the class
 probabilities (``--save_probabilities``) and the uncertainty maps and per-case scores (``--save_uncertainty``).
 
-Uncertainty maps are written beside each prediction file, named like it with ``_{map}`` before the ending
-(``CASE_entropy.nii.gz``, ``CASE_mutual_information.nii.gz``; regression ``CASE_std.nii.gz``), and each case's
-scores (one per structure or target) go to ``uncertainty.csv``, rewritten after every case.
+Uncertainty maps are written into one folder per map, each named as the prediction it describes
+(``uncertainty/entropy/CASE.nii.gz``, ``uncertainty/mutual_information/CASE.nii.gz``; regression
+``uncertainty/std/CASE.nii.gz``), so no case id can name another case's map; each case's scores (one per
+structure or target) go to ``uncertainty.csv``, rewritten after every case.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
     from autoseg.tasks.base import Task
 
 UNCERTAINTY_TABLE = "uncertainty.csv"
+UNCERTAINTY_FOLDER = "uncertainty"
 
 
 def refuse_non_finite_output(output: torch.Tensor, case_id: str) -> None:
@@ -53,9 +55,9 @@ def on_device_or_cpu(compute, device, what: str):
         return compute(torch.device("cpu"))
 
 
-def uncertainty_file(path: Path, name: str, ending: str) -> Path:
-    """``CASE{ending}`` -> ``CASE_{name}{ending}``: an uncertainty map beside the prediction it describes."""
-    return path.with_name(f"{path.name[: -len(ending)]}_{name}{ending}")
+def uncertainty_file(prediction: Path, name: str) -> Path:
+    """``OUTPUT/CASE{ending}`` -> ``OUTPUT/uncertainty/{name}/CASE{ending}``: the map ``name`` of a prediction file."""
+    return prediction.parent / UNCERTAINTY_FOLDER / name / prediction.name
 
 
 class ImageWriter:
@@ -134,7 +136,7 @@ class ImageWriter:
         written = list(files)
         for name, images in maps.items():
             for image, path in zip(images, image_files):
-                written.append(uncertainty_file(path, name, ending))
+                written.append(uncertainty_file(path, name))
                 write_image(ImageData(image[None].astype(np.float32), geometry), written[-1])
         self.scores[case_id] = self.task.uncertainty_scores(maps, result)
         write_uncertainty_table(self.folder / UNCERTAINTY_TABLE, self.scores)

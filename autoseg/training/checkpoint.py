@@ -12,6 +12,7 @@ from autoseg.io import atomic_write
 
 FINAL_CHECKPOINT = "checkpoint_final.pt"  # the weights at the end of training
 BEST_CHECKPOINT = "checkpoint_best.pt"  # the epoch with the best moving average of the validation pseudo-score
+LATEST_CHECKPOINT = "checkpoint_latest.pt"  # where an unfinished run resumes (``--continue``)
 
 
 def save_checkpoint(path: Path, state: dict) -> None:
@@ -29,6 +30,14 @@ def load_checkpoint(path: Path, device: str | torch.device = "cpu") -> dict:
         return torch.load(path, map_location=device, weights_only=True)
     except Exception as error:  # torch raises several types for truncated or foreign files
         raise AutosegError(f"{path} is not a readable autoseg checkpoint ({type(error).__name__}: {error}).") from error
+
+
+def describe_progress(path: Path) -> str:
+    """How far the run that wrote checkpoint ``path`` got, for a message ("after epoch 12")."""
+    try:
+        return f"{path.name} after epoch {int(load_checkpoint(path)['epoch'])}"
+    except (AutosegError, KeyError, TypeError, ValueError):
+        return f"{path.name}, unreadable"
 
 
 @dataclass

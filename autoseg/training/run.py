@@ -3,21 +3,24 @@
 from __future__ import annotations
 
 import json
+from contextlib import nullcontext
 from pathlib import Path
 
 from autoseg.data.splits import SplitCase, load_or_create_splits
 from autoseg.dataset import DatasetSpec
 from autoseg.device import pick_device
 from autoseg.errors import AutosegError
+from autoseg.io import remove_leftovers
 from autoseg.paths import model_folder_name
 from autoseg.plan_and_preprocess import check_preprocessed
 from autoseg.plans import Plans
-from autoseg.preprocessing.storage import finished_cases, load_properties
+from autoseg.preprocessing.storage import listed_cases, load_properties
 from autoseg.tasks import task_for
 from autoseg.training import distributed
 from autoseg.training.budget import fit_budget, plan_optimisation
 from autoseg.training.cascade import previous_stage_files
-from autoseg.training.checkpoint import BEST_CHECKPOINT, FINAL_CHECKPOINT
+from autoseg.training.checkpoint import BEST_CHECKPOINT, FINAL_CHECKPOINT, LATEST_CHECKPOINT, describe_progress
+from autoseg.training.fold_lock import fold_lock
 from autoseg.training.settings import TrainingSettings, check_resume, load_training_settings, save_training_settings
 from autoseg.training.trainer import FoldSetup, get_trainer
 
@@ -82,17 +85,22 @@ def train_fold(
     """
     trainer_class = get_trainer(trainer)
     settings = settings or trainer_class.default_settings
+    torch_device = pick_device(device)  # a device this machine lacks is refused before anything is written
     plans = Plans.load(preprocessed_dir / plans_file)
     configuration = plans.configuration(configuration_name)
     spec = DatasetSpec.from_json(json.loads((preprocessed_dir / "dataset.json").read_text()), str(preprocessed_dir / "dataset.json"))
     data_folder = preprocessed_dir / configuration.data_identifier
-    case_ids = finished_cases(data_folder) if data_folder.is_dir() else []
-    if not case_ids:
-        raise AutosegError(
-            f"{data_folder} holds no preprocessed cases; run "
-            f"`autoseg preprocess -d {preprocessed_dir.name} -pl {plans.planner} -c {configuration_name}` first."
-        )
-    check_preprocessed(data_folder, plans, configuration, task_for(spec), preprocessed_dir.name)
+    task = task_for(spec)
+    configuration.check_memory(
+        torch_device,
+        spec.num_channels + task.previous_stage_inputs(configuration),
+        task.out_channels(),
+        decoder=task.has_decoder,
+        training=True,
+        source=str(preprocessed_dir / plans_file),
+    )
+    case_ids = listed_cases(data_folder, f"autoseg preprocess -d {preprocessed_dir.name} -pl {plans.planner} -c {configuration_name}")
+    check_preprocessed(data_folder, plans, configuration, task, preprocessed_dir.name)
     properties = [load_properties(data_folder, case_id) for case_id in case_ids]
     cases = [SplitCase(p.case_id, p.class_index, p.subject) for p in properties]
     splits = load_or_create_splits(preprocessed_dir / "splits_final.json", cases)
@@ -104,96 +112,105 @@ def train_fold(
         raise AutosegError(f"fold must be 0-{len(splits) - 1} or 'all', got {fold!r}.")
     plans_name = Path(plans_file).stem
     output = model_folder(results_root, preprocessed_dir.name, trainer, plans_name, configuration_name) / f"fold_{fold}"
-    finished = (output / "checkpoint_final.pt").is_file()
-    if finished and not (resume or validation_only):
-        raise AutosegError(
-            f"{output} already holds a finished training; delete it to train again, or pass --val_only to validate it again."
-        )
-    if validation_only and not finished:
-        raise AutosegError(f"{output} has no checkpoint_final.pt to validate; train the fold first.")
-    if pretrained_weights is not None and resume and (output / "checkpoint_latest.pt").is_file():
-        raise AutosegError(
-            f"--pretrained_weights and --continue both given for {output}: the run already started from the pretrained weights; "
-            "drop --pretrained_weights to continue it."
-        )
-    previous_stage = None
-    if configuration.previous_stage is not None:  # the cascade: the previous stage's out-of-fold predictions
-        previous_model = model_folder(results_root, preprocessed_dir.name, trainer, plans_name, configuration.previous_stage)
-        previous_stage = previous_stage_files(previous_model, configuration_name, [*train_ids, *validation_ids])
-    record_model_inputs(output.parent, preprocessed_dir, plans_file)
-    torch_device = pick_device(device)
-    setup = FoldSetup(
-        spec=spec,
-        plans=plans,
-        configuration=configuration,
-        data_folder=data_folder,
-        train_ids=tuple(train_ids),
-        validation_ids=tuple(validation_ids),
-        output_dir=output,
-        reference_folder=preprocessed_dir / "gt",
-        baseline_folder=preprocessed_dir / "baseline",
-        previous_stage=previous_stage,
-    )
     requested, processes = settings, distributed.from_environment()
-    if not validation_only:
-        record = load_training_settings(output) if resume else None
-        recorded = record.settings if record is not None else None
-        if budget_minutes is not None:
-            if num_processes > 1 or processes.distributed:
-                raise AutosegError(
-                    "--budget_minutes measures the step time of one process; with several, train once with it on one "
-                    "device and pass the --epochs and --iterations_per_epoch it chose."
-                )
-            settings = fit_budget(trainer_class, setup, settings, budget_minutes, torch_device, recorded)
-        settings, optimisation = plan_optimisation(settings, configuration.batch_size, recorded)
-        if resume:
-            check_resume(output, record, trainer, settings)
-        if processes.is_main and num_processes == 1:  # with --num_gpus, the spawned main process records it
-            output.mkdir(parents=True, exist_ok=True)
-            save_training_settings(output, trainer, settings, trainer_class.default_settings, optimisation)
-            print(optimisation, flush=True)
-    if num_processes > 1:
-        distributed.launch(
-            train_fold,
-            num_processes,
-            torch_device.type,
-            preprocessed_dir=preprocessed_dir,
-            results_root=results_root,
-            configuration_name=configuration_name,
-            fold=fold,
-            plans_file=plans_file,
-            device=device,
-            settings=requested,
-            resume=resume,
-            validation_only=validation_only,
-            trainer=trainer,
-            pretrained_weights=pretrained_weights,
-            save_probabilities=save_probabilities,
-            validate_best=validate_best,
+    # Held from here to the end: the checks below and everything written into the fold folder (under torchrun by
+    # the main process; the processes a launch spawns share their launcher's lock).
+    with fold_lock(output) if processes.is_main else nullcontext():
+        if processes.is_main:
+            remove_leftovers(output)  # what a killed run was writing
+        finished = (output / FINAL_CHECKPOINT).is_file()
+        if not (finished or resume or validation_only) and (output / LATEST_CHECKPOINT).is_file():
+            raise AutosegError(
+                f"{output} holds an interrupted run ({describe_progress(output / LATEST_CHECKPOINT)}); pass --continue to resume it, "
+                f"or delete {output} to start over."
+            )
+        if finished and not (resume or validation_only):
+            raise AutosegError(
+                f"{output} already holds a finished training; delete it to train again, or pass --val_only to validate it again."
+            )
+        if validation_only and not finished:
+            raise AutosegError(f"{output} has no checkpoint_final.pt to validate; train the fold first.")
+        if pretrained_weights is not None and resume and (output / LATEST_CHECKPOINT).is_file():
+            raise AutosegError(
+                f"--pretrained_weights and --continue both given for {output}: the run already started from the pretrained weights; "
+                "drop --pretrained_weights to continue it."
+            )
+        previous_stage = None
+        if configuration.previous_stage is not None:  # the cascade: the previous stage's out-of-fold predictions
+            previous_model = model_folder(results_root, preprocessed_dir.name, trainer, plans_name, configuration.previous_stage)
+            previous_stage = previous_stage_files(previous_model, configuration_name, [*train_ids, *validation_ids])
+        record_model_inputs(output.parent, preprocessed_dir, plans_file)
+        setup = FoldSetup(
+            spec=spec,
+            plans=plans,
+            configuration=configuration,
+            data_folder=data_folder,
+            train_ids=tuple(train_ids),
+            validation_ids=tuple(validation_ids),
+            output_dir=output,
+            reference_folder=preprocessed_dir / "gt",
+            baseline_folder=preprocessed_dir / "baseline",
+            previous_stage=previous_stage,
         )
-        return output
-    distributed.start(processes, processes.device(torch_device))
-    try:
-        checkpoint = BEST_CHECKPOINT if validate_best else FINAL_CHECKPOINT
-        fold_trainer = trainer_class(
-            setup,
-            settings,
-            device=torch_device,
-            processes=processes,
-            save_probabilities=save_probabilities,
-            validation_checkpoint=checkpoint,
-        )
-        if validation_only:
-            fold_trainer.validate_only()
+        if not validation_only:
+            record = load_training_settings(output) if resume else None
+            recorded = record.settings if record is not None else None
+            if budget_minutes is not None:
+                if num_processes > 1 or processes.distributed:
+                    raise AutosegError(
+                        "--budget_minutes measures the step time of one process; with several, train once with it on one "
+                        "device and pass the --epochs and --iterations_per_epoch it chose."
+                    )
+                settings = fit_budget(trainer_class, setup, settings, budget_minutes, torch_device, recorded)
+            settings, optimisation = plan_optimisation(settings, configuration.batch_size, recorded)
+            if resume:
+                check_resume(output, record, trainer, settings)
+            if processes.is_main and num_processes == 1:  # with --num_gpus, the spawned main process records it
+                output.mkdir(parents=True, exist_ok=True)
+                save_training_settings(output, trainer, settings, trainer_class.default_settings, optimisation)
+                print(optimisation, flush=True)
+        if num_processes > 1:
+            distributed.launch(
+                train_fold,
+                num_processes,
+                torch_device.type,
+                preprocessed_dir=preprocessed_dir,
+                results_root=results_root,
+                configuration_name=configuration_name,
+                fold=fold,
+                plans_file=plans_file,
+                device=device,
+                settings=requested,
+                resume=resume,
+                validation_only=validation_only,
+                trainer=trainer,
+                pretrained_weights=pretrained_weights,
+                save_probabilities=save_probabilities,
+                validate_best=validate_best,
+            )
             return output
-        if pretrained_weights is not None:
-            fold_trainer.load_pretrained(Path(pretrained_weights))
-        where = f"{processes.world_size} processes on {fold_trainer.device.type}" if processes.distributed else str(fold_trainer.device)
-        fold_trainer.say(
-            f"training {preprocessed_dir.name} {configuration_name} fold {fold} on {where}: {len(train_ids)} training, "
-            f"{len(validation_ids)} validation cases -> {output}"
-        )
-        fold_trainer.run(resume=resume)
-    finally:
-        distributed.stop()
-    return output
+        distributed.start(processes, processes.device(torch_device))
+        try:
+            checkpoint = BEST_CHECKPOINT if validate_best else FINAL_CHECKPOINT
+            fold_trainer = trainer_class(
+                setup,
+                settings,
+                device=torch_device,
+                processes=processes,
+                save_probabilities=save_probabilities,
+                validation_checkpoint=checkpoint,
+            )
+            if validation_only:
+                fold_trainer.validate_only()
+                return output
+            if pretrained_weights is not None:
+                fold_trainer.load_pretrained(Path(pretrained_weights))
+            where = f"{processes.world_size} processes on {fold_trainer.device.type}" if processes.distributed else str(fold_trainer.device)
+            fold_trainer.say(
+                f"training {preprocessed_dir.name} {configuration_name} fold {fold} on {where}: {len(train_ids)} training, "
+                f"{len(validation_ids)} validation cases -> {output}"
+            )
+            fold_trainer.run(resume=resume)
+        finally:
+            distributed.stop()
+        return output

@@ -38,7 +38,14 @@ from autoseg.registry import Registry
 from autoseg.tasks import task_for
 from autoseg.training.budget import NNUNET, plan_optimisation
 from autoseg.training.cascade import next_stage_file, write_next_stage
-from autoseg.training.checkpoint import BEST_CHECKPOINT, FINAL_CHECKPOINT, load_checkpoint, load_pretrained_weights, save_checkpoint
+from autoseg.training.checkpoint import (
+    BEST_CHECKPOINT,
+    FINAL_CHECKPOINT,
+    LATEST_CHECKPOINT,
+    load_checkpoint,
+    load_pretrained_weights,
+    save_checkpoint,
+)
 from autoseg.training.distributed import Processes
 from autoseg.training.log import EpochRecord, TrainingLog
 from autoseg.training.optim import OPTIMISERS, SCHEDULES
@@ -309,7 +316,7 @@ class Trainer:
         """Trains to ``settings.epochs``; returns the log. Checkpoints go to ``output_dir``."""
         settings = self.settings
         self.output_dir.mkdir(parents=True, exist_ok=True)
-        latest = self.output_dir / "checkpoint_latest.pt"
+        latest = self.output_dir / LATEST_CHECKPOINT
         if resume and latest.is_file():
             self.restore(latest)
         start, stop = self.start_epoch * settings.iterations_per_epoch, settings.epochs * settings.iterations_per_epoch

@@ -16,6 +16,11 @@ def ensemble_folders(folders: list[Path], output_dir: Path, save_probabilities_t
     """Averages the probabilities of ``folders`` case by case into ``output_dir``; returns the label files written."""
     if len(folders) < 2:
         raise AutosegError("an ensemble needs at least two prediction folders.")
+    inputs = [folder for folder in folders if Path(folder).resolve() == Path(output_dir).resolve()]
+    if inputs:
+        raise AutosegError(
+            f"the output folder {output_dir} is one of the folders to ensemble; its predictions would be overwritten. Choose another -o."
+        )
     spec_path = folders[0] / "dataset.json"
     if not spec_path.is_file():
         raise AutosegError(f"{spec_path} not found; ensemble folders written by autoseg predict --save_probabilities.")

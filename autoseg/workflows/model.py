@@ -28,6 +28,7 @@ import torch
 
 from autoseg.device import pick_device
 from autoseg.errors import AutosegError
+from autoseg.inference.inputs import refuse_unusable_input
 from autoseg.inference.onnx import MANIFEST, export_onnx, is_onnx_export, load_onnx_networks
 from autoseg.io import Geometry, ImageData, read_image
 from autoseg.io.nibabel_io import image_from_nibabel
@@ -269,6 +270,7 @@ class Model:
             )
         if case.kind != "array" and spacing is not None:
             raise AutosegError("spacing, origin and direction are for NumPy arrays; an image carries its own.")
+        refuse_unusable_input(case.image, f"the {case.kind} image" if case.kind != "files" else str(first))
         needed, ndim = self.spec.num_channels, len(self.trained.configuration.spacing)
         if case.image.num_channels != needed:
             raise AutosegError(f"the image has {case.image.num_channels} channel(s); the model needs {needed} ({self._channel_names()}).")

@@ -23,9 +23,9 @@ from tqdm import tqdm
 
 from autoseg.dataset import DatasetSpec
 from autoseg.errors import AutosegError
-from autoseg.inference.inputs import InputCase, collect_input_cases
+from autoseg.inference.inputs import InputCase, collect_input_cases, refuse_unusable_input
 from autoseg.io import ImageData, atomic_write, file_ending, read_image, supported_endings
-from autoseg.io.dicom_seg import DICOM_SEG, require_highdicom
+from autoseg.io.dicom_seg import DICOM_SEG, missing_frame_of_reference, require_highdicom
 from autoseg.networks import prepare_for_inference
 from autoseg.paths import parse_model_folder_name
 from autoseg.plans import Configuration, Plans
@@ -33,6 +33,7 @@ from autoseg.preprocessing.pipeline import CaseProperties, labels_on_grid, prepr
 from autoseg.tasks import task_for
 from autoseg.training.checkpoint import load_checkpoint
 from autoseg.training.settings import model_warnings
+from autoseg.workflows.prediction_record import RECORD, claim_folder, run_record
 
 
 @dataclass
@@ -76,6 +77,10 @@ def load_trained_model(
     if not folds:
         raise AutosegError(f"{folder} holds no fold with {checkpoint}; train a fold first (autoseg train).")
     task = task_for(spec)
+    in_channels = spec.num_channels + task.previous_stage_inputs(configuration)
+    configuration.check_memory(
+        torch.device(device), in_channels, task.out_channels(), decoder=task.has_decoder, training=False, source=str(folder / "plans.json")
+    )
     networks = []
     for fold in folds:
         path = folder / f"fold_{fold}" / checkpoint
@@ -109,7 +114,8 @@ def stack_channels(images: list[ImageData], names: list[str], case: str) -> Imag
 def read_case(case: InputCase, num_channels: int) -> tuple[np.ndarray, object]:
     """Returns (channels (C, *spatial), geometry of channel 0); channels must share one grid."""
     names = [path.name for path in case.files]
-    image = stack_channels([read_image(path) for path in case.files], names, f"case {case.case_id}")
+    images = [refuse_unusable_input(read_image(path), str(path)) for path in case.files]
+    image = stack_channels(images, names, f"case {case.case_id}")
     channels = image.array.astype(np.float32, copy=False)
     if channels.shape[0] != num_channels:
         raise AutosegError(f"case {case.case_id} has {channels.shape[0]} channels; the model needs {num_channels}.")
@@ -273,7 +279,14 @@ def predict_folder(
     if output_format is not None and output_format != DICOM_SEG:
         cases = [replace(case, ending=output_format) for case in cases]
     output_dir.mkdir(parents=True, exist_ok=True)
-    _write_settings(output_dir, model, step_size, mirroring, input_dir)
+    if model.configuration.previous_stage is None:
+        previous_source = None
+    elif previous_stage_dir is not None:
+        previous_source = str(Path(previous_stage_dir).resolve())
+    else:
+        previous_source = f"predicted into {model.configuration.previous_stage}/"
+    run = dict(step_size=step_size, mirroring=mirroring, output_format=output_format, previous_stage=previous_source)
+    _claim(output_dir, model, input_dir, run, continue_prediction)
     part = f"part{part_id}of{num_parts}" if num_parts > 1 else ""
     writer = model.task.case_writer(
         output_dir,
@@ -345,6 +358,13 @@ def check_output_format(task, cases: list[InputCase], output_format: str | None)
             "(CASE_0000/), or choose an image format."
         )
     require_highdicom()
+    missing = missing_frame_of_reference([case.dicom_series for case in cases])
+    if missing:
+        raise AutosegError(
+            f"--output_format {DICOM_SEG}: the series {', '.join(str(path) for path in missing[:3])}{' ...' if len(missing) > 3 else ''} "
+            "carry no Frame of Reference UID, which a DICOM Segmentation must share with its source images; nothing was predicted. "
+            "Give the series their Frame of Reference UID (the scanner's export usually has it), or choose an image format."
+        )
 
 
 def _previous_stage(model, input_dir, output_dir, cases, folder, first: TrainedModel | None, options: dict) -> dict[str, Path]:
@@ -385,16 +405,9 @@ def _write_all(writer, work: list, device: torch.device) -> list[Path]:
     return written
 
 
-def _write_settings(output_dir: Path, model: TrainedModel, step_size: float, mirroring: bool, input_dir: Path) -> None:
-    """Records how the folder was predicted (from which images, for the QC report), and the dataset.json and plans
-    the evaluation needs."""
-    settings = {
-        "input": str(Path(input_dir).resolve()),
-        "model": str(model.folder),
-        "configuration": model.configuration.name,
-        "folds": model.folds,
-        "step_size": step_size,
-        "mirroring": mirroring,
-    }
-    atomic_write(output_dir / "prediction.json", lambda tmp: tmp.write_text(json.dumps(settings, indent=2) + "\n"))
+def _claim(output_dir: Path, model: TrainedModel, input_dir: Path, options: dict, continuing: bool) -> None:
+    """Records the run in prediction.json (refusing a folder holding another run's outputs: prediction_record.py),
+    and writes the dataset.json the evaluation needs."""
+    holds_outputs = any(not p.name.startswith(".") and p.name not in (RECORD, "dataset.json") for p in output_dir.iterdir())
+    claim_folder(output_dir, run_record(model, input_dir=input_dir, **options), holds_outputs=holds_outputs, continuing=continuing)
     atomic_write(output_dir / "dataset.json", lambda tmp: tmp.write_text(json.dumps(model.spec.to_json(), indent=2) + "\n"))

@@ -1,6 +1,7 @@
 """Each converter on a tiny copy laid out like the original release."""
 
 import json
+import re
 
 import nibabel as nib
 import numpy as np
@@ -191,3 +192,28 @@ def test_dicom_patient_folders_with_seg_objects_and_label_files_convert(tmp_path
         convert_dataset("png_pairs", source, tmp_path / "raw", 33, channels=["T1"])
     folder = convert_dataset("dicom_folder", source, tmp_path / "raw", 34, channels=["t1"])
     assert RawDataset(folder).spec.channel_names == {0: "t1"}
+
+
+def edit_msd(task, edit):
+    msd = json.loads((task / "dataset.json").read_text())
+    edit(msd)
+    (task / "dataset.json").write_text(json.dumps(msd))
+
+
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        (lambda msd: msd["labels"].update({"tumour": "3"}), "labels ['tumour'] must each map a whole number"),
+        (lambda msd: msd["training"][1].pop("label"), "'training'[1]: a training case needs an 'image' and a 'label'"),
+        (lambda msd: msd["training"][0].update(label="../../secret.nii.gz"), "leads outside"),
+        (lambda msd: msd["test"].append("/etc/hostname"), "leads outside"),
+        (lambda msd: msd.update(training="all of them"), "'training' must be a list"),
+    ],
+)
+def test_a_malformed_or_escaping_msd_dataset_json_is_refused_and_nothing_is_written(tmp_path, edit, message):
+    task = make_msd_task(tmp_path)
+    (tmp_path / "secret.nii.gz").write_bytes((task / "labelsTr" / "BRATS_000.nii.gz").read_bytes())
+    edit_msd(task, edit)
+    with pytest.raises(AutosegError, match=re.escape(message)):
+        convert_dataset("decathlon", task, tmp_path / "raw", 14)
+    assert not (tmp_path / "raw").exists() or not any((tmp_path / "raw").iterdir())

@@ -158,3 +158,72 @@ def test_a_prediction_on_its_references_grid_is_scored_without_the_flag(tmp_path
     references, predictions = folders(tmp_path, SEGMENTATION, lesion(), lesion())
     assert evaluate(references, predictions) == 0
     assert json.loads((predictions / "summary.json").read_text())["mean"]["lesion"]["dice"] == 1.0
+
+
+TABLE_FAULTS = {
+    "a row with a cell too few": ("a,AD,0.2\n", "line 2: the row has fewer cells than the header"),
+    "a row with a cell too many": ("a,AD,0.2,0.8,0.5\n", "line 2: the row has more cells than the header"),
+    "a probability above 1": ("a,AD,0.2,1.8\n", "probability_AD = 1.8; probabilities lie in [0, 1]"),
+    "a negative probability": ("a,CN,-0.2,0.8\n", "probability_CN = -0.2"),
+    "an unknown class": ("a,MCI,0.2,0.8\n", "is predicted as 'MCI', which is not a class of dataset.json (CN, AD)"),
+}
+
+
+@pytest.mark.parametrize("fault", list(TABLE_FAULTS))
+def test_a_malformed_classification_table_is_refused_by_evaluate(tmp_path, fault, capsys):
+    row, message = TABLE_FAULTS[fault]
+    predictions = tmp_path / "pred"
+    predictions.mkdir()
+    (predictions / "dataset.json").write_text(json.dumps(CLASSIFICATION))
+    (predictions / "predictions.csv").write_text("case_id,prediction,probability_CN,probability_AD\n" + row)
+    (tmp_path / "labelsTs.csv").write_text("case_id,label\na,AD\n")
+    assert evaluate(tmp_path / "labelsTs.csv", predictions) == 2
+    error = capsys.readouterr().err
+    assert message in error and "Traceback" not in error
+
+
+def probability_folder(folder, probabilities, labels=None):
+    """A prediction folder as predict --save_probabilities writes it: case_0.nii.gz and case_0.npz."""
+    folder.mkdir(parents=True)
+    (folder / "dataset.json").write_text(json.dumps(SEGMENTATION))
+    write_image(ImageData((lesion() if labels is None else labels)[None], GEOMETRY), folder / "case_0.nii.gz")
+    np.savez(folder / "case_0.npz", **probabilities)
+    return folder
+
+
+def good_probabilities():
+    foreground = lesion().astype(np.float32)
+    return np.stack([1 - foreground, foreground])
+
+
+ENSEMBLE_FAULTS = {
+    "text instead of numbers": ({"probabilities": np.array(["a", "b"])}, "holds an array of <U1"),
+    "no probabilities array": ({"weights": good_probabilities()}, "holds weights, not 'probabilities'"),
+    "a NaN probability": ({"probabilities": np.where(lesion() > 0, np.nan, good_probabilities())}, "NaN or infinite probabilities"),
+    "values beyond probabilities": ({"probabilities": good_probabilities() * 3}, "not probabilities in [0, 1]"),
+    "objects (a pickle)": ({"probabilities": np.array([{"a": 1}], dtype=object)}, "is not readable saved probabilities"),
+}
+
+
+@pytest.mark.parametrize("fault", list(ENSEMBLE_FAULTS))
+def test_an_ensemble_checks_every_input_before_writing_anything(tmp_path, fault, capsys):
+    stored, message = ENSEMBLE_FAULTS[fault]
+    first = probability_folder(tmp_path / "a", {"probabilities": good_probabilities()})
+    np.savez(first / "case_1.npz", probabilities=good_probabilities())  # a second case, fine in both folders
+    write_image(ImageData(lesion()[None], GEOMETRY), first / "case_1.nii.gz")
+    second = probability_folder(tmp_path / "b", {"probabilities": good_probabilities()})
+    np.savez(second / "case_1.npz", **stored)
+    write_image(ImageData(lesion()[None], GEOMETRY), second / "case_1.nii.gz")
+    assert main(["ensemble", "-i", str(first), str(second), "-o", str(tmp_path / "out")]) == 2
+    error = capsys.readouterr().err
+    assert message in error and "case_1.npz" in error and "Traceback" not in error
+    assert not (tmp_path / "out").exists() or not list((tmp_path / "out").glob("*.nii.gz"))
+
+
+def test_an_ensemble_into_one_of_its_inputs_is_refused(tmp_path, capsys):
+    first = probability_folder(tmp_path / "a", {"probabilities": good_probabilities()})
+    second = probability_folder(tmp_path / "b", {"probabilities": good_probabilities()})
+    before = (first / "case_0.nii.gz").read_bytes()
+    assert main(["ensemble", "-i", str(first), str(second), "-o", str(first)]) == 2
+    assert "is one of the folders to ensemble" in capsys.readouterr().err
+    assert (first / "case_0.nii.gz").read_bytes() == before

@@ -111,3 +111,17 @@ def test_dicom_seg_segments_carry_the_codes_dataset_json_gives(brats_model, inpu
     assert kind.SegmentedPropertyTypeModifierCodeSequence[0].CodeValue == "7771000"
     others = [item for item in segments.values() if item is not coded]
     assert others and all(item.SegmentedPropertyTypeCodeSequence[0].CodeMeaning == "Tissue" for item in others)
+
+
+def test_dicom_seg_of_series_without_a_frame_of_reference_is_refused_before_predicting(brats_model, inputs, tmp_path, capsys):
+    model, _ = brats_model
+    dicom = tmp_path / "no_frame"
+    shutil.copytree(inputs[0], dicom)
+    for path in (dicom / "case_0000").iterdir():
+        dataset = pydicom.dcmread(path)
+        del dataset.FrameOfReferenceUID
+        dataset.save_as(path)
+    assert predict(model, dicom, tmp_path / "seg", "--output_format", "dicom_seg") == 2
+    error = capsys.readouterr().err
+    assert "carry no Frame of Reference UID" in error and "case_0000" in error and "Traceback" not in error
+    assert not (tmp_path / "seg").exists()

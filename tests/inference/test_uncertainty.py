@@ -3,6 +3,7 @@ across folds for regression and classification, and maps written in the input's 
 
 import csv
 import math
+import shutil
 from dataclasses import replace
 
 import numpy as np
@@ -115,10 +116,10 @@ def test_maps_are_written_in_the_inputs_geometry_with_one_score_per_case_and_str
         source = read_image(case.image_files[0])
         prediction = read_image(tmp_path / "out" / f"{case.case_id}{ending}")
         for name in ("entropy", "mutual_information"):
-            image = read_image(tmp_path / "out" / f"{case.case_id}_{name}{ending}")
+            image = read_image(tmp_path / "out" / "uncertainty" / name / f"{case.case_id}{ending}")
             assert image.spatial_shape == source.spatial_shape and image.geometry == source.geometry
             assert image.array.dtype == np.float32 and image.array.min() >= 0
-        entropy_map = read_image(tmp_path / "out" / f"{case.case_id}_entropy{ending}").array[0]
+        entropy_map = read_image(tmp_path / "out" / "uncertainty" / "entropy" / f"{case.case_id}{ending}").array[0]
         assert entropy_map.max() <= math.log(len(dataset.spec.labels)) + 1e-5 and entropy_map.max() > 0
         # labels are those of the folds' mean logits: the plain prediction's
         plain = model.predict([str(p) for p in case.image_files])
@@ -153,3 +154,22 @@ def test_classification_writes_each_classs_spread_across_folds_into_predictions_
         folds = [model.predict(files) for model in single]
         expected = np.std([[fold.probabilities[name] for name in ("healthy", "lesion")] for fold in folds], axis=0)
         np.testing.assert_allclose([float(row["spread_healthy"]), float(row["spread_lesion"])], expected, atol=2e-6)
+
+
+def test_a_case_named_like_another_cases_map_keeps_its_own_prediction(two_folds, tmp_path):
+    """Cases X and X_entropy: the maps lie in uncertainty/{map}/, so neither case's files overwrite the other's."""
+    folder, dataset = two_folds
+    source = dataset.cases("test")[0]
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    ending = dataset.spec.file_ending
+    for case_id in ("x", "x_entropy"):
+        for index, path in enumerate(source.image_files):
+            shutil.copy(path, inputs / f"{case_id}_{index:04d}{ending}")
+    model = autoseg.load_model(folder, device="cpu")
+    model.predict_folder(inputs, tmp_path / "out", save_uncertainty=True)
+    prediction = read_image(tmp_path / "out" / f"x_entropy{ending}").array[0]
+    assert np.issubdtype(prediction.dtype, np.integer)  # a label map, not x's entropy
+    assert np.array_equal(prediction, read_image(tmp_path / "out" / f"x{ending}").array[0])
+    for case_id in ("x", "x_entropy"):
+        assert read_image(tmp_path / "out" / "uncertainty" / "entropy" / f"{case_id}{ending}").array.dtype == np.float32

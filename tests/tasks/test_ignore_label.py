@@ -16,6 +16,7 @@ from autoseg.dataset.dataset_json import dataset_json_problems
 from autoseg.evaluation import score_label_maps
 from autoseg.io import ImageData, read_image, write_image
 from autoseg.losses import DiceCELoss, RegionDiceBCELoss
+from autoseg.preprocessing.storage import finished_cases, load_locations
 from autoseg.tasks import task_for
 
 LABELS = {"background": 0, "muscle": 1, "fat": 2, "ignore": 3}
@@ -110,8 +111,9 @@ def test_a_sparsely_labelled_dataset_converts_verifies_trains_and_predicts_dense
         : len(plans["configurations"]["2d"]["architecture"]["features_per_stage"])
     ]
     (preprocessed / dataset.name / "plans.json").write_text(json.dumps(plans))
-    locations = np.load(next((preprocessed / dataset.name / "2d").glob("*_locations.npz")))
-    assert "annotated" in locations.files and str(ignore) not in locations.files
+    folder = preprocessed / dataset.name / "2d"
+    locations = load_locations(folder, finished_cases(folder)[0])
+    assert "annotated" in locations and str(ignore) not in locations
     training = ["--epochs", "2", "--iterations_per_epoch", "4", "--validation_iterations", "1", "--num_workers", "0"]
     assert main(["train", "77", "2d", "0", "--preprocessed", str(preprocessed), "--results", str(results), *training]) == 0
     fold = results / dataset.name / "default__plans__2d" / "fold_0"

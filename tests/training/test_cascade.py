@@ -16,6 +16,7 @@ from autoseg.dataset import RawDataset
 from autoseg.errors import AutosegError
 from autoseg.io import read_image
 from autoseg.plans import Plans
+from autoseg.preprocessing.storage import load_arrays
 from autoseg.sharing import export_model
 
 TINY = ["--epochs", "1", "--iterations_per_epoch", "2", "--validation_iterations", "1", "--num_workers", "0", "--device", "cpu"]
@@ -58,7 +59,7 @@ def test_the_cascade_plans_trains_on_out_of_fold_predictions_and_predicts_in_the
     stored = sorted(p.stem for p in lowres_model.glob("fold_*/predicted_next_stage/3d_cascade_fullres/*.npz"))
     assert stored == sorted(case.case_id for case in dataset.cases())  # every training case, out of fold
     first = next(lowres_model.glob("fold_0/predicted_next_stage/3d_cascade_fullres/*.npz"))
-    data = np.load(root / "preprocessed" / dataset.name / fullres.data_identifier / f"{first.stem}.npy", mmap_mode="r")
+    data, _ = load_arrays(root / "preprocessed" / dataset.name / fullres.data_identifier, first.stem)
     assert np.load(first)["labels"].shape == data.shape[1:]  # on the full-resolution grid
 
     assert train(root, dataset, "3d_cascade_fullres", "0") == 0
