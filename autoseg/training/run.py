@@ -49,6 +49,29 @@ def record_model_inputs(model_dir: Path, preprocessed_dir: Path, plans_file: str
             atomic_write(existing, lambda tmp: tmp.write_text(text))
 
 
+def check_fold_folder(output: Path, *, resume: bool, validation_only: bool, pretrained_weights: Path | None) -> None:
+    """Refuses what the fold folder ``output`` holds when it does not fit the request: a finished training (without
+    --continue or --val_only), an interrupted one (without --continue: never restarted over), no final checkpoint to
+    validate, or pretrained weights for a run that already started from them."""
+    finished = (output / FINAL_CHECKPOINT).is_file()
+    if not (finished or resume or validation_only) and (output / LATEST_CHECKPOINT).is_file():
+        raise AutosegError(
+            f"{output} holds an interrupted run ({describe_progress(output / LATEST_CHECKPOINT)}); pass --continue to resume it, "
+            f"or delete {output} to start over."
+        )
+    if finished and not (resume or validation_only):
+        raise AutosegError(
+            f"{output} already holds a finished training; delete it to train again, or pass --val_only to validate it again."
+        )
+    if validation_only and not finished:
+        raise AutosegError(f"{output} has no checkpoint_final.pt to validate; train the fold first.")
+    if pretrained_weights is not None and resume and (output / LATEST_CHECKPOINT).is_file():
+        raise AutosegError(
+            f"--pretrained_weights and --continue both given for {output}: the run already started from the pretrained weights; "
+            "drop --pretrained_weights to continue it."
+        )
+
+
 def train_fold(
     preprocessed_dir: Path,
     results_root: Path,
@@ -118,23 +141,7 @@ def train_fold(
     with fold_lock(output) if processes.is_main else nullcontext():
         if processes.is_main:
             remove_leftovers(output)  # what a killed run was writing
-        finished = (output / FINAL_CHECKPOINT).is_file()
-        if not (finished or resume or validation_only) and (output / LATEST_CHECKPOINT).is_file():
-            raise AutosegError(
-                f"{output} holds an interrupted run ({describe_progress(output / LATEST_CHECKPOINT)}); pass --continue to resume it, "
-                f"or delete {output} to start over."
-            )
-        if finished and not (resume or validation_only):
-            raise AutosegError(
-                f"{output} already holds a finished training; delete it to train again, or pass --val_only to validate it again."
-            )
-        if validation_only and not finished:
-            raise AutosegError(f"{output} has no checkpoint_final.pt to validate; train the fold first.")
-        if pretrained_weights is not None and resume and (output / LATEST_CHECKPOINT).is_file():
-            raise AutosegError(
-                f"--pretrained_weights and --continue both given for {output}: the run already started from the pretrained weights; "
-                "drop --pretrained_weights to continue it."
-            )
+        check_fold_folder(output, resume=resume, validation_only=validation_only, pretrained_weights=pretrained_weights)
         previous_stage = None
         if configuration.previous_stage is not None:  # the cascade: the previous stage's out-of-fold predictions
             previous_model = model_folder(results_root, preprocessed_dir.name, trainer, plans_name, configuration.previous_stage)
