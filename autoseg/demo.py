@@ -20,6 +20,7 @@ from pathlib import Path
 
 from autoseg.dataset import RawDataset, verify_dataset
 from autoseg.networks import Architecture
+from autoseg.tasks import task_for
 
 
 @dataclass(frozen=True)
@@ -110,60 +111,9 @@ def run_demo(
     test = _predict_held_out(
         model_dir, dataset.root, results_root / dataset.name / "demo_predictions", recipe, draw_overlay=task == "spine"
     )
-    if "classes" in validation:
-        _print_classification(validation, test, [case.class_index for case in dataset.cases("train")])
-    elif "baseline" in validation:
-        _print_regression(validation, test)
-    else:
-        print("Dice per muscle      fold-0 validation   held-out test cases")
-        for name, values in validation["mean"].items():
-            print(f"  {name:<20} {values['dice']:>12.3f} {test['mean'][name]['dice']:>18.3f}")
+    print(task_for(dataset.spec).held_out_text(validation, test, dataset.cases("train")))
     print("demo finished.")
     return True
-
-
-def _print_regression(validation: dict, test: dict) -> None:
-    """Model vs the low-dose input it improves on, per metric, for the fold-0 validation and the test cases."""
-    width = 2 + max(len(target) for target in validation["mean"]) + len(" PSNR (dB)")
-    print(f"{'':<{width}}{'fold-0 validation':>22}{'held-out test cases':>24}")
-    print(f"{'':<{width}}{'model':>11}{'input':>11}{'model':>12}{'input':>12}")
-    for target, values in validation["mean"].items():
-        for metric, unit in (("psnr", " (dB)"), ("ssim", ""), ("nrmse", ""), ("mae", "")):
-            cells = [
-                values[metric],
-                validation["baseline"]["mean"][target][metric],
-                test["mean"][target][metric],
-                test["baseline"]["mean"][target][metric],
-            ]
-            print(
-                f"  {target + ' ' + metric.upper() + unit:<{width - 2}}{cells[0]:>11.3f}{cells[1]:>11.3f}{cells[2]:>12.3f}{cells[3]:>12.3f}"
-            )
-    print("(inside each reference's body mask; MAE in the target's units; higher PSNR and SSIM, lower NRMSE and MAE are better)")
-
-
-def _print_classification(validation: dict, test: dict, training_classes: list[int]) -> None:
-    """The model's metrics beside those of always answering the training cases' majority class."""
-    import numpy as np
-
-    from autoseg.evaluation.classification import CLASSIFICATION_METRICS, classification_metrics
-
-    names = validation["classes"]
-    majority = int(np.bincount(training_classes, minlength=len(names)).argmax())
-
-    def majority_metrics(summary: dict) -> dict:
-        references = np.array([names.index(row["reference"]) for row in summary["cases"].values()])
-        return classification_metrics(references, np.tile(np.eye(len(names))[majority], (len(references), 1)))
-
-    baselines = majority_metrics(validation), majority_metrics(test)
-    print(f"{'':<20}{'fold-0 validation':>22}{'held-out test cases':>24}")
-    print(f"{'':<20}{'model':>11}{'majority':>11}{'model':>12}{'majority':>12}")
-    for metric in CLASSIFICATION_METRICS:
-        cells = [validation["metrics"][metric], baselines[0][metric], test["metrics"][metric], baselines[1][metric]]
-        print(f"  {metric:<18}" + "".join(f"{value:>{width}.3f}" for value, width in zip(cells, (11, 11, 12, 12))))
-    print(
-        f"({validation['metrics']['cases']} validation and {test['metrics']['cases']} test cases; majority: always {names[majority]!r}, "
-        f"the most common training class; sensitivity and AUC are for {names[-1]!r})"
-    )
 
 
 def _predict_held_out(model_dir: Path, raw: Path, output: Path, recipe: DemoRecipe, draw_overlay: bool) -> dict:

@@ -131,7 +131,7 @@ def _preprocess_one(item: tuple[int, Case], spec, root: Path, plans: Plans, conf
     task = task_for(spec)
     arrays = read_case(case, spec, root)  # refuses, naming the file, what verify would refuse
     target, geometry = arrays.target, arrays.geometry
-    data, target, record = preprocess_case(arrays.channels, geometry, target, plans, configuration, task.target_resampling == "label")
+    data, target, record = preprocess_case(arrays.channels, geometry, target, plans, configuration, task.target_is_label)
     data = task.prepare_input(data, configuration)
     if target is not None:
         target = task.prepare_target(target)

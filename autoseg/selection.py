@@ -14,10 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from autoseg.dataset import DatasetSpec
 from autoseg.errors import AutosegError
 from autoseg.evaluation import Structures, read_summary, score_label_maps, summarise, write_summary
-from autoseg.evaluation.classification import classification_summary, read_predictions, write_predictions
 from autoseg.evaluation.evaluate import annotated_only
 from autoseg.inference.ensemble import average_images, ensemble_case
 from autoseg.inference.postprocessing import Postprocessing
@@ -43,34 +41,6 @@ class Candidate:
 
 def crossval_folder_name(folds: list[str]) -> str:
     return f"crossval_results_folds_{'_'.join(folds)}"
-
-
-def _classification_candidate(
-    name: str, models: list[Path], folder: Path, probabilities: dict[str, np.ndarray], references: dict[str, int], spec: DatasetSpec
-) -> Candidate:
-    """Writes a classification candidate's out-of-fold predictions table and summary into ``folder``."""
-    folder.mkdir(parents=True, exist_ok=True)
-    write_predictions(folder / "predictions.csv", probabilities, spec)
-    summary = classification_summary(probabilities, references, spec)
-    write_summary(folder / "summary.json", summary)
-    return Candidate(name, models, folder, summary, spec.file_ending)
-
-
-def merge_table_folds(model: Path, folds: list[str], spec: DatasetSpec) -> Candidate:
-    """Classification: the folds' validation tables merged into one, scored over all out-of-fold cases."""
-    probabilities, references, origin = {}, {}, {}
-    for fold in folds:
-        validation = model / f"fold_{fold}" / "validation"
-        summary = read_summary(validation / "summary.json")
-        for case_id, row in read_predictions(validation, spec).items():
-            if case_id in probabilities:
-                raise AutosegError(
-                    f"case {case_id} is validated by both fold {origin[case_id]} and fold {fold} of {model.name}: "
-                    "the folds were trained with different splits (splits_final.json changed). Retrain the folds on one split."
-                )
-            probabilities[case_id], origin[case_id] = row, fold
-            references[case_id] = spec.classes[summary["cases"][case_id]["reference"]]
-    return _classification_candidate(model.name, [model], model / crossval_folder_name(folds), probabilities, references, spec)
 
 
 def merge_image_folds(model: Path, folds: list[str], task) -> Candidate:
@@ -135,14 +105,6 @@ def ensemble_image_candidates(
     summary = summarise(dict(map_cases(work, sorted(first.summary["cases"]), num_processes, desc=f"ensemble {name}")))
     write_summary(folder / "summary.json", summary)
     return Candidate(name, first.models + second.models, folder, summary, first.ending)
-
-
-def ensemble_table_candidates(first: Candidate, second: Candidate, folder: Path, spec: DatasetSpec) -> Candidate:
-    """A pair ensemble of classifications: the class probabilities averaged case by case, scored."""
-    one, other = read_predictions(first.folder, spec), read_predictions(second.folder, spec)
-    references = {case_id: spec.classes[row["reference"]] for case_id, row in first.summary["cases"].items()}
-    probabilities = {c: (one[c] + other[c]) / 2 for c in one}
-    return _classification_candidate(f"{first.name}+{second.name}", first.models + second.models, folder, probabilities, references, spec)
 
 
 def _dice_counts(

@@ -14,8 +14,8 @@ import pytest
 
 from autoseg.cli import main
 from autoseg.dataset import DatasetSpec, RawDataset
-from autoseg.evaluation.classification import write_predictions
 from autoseg.io import ImageData, read_image, write_image
+from autoseg.tasks.classification.table import write_predictions
 from autoseg.tasks.writers import write_uncertainty_table
 
 

@@ -10,7 +10,8 @@ import pytest
 from autoseg.cli import main
 from autoseg.dataset import DatasetSpec
 from autoseg.evaluation import write_summary
-from autoseg.evaluation.classification import classification_summary, write_predictions
+from autoseg.tasks.classification.metrics import classification_summary
+from autoseg.tasks.classification.table import write_predictions
 from autoseg.workflows.best_configuration import find_best_configuration
 
 DATASET = {

@@ -45,8 +45,7 @@ def cmd_apply_postprocessing(args: argparse.Namespace) -> int:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from autoseg.evaluation import parse_structures
-    from autoseg.evaluation.folders import print_table
-    from autoseg.workflows.evaluation import evaluate_folders
+    from autoseg.workflows.evaluation import evaluate_folders, summary_text
 
     structures = parse_structures(args.labels) if args.labels else None
     summary = evaluate_folders(
@@ -60,13 +59,13 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         ignore_geometry=args.ignore_geometry,
         nsd_tolerance=args.nsd_tolerance,
     )
-    print_table(summary)
+    print(summary_text(summary, Path(args.prediction), Path(args.dataset_json) if args.dataset_json else None, structures))
     print(f"wrote {Path(args.prediction) / 'summary.json'}")
     return EXIT_OK
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from autoseg.report import build_report
+    from autoseg.workflows.report import build_report
 
     written = build_report(
         Path(args.prediction),

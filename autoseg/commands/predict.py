@@ -36,8 +36,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
         output_format=args.output_format,
         previous_stage_dir=Path(args.prev_stage_predictions) if args.prev_stage_predictions else None,
     )
-    tables = [path for path in written if path.suffix == ".csv"]  # classification: one table of every case
-    print(f"wrote {', '.join(str(t) for t in tables)}" if tables else f"wrote {len(written)} predictions to {args.output}")
+    print(model.trained.task.describe_written(written, Path(args.output)))
     return EXIT_OK
 
 

@@ -1,5 +1,5 @@
 """Scoring folders of predictions against the references, one kind at a time (the task objects' ``evaluate_folder``
-calls these; ``autoseg evaluate`` starts in autoseg/workflows/evaluation.py), and the table it prints."""
+calls these; ``autoseg evaluate`` starts in autoseg/workflows/evaluation.py), and the tables of their summaries."""
 
 from __future__ import annotations
 
@@ -7,9 +7,7 @@ import math
 from functools import partial
 from pathlib import Path
 
-from autoseg.dataset import DatasetSpec
 from autoseg.errors import AutosegError
-from autoseg.evaluation.classification import classification_summary, print_classification, read_predictions, read_references
 from autoseg.evaluation.evaluate import Structures, Tolerances, evaluate_case, nsd_tolerances, summarise
 from autoseg.io import split_ending
 from autoseg.parallel import map_cases
@@ -116,11 +114,6 @@ def evaluate_label_folders(
     return summary
 
 
-def evaluate_table(reference: Path, prediction_dir: Path, spec: DatasetSpec) -> dict:
-    """Scores a classification predictions table against the labels table (labelsTs.csv, or its folder)."""
-    return classification_summary(read_predictions(prediction_dir, spec), read_references(reference, spec), spec)
-
-
 def evaluate_regression_folders(
     reference_dir: Path,
     prediction_dir: Path,
@@ -182,28 +175,25 @@ def _refuse_missing(missing: set[str], prediction_dir: Path) -> None:
         )
 
 
-def print_table(summary: dict) -> None:
-    """Prints mean metrics per structure, one row each, and the foreground mean (and the baseline's rows, if scored);
-    for classification, the metrics and the confusion matrix."""
-    if "classes" in summary:
-        print_classification(summary)
-        return
-    present = {metric for values in summary["mean"].values() for metric in values}
-    metrics = ["dice", "iou", "precision", "recall", "hd95", "assd", "nsd"] if "dice" in present else ["mae", "nrmse", "psnr", "ssim"]
-    print(f"{'structure':<32}" + "".join(f"{m:>11}" for m in metrics))
+LABEL_METRICS = ("dice", "iou", "precision", "recall", "hd95", "assd", "nsd")
+IMAGE_METRICS = ("mae", "nrmse", "psnr", "ssim")
+IMAGE_NOTE = "MAE in the image's units, PSNR in dB, inside the reference's body mask"
+
+
+def metric_table(summary: dict, metrics: tuple[str, ...], note: str) -> str:
+    """Mean ``metrics`` per structure (or target), one row each, the foreground mean and the baseline's rows where
+    scored, then the case count and ``note`` (units, conventions)."""
+    lines = [f"{'structure':<32}" + "".join(f"{m:>11}" for m in metrics)]
     rows = list(summary["mean"].items()) + ([("foreground mean", summary["foreground_mean"])] if len(summary["mean"]) > 1 else [])
     rows += [(f"{name} (input)", values) for name, values in summary.get("baseline", {}).get("mean", {}).items()]
-    for name, values in rows:
-        cells = "".join(f"{values.get(m, math.nan):>11.4f}" for m in metrics)
-        print(f"{name:<32}{cells}")
-    print(
-        f"({len(summary['cases'])} cases; "
-        + (
-            f"HD95 and ASSD in mm, NSD at {_tolerance_text(summary)})"
-            if "dice" in present
-            else "MAE in the image's units, PSNR in dB, inside the reference's body mask)"
-        )
-    )
+    lines += [f"{name:<32}" + "".join(f"{values.get(m, math.nan):>11.4f}" for m in metrics) for name, values in rows]
+    lines.append(f"({len(summary['cases'])} cases; {note})")
+    return "\n".join(lines)
+
+
+def label_map_table(summary: dict) -> str:
+    """``metric_table`` of label maps: overlaps, surface distances in mm and NSD at its tolerances."""
+    return metric_table(summary, LABEL_METRICS, f"HD95 and ASSD in mm, NSD at {_tolerance_text(summary)}")
 
 
 def _tolerance_text(summary: dict) -> str:

@@ -9,7 +9,7 @@ folder's grid and format.
 
 Regression: the predictions are float images in the targets' units, so the
 ensemble averages the images themselves (no probabilities needed).
-Classification: the class probabilities of the folders' ``predictions.csv``.
+Classification averages its tables in autoseg/tasks/classification/cross_validation.py.
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ from pathlib import Path
 
 import numpy as np
 
-from autoseg.dataset import DatasetSpec
 from autoseg.errors import AutosegError
 from autoseg.inference.export import save_probabilities
 from autoseg.io import ImageData, read_image, split_ending, write_image
@@ -88,24 +87,6 @@ def average_image_folders(folders: list[Path], output_dir: Path, task) -> list[P
     for case_id in case_ids:
         written += average_images([files(case_id, folder) for folder in folders], files(case_id, output_dir))
     return written
-
-
-def average_tables(folders: list[Path], output_dir: Path, spec: DatasetSpec) -> Path:
-    """Classification: averages the class probabilities of the folders' predictions tables case by case."""
-    from autoseg.evaluation.classification import read_predictions, write_predictions
-
-    tables = [read_predictions(folder, spec) for folder in folders]
-    for folder, table in zip(folders[1:], tables[1:]):
-        if set(table) != set(tables[0]):
-            differing = sorted(set(table) ^ set(tables[0]))
-            raise AutosegError(
-                f"{folder} and {folders[0]} hold different cases ({', '.join(differing[:10])}); ensemble folders predicted from "
-                "the same input."
-            )
-    output_dir.mkdir(parents=True, exist_ok=True)
-    path = output_dir / "predictions.csv"
-    write_predictions(path, {case_id: np.mean([table[case_id] for table in tables], axis=0) for case_id in tables[0]}, spec)
-    return path
 
 
 def average_images(members: list[list[Path]], outputs: list[Path]) -> list[Path]:

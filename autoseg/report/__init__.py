@@ -1,5 +1,3 @@
-"""The QC report (``autoseg report``): one HTML page of a prediction folder's cases, scores and pictures."""
-
-from autoseg.report.build import build_report
-
-__all__ = ["build_report"]
+"""The QC report's parts: the page (sortable table, sections of figures), the figures, and what the task kinds'
+views share. ``autoseg report`` assembles them in autoseg/workflows/report.py; each kind's view is in
+autoseg/tasks/<kind>/report.py."""

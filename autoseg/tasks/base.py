@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from autoseg.data.device_augmentation import Probabilities
 from autoseg.dataset import DatasetSpec
 from autoseg.errors import AutosegError
 from autoseg.evaluation import summarise
@@ -17,7 +18,7 @@ from autoseg.losses import DeepSupervisionLoss, get_loss
 from autoseg.networks import network_for
 from autoseg.registry import Registry
 from autoseg.selection import ensemble_image_candidates, ensemble_images_case, merge_image_folds
-from autoseg.tasks.writers import ImageWriter
+from autoseg.tasks.writers import ImageWriter, check_image_output_format
 
 
 @dataclass
@@ -41,17 +42,27 @@ class Task:
       ``previous_stage_inputs`` / ``encode_previous_stage`` (the cascade's
       first-stage prediction as input channels; segmentation only);
     * targets: ``target_resampling`` (``label``: integer maps resampled as
-      labels; ``linear``: float images; None: one class per case, no image),
-      ``fingerprint_target``, ``plan_target_normalisation``,
+      labels, ``target_is_label``; ``linear``: float images; None: one class
+      per case, no image), ``fingerprint_target``, ``plan_target_normalisation``,
       ``plan_input_skips``, ``plan_class_weights``, ``prepare_input``,
       ``sampling_locations``, ``batch_classes``;
     * training: ``make_loss``, ``prepare_targets`` (one target per
-      deep-supervision output), ``augment``, ``validation_outputs``,
-      ``validation_counts`` / ``validation_scores`` (the per-epoch pseudo
-      metric, whose mean picks the best checkpoint);
-    * outputs: ``output_files`` / ``cases_in``, ``restore``, ``uncertainty_maps``, ``case_metrics``,
-      ``baseline_metrics``; ``selection_metric``: what
-      find_best_configuration maximises over the cross-validation.
+      deep-supervision output), ``augmentation_place`` and
+      ``augmentation_probabilities`` (where and how batches are augmented),
+      ``augment``, ``validation_outputs``, ``validation_counts`` /
+      ``validation_scores`` (the per-epoch pseudo metric, whose mean picks the
+      best checkpoint);
+    * outputs: ``output_files`` / ``cases_in``, ``restore``, ``api_result`` (what
+      the Python API returns), ``check_output_format``, ``case_writer``,
+      ``describe_written``, ``uncertainty_maps``;
+    * evaluation and selection: ``case_metrics``, ``baseline_metrics``,
+      ``evaluate_folder``, ``summary_text`` (what ``autoseg evaluate`` prints),
+      ``held_out_text`` (the demo's table), ``selection_metric`` /
+      ``selection_score`` / ``baseline_score`` (what find_best_configuration
+      maximises over the cross-validation), the cross-validation merges and
+      ensembles;
+    * the QC report: ``report_view`` (the kind's table columns, rows and figures,
+      in autoseg/tasks/<kind>/report.py).
     """
 
     name = ""
@@ -64,6 +75,11 @@ class Task:
 
     def __init__(self, spec: DatasetSpec):
         self.spec = spec
+
+    @property
+    def target_is_label(self) -> bool:
+        """Whether the targets are integer maps, resampled, augmented and stored as label maps."""
+        return self.target_resampling == "label"
 
     def out_channels(self) -> int:
         raise NotImplementedError
@@ -136,6 +152,16 @@ class Task:
     def prepare_targets(self, target, scales: list[list[int]]) -> list:
         raise NotImplementedError
 
+    def augmentation_place(self, choice: str, device: torch.device) -> str:
+        """Where training batches are augmented, ``cpu`` (batchgenerators workers) or ``device`` (batched on the
+        training device), for the trainer's ``augmentation`` setting ``choice`` (auto, cpu or device): auto picks
+        the device on a GPU."""
+        return "device" if choice == "device" or (choice == "auto" and device.type == "cuda") else "cpu"
+
+    def augmentation_probabilities(self):
+        """The probabilities of the device augmenter's transforms (autoseg.data.device_augmentation)."""
+        return Probabilities()
+
     def augment(self, augmenter, data, target, generator):
         """(data, target) of a batch augmented on the device: images and target maps transformed together."""
         return augmenter(data, target, generator)
@@ -167,6 +193,23 @@ class Task:
         """A case's predicted output (what ``predict_cases`` returns) on the raw grid and in the raw units: what the
         Python API returns, and what the case writer writes."""
         raise NotImplementedError
+
+    def api_result(self, result: CaseResult, like_input, *, probabilities: bool = False):
+        """What the Python API's ``Model.predict`` returns for a case (docs/python_api.md): the result's images, each
+        as ``like_input`` makes it (the input's type, on its grid): one, or a list for several targets; with
+        ``probabilities``, paired with the class probabilities."""
+        images = [like_input(image) for image in result.images]
+        restored = images[0] if len(images) == 1 else images
+        return (restored, result.probabilities) if probabilities else restored
+
+    def check_output_format(self, output_format: str | None, cases: list) -> None:
+        """Refuses, before anything is predicted, an ``output_format`` (``--output_format``) this kind or the
+        input ``cases`` cannot give (see autoseg/tasks/writers.py)."""
+        check_image_output_format(self, output_format, cases)
+
+    def describe_written(self, written: list[Path], folder: Path) -> str:
+        """The line ``autoseg predict`` closes with: what it wrote."""
+        return f"wrote {len(written)} predictions to {folder}"
 
     uncertainty_folds = 1  # the folds the uncertainty maps need (a spread across folds needs two)
 
@@ -236,6 +279,21 @@ class Task:
         }
         return summarise(per_case)
 
+    def summary_text(self, summary: dict) -> str:
+        """What ``autoseg evaluate`` prints of a summary this kind's ``evaluate_folder`` returned: the metrics'
+        table and their units."""
+        raise NotImplementedError
+
+    def report_view(self, source) -> tuple[list, list, list, list]:
+        """This kind's part of the QC report of a prediction folder (``source``: autoseg/workflows/report.py's Source):
+        (notes, table columns, one row per case, sections of figures)."""
+        raise NotImplementedError
+
+    def held_out_text(self, validation: dict, test: dict, training_cases: list) -> str:
+        """``autoseg demo``'s closing table: the fold-0 validation's and the held-out test cases' scores side by side,
+        beside the kind's baseline (regression: the input; classification: always the majority training class)."""
+        raise NotImplementedError
+
     def describe(self, summary: dict) -> str:
         """One line of a validation summary's scores (and its baseline's)."""
         metric = self.selection_metric
@@ -265,6 +323,15 @@ class Task:
     def merge_cross_validation(self, model: Path, folds: list[str]):
         """The folds' out-of-fold predictions of ``model`` merged into one candidate (one folder, one summary)."""
         return merge_image_folds(model, folds, self)
+
+    def selection_score(self, summary: dict) -> float:
+        """What find_best_configuration maximises of a candidate's cross-validation summary: the foreground mean
+        of ``selection_metric``."""
+        return summary["foreground_mean"][self.selection_metric]
+
+    def baseline_score(self, summary: dict) -> float | None:
+        """The same score of the baseline inputs scored beside the predictions (regression), else None."""
+        return summary.get("baseline", {}).get("foreground_mean", {}).get(self.selection_metric)
 
     def ensemble_members(self, candidates: list, say=print) -> list:
         """The candidates that can be ensembled with each other."""

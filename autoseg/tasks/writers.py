@@ -22,8 +22,8 @@ import torch
 from autoseg import __version__
 from autoseg.errors import AutosegError
 from autoseg.inference.export import save_probabilities
-from autoseg.io import ImageData, atomic_write, write_image
-from autoseg.io.dicom_seg import DICOM_SEG, DICOM_SEG_ENDING, write_dicom_seg
+from autoseg.io import ImageData, atomic_write, file_ending, write_image
+from autoseg.io.dicom_seg import DICOM_SEG, DICOM_SEG_ENDING, missing_frame_of_reference, require_highdicom, write_dicom_seg
 
 if TYPE_CHECKING:
     from autoseg.tasks.base import Task
@@ -80,7 +80,7 @@ class ImageWriter:
     ):
         self.task, self.folder, self.plans, self.configuration = task, Path(folder), plans, configuration
         self.save_probabilities, self.save_uncertainty = save_probabilities, save_uncertainty
-        self.dicom_seg = output_format == DICOM_SEG  # label maps only: see check_output_format in autoseg/workflows/prediction.py
+        self.dicom_seg = output_format == DICOM_SEG  # label maps only: see check_image_output_format
         self.folder.mkdir(parents=True, exist_ok=True)
         table = self.folder / UNCERTAINTY_TABLE
         self.scores: dict[str, dict[str, float]] = read_uncertainty_table(table) if save_uncertainty and resume and table.is_file() else {}
@@ -168,3 +168,33 @@ def read_uncertainty_table(path: Path) -> dict[str, dict[str, float]]:
         return {
             row.pop("case_id"): {name: float(value) if value else math.nan for name, value in row.items()} for row in csv.DictReader(handle)
         }
+
+
+def check_image_output_format(task: Task, output_format: str | None, cases: list) -> None:
+    """Refuses, before anything is predicted, an ``output_format`` the model or the input ``cases`` (InputCase) cannot
+    give: an unknown or read-only ending, DICOM-SEG of images (not label maps), of cases not read from a DICOM
+    series, of series without a Frame of Reference UID, or without highdicom installed."""
+    if output_format is None:
+        return
+    if output_format != DICOM_SEG:
+        ending = file_ending(f"prediction{output_format}")
+        if ending != output_format.lower():
+            raise AutosegError(f"--output_format {output_format}: give an image ending such as .nii.gz, .nrrd or .mha, or {DICOM_SEG}.")
+        return
+    if not task.target_is_label:
+        raise AutosegError(f"--output_format {DICOM_SEG} writes label maps; a {task.name} model predicts images. Leave it out.")
+    not_dicom = [case.case_id for case in cases if case.dicom_series is None]
+    if not_dicom:
+        raise AutosegError(
+            f"--output_format {DICOM_SEG} references the DICOM series a case was read from; {len(not_dicom)} case(s) are image files "
+            f"({', '.join(not_dicom[:5])}{' ...' if len(not_dicom) > 5 else ''}). Give each as a folder holding its series "
+            "(CASE_0000/), or choose an image format."
+        )
+    require_highdicom()
+    missing = missing_frame_of_reference([case.dicom_series for case in cases])
+    if missing:
+        raise AutosegError(
+            f"--output_format {DICOM_SEG}: the series {', '.join(str(path) for path in missing[:3])}{' ...' if len(missing) > 3 else ''} "
+            "carry no Frame of Reference UID, which a DICOM Segmentation must share with its source images; nothing was predicted. "
+            "Give the series their Frame of Reference UID (the scanner's export usually has it), or choose an image format."
+        )

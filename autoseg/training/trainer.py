@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from autoseg.data.device_augmentation import DeviceAugmenter, Probabilities
+from autoseg.data.device_augmentation import DeviceAugmenter
 from autoseg.data.loader import BatchRecipe, BatchStream, build, make_batch
 from autoseg.data.previous_stage import load_previous_stage
 from autoseg.dataset import DatasetSpec
@@ -126,7 +126,7 @@ class Trainer:
             batch_size=configuration.batch_size,
             mirror_axes=tuple(configuration.mirror_axes),
             slice_axis=configuration.slice_axis,
-            target_is_label=self.task.target_resampling == "label",
+            target_is_label=self.task.target_is_label,
             part=part,
             previous=tuple((case, str(path)) for case, path in sorted(fold.previous_stage.items())) if fold.previous_stage else None,
         )
@@ -191,20 +191,12 @@ class Trainer:
         choice = self.settings.augmentation
         if choice not in ("auto", "cpu", "device"):
             raise AutosegError(f"augmentation must be auto, cpu or device, got {choice!r}.")
-        image_targets = self.task.target_resampling == "linear"
-        if choice == "cpu" and image_targets:
-            # batchgenerators resamples any non-nearest target as a label map, one pass per distinct value
-            raise AutosegError(
-                "--augmentation cpu cannot resample regression targets (batchgenerators treats them as label maps); use "
-                "--augmentation device, the default for regression."
-            )
-        if choice == "cpu" or (choice == "auto" and self.device.type != "cuda" and not image_targets):
+        if self.task.augmentation_place(choice, self.device) == "cpu":
             return None
         config = self.configuration
-        probabilities = Probabilities.for_image_targets() if image_targets else Probabilities()
-        return DeviceAugmenter(
-            config.patch_size, config.mirror_axes, target_is_label=self.task.target_resampling == "label", probabilities=probabilities
-        )
+        probabilities = self.task.augmentation_probabilities()
+        label = self.task.target_is_label
+        return DeviceAugmenter(config.patch_size, config.mirror_axes, target_is_label=label, probabilities=probabilities)
 
     def say(self, message: str) -> None:
         if self.processes.is_main:

@@ -125,12 +125,12 @@ def find_best_configuration(
             folder = results_dir / "ensembles" / f"{first.name}+{second.name}" / crossval_folder_name(folds)
             candidates.append(task.ensemble_cross_validation(first, second, folder, references, num_processes))
     metric = task.selection_metric
-    scores = {c.name: (c.summary["metrics"] if "metrics" in c.summary else c.summary["foreground_mean"])[metric] for c in candidates}
+    scores = {c.name: task.selection_score(c.summary) for c in candidates}
     for candidate in candidates:
         say(f"  {candidate.name:<60} {metric} {scores[candidate.name]:.4f}")
     best = max(candidates, key=lambda c: -math.inf if math.isnan(scores[c.name]) else scores[c.name])
     say(f"best: {best.name}")
-    baseline = next((c.summary["baseline"]["foreground_mean"][metric] for c in candidates if "baseline" in c.summary), None)
+    baseline = next((score for c in candidates if (score := task.baseline_score(c.summary)) is not None), None)
     if baseline is not None:
         say(f"the baseline inputs score {metric} {baseline:.4f} on the same cases")
 

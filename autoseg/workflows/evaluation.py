@@ -9,7 +9,7 @@ from pathlib import Path
 from autoseg.dataset import DatasetSpec
 from autoseg.errors import AutosegError
 from autoseg.evaluation import Structures, write_summary
-from autoseg.evaluation.folders import evaluate_label_folders
+from autoseg.evaluation.folders import evaluate_label_folders, label_map_table
 from autoseg.tasks import task_for
 
 
@@ -57,3 +57,11 @@ def evaluate_folders(
         summary = task_for(spec).evaluate_folder(reference_dir, prediction_dir, **options)
     write_summary(prediction_dir / "summary.json", summary)
     return summary
+
+
+def summary_text(summary: dict, prediction_dir: Path, dataset_json: Path | None = None, structures: Structures | None = None) -> str:
+    """What ``autoseg evaluate`` prints of the summary ``evaluate_folders`` returned for the same arguments: the
+    table of label maps scored with ``structures``, else the dataset's task's table."""
+    if structures:
+        return label_map_table(summary)
+    return task_for(_dataset_spec(dataset_json or prediction_dir / "dataset.json")).summary_text(summary)

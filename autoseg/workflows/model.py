@@ -21,7 +21,7 @@ from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 import torch
@@ -34,6 +34,7 @@ from autoseg.io import Geometry, ImageData, read_image
 from autoseg.io.nibabel_io import image_from_nibabel
 from autoseg.io.sitk_io import image_from_sitk, image_to_sitk
 from autoseg.paths import data_root, find_dataset, parse_model_folder_name, trained_configurations
+from autoseg.tasks.classification import ClassPrediction
 from autoseg.tasks.writers import refuse_non_finite_output
 from autoseg.training.checkpoint import FINAL_CHECKPOINT
 from autoseg.workflows.prediction import (
@@ -48,12 +49,7 @@ from autoseg.workflows.prediction import (
     stack_channels,
 )
 
-
-class ClassPrediction(NamedTuple):
-    """A classification: the most probable class's name and every class's probability (class name -> value)."""
-
-    label: str
-    probabilities: dict[str, float]
+__all__ = ["ClassPrediction", "Model", "load_model"]  # ClassPrediction: the result of a classification
 
 
 @dataclass
@@ -320,12 +316,7 @@ class Model:
 
     def _result(self, case: _Input, output: torch.Tensor, properties, probabilities: bool):
         result = self._restore(output, properties, probabilities)
-        if result.label is not None:  # classification
-            names = sorted(self.spec.classes, key=self.spec.classes.get)
-            return ClassPrediction(result.label, {name: float(value) for name, value in zip(names, result.probabilities)})
-        images = [_like_input(image, case) for image in result.images]
-        restored = images[0] if len(images) == 1 else images
-        return (restored, result.probabilities) if probabilities else restored
+        return self.trained.task.api_result(result, lambda image: _like_input(image, case), probabilities=probabilities)
 
 
 def _submit_next(background: ThreadPoolExecutor, prepare, iterator: Iterator):

@@ -24,8 +24,8 @@ from tqdm import tqdm
 from autoseg.dataset import DatasetSpec
 from autoseg.errors import AutosegError
 from autoseg.inference.inputs import InputCase, collect_input_cases, refuse_unusable_input
-from autoseg.io import ImageData, atomic_write, file_ending, read_image, supported_endings
-from autoseg.io.dicom_seg import DICOM_SEG, missing_frame_of_reference, require_highdicom
+from autoseg.io import ImageData, atomic_write, read_image, supported_endings
+from autoseg.io.dicom_seg import DICOM_SEG
 from autoseg.networks import prepare_for_inference
 from autoseg.paths import parse_model_folder_name
 from autoseg.plans import Configuration, Plans
@@ -275,7 +275,7 @@ def predict_folder(
             f"more folds, and {model.folder.name} is predicted with {len(model.folds)} ({', '.join(model.folds)})."
         )
     cases = collect_input_cases(input_dir, model.spec.num_channels)[part_id::num_parts]
-    check_output_format(model.task, cases, output_format)
+    model.task.check_output_format(output_format, cases)
     if output_format is not None and output_format != DICOM_SEG:
         cases = [replace(case, ending=output_format) for case in cases]
     output_dir.mkdir(parents=True, exist_ok=True)
@@ -333,38 +333,6 @@ def predict_folder(
         if pending is not None:
             written += pending.result()
     return written + writer.close()
-
-
-def check_output_format(task, cases: list[InputCase], output_format: str | None) -> None:
-    """Refuses, before anything is predicted, an ``output_format`` the model or the inputs cannot give: images for
-    a model that predicts none, an unknown or read-only ending, DICOM-SEG of images (not label maps), of cases
-    not read from a DICOM series, or without highdicom installed."""
-    if output_format is None:
-        return
-    if task.target_resampling is None:
-        raise AutosegError(f"--output_format {output_format}: a {task.name} model writes predictions.csv, no images; leave it out.")
-    if output_format != DICOM_SEG:
-        ending = file_ending(f"prediction{output_format}")
-        if ending != output_format.lower():
-            raise AutosegError(f"--output_format {output_format}: give an image ending such as .nii.gz, .nrrd or .mha, or {DICOM_SEG}.")
-        return
-    if task.target_resampling != "label":
-        raise AutosegError(f"--output_format {DICOM_SEG} writes label maps; a {task.name} model predicts images. Leave it out.")
-    not_dicom = [case.case_id for case in cases if case.dicom_series is None]
-    if not_dicom:
-        raise AutosegError(
-            f"--output_format {DICOM_SEG} references the DICOM series a case was read from; {len(not_dicom)} case(s) are image files "
-            f"({', '.join(not_dicom[:5])}{' ...' if len(not_dicom) > 5 else ''}). Give each as a folder holding its series "
-            "(CASE_0000/), or choose an image format."
-        )
-    require_highdicom()
-    missing = missing_frame_of_reference([case.dicom_series for case in cases])
-    if missing:
-        raise AutosegError(
-            f"--output_format {DICOM_SEG}: the series {', '.join(str(path) for path in missing[:3])}{' ...' if len(missing) > 3 else ''} "
-            "carry no Frame of Reference UID, which a DICOM Segmentation must share with its source images; nothing was predicted. "
-            "Give the series their Frame of Reference UID (the scanner's export usually has it), or choose an image format."
-        )
 
 
 def _previous_stage(model, input_dir, output_dir, cases, folder, first: TrainedModel | None, options: dict) -> dict[str, Path]:

@@ -13,11 +13,11 @@ from autoseg.cli import main
 from autoseg.dataset import DatasetSpec
 from autoseg.errors import AutosegError
 from autoseg.evaluation import read_summary, summarise, write_summary
-from autoseg.evaluation.classification import read_predictions, write_predictions
 from autoseg.io import Geometry, ImageData, write_image
 from autoseg.selection import merge_image_folds
 from autoseg.tasks import task_for
 from autoseg.tasks.classification import TableWriter
+from autoseg.tasks.classification.table import read_predictions, write_predictions
 from autoseg.tasks.writers import ImageWriter
 
 GEOMETRY = Geometry((2.0, 1.0, 1.5), (10.0, -4.0, 3.0), (1, 0, 0, 0, 1, 0, 0, 0, 1))

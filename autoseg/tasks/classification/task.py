@@ -3,19 +3,28 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import torch
 
-from autoseg.evaluation.classification import classification_summary, read_predictions, write_predictions
-from autoseg.evaluation.folders import evaluate_table, refuse_baseline, refuse_nsd_tolerance
-from autoseg.inference.classify import class_probabilities
-from autoseg.inference.ensemble import average_tables
+from autoseg.errors import AutosegError
+from autoseg.evaluation.folders import refuse_baseline, refuse_nsd_tolerance
 from autoseg.networks import network_for
 from autoseg.preprocessing.storage import load_properties
-from autoseg.selection import ensemble_table_candidates, merge_table_folds
 from autoseg.tasks.base import CaseResult, Task, register_task
+from autoseg.tasks.classification.cross_validation import average_tables, ensemble_table_candidates, merge_table_folds
+from autoseg.tasks.classification.metrics import CLASSIFICATION_METRICS, classification_metrics, classification_summary, classification_text
+from autoseg.tasks.classification.predict import class_probabilities
+from autoseg.tasks.classification.table import read_predictions, read_references, write_predictions
 from autoseg.tasks.writers import refuse_non_finite_output
+
+
+class ClassPrediction(NamedTuple):
+    """A classification: the most probable class's name and every class's probability (class name -> value)."""
+
+    label: str
+    probabilities: dict[str, float]
 
 
 @register_task
@@ -93,6 +102,51 @@ class ClassificationTask(Task):
             f"AUC {metrics['auc']:.4f}, accuracy {metrics['accuracy']:.4f}"
         )
 
+    def report_view(self, source):
+        from autoseg.tasks.classification.report import table_report  # matplotlib, imported when a report is drawn
+
+        return table_report(source)
+
+    def summary_text(self, summary):
+        return classification_text(summary)
+
+    def selection_score(self, summary):
+        return summary["metrics"][self.selection_metric]
+
+    def api_result(self, result, like_input, *, probabilities=False):
+        names = sorted(self.spec.classes, key=self.spec.classes.get)
+        return ClassPrediction(result.label, {name: float(value) for name, value in zip(names, result.probabilities)})
+
+    def check_output_format(self, output_format, cases):
+        if output_format is not None:
+            raise AutosegError(f"--output_format {output_format}: a {self.name} model writes predictions.csv, no images; leave it out.")
+
+    def describe_written(self, written, folder):
+        return f"wrote {', '.join(str(path) for path in written if path.suffix == '.csv')}"
+
+    def held_out_text(self, validation, test, training_cases):
+        """The model's metrics beside those of always answering the training cases' majority class."""
+        names = validation["classes"]
+        majority = int(np.bincount([case.class_index for case in training_cases], minlength=len(names)).argmax())
+
+        def majority_metrics(summary: dict) -> dict:
+            references = np.array([names.index(row["reference"]) for row in summary["cases"].values()])
+            return classification_metrics(references, np.tile(np.eye(len(names))[majority], (len(references), 1)))
+
+        baselines = majority_metrics(validation), majority_metrics(test)
+        lines = [
+            f"{'':<20}{'fold-0 validation':>22}{'held-out test cases':>24}",
+            f"{'':<20}{'model':>11}{'majority':>11}{'model':>12}{'majority':>12}",
+        ]
+        for metric in CLASSIFICATION_METRICS:
+            cells = [validation["metrics"][metric], baselines[0][metric], test["metrics"][metric], baselines[1][metric]]
+            lines.append(f"  {metric:<18}" + "".join(f"{value:>{width}.3f}" for value, width in zip(cells, (11, 11, 12, 12))))
+        lines.append(
+            f"({validation['metrics']['cases']} validation and {test['metrics']['cases']} test cases; majority: always "
+            f"{names[majority]!r}, the most common training class; sensitivity and AUC are for {names[-1]!r})"
+        )
+        return "\n".join(lines)
+
     def evaluate_folder(
         self,
         reference_dir,
@@ -108,7 +162,7 @@ class ClassificationTask(Task):
         predictions table against the labels table (``reference_dir``: labelsTs.csv or its folder)."""
         refuse_baseline(baseline_dir, self)
         refuse_nsd_tolerance(nsd_tolerance, self)
-        return evaluate_table(reference_dir, prediction_dir, self.spec)
+        return classification_summary(read_predictions(prediction_dir, self.spec), read_references(reference_dir, self.spec), self.spec)
 
     def merge_cross_validation(self, model, folds):
         """The folds' validation tables merged into one, scored over all out-of-fold cases."""

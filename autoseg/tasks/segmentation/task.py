@@ -16,7 +16,7 @@ import torch
 from scipy import ndimage
 
 from autoseg.evaluation import evaluate_case
-from autoseg.evaluation.folders import evaluate_label_folders, refuse_baseline
+from autoseg.evaluation.folders import evaluate_label_folders, label_map_table, refuse_baseline
 from autoseg.inference.ensemble import average_probability_folders
 from autoseg.inference.export import restore_segmentation, revert_channel
 from autoseg.losses import labels_to_regions
@@ -192,6 +192,21 @@ class SegmentationTask(Task):
         """The label map (and with ``probabilities`` the per-class probabilities) on the raw grid."""
         labels, class_probabilities = restore_segmentation(output, properties, configuration, self, probabilities, device)
         return CaseResult([labels], class_probabilities)
+
+    def report_view(self, source):
+        from autoseg.tasks.segmentation.report import label_map_report  # matplotlib, imported when a report is drawn
+
+        return label_map_report(source)
+
+    def summary_text(self, summary):
+        return label_map_table(summary)
+
+    def held_out_text(self, validation, test, training_cases):
+        lines = ["Dice per muscle      fold-0 validation   held-out test cases"]
+        lines += [
+            f"  {name:<20} {values['dice']:>12.3f} {test['mean'][name]['dice']:>18.3f}" for name, values in validation["mean"].items()
+        ]
+        return "\n".join(lines)
 
     def evaluate_folder(
         self,

@@ -7,9 +7,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from autoseg.data.device_augmentation import Probabilities
+from autoseg.errors import AutosegError
 from autoseg.evaluation import summarise
 from autoseg.evaluation.evaluate import read_pair
-from autoseg.evaluation.folders import evaluate_regression_folders, refuse_nsd_tolerance
+from autoseg.evaluation.folders import IMAGE_METRICS, IMAGE_NOTE, evaluate_regression_folders, metric_table, refuse_nsd_tolerance
 from autoseg.evaluation.image_metrics import body_mask, image_metrics
 from autoseg.inference.ensemble import average_image_folders
 from autoseg.inference.export import restore_regression
@@ -63,6 +65,47 @@ class RegressionTask(Task):
     def restore(self, output, properties, configuration, plans, *, probabilities=False, device=None):
         """Float images in the targets' original units on the raw grid (see ``restore_regression``)."""
         return CaseResult(restore_regression(output, properties, configuration, plans.target_normalisation, device))
+
+    def report_view(self, source):
+        from autoseg.tasks.regression.report import image_report  # matplotlib, imported when a report is drawn
+
+        return image_report(source)
+
+    def augmentation_place(self, choice, device):
+        """On the device wherever it runs: batchgenerators resamples any non-nearest target as a label map, one pass
+        per distinct value, so float images cannot be augmented on the CPU workers."""
+        if choice == "cpu":
+            raise AutosegError(
+                "--augmentation cpu cannot resample regression targets (batchgenerators treats them as label maps); use "
+                "--augmentation device, the default for regression."
+            )
+        return "device"
+
+    def augmentation_probabilities(self):
+        return Probabilities.for_image_targets()
+
+    def summary_text(self, summary):
+        return metric_table(summary, IMAGE_METRICS, IMAGE_NOTE)
+
+    def held_out_text(self, validation, test, training_cases):
+        """Model vs the low-dose input it improves on, per metric, for the fold-0 validation and the test cases."""
+        width = 2 + max(len(target) for target in validation["mean"]) + len(" PSNR (dB)")
+        lines = [
+            f"{'':<{width}}{'fold-0 validation':>22}{'held-out test cases':>24}",
+            f"{'':<{width}}{'model':>11}{'input':>11}{'model':>12}{'input':>12}",
+        ]
+        for target, values in validation["mean"].items():
+            for metric, unit in (("psnr", " (dB)"), ("ssim", ""), ("nrmse", ""), ("mae", "")):
+                cells = [
+                    values[metric],
+                    validation["baseline"]["mean"][target][metric],
+                    test["mean"][target][metric],
+                    test["baseline"]["mean"][target][metric],
+                ]
+                label = target + " " + metric.upper() + unit
+                lines.append(f"  {label:<{width - 2}}{cells[0]:>11.3f}{cells[1]:>11.3f}{cells[2]:>12.3f}{cells[3]:>12.3f}")
+        lines.append("(inside each reference's body mask; MAE in the target's units; higher PSNR and SSIM, lower NRMSE and MAE are better)")
+        return "\n".join(lines)
 
     def evaluate_folder(
         self,

@@ -3,7 +3,7 @@ import math
 import numpy as np
 import pytest
 
-from autoseg.evaluation.classification import auc_one_vs_rest, classification_metrics
+from autoseg.tasks.classification.metrics import auc_one_vs_rest, classification_metrics
 
 
 def test_binary_metrics_on_a_hand_counted_case():

@@ -1,0 +1,8 @@
+"""Segmentation: a label map per case (labels, or nested regions), CE + Dice, overlaps and surface distances.
+
+``task``: the task kind; ``report``: its view in the QC report (overlays through the structures).
+"""
+
+from autoseg.tasks.segmentation.task import SegmentationTask
+
+__all__ = ["SegmentationTask"]

@@ -1,0 +1,61 @@
+"""Segmentation's view in the QC report: Dice, HD95 and NSD per structure, predicted volumes and uncertainty in
+the table; each case's prediction (filled) and reference (outlined) over its image through the structures."""
+
+from __future__ import annotations
+
+import numpy as np
+
+import autoseg.report.figures as figures
+from autoseg.io import read_image
+from autoseg.report.page import Column, Figure, Section
+from autoseg.report.views import distributions, finite_mean, rows_worst_first
+
+
+def label_map_report(source) -> tuple[list[str], list[Column], list[dict], list[Section]]:
+    """Segmentation-like models: Dice, HD95 and NSD per structure, volumes, uncertainty; overlays per case."""
+    summary, origin = source.summary()
+    uncertainty = source.uncertainty()
+    structures = source.task.evaluation_structures()
+    inputs = source.input_files()
+    ending = source.output_ending
+    per_case = summary["cases"] if summary else {}
+    columns = [Column("case", "case", numeric=False)]
+    if summary:
+        columns.append(Column("mean_dice", "mean Dice"))
+        columns += [
+            Column(f"{metric}:{name}", f"{label} {name}")
+            for name in structures
+            for metric, label in (("dice", "Dice"), ("hd95", "HD95 mm"), ("nsd", "NSD"))
+        ]
+    cases = source.cases()
+    unit = "mL" if read_image(source.folder / f"{cases[0]}{ending}").geometry.ndim == 3 else "cm2"
+    columns += [Column(f"volume:{name}", f"predicted {name} ({unit})") for name in structures]
+    if uncertainty:
+        columns += [Column(f"uncertainty:{name}", f"entropy {name}") for name in structures]
+    rows, sections = [], []
+    for case_id in cases:
+        predicted = read_image(source.folder / f"{case_id}{ending}")
+        labels, spacing = predicted.array[0], predicted.geometry.spacing
+        row = {"case": case_id, "anchor": f"case-{case_id}"}
+        for name, values in structures.items():
+            row[f"volume:{name}"] = float(np.isin(labels, values).sum() * np.prod(spacing) / 10 ** len(spacing))  # mm3 -> mL, mm2 -> cm2
+            row[f"uncertainty:{name}"] = uncertainty.get(case_id, {}).get(name)
+            for metric in ("dice", "hd95", "nsd"):
+                row[f"{metric}:{name}"] = per_case.get(case_id, {}).get(name, {}).get(metric)
+        row["mean_dice"] = finite_mean(row[f"dice:{name}"] for name in structures) if summary else None
+        reference_path = source.reference_file(case_id)
+        reference = read_image(reference_path).array[0] if reference_path is not None else None
+        image = read_image(inputs[case_id][0]).array[0].astype(np.float32) if case_id in inputs else None
+        png = figures.segmentation_overlay(image, labels, reference, spacing, case_id, source.spec.label_names())
+        sections.append(Section(f"case {case_id}", [Figure(f"{case_id}: prediction filled, reference outlined", png)], row["anchor"]))
+        rows.append(row)
+    if summary:
+        rows = rows_worst_first(rows, "mean_dice")
+        sections.insert(0, distributions(per_case, ["dice", "hd95", "nsd"], "per structure"))
+    elif uncertainty:
+        for row in rows:
+            row["worst"] = -finite_mean(row[f"uncertainty:{name}"] for name in structures)
+        rows = rows_worst_first(rows, "worst")
+    notes = [origin + ("; worst first by mean Dice" if summary else "; most uncertain first" if uncertainty else "")]
+    notes.append("images: " + (f"channel 0 of the inputs in {source.images}" if inputs else "unknown (pass --images), shown on black"))
+    return notes, columns, rows, sections
