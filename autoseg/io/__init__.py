@@ -4,6 +4,8 @@ See :mod:`autoseg.io.geometry` for the axis order (stated there once).
 """
 
 from autoseg.io.base import (
+    IMAGE_IO,
+    ImageIO,
     InvalidGeometry,
     atomic_write,
     file_ending,
@@ -26,6 +28,8 @@ from autoseg.io.geometry import Geometry, ImageData
 from autoseg.io import nibabel_io, sitk_io, png_io, dicom  # noqa: E402,F401  isort: skip
 
 __all__ = [
+    "IMAGE_IO",
+    "ImageIO",
     "InvalidGeometry",
     "Geometry",
     "ImageData",

@@ -12,6 +12,8 @@ from typing import Callable
 
 from autoseg.errors import AutosegError
 from autoseg.io.geometry import ImageData
+from autoseg.plugins import load_plugins
+from autoseg.registry import Registry
 
 
 class ImageIO(ABC):
@@ -34,7 +36,7 @@ class ImageIO(ABC):
     def write(self, image: ImageData, path: Path) -> None: ...
 
 
-_REGISTRY: dict[str, ImageIO] = {}
+IMAGE_IO: Registry[ImageIO] = Registry("image backend")
 # The reader used for an ending when no backend is named: the first registered for it.
 _DEFAULT_FOR_ENDING: dict[str, str] = {}
 # Folders that stand for one image (a DICOM series): (recognises the folder, reads it).
@@ -54,15 +56,18 @@ def folder_reader(path: Path) -> Callable[[Path], ImageData] | None:
 
 
 def register_io(cls: type[ImageIO]) -> type[ImageIO]:
-    """Class decorator that makes a reader/writer available by name and by ending."""
-    instance = cls()
-    _REGISTRY[cls.name] = instance
+    """Class decorator that makes a reader/writer available by name (``backend``) and, for the endings no
+    earlier reader took, by ending; a name registered twice is refused (as in every registry). A plug-in
+    (autoseg/plugins.py) registers its own format this way."""
+    IMAGE_IO.add(cls.name, cls())
     for ending in cls.endings:
-        _DEFAULT_FOR_ENDING.setdefault(ending, cls.name)
+        _DEFAULT_FOR_ENDING.setdefault(ending.lower(), cls.name)
     return cls
 
 
 def supported_endings() -> list[str]:
+    """Every ending some reader takes, longest first (so ``.nii.gz`` is tried before ``.gz``); plug-ins loaded."""
+    load_plugins()
     return sorted(_DEFAULT_FOR_ENDING, key=len, reverse=True)
 
 
@@ -72,7 +77,7 @@ def file_ending(path: str | Path) -> str:
     for ending in supported_endings():
         if name.endswith(ending):
             return ending
-    raise AutosegError(f"{path}: unsupported file type. Supported endings: {', '.join(sorted(_DEFAULT_FOR_ENDING))}.")
+    raise AutosegError(f"{path}: unsupported file type. Supported endings: {', '.join(sorted(supported_endings()))}.")
 
 
 def split_ending(path: Path) -> tuple[str, str] | None:
@@ -88,10 +93,8 @@ def get_io(path: str | Path, backend: str | None = None) -> ImageIO:
     """Returns the reader/writer for ``path``: the named ``backend`` or the default for its ending."""
     ending = file_ending(path)
     if backend is None:
-        return _REGISTRY[_DEFAULT_FOR_ENDING[ending]]
-    if backend not in _REGISTRY:
-        raise AutosegError(f"unknown image backend {backend!r}; known: {', '.join(sorted(_REGISTRY))}.")
-    io = _REGISTRY[backend]
+        return IMAGE_IO.get(_DEFAULT_FOR_ENDING[ending])
+    io = IMAGE_IO.get(backend)
     if ending not in io.endings:
         raise AutosegError(f"{path}: backend {backend!r} does not handle {ending} files; it handles {', '.join(io.endings)}.")
     return io
