@@ -5,8 +5,7 @@ imported on first use, so ``import autoseg`` stays light.
 """
 
 from autoseg.errors import AutosegError
-
-__version__ = "0.1.0"
+from autoseg.version import __version__
 
 __all__ = ["AutosegError", "ClassPrediction", "Model", "__version__", "load_model"]
 

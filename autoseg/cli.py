@@ -6,7 +6,7 @@ import argparse
 import sys
 import traceback
 
-from autoseg import __version__
+from autoseg.version import __version__
 from autoseg.allocator import keep_freed_memory
 from autoseg.commands.common import EXIT_USAGE
 from autoseg.errors import AutosegError

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
-from autoseg import __version__
+from autoseg.version import __version__
 from autoseg.errors import AutosegError
 from autoseg.inference.export import save_probabilities
 from autoseg.io import ImageData, atomic_write, file_ending, write_image
