@@ -6,11 +6,11 @@ import argparse
 import sys
 import traceback
 
-from autoseg.version import __version__
 from autoseg.allocator import keep_freed_memory
 from autoseg.commands.common import EXIT_USAGE
 from autoseg.errors import AutosegError
 from autoseg.plugins import load_plugins
+from autoseg.version import __version__
 
 
 def build_parser() -> argparse.ArgumentParser:

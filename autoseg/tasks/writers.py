@@ -19,11 +19,11 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
-from autoseg.version import __version__
 from autoseg.errors import AutosegError
 from autoseg.inference.export import save_probabilities
 from autoseg.io import ImageData, atomic_write, file_ending, write_image
 from autoseg.io.dicom_seg import DICOM_SEG, DICOM_SEG_ENDING, missing_frame_of_reference, require_highdicom, write_dicom_seg
+from autoseg.version import __version__
 
 if TYPE_CHECKING:
     from autoseg.tasks.base import Task
