@@ -8,7 +8,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 # The autoseg modules that may use the other top-level packages: they run whole stages or the CLI.
-USES_PLANNERS = {"autoseg.plan_and_preprocess"}
+USES_PLANNERS = {"autoseg.plan_and_preprocess", "autoseg.commands"}
 USES_DATASET_CONVERSION = {"autoseg.commands", "autoseg.demo"}
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from typing import Callable
 
 from autoseg.paths import data_root, find_dataset, plans_file_for
 
@@ -48,3 +49,17 @@ def open_dataset(args: argparse.Namespace):
 
     dataset = RawDataset(find_dataset(args.dataset, data_root("raw", args.raw)))
     return dataset, data_root("preprocessed", args.preprocessed) / dataset.name
+
+
+def help_listing(listing: Callable[[], list[str]]) -> type[argparse.Action]:
+    """A ``-h/--help`` action that prints the help with ``listing()``'s lines after it: what the registries hold
+    (plug-ins included), built only when asked for (importing them takes seconds no other call should pay)."""
+
+    class HelpWithListing(argparse.Action):
+        def __call__(self, parser, namespace, values, option_string=None):
+            parser.epilog = "\n".join([*listing(), "", "Add your own with a plug-in: see docs/extending.md."])
+            parser.formatter_class = argparse.RawDescriptionHelpFormatter
+            parser.print_help()
+            parser.exit()
+
+    return HelpWithListing

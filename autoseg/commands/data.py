@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from autoseg.commands.common import EXIT_OK, EXIT_PROBLEMS, open_dataset, preprocessed_option, processes_option, raw_option
+from autoseg.commands.common import EXIT_OK, EXIT_PROBLEMS, help_listing, open_dataset, preprocessed_option, processes_option, raw_option
 from autoseg.errors import AutosegError
 from autoseg.paths import data_root, find_dataset, plans_file_for
 
@@ -112,6 +112,18 @@ def _print_plans(plans) -> None:
         )
 
 
+def _planners() -> list[str]:
+    """The registered planners, for the planning commands' ``--help``."""
+    from planners.registry import PLANNERS
+
+    described = [
+        f"  {planner.name:<12} {planner.network} network, planned for "
+        + (f"{planner.memory_target_gb:g} GB" if planner.memory_target_gb else "the GPU's memory (8 GB without one)")
+        for planner in PLANNERS
+    ]
+    return ["planners (-pl):", *described]
+
+
 def add_commands(commands) -> None:
     """Adds this module's subcommands to the ``autoseg`` parser."""
     from dataset_conversion.converters import converters
@@ -177,8 +189,11 @@ def add_commands(commands) -> None:
     processes_option(convert)
     convert.set_defaults(run=cmd_convert)
 
-    def dataset_command(name: str, help_text: str, run, description: str) -> argparse.ArgumentParser:
-        sub = commands.add_parser(name, help=help_text, description=description)
+    def dataset_command(name: str, help_text: str, run, description: str, planning: bool = False) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, help=help_text, description=description, add_help=not planning)
+        if planning:
+            sub.add_argument("-h", "--help", action=help_listing(_planners), nargs=0, help="show this help (with the planners) and exit")
+            planning_options(sub)
         sub.add_argument("-d", "--dataset", required=True, help="dataset id, folder name or path")
         sub.add_argument("--overwrite", action="store_true", help="recompute instead of reusing existing results (and hand edits)")
         raw_option(sub)
@@ -192,8 +207,7 @@ def add_commands(commands) -> None:
             "-pl",
             "--planner",
             default="default",
-            help="a registered planner: default, the residual-encoder presets resenc_m, resenc_l, resenc_xl (8, 24, 40 GB), "
-            "or a plug-in's; its plans are plans_NAME.json (default: default, plans.json)",
+            help="a registered planner (listed below); its plans are plans_NAME.json (default: default, plans.json)",
         )
         sub.add_argument(
             "--gpu_memory_gb", type=float, default=None, help="memory budget for training (default: the CUDA device's, else 8)"
@@ -224,14 +238,13 @@ def add_commands(commands) -> None:
         cmd_fingerprint,
         "Spacings, shapes, intensity and class statistics of the training cases, written to fingerprint.json.",
     )
-    planning_options(
-        dataset_command(
-            "plan",
-            "plan configurations from the fingerprint",
-            cmd_plan,
-            "Target spacing, patch and batch size, network topology and normalisation, written to plans.json. An existing "
-            "plans.json (perhaps edited by hand) is kept unless --overwrite.",
-        )
+    dataset_command(
+        "plan",
+        "plan configurations from the fingerprint",
+        cmd_plan,
+        "Target spacing, patch and batch size, network topology and normalisation, written to plans.json. An existing "
+        "plans.json (perhaps edited by hand) is kept unless --overwrite.",
+        planning=True,
     )
     preprocess = dataset_command(
         "preprocess",
@@ -246,7 +259,7 @@ def add_commands(commands) -> None:
         "fingerprint, plan and preprocess in one go",
         cmd_plan_and_preprocess,
         "Run verify (with --verify), fingerprint, plan and preprocess.",
+        planning=True,
     )
     both.add_argument("-c", "--configurations", nargs="+", default=None, help="configurations to preprocess (default: all planned)")
     both.add_argument("--verify", action="store_true", help="verify the raw dataset first")
-    planning_options(both)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from autoseg.commands.common import EXIT_OK, preprocessed_option
+from autoseg.commands.common import EXIT_OK, help_listing, preprocessed_option
 from autoseg.errors import AutosegError
 from autoseg.paths import data_root, find_dataset, plans_file_for
 
@@ -85,23 +85,17 @@ def _optimisation_overrides(args: argparse.Namespace) -> dict:
     return overrides
 
 
-class _HelpWithRegistries(argparse.Action):
-    """``autoseg train --help``: the help with the registries listed, built only when asked for (importing the
-    trainer and its plug-ins takes seconds that no other command should pay)."""
+def _registries() -> list[str]:
+    """The registered trainers, losses, optimisers and schedules, for ``autoseg train --help``."""
+    from autoseg.losses import LOSSES
+    from autoseg.training.optim import OPTIMISERS, SCHEDULES
+    from autoseg.training.trainer import trainer_summaries
 
-    def __call__(self, parser, namespace, values, option_string=None):
-        from autoseg.losses import LOSSES
-        from autoseg.training.optim import OPTIMISERS, SCHEDULES
-        from autoseg.training.trainer import trainer_summaries
-
-        lines = ["trainers (-tr):"] + [f"  {name:<16} {summary}" for name, summary in trainer_summaries().items()]
-        lines += ["", "losses (a trainer's settings.loss; \"\" is the task's default):"]
-        lines += [f"  {entry.name:<16} {'; '.join(f'{task}: {text}' for task, text in entry.summaries.items())}" for entry in LOSSES]
-        lines += ["", f"optimisers: {', '.join(OPTIMISERS.names())}; schedules: {', '.join(SCHEDULES.names())}"]
-        lines += ["", "Add your own with a plug-in: see docs/extending.md."]
-        parser.epilog = "\n".join(lines)
-        parser.print_help()
-        parser.exit()
+    lines = ["trainers (-tr):"] + [f"  {name:<16} {summary}" for name, summary in trainer_summaries().items()]
+    lines += ["", "losses (a trainer's settings.loss; \"\" is the task's default):"]
+    lines += [f"  {entry.name:<16} {'; '.join(f'{task}: {text}' for task, text in entry.summaries.items())}" for entry in LOSSES]
+    lines += ["", f"optimisers (--optimiser): {', '.join(OPTIMISERS.names())}"]
+    return lines + [f"schedules (--schedule): {', '.join(SCHEDULES.names())}"]
 
 
 def add_commands(commands) -> None:
@@ -113,7 +107,7 @@ def add_commands(commands) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
         add_help=False,
     )
-    train.add_argument("-h", "--help", action=_HelpWithRegistries, nargs=0, help="show this help (with the registered trainers) and exit")
+    train.add_argument("-h", "--help", action=help_listing(_registries), nargs=0, help="show this help (with the trainers) and exit")
     train.add_argument("dataset", help="dataset id, folder name or path (in the preprocessed folder)")
     train.add_argument("configuration", help="a planned configuration: 2d, 3d_fullres, 3d_lowres")
     train.add_argument("folds", nargs="+", metavar="fold", help="0-4, or all; several run one after the other, or as jobs with --submit")
@@ -193,9 +187,9 @@ def add_commands(commands) -> None:
         metavar="M",
         help="choose the epochs and iterations per epoch to train about M minutes on this device, from a measured step time",
     )
-    optimisation.add_argument("--optimiser", default=None, help="sgd, adam, adamw or a plug-in's (see --help's list)")
+    optimisation.add_argument("--optimiser", default=None, help="a registered optimiser (listed below)")
     optimisation.add_argument("--lr", type=float, default=None, help="the initial learning rate")
-    optimisation.add_argument("--schedule", default=None, help="poly, cosine, warmup_poly, warmup_cosine or a plug-in's")
+    optimisation.add_argument("--schedule", default=None, help="a registered learning-rate schedule (listed below)")
     preprocessed_option(train)
     train.add_argument("--results", metavar="DIR", help="trained models folder (default: $AUTOSEG_RESULTS, else ./autoseg_data/results)")
     train.set_defaults(run=cmd_train)

@@ -23,9 +23,9 @@ OPERATIONAL = ("num_workers", "checkpoint_every", "compile")
 
 @dataclass
 class TrainingSettings:
-    """A trainer's settings. ``optimiser`` and ``schedule`` name entries of autoseg.training.optim's
-    registries (sgd, adam, adamw; poly, cosine, warmup_poly, warmup_cosine); ``loss`` one of autoseg.losses'
-    ("" = the task's default: ce_dice, l1 or ce).
+    """A trainer's settings. ``optimiser`` and ``schedule`` name entries of autoseg.training.optim's OPTIMISERS and
+    SCHEDULES registries, ``loss`` one of autoseg.losses' LOSSES ("" = the task's ``default_loss``); ``autoseg train
+    --help`` lists them.
 
     The optimisation settings left at "auto" or None are planned for the budget (epochs x iterations per
     epoch), the task kind and the batch size by autoseg.training.budget before training starts: nnU-Net's
