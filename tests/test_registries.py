@@ -299,3 +299,20 @@ def test_every_trainer_trains_a_fold_of_a_task_its_loss_fits(name, tiny_data, tm
     output = train_fold(folder, tmp_path / "results", configuration, "0", settings=short, trainer=name)
     assert (output / "checkpoint_final.pt").is_file() and (output / "validation" / "summary.json").is_file()
     assert output.parent.name.startswith(f"{name}__")
+
+
+@pytest.mark.parametrize("name", TRAINERS.names())
+def test_every_trainers_transforms_keep_a_batchs_shapes(name):
+    """The augmentation hooks' contract: each pipeline (or None) maps data (B, C, *patch) and seg (B, T, *patch) to
+    arrays of the same shapes, in 2D and 3D."""
+    trainer = TRAINERS.get(name)
+    for patch in ([32, 40], [16, 32, 32]):
+        for hook in (trainer.training_transforms, trainer.validation_transforms):
+            transforms = hook(patch, list(range(len(patch))), True)
+            if transforms is None:
+                continue
+            data = np.random.default_rng(0).normal(size=(2, 2, *patch)).astype(np.float32)
+            seg = np.zeros((2, 1, *patch), dtype=np.float32)
+            seg[:, :, 4:12, 4:12] = 1
+            out = transforms(data=data, seg=seg)
+            assert out["data"].shape == data.shape and out["seg"].shape == seg.shape

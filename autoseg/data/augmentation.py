@@ -24,6 +24,7 @@ checkpoint, so a resumed run draws the same augmentations.
 
 from __future__ import annotations
 
+import importlib
 import random
 
 import numpy as np
@@ -33,6 +34,7 @@ from batchgenerators.transforms.noise_transforms import GaussianBlurTransform, G
 from batchgenerators.transforms.resample_transforms import SimulateLowResolutionTransform
 from batchgenerators.transforms.spatial_transforms import MirrorTransform, SpatialTransform
 
+from autoseg.plugins import load_plugins
 from autoseg.preprocessing.resample import ANISOTROPY_THRESHOLD
 
 
@@ -57,6 +59,20 @@ class UnfoldFirstAxisFromChannels(AbstractTransform):
                 shape = batch.pop(f"_{key}_shape")
                 batch[key] = batch[key].reshape(shape[0], shape[1], shape[2], *batch[key].shape[2:])
         return batch
+
+
+# The default CPU transforms' factory, named so a worker process can find it (BatchRecipe.transforms).
+DEFAULT_TRANSFORMS = ("autoseg.data.augmentation", "training_transforms")
+
+
+def resolve(reference: tuple[str, str]):
+    """The object named by ``reference`` (module, qualified name), plug-ins loaded first: a worker process finds
+    a plug-in trainer's transforms hook by name, as the trainer registry finds the trainer."""
+    load_plugins()
+    found = importlib.import_module(reference[0])
+    for part in reference[1].split("."):
+        found = getattr(found, part)
+    return found
 
 
 def seed_augmentation(seed: int) -> None:

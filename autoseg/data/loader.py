@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from autoseg.data.augmentation import seed_augmentation, training_transforms
+from autoseg.data.augmentation import DEFAULT_TRANSFORMS, resolve, seed_augmentation
 from autoseg.data.sampling import CaseSampler, sample_batch
 from autoseg.parallel import default_num_processes
 
@@ -41,6 +41,9 @@ class BatchRecipe:
     classes: tuple[int, ...] | None = None  # classification: the class index of each of case_ids (the batch's target)
     previous: tuple[tuple[str, str], ...] | None = None  # the cascade: (case, previous-stage prediction file) pairs
     perturb_previous: bool = False  # perturb the previous stage's labels (training batches)
+    # Where the CPU transforms come from (with ``augment``): (module, qualified name) of a callable
+    # (patch_size, mirror_axes, target_is_label) -> transforms or None, looked up in each worker (a trainer's hook).
+    transforms: tuple[str, str] = DEFAULT_TRANSFORMS
 
 
 _worker_state: dict = {}
@@ -52,7 +55,8 @@ def build(recipe: BatchRecipe):
     sampler = CaseSampler(
         Path(recipe.folder), list(recipe.case_ids), list(recipe.patch_size), recipe.slice_axis, previous, recipe.perturb_previous
     )
-    transforms = training_transforms(list(recipe.patch_size), list(recipe.mirror_axes), recipe.target_is_label) if recipe.augment else None
+    factory = resolve(recipe.transforms) if recipe.augment else None
+    transforms = factory(list(recipe.patch_size), list(recipe.mirror_axes), recipe.target_is_label) if factory is not None else None
     return sampler, transforms
 
 

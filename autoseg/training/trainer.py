@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from autoseg.data.augmentation import training_transforms
 from autoseg.data.device_augmentation import DeviceAugmenter
 from autoseg.data.loader import BatchRecipe, BatchStream, build, make_batch
 from autoseg.data.previous_stage import load_previous_stage
@@ -76,6 +77,18 @@ class FoldSetup:
     previous_stage: dict[str, Path] | None = None  # the cascade: each case's out-of-fold previous-stage prediction
 
 
+def _hook_reference(trainer: type, hook: str) -> tuple[str, str]:
+    """(module, qualified name) of the class method ``hook`` as ``trainer`` has it (from itself or the base class
+    that defines it): how a loader worker finds it."""
+    owner = next(cls for cls in trainer.__mro__ if hook in vars(cls))
+    if "<locals>" in owner.__qualname__:
+        raise AutosegError(
+            f"trainer class {owner.__qualname__} overrides {hook} inside a function; define it at a module's top level so the "
+            "loader's worker processes can find it."
+        )
+    return owner.__module__, f"{owner.__qualname__}.{hook}"
+
+
 class Trainer:
     """Trains one fold. Under DDP every process builds one; ``processes`` says which it is, and only
     the main process writes logs and checkpoints. ``settings`` default to the class's ``default_settings``."""
@@ -118,7 +131,7 @@ class Trainer:
                 f"the planned batch size {configuration.batch_size} cannot be split between {processes.world_size} processes; "
                 f"use at most {configuration.batch_size}."
             )
-        self.augmenter = self._device_augmenter()
+        self.augmenter = self.make_device_augmenter()
         part = processes.share(configuration.batch_size) if processes.distributed else None
         common = dict(
             folder=str(self.data_folder),
@@ -133,6 +146,7 @@ class Trainer:
         self.train_recipe = BatchRecipe(
             case_ids=tuple(fold.train_ids),
             augment=self.augmenter is None,
+            transforms=_hook_reference(type(self), "training_transforms"),
             seed=settings.seed,
             classes=self.task.batch_classes(self.data_folder, fold.train_ids),
             perturb_previous=True,
@@ -140,7 +154,8 @@ class Trainer:
         )
         self.validation_recipe = BatchRecipe(
             case_ids=tuple(fold.validation_ids),
-            augment=False,
+            augment=True,
+            transforms=_hook_reference(type(self), "validation_transforms"),
             seed=settings.seed + 1,
             classes=self.task.batch_classes(self.data_folder, fold.validation_ids),
             **common,
@@ -185,9 +200,23 @@ class Trainer:
         # training batches have one shape (the planned patch and batch): static shapes, no dynamic-shape guards
         return torch.compile(model, dynamic=False) if self.settings.compile else model
 
-    def _device_augmenter(self) -> DeviceAugmenter | None:
-        """The batched augmenter when batches are augmented on the training device, else None (CPU workers).
-        ``auto`` picks the device on a GPU, and always for float-image targets (resampled linearly)."""
+    @classmethod
+    def training_transforms(cls, patch_size: list[int], mirror_axes: list[int], target_is_label: bool):
+        """Hook: the CPU augmentation pipeline of training batches (batchgenerators transforms taking and returning
+        ``data`` (B, C, *patch) and ``seg`` (B, T, *patch)), built in each loader worker; None for none. The default
+        is autoseg.data.augmentation's (nnU-Net's recipe, mirroring only along ``mirror_axes``). A class method,
+        looked up by name in the workers: define trainer classes that override it at a module's top level."""
+        return training_transforms(patch_size, mirror_axes, target_is_label)
+
+    @classmethod
+    def validation_transforms(cls, patch_size: list[int], mirror_axes: list[int], target_is_label: bool):
+        """Hook: the transforms of the per-epoch validation batches, as ``training_transforms``; none by default."""
+        return None
+
+    def make_device_augmenter(self) -> DeviceAugmenter | None:
+        """Hook: the batched augmenter when training batches are augmented on the training device, else None (CPU
+        workers, ``training_transforms``); where is the task's answer for the ``augmentation`` setting (auto: the
+        device on a GPU, and always for float-image targets)."""
         choice = self.settings.augmentation
         if choice not in ("auto", "cpu", "device"):
             raise AutosegError(f"augmentation must be auto, cpu or device, got {choice!r}.")

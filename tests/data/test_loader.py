@@ -53,3 +53,46 @@ def test_unaugmented_batches_hold_the_stored_values(recipe):
     plain = make_batch(replace(recipe, augment=False), 0)
     assert set(np.unique(plain["target"])) <= {0, 1, 2, 3}
     assert plain["target"][-1].max() > 0  # the forced-foreground sample
+
+
+HOOKED_TRAINER = '''
+"""A trainer whose CPU augmentation zeroes the images: proof that its hook runs in the loader's workers."""
+
+from batchgenerators.transforms.abstract_transforms import AbstractTransform, Compose
+
+from autoseg.training import Trainer, register_trainer
+
+
+class Blackout(AbstractTransform):
+    def __call__(self, **batch):
+        batch["data"] = batch["data"] * 0
+        return batch
+
+
+@register_trainer("blackout")
+class BlackoutTrainer(Trainer):
+    """Zeroes every training image (a test of the augmentation hook)."""
+
+    @classmethod
+    def training_transforms(cls, patch_size, mirror_axes, target_is_label):
+        return Compose([Blackout()])
+'''
+
+
+def test_a_plugin_trainers_transforms_hook_runs_in_the_loader_workers(recipe, tmp_path, monkeypatch):
+    from dataclasses import replace
+
+    from autoseg import plugins
+    from autoseg.training import get_trainer
+    from autoseg.training.trainer import TRAINERS, _hook_reference
+
+    monkeypatch.setattr(TRAINERS, "_items", dict(TRAINERS._items))  # the plug-in's trainer is gone after the test
+    (tmp_path / "blackout_plugin.py").write_text(HOOKED_TRAINER)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("AUTOSEG_PLUGINS", "blackout_plugin")
+    monkeypatch.setattr(plugins, "_state", {"loaded": False, "loading": False, "error": None, "modules": []})
+    hooked = replace(recipe, transforms=_hook_reference(get_trainer("blackout"), "training_transforms"))
+    assert hooked.transforms == ("blackout_plugin", "BlackoutTrainer.training_transforms")
+    with BatchStream(hooked, 0, 2, num_workers=1) as batches:  # a worker process finds the hook by name
+        for batch in batches:
+            assert not batch["data"].any() and batch["target"].any()
