@@ -70,7 +70,7 @@ DEMOS = {
 
 
 def run_demo(
-    raw_root: Path, preprocessed_root: Path, results_root: Path, seed: int = 0, task: str = "spine", recipe: DemoRecipe | None = None
+    raw_root: Path, preprocessed_root: Path, results_root: Path, *, seed: int = 0, task: str = "spine", recipe: DemoRecipe | None = None
 ) -> bool:
     """Runs the demo of ``task`` (a key of DEMOS; ``recipe`` overrides its settings, for tests).
 
@@ -171,7 +171,7 @@ def _train_briefly(preprocessed: Path, results_root: Path, plans, recipe: DemoRe
     shutil.rmtree(model_folder(results_root, preprocessed.name, "default", "plans_demo", name), ignore_errors=True)
     start = time.perf_counter()
     settings = replace(trainer_settings("default"), epochs=recipe.epochs, iterations_per_epoch=recipe.iterations, validation_iterations=4)
-    output = train_fold(preprocessed, results_root, name, "0", plans_file="plans_demo.json", settings=settings)
+    output = train_fold(preprocessed, results_root, name, fold="0", plans_file="plans_demo.json", settings=settings)
     print(
         f"[{time.perf_counter() - start:5.1f} s] trained {recipe.epochs} x {recipe.iterations} iterations; curves in "
         f"{output / 'progress.png'}"

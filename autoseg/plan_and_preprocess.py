@@ -47,6 +47,7 @@ def run_fingerprint(
 def run_plan(
     dataset: RawDataset,
     output_dir: Path,
+    *,
     planner: str = "default",
     gpu_memory_gb: float | None = None,
     overwrite: bool = False,
@@ -126,12 +127,16 @@ def check_preprocessed(folder: Path, plans: Plans, configuration: Configuration,
         )
 
 
-def _preprocess_one(item: tuple[int, Case], spec, root: Path, plans: Plans, configuration: Configuration, folder: Path, seed: int) -> str:
+def _preprocess_one(
+    item: tuple[int, Case], *, spec, root: Path, plans: Plans, configuration: Configuration, folder: Path, seed: int
+) -> str:
     index, case = item
     task = task_for(spec)
     arrays = read_case(case, spec, root)  # refuses, naming the file, what verify would refuse
     target, geometry = arrays.target, arrays.geometry
-    data, target, record = preprocess_case(arrays.channels, geometry, target, plans, configuration, task.target_is_label)
+    data, target, record = preprocess_case(
+        arrays.channels, geometry, target, plans=plans, configuration=configuration, target_is_label=task.target_is_label
+    )
     data = task.prepare_input(data, configuration)
     if target is not None:
         target = task.prepare_target(target)
@@ -152,6 +157,7 @@ def run_preprocess(
     dataset: RawDataset,
     output_dir: Path,
     plans: Plans,
+    *,
     configurations: list[str] | None = None,
     num_processes: int | None = None,
     overwrite: bool = False,
@@ -220,6 +226,7 @@ def _copy_files(pairs: list[tuple[Path, Path]], folder: Path) -> None:
 def plan_and_preprocess(
     dataset: RawDataset,
     output_dir: Path,
+    *,
     configurations: list[str] | None = None,
     planner: str = "default",
     gpu_memory_gb: float | None = None,
@@ -235,6 +242,14 @@ def plan_and_preprocess(
         if not report.ok:
             raise AutosegError(report.summary())
     run_fingerprint(dataset, output_dir, num_processes, overwrite)
-    plans = run_plan(dataset, output_dir, planner, gpu_memory_gb, overwrite, target_spacing, plans_from)
-    run_preprocess(dataset, output_dir, plans, configurations, num_processes, overwrite)
+    plans = run_plan(
+        dataset,
+        output_dir,
+        planner=planner,
+        gpu_memory_gb=gpu_memory_gb,
+        overwrite=overwrite,
+        target_spacing=target_spacing,
+        plans_from=plans_from,
+    )
+    run_preprocess(dataset, output_dir, plans, configurations=configurations, num_processes=num_processes, overwrite=overwrite)
     return plans

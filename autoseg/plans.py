@@ -87,7 +87,15 @@ class Configuration:
         tile predicted without gradients (autoseg.networks.memory; the inference share is INFERENCE_ACTIVATION_FRACTION)."""
         network = network_for(self.architecture)
         batch = self.batch_size if training else 1
-        estimate = network.memory(self.architecture, self.patch_size, in_channels, out_channels, batch, mixed_precision, decoder)
+        estimate = network.memory(
+            self.architecture,
+            self.patch_size,
+            in_channels=in_channels,
+            out_channels=out_channels,
+            batch_size=batch,
+            mixed_precision=mixed_precision,
+            decoder=decoder,
+        )
         if training:
             return estimate.total_bytes
         return int(estimate.activation_bytes * INFERENCE_ACTIVATION_FRACTION + estimate.parameter_bytes / 3 + estimate.workspace_bytes)

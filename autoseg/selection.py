@@ -77,17 +77,17 @@ def merge_image_folds(model: Path, folds: list[str], task) -> Candidate:
 
 
 def ensemble_probabilities_case(
-    case_id: str, first: Candidate, second: Candidate, task, references: Path, folder: Path
+    case_id: str, first: Candidate, second: Candidate, *, task, references: Path, folder: Path
 ) -> tuple[str, dict]:
     """One case of a segmentation pair ensemble: the saved probabilities averaged, labelled and scored."""
     label_file = first.folder / f"{case_id}{task.spec.file_ending}"
     labels = ensemble_case([first.probabilities[case_id], second.probabilities[case_id]], label_file, task, folder / label_file.name)
     reference = read_image(references / label_file.name)
     structures, ignore = task.evaluation_structures(), task.spec.ignore_label
-    return case_id, score_label_maps(labels, reference.array[0], structures, reference.geometry.spacing, ignore_label=ignore)
+    return case_id, score_label_maps(labels, reference.array[0], structures, spacing=reference.geometry.spacing, ignore_label=ignore)
 
 
-def ensemble_images_case(case_id: str, first: Candidate, second: Candidate, task, references: Path, folder: Path) -> tuple[str, dict]:
+def ensemble_images_case(case_id: str, first: Candidate, second: Candidate, *, task, references: Path, folder: Path) -> tuple[str, dict]:
     """One case of a regression pair ensemble: the predicted images averaged, then scored."""
     files = task.output_files
     written = average_images([files(case_id, first.folder), files(case_id, second.folder)], files(case_id, folder))
@@ -95,7 +95,7 @@ def ensemble_images_case(case_id: str, first: Candidate, second: Candidate, task
 
 
 def ensemble_image_candidates(
-    first: Candidate, second: Candidate, folder: Path, references: Path, num_processes: int | None, ensemble_case_of
+    first: Candidate, second: Candidate, folder: Path, *, references: Path, num_processes: int | None, ensemble_case_of
 ) -> Candidate:
     """A pair ensemble of image predictions, ``ensemble_case_of(case_id, first, second, references=, folder=)``
     averaging and scoring each case, in parallel; its summary written beside the files."""

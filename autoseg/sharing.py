@@ -82,6 +82,7 @@ def _with_previous_stages(folders: list[Path]) -> list[Path]:
 def export_model(
     results: Path,
     output: Path,
+    *,
     configurations: list[str] | None = None,
     trainer: str = "default",
     plans: str = "plans",

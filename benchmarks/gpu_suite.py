@@ -88,7 +88,9 @@ class Suite:
             dataset = self.dataset(key)
             folder = self.scratch / "preprocessed" / dataset.name
             configuration = CONFIGURATION[key]
-            plan_and_preprocess(dataset, folder, [configuration], planner=planner, gpu_memory_gb=self.gpu_memory_gb, num_processes=2)
+            plan_and_preprocess(
+                dataset, folder, configurations=[configuration], planner=planner, gpu_memory_gb=self.gpu_memory_gb, num_processes=2
+            )
             if self.quick:  # a tiny network (two stages of 4 and 8 features): quick checks that every step runs
                 path = folder / plans_file_name(planner)
                 plans = json.loads(path.read_text())
@@ -121,7 +123,7 @@ class Suite:
                 self.preprocessed(key, planner),
                 results,
                 CONFIGURATION[key],
-                "0",
+                fold="0",
                 plans_file=plans_file_name(planner),
                 device=self.device,
                 settings=settings,
@@ -159,7 +161,7 @@ def step_memory(suite: Suite) -> list[Row]:
         step = {"architecture": configuration["architecture"], "patch_size": patch, "device": suite.device, **shape}
         # quick: in this process (the measurement is the same; a fresh process per case costs a torch import)
         measured = peak_of_training_step(step)["peak_bytes"] if suite.quick else measure_training_step(step)
-        promised = network_for(architecture).memory(architecture, patch, *shape.values(), suite.device == "cuda").total_bytes
+        promised = network_for(architecture).memory(architecture, patch, **shape, mixed_precision=suite.device == "cuda").total_bytes
         note = f"measured {measured / 2**30:.2f} GB, promised {promised / 2**30:.2f} GB (target {suite.gpu_memory_gb} GB)"
         rows.append(Row("memory", f"{key} {CONFIGURATION[key]}", measured / promised, "measured/promised", note))
     return rows
@@ -245,7 +247,9 @@ def step_oom_fallback(suite: Suite) -> list[Row]:
                 torch.cuda.reset_peak_memory_stats(device)
             start = time.perf_counter()
             with torch.no_grad():
-                sliding_window.sliding_window_predict(network, volume, patch, 3, device=device, tile_batch_size=2, accumulate=accumulate)
+                sliding_window.sliding_window_predict(
+                    network, volume, patch, out_channels=3, device=device, tile_batch_size=2, accumulate=accumulate
+                )
             synchronise(device)
             seconds = time.perf_counter() - start
         finally:

@@ -71,7 +71,7 @@ def run(preprocessed: Path, results: Path, key: str, trainer: str, budget: int) 
         preprocessed,
         results / f"{trainer}_{budget}",
         recipe.configuration,
-        "0",
+        fold="0",
         plans_file="plans_curves.json",
         settings=settings,
         trainer=trainer,

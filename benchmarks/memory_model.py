@@ -60,7 +60,11 @@ def spec_for(channels, num_labels) -> DatasetSpec:
 
 def row(name, architecture, patch, in_channels, out_channels, batch, device) -> str:
     amp = device == "cuda"
-    modelled = network_for(architecture).memory(architecture, patch, in_channels, out_channels, batch, amp).total_bytes
+    modelled = (
+        network_for(architecture)
+        .memory(architecture, patch, in_channels=in_channels, out_channels=out_channels, batch_size=batch, mixed_precision=amp)
+        .total_bytes
+    )
     measured = measure_training_step(
         {
             "architecture": architecture.to_json(),

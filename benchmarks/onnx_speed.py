@@ -45,9 +45,9 @@ def main() -> None:
             dataset = RawDataset(generate_stand_in(key, root / "raw", num_cases=5, num_test=args.cases, seed=0, zoom=args.zoom))
             configuration = CONFIGURATION[key]
             preprocessed = root / "preprocessed" / dataset.name
-            plans = plan_and_preprocess(dataset, preprocessed, [configuration], gpu_memory_gb=args.gpu_memory_gb)
+            plans = plan_and_preprocess(dataset, preprocessed, configurations=[configuration], gpu_memory_gb=args.gpu_memory_gb)
             settings = TrainingSettings(epochs=1, iterations_per_epoch=1, validation_iterations=1, num_workers=0)
-            fold = train_fold(preprocessed, root / "results", configuration, "0", settings=settings)
+            fold = train_fold(preprocessed, root / "results", configuration, fold="0", settings=settings)
             models = {
                 "torch": autoseg.load_model(fold.parent, device="cpu"),
                 "onnxruntime": autoseg.load_model(fold.parent, backend="onnxruntime"),

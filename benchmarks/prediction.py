@@ -115,7 +115,7 @@ def main() -> None:
             plans = plan_and_preprocess(dataset, preprocessed, configurations=["3d_fullres"], gpu_memory_gb=args.gpu_memory_gb)
             config = plans.configuration("3d_fullres")
             settings = TrainingSettings(epochs=2, iterations_per_epoch=3, validation_iterations=1, num_workers=1)
-            fold = train_fold(preprocessed, work / "results", "3d_fullres", "0", device=args.device, settings=settings)
+            fold = train_fold(preprocessed, work / "results", "3d_fullres", fold="0", device=args.device, settings=settings)
             shape = read_image(next((dataset.root / "imagesTs").iterdir())).spatial_shape
             print(
                 f"zoom {zoom}: image {shape} at {read_image(next((dataset.root / 'imagesTs').iterdir())).geometry.spacing} mm; "

@@ -82,7 +82,7 @@ def main() -> None:
             preprocessed,
             work / "results",
             "3d_fullres",
-            "0",
+            fold="0",
             settings=TrainingSettings(epochs=1, iterations_per_epoch=1, validation_iterations=1, num_workers=0),
         )
 

@@ -41,7 +41,7 @@ def seconds_per_iteration(preprocessed: Path, results: Path, configuration: str,
     """The fastest of three 8-iteration epochs after a first one, timed by the trainer (training only, no
     validation): the first epochs still wait for the augmentation workers to fill their queue."""
     settings = replace(trainer_settings("short"), epochs=4, iterations_per_epoch=8, validation_iterations=1, num_workers=1)
-    fold = train_fold(preprocessed, results, configuration, "0", plans_file=plans_file, settings=settings, device=device)
+    fold = train_fold(preprocessed, results, configuration, fold="0", plans_file=plans_file, settings=settings, device=device)
     log = load_checkpoint(fold / "checkpoint_final.pt")["log"]
     return min(record["train_seconds"] for record in log[1:]) / 8
 
@@ -63,7 +63,9 @@ def main() -> None:
         dataset = RawDataset(raw)
         preprocessed = work / "preprocessed" / dataset.name
         for planner in ("default", "resenc_m"):
-            plan_and_preprocess(dataset, preprocessed, [configuration], planner, args.gpu_memory_gb, num_processes=2)
+            plan_and_preprocess(
+                dataset, preprocessed, configurations=[configuration], planner=planner, gpu_memory_gb=args.gpu_memory_gb, num_processes=2
+            )
             plans_file = "plans.json" if planner == "default" else f"plans_{planner}.json"
             config = Plans.load(preprocessed / plans_file).configuration(configuration)
             architecture = config.architecture
@@ -75,7 +77,7 @@ def main() -> None:
             )
             began = time.perf_counter()
             fold = train_fold(
-                preprocessed, work / "results", configuration, "0", plans_file=plans_file, settings=settings, device=args.device
+                preprocessed, work / "results", configuration, fold="0", plans_file=plans_file, settings=settings, device=args.device
             )
             wall = time.perf_counter() - began
             summary = json.loads((fold / "validation" / "summary.json").read_text())

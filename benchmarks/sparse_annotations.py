@@ -84,7 +84,7 @@ def make_variant(dense: Path, root: Path, name: str, sparsify) -> tuple[Path, fl
 def train_and_score(raw: Path, root: Path, args) -> dict:
     dataset = RawDataset(raw)
     preprocessed = root / "preprocessed" / dataset.name
-    plan_and_preprocess(dataset, preprocessed, ["2d"], num_processes=2)
+    plan_and_preprocess(dataset, preprocessed, configurations=["2d"], num_processes=2)
     plans = json.loads((preprocessed / "plans.json").read_text())
     config = plans["configurations"]["2d"]
     features = [8, 16, 32, 64]
@@ -97,7 +97,7 @@ def train_and_score(raw: Path, root: Path, args) -> dict:
         trainer_settings("short"), epochs=args.epochs, iterations_per_epoch=args.iterations, validation_iterations=4, initial_lr=1e-3
     )
     start = time.perf_counter()
-    fold = train_fold(preprocessed, root / "results", "2d", "0", settings=settings, trainer="short")
+    fold = train_fold(preprocessed, root / "results", "2d", fold="0", settings=settings, trainer="short")
     seconds = time.perf_counter() - start
     output = root / "predictions" / dataset.name
     autoseg.load_model(fold.parent, device="cpu").predict_folder(dataset.root / "imagesTs", output)

@@ -68,7 +68,7 @@ class nnUNetTrainer_autosegBenchmark(nnUNetTrainer):
 
 def loader_rate(recipe: BatchRecipe, workers: int, count: int = 30) -> float:
     """Batches per second the worker processes deliver (after start-up)."""
-    with BatchStream(recipe, 0, 10**9, workers) as stream:
+    with BatchStream(recipe, 0, 10**9, num_workers=workers) as stream:
         next(stream)
         began = time.perf_counter()
         for _ in range(count):
@@ -78,7 +78,7 @@ def loader_rate(recipe: BatchRecipe, workers: int, count: int = 30) -> float:
 
 def device_augmenter_rate(recipe: BatchRecipe, augmenter: DeviceAugmenter, device: torch.device, count: int = 30) -> float:
     """Batches per second the batched augmenter alone processes on ``device``."""
-    with BatchStream(recipe, 0, count, 0) as stream:
+    with BatchStream(recipe, 0, count, num_workers=0) as stream:
         batches = [(torch.from_numpy(b["data"]).to(device), torch.from_numpy(b["target"]).to(device)) for b in stream]
     augmenter(*batches[0], torch.Generator().manual_seed(0))  # warm-up
     if device.type == "cuda":
@@ -179,7 +179,13 @@ def main() -> None:
                 augmentation=path,
             )
             output = train_fold(
-                preprocessed, work / "results", args.configuration, "0", device=str(device), settings=settings, trainer=f"benchmark_{path}"
+                preprocessed,
+                work / "results",
+                args.configuration,
+                fold="0",
+                device=str(device),
+                settings=settings,
+                trainer=f"benchmark_{path}",
             )
             log = load_checkpoint(output / "checkpoint_final.pt")["log"]
             report_epochs(

@@ -41,14 +41,14 @@ def run(key: str, root: Path, args) -> tuple[float, float, int]:
     dataset = RawDataset(generate_stand_in(key, root / "raw", num_cases=10, num_test=args.test_cases, seed=1))
     preprocessed = root / "preprocessed" / dataset.name
     configuration = CONFIGURATION[key]
-    plan_and_preprocess(dataset, preprocessed, [configuration], gpu_memory_gb=args.gpu_memory_gb, num_processes=2)
+    plan_and_preprocess(dataset, preprocessed, configurations=[configuration], gpu_memory_gb=args.gpu_memory_gb, num_processes=2)
     plans = json.loads((preprocessed / "plans.json").read_text())
     architecture = plans["configurations"][configuration]["architecture"]
     architecture["features_per_stage"] = [min(8 * 2**s, 128) for s in range(len(architecture["features_per_stage"]))]
     (preprocessed / "plans.json").write_text(json.dumps(plans))
     settings = replace(trainer_settings("short"), epochs=1, iterations_per_epoch=args.iterations, validation_iterations=1, num_workers=2)
     for fold in range(args.folds):
-        folder = train_fold(preprocessed, root / "results", configuration, str(fold), settings=settings, trainer="short").parent
+        folder = train_fold(preprocessed, root / "results", configuration, fold=str(fold), settings=settings, trainer="short").parent
     output = root / "predictions"
     autoseg.load_model(folder, device="cpu").predict_folder(dataset.root / "imagesTs", output, save_uncertainty=True)
     summary = evaluate_folders(dataset.root / "labelsTs", output)

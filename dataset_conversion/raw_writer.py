@@ -65,6 +65,7 @@ def write_raw_dataset(
     raw_root: Path,
     dataset_id: int,
     name: str,
+    *,
     dataset_json: dict,
     cases: Iterable[RawCase],
     overwrite: bool = False,

@@ -138,12 +138,16 @@ class Planner:
         wanted = task.configurations(2 if flat is not None else fingerprint.ndim)
         configurations = {}
         if fingerprint.ndim == 2 or flat is not None:  # 2D images, or 2D images stored as 3D files: 2d only
-            configurations["2d"] = self._configuration("2d", "2d", spacing, shapes, axes, context, slice_axis=flat)
+            configurations["2d"] = self._configuration(
+                "2d", "2d", spacing, shapes=shapes, fingerprint_axes=axes, context=context, slice_axis=flat
+            )
         else:
-            fullres = self._configuration("3d_fullres", "3d_fullres", spacing, shapes, axes, context)
+            fullres = self._configuration("3d_fullres", "3d_fullres", spacing, shapes=shapes, fingerprint_axes=axes, context=context)
             if "2d" in wanted:  # slices along the coarsest axis, sharing 3d_fullres's data
                 slice_axis = int(np.argmax(spacing))
-                configurations["2d"] = self._configuration("2d", "3d_fullres", spacing, shapes, axes, context, slice_axis=slice_axis)
+                configurations["2d"] = self._configuration(
+                    "2d", "3d_fullres", spacing, shapes=shapes, fingerprint_axes=axes, context=context, slice_axis=slice_axis
+                )
             configurations["3d_fullres"] = fullres
             median = np.median(shapes, axis=0)
             if "3d_lowres" in wanted and np.prod(fullres.patch_size) < self.lowres_coverage * np.prod(median):
@@ -256,7 +260,9 @@ class Planner:
         ndim = len(spacing)
         max_stages = self.max_stages_3d if ndim == 3 else self.max_stages_2d
         max_features = self.max_features_3d if ndim == 3 else self.max_features_2d
-        topology, patch = plan_topology(spacing, patch_size, max_stages, self.base_features, max_features, self.min_edge)
+        topology, patch = plan_topology(
+            spacing, patch_size, max_stages=max_stages, base_features=self.base_features, max_features=max_features, min_edge=self.min_edge
+        )
         blocks = None if self.blocks_per_stage is None else list(self.blocks_per_stage[: topology.num_stages])
         if blocks is not None and len(blocks) < topology.num_stages:
             raise AutosegError(f"planner {self.name!r} gives blocks for {len(blocks)} stages; the network has {topology.num_stages}.")
@@ -286,7 +292,15 @@ class Planner:
             wanted = [max(1, round(m * scale)) for m in median_shape]
             architecture, patch = self.architecture(spacing, wanted)
             network = network_for(architecture)
-            memory = network.memory(architecture, patch, in_channels, out_channels, 2, mixed_precision, decoder)
+            memory = network.memory(
+                architecture,
+                patch,
+                in_channels=in_channels,
+                out_channels=out_channels,
+                batch_size=2,
+                mixed_precision=mixed_precision,
+                decoder=decoder,
+            )
             if memory.total_bytes <= budget_bytes:
                 break
             if all(w <= self.min_edge for w in wanted):
@@ -294,16 +308,32 @@ class Planner:
                     f"no patch fits in {budget_bytes / 2**30:.1f} GB of GPU memory, even {patch}; pass a larger --gpu_memory_gb."
                 )
             scale *= 0.95
-        fixed = network.memory(architecture, patch, in_channels, out_channels, 0, mixed_precision, decoder).total_bytes
+        fixed = network.memory(
+            architecture,
+            patch,
+            in_channels=in_channels,
+            out_channels=out_channels,
+            batch_size=0,
+            mixed_precision=mixed_precision,
+            decoder=decoder,
+        ).total_bytes
         per_sample = (memory.total_bytes - fixed) / 2
         by_memory = int((budget_bytes - fixed) // per_sample)
         batch_fraction = self.max_batch_fraction if decoder else self.max_batch_fraction_whole_images
         by_coverage = int(batch_fraction * dataset_voxels // np.prod(patch))
         batch = max(2, min(by_memory, by_coverage))
-        estimate = network.memory(architecture, patch, in_channels, out_channels, batch, mixed_precision, decoder)
+        estimate = network.memory(
+            architecture,
+            patch,
+            in_channels=in_channels,
+            out_channels=out_channels,
+            batch_size=batch,
+            mixed_precision=mixed_precision,
+            decoder=decoder,
+        )
         return architecture, patch, batch, estimate.total_gb
 
-    def _configuration(self, name, identifier, spacing, shapes, fingerprint_axes, context, slice_axis=None) -> Configuration:
+    def _configuration(self, name, identifier, spacing, *, shapes, fingerprint_axes, context, slice_axis=None) -> Configuration:
         """Plans one configuration; ``shapes`` are the cases' cropped shapes at ``spacing`` (all axes)."""
         in_plane = [a for a in range(shapes.shape[1]) if a != slice_axis]
         median_shape = np.median(shapes[:, in_plane], axis=0).tolist()
@@ -324,9 +354,7 @@ class Planner:
             estimated_memory_gb=round(memory_gb, 3),
         )
 
-    def _plan_lowres(
-        self, fingerprint: Fingerprint, fullres: Configuration, axes: list[int], context: dict
-    ) -> Configuration | None:
+    def _plan_lowres(self, fingerprint: Fingerprint, fullres: Configuration, axes: list[int], context: dict) -> Configuration | None:
         """The low-resolution configuration (nnU-Net's rule): the spacing grows 3 % per step, only along the axes
         more than twice finer than the coarsest while there are such axes, until the patch covers a quarter of the
         median image (or the spacing is 8 times the full resolution's); None when its median image would hold more
@@ -337,7 +365,7 @@ class Planner:
             fine = spacing.max() / spacing > 2
             spacing = np.where(fine if fine.any() else np.ones_like(fine), spacing * 1.03, spacing)
             shapes = fingerprint.shapes_at(spacing)
-            config = self._configuration("3d_lowres", "3d_lowres", spacing.tolist(), shapes, axes, context)
+            config = self._configuration("3d_lowres", "3d_lowres", spacing.tolist(), shapes=shapes, fingerprint_axes=axes, context=context)
             coverage = np.prod(config.patch_size) / np.prod(np.median(shapes, axis=0))
             if coverage >= self.lowres_coverage or np.max(spacing / fullres_spacing) > 8:
                 break

@@ -29,6 +29,7 @@ def _kernel(spacing: list[float]) -> list[int]:
 def plan_topology(
     spacing: list[float],
     patch_size: list[int],
+    *,
     max_stages: int,
     base_features: int = 32,
     max_features: int = 320,

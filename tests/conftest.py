@@ -97,7 +97,7 @@ def train(preprocessed: Path, results: Path, configuration: str) -> Path:
     from autoseg.training import train_fold, trainer_settings
 
     settings = replace(trainer_settings("short"), **TINY_TRAINING)
-    return train_fold(preprocessed, results, configuration, "0", settings=settings, trainer="short")
+    return train_fold(preprocessed, results, configuration, fold="0", settings=settings, trainer="short")
 
 
 @pytest.fixture(scope="session")

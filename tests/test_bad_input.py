@@ -17,7 +17,7 @@ def setup(stand_in_cache, tmp_path_factory):
     root = tmp_path_factory.mktemp("bad_input")
     dataset = preprocessed_copy(stand_in_cache, root, "spine", 5, 1, "2d")
     settings = replace(trainer_settings("short"), epochs=1, iterations_per_epoch=1, validation_iterations=1, num_workers=0)
-    train_fold(root / "preprocessed" / dataset.name, root / "results", "2d", "0", settings=settings)
+    train_fold(root / "preprocessed" / dataset.name, root / "results", "2d", fold="0", settings=settings)
     return root
 
 

@@ -63,7 +63,7 @@ def test_preprocessing_killed_midway_completes_on_the_second_run_with_identical_
 def test_prediction_killed_midway_continues_to_the_uninterrupted_result(pet, tmp_path):
     root, dataset = pet
     settings = replace(trainer_settings("short"), epochs=1, iterations_per_epoch=1, validation_iterations=1, num_workers=0)
-    train_fold(root / "preprocessed" / dataset.name, root / "results", "3d_fullres", "0", settings=settings)
+    train_fold(root / "preprocessed" / dataset.name, root / "results", "3d_fullres", fold="0", settings=settings)
     inputs = tmp_path / "inputs"
     inputs.mkdir()
     [source] = (dataset.root / "imagesTs").glob("*_0000.nii.gz")

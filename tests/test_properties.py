@@ -135,7 +135,7 @@ def test_the_sliding_window_covers_every_voxel_with_weights_summing_to_one(data,
     patch = [data.draw(st.integers(2, 9)) for _ in range(ndim)]
     image = torch.from_numpy(np.random.default_rng(data.draw(st.integers(0, 2**16))).normal(size=(2, *shape)).astype(np.float32))
     mirror_axes = list(range(ndim)) if mirror else []
-    output = sliding_window_predict(Identity(), image, patch, 2, step_size=step, mirror_axes=mirror_axes, device="cpu")
+    output = sliding_window_predict(Identity(), image, patch, out_channels=2, step_size=step, mirror_axes=mirror_axes, device="cpu")
     assert output.shape == image.shape
     torch.testing.assert_close(output, image, rtol=1e-5, atol=1e-5)
 

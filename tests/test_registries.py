@@ -103,7 +103,9 @@ def test_every_network_models_its_training_memory_within_10_percent(name):
         n_conv_per_stage_decoder=1 if block != "conv" else 2,
     )
     patch, batch = [48, 48, 48], 2
-    modelled = get_network(name).memory(architecture, patch, 2, 3, batch, mixed_precision=False).total_bytes
+    modelled = (
+        get_network(name).memory(architecture, patch, in_channels=2, out_channels=3, batch_size=batch, mixed_precision=False).total_bytes
+    )
     measured = measure_training_step(
         {
             "architecture": architecture.to_json(),
@@ -296,7 +298,7 @@ def test_every_trainer_trains_a_fold_of_a_task_its_loss_fits(name, tiny_data, tm
     assert planned.optimiser in OPTIMISERS and planned.schedule in SCHEDULES
     folder, configuration = tiny_data[task]
     short = replace(settings, epochs=1, iterations_per_epoch=2, validation_iterations=1, num_workers=0)
-    output = train_fold(folder, tmp_path / "results", configuration, "0", settings=short, trainer=name)
+    output = train_fold(folder, tmp_path / "results", configuration, fold="0", settings=short, trainer=name)
     assert (output / "checkpoint_final.pt").is_file() and (output / "validation" / "summary.json").is_file()
     assert output.parent.name.startswith(f"{name}__")
 

@@ -26,7 +26,7 @@ def exported(stand_in_cache, tmp_path_factory):
     dataset = RawDataset(stand_in_cache("spine", 5, 1))
     preprocessed = preprocess_with_tiny_network(dataset, root / "preprocessed" / dataset.name, "2d")
     settings = replace(trainer_settings("short"), epochs=1, iterations_per_epoch=1, validation_iterations=1, num_workers=0)
-    train_fold(preprocessed, root / "results", "2d", "0", settings=settings)
+    train_fold(preprocessed, root / "results", "2d", fold="0", settings=settings)
     archive = root / "model.zip"
     assert main(["export_model", dataset.name, "-o", str(archive), "--results", str(root / "results")]) == 0
     return dataset, root / "results" / dataset.name, archive

@@ -27,7 +27,14 @@ def cmd_generate(args: argparse.Namespace) -> int:
         raise AutosegError("-d cannot be combined with 'all': each stand-in has its own id.")
     for key in keys:
         folder = generate_stand_in(
-            key, data_root("raw", args.raw), args.dataset_id, args.cases, args.test, args.seed, args.overwrite, args.zoom
+            key,
+            data_root("raw", args.raw),
+            dataset_id=args.dataset_id,
+            num_cases=args.cases,
+            num_test=args.test,
+            seed=args.seed,
+            overwrite=args.overwrite,
+            zoom=args.zoom,
         )
         print(f"wrote {folder}")
     return EXIT_OK
@@ -38,7 +45,13 @@ def cmd_convert(args: argparse.Namespace) -> int:
     from dataset_conversion.converters import convert_dataset
 
     folder = convert_dataset(
-        args.converter, Path(args.source), data_root("raw", args.raw), args.dataset_id, args.name, args.overwrite, args.channels
+        args.converter,
+        Path(args.source),
+        data_root("raw", args.raw),
+        dataset_id=args.dataset_id,
+        name=args.name,
+        overwrite=args.overwrite,
+        channels=args.channels,
     )
     print(f"wrote {folder}")
     report = verify_dataset(folder, args.num_processes)
@@ -58,7 +71,15 @@ def cmd_plan(args: argparse.Namespace) -> int:
     from autoseg.plan_and_preprocess import run_plan
 
     dataset, output = open_dataset(args)
-    plans = run_plan(dataset, output, args.planner, args.gpu_memory_gb, args.overwrite, args.target_spacing, _plans_source(args))
+    plans = run_plan(
+        dataset,
+        output,
+        planner=args.planner,
+        gpu_memory_gb=args.gpu_memory_gb,
+        overwrite=args.overwrite,
+        target_spacing=args.target_spacing,
+        plans_from=_plans_source(args),
+    )
     _print_plans(plans)
     return EXIT_OK
 
@@ -79,7 +100,7 @@ def cmd_preprocess(args: argparse.Namespace) -> int:
 
     dataset, output = open_dataset(args)
     plans = Plans.load(output / plans_file_name(args.planner))
-    run_preprocess(dataset, output, plans, args.configurations, args.num_processes, args.overwrite)
+    run_preprocess(dataset, output, plans, configurations=args.configurations, num_processes=args.num_processes, overwrite=args.overwrite)
     return EXIT_OK
 
 
@@ -90,14 +111,14 @@ def cmd_plan_and_preprocess(args: argparse.Namespace) -> int:
     plans = plan_and_preprocess(
         dataset,
         output,
-        args.configurations,
-        args.planner,
-        args.gpu_memory_gb,
-        args.num_processes,
-        args.verify,
-        args.overwrite,
-        args.target_spacing,
-        _plans_source(args),
+        configurations=args.configurations,
+        planner=args.planner,
+        gpu_memory_gb=args.gpu_memory_gb,
+        num_processes=args.num_processes,
+        verify=args.verify,
+        overwrite=args.overwrite,
+        target_spacing=args.target_spacing,
+        plans_from=_plans_source(args),
     )
     _print_plans(plans)
     return EXIT_OK

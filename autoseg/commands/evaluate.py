@@ -18,12 +18,12 @@ def cmd_find_best_configuration(args: argparse.Namespace) -> int:
     chosen = find_best_configuration(
         results,
         references,
-        args.configurations,
-        tuple(args.trainers),
-        tuple(Path(p).name.removesuffix(".json") for p in args.plans),
-        tuple(args.folds),
-        not args.disable_ensembling,
-        args.num_processes,
+        configurations=args.configurations,
+        trainers=tuple(args.trainers),
+        plans=tuple(Path(p).name.removesuffix(".json") for p in args.plans),
+        folds=tuple(args.folds),
+        allow_ensembles=not args.disable_ensembling,
+        num_processes=args.num_processes,
     )
     print((results / "inference_instructions.txt").read_text())
     written = (
@@ -51,11 +51,11 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     summary = evaluate_folders(
         Path(args.reference),
         Path(args.prediction),
-        Path(args.dataset_json) if args.dataset_json else None,
-        args.num_processes,
-        structures,
-        Path(args.baseline) if args.baseline else None,
-        args.baseline_channel,
+        dataset_json=Path(args.dataset_json) if args.dataset_json else None,
+        num_processes=args.num_processes,
+        structures=structures,
+        baseline_dir=Path(args.baseline) if args.baseline else None,
+        baseline_channel=args.baseline_channel,
         ignore_geometry=args.ignore_geometry,
         nsd_tolerance=args.nsd_tolerance,
     )

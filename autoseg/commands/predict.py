@@ -14,7 +14,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     model = load_model(
         args.dataset,
         args.configuration,
-        args.folds,
+        folds=args.folds,
         checkpoint=args.checkpoint,
         device=args.device,
         trainer=args.trainer,

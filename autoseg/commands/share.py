@@ -14,7 +14,12 @@ def cmd_export_model(args: argparse.Namespace) -> int:
 
     results = find_dataset(args.dataset, data_root("results", args.results))
     path = export_model(
-        results, Path(args.output), args.configurations, args.trainer, Path(args.plans).name.removesuffix(".json"), args.folds
+        results,
+        Path(args.output),
+        configurations=args.configurations,
+        trainer=args.trainer,
+        plans=Path(args.plans).name.removesuffix(".json"),
+        folds=args.folds,
     )
     print(f"wrote {path} ({path.stat().st_size / 2**20:.1f} MB); install it with: autoseg install_model {path}")
     return EXIT_OK
@@ -25,7 +30,13 @@ def cmd_export_onnx(args: argparse.Namespace) -> int:
     from autoseg.workflows.model import load_model
 
     model = load_model(
-        args.dataset, args.configuration, args.folds, device="cpu", trainer=args.trainer, plans=Path(args.plans).stem, results=args.results
+        args.dataset,
+        args.configuration,
+        folds=args.folds,
+        device="cpu",
+        trainer=args.trainer,
+        plans=Path(args.plans).stem,
+        results=args.results,
     )
     written = export_onnx(model.trained, Path(args.output))
     print(f"wrote {', '.join(path.name for path in written)} into {args.output}")

@@ -53,7 +53,12 @@ def build(recipe: BatchRecipe):
     """Returns the (sampler, transforms) that ``make_batch`` needs; build once, reuse for every batch."""
     previous = dict(recipe.previous) if recipe.previous is not None else None
     sampler = CaseSampler(
-        Path(recipe.folder), list(recipe.case_ids), list(recipe.patch_size), recipe.slice_axis, previous, recipe.perturb_previous
+        Path(recipe.folder),
+        list(recipe.case_ids),
+        list(recipe.patch_size),
+        slice_axis=recipe.slice_axis,
+        previous=previous,
+        perturb_previous=recipe.perturb_previous,
     )
     factory = resolve(recipe.transforms) if recipe.augment else None
     transforms = factory(list(recipe.patch_size), list(recipe.mirror_axes), recipe.target_is_label) if factory is not None else None
@@ -112,7 +117,7 @@ class BatchStream:
     """
 
     def __init__(
-        self, recipe: BatchRecipe, start: int, stop: int, num_workers: int | None = None, prefetch: int | None = None, mp_context=None
+        self, recipe: BatchRecipe, start: int, stop: int, *, num_workers: int | None = None, prefetch: int | None = None, mp_context=None
     ):
         self.recipe, self.next_index, self.stop = recipe, start, stop
         workers = default_num_workers() if num_workers is None else num_workers

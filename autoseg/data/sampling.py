@@ -45,6 +45,7 @@ class CaseSampler:
         folder: Path,
         case_ids: list[str],
         patch_size: list[int],
+        *,
         slice_axis: int | None = None,
         previous: dict[str, str] | None = None,
         perturb_previous: bool = False,

@@ -75,6 +75,7 @@ def score_label_maps(
     predicted: np.ndarray,
     expected: np.ndarray,
     structures: Structures,
+    *,
     spacing,
     tolerances: Tolerances | None = None,
     ignore_label: int | None = None,
@@ -134,7 +135,14 @@ def evaluate_case(
         problems = label_value_problems(image, declared, str(path))
         if problems:
             raise AutosegError(f"{problems[0]}; it cannot be scored as a label map.")
-    return score_label_maps(predicted.array[0], expected.array[0], structures, expected.geometry.spacing, tolerances, ignore_label)
+    return score_label_maps(
+        predicted.array[0],
+        expected.array[0],
+        structures,
+        spacing=expected.geometry.spacing,
+        tolerances=tolerances,
+        ignore_label=ignore_label,
+    )
 
 
 def summarise(per_case: dict[str, dict[str, dict[str, float]]]) -> dict:

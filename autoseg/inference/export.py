@@ -71,6 +71,7 @@ def restore_segmentation(
     logits: torch.Tensor,
     properties: CaseProperties,
     configuration: Configuration,
+    *,
     task,
     probabilities: bool = False,
     device: torch.device | str | None = None,

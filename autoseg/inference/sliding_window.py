@@ -56,6 +56,7 @@ def sliding_window_predict(
     network: torch.nn.Module,
     image: torch.Tensor,
     patch_size: list[int],
+    *,
     out_channels: int,
     step_size: float = 0.5,
     mirror_axes: list[int] | tuple[int, ...] = (),
@@ -83,13 +84,13 @@ def sliding_window_predict(
     networks = list(network) if isinstance(network, (list, tuple)) else [network]
     device = torch.device(device) if device is not None else next(networks[0].parameters()).device
     image = image if stacked else image[:, None]
-    arguments = (networks, image, patch_size, out_channels, step_size, mirror_axes, tile_batch_size, device)
+    options = dict(out_channels=out_channels, step_size=step_size, mirror_axes=mirror_axes, tile_batch_size=tile_batch_size, device=device)
     mode = accumulate if accumulate != "auto" else _accumulation_for(image, patch_size, out_channels, device)
     shape = list(image.shape[2:])
     output = None
     if mode == "device":
         try:
-            output = _sliding_window(*arguments, on_device=True)
+            output = _sliding_window(networks, image, patch_size, **options, on_device=True)
         except torch.OutOfMemoryError:
             notice = f"notice: {device} ran out of memory for the output of a {shape} image; predicting it again with the output on the CPU"
             print(f"{notice} (slower)", file=sys.stderr)
@@ -97,7 +98,7 @@ def sliding_window_predict(
                 torch.cuda.empty_cache()
     if output is None:
         try:
-            output = _sliding_window(*arguments, on_device=False)
+            output = _sliding_window(networks, image, patch_size, **options, on_device=False)
         except torch.OutOfMemoryError:
             raise AutosegError(
                 f"out of memory on {device} predicting an image of {shape} even with its output on the CPU: the tiles "
@@ -121,7 +122,7 @@ def accumulators(shape: tuple[int, ...], weight_shape: tuple[int, ...], place: t
     return torch.zeros(shape, dtype=torch.float32, device=place), torch.zeros(weight_shape, dtype=torch.float32, device=place)
 
 
-def _sliding_window(networks, image, patch_size, out_channels, step_size, mirror_axes, tile_batch_size, device, on_device: bool):
+def _sliding_window(networks, image, patch_size, *, out_channels, step_size, mirror_axes, tile_batch_size, device, on_device: bool):
     """The sliding window over a stacked image (C, S, *spatial): (K, S, *spatial) on the CPU."""
     place = device if on_device else torch.device("cpu")
     spatial = list(image.shape[2:])
@@ -165,7 +166,9 @@ def predict_slices(network, image: torch.Tensor, slice_axis: int, patch_size: li
     """Returns a 2D network's output for a 3D ``image`` (C, Z, Y, X), slice by slice along ``slice_axis``
     (the slices' tiles batched together)."""
     slices = image.movedim(slice_axis + 1, 1)
-    return sliding_window_predict(network, slices, patch_size, out_channels, stacked=True, **options).movedim(1, slice_axis + 1)
+    return sliding_window_predict(network, slices, patch_size, out_channels=out_channels, stacked=True, **options).movedim(
+        1, slice_axis + 1
+    )
 
 
 def predict_configuration(network, image: torch.Tensor, configuration, out_channels: int, **options) -> torch.Tensor:
@@ -174,5 +177,5 @@ def predict_configuration(network, image: torch.Tensor, configuration, out_chann
     the network in batches of the planned training batch size (inference needs less memory than training)."""
     options.setdefault("tile_batch_size", configuration.batch_size)
     if configuration.slice_axis is None:
-        return sliding_window_predict(network, image, configuration.patch_size, out_channels, **options)
+        return sliding_window_predict(network, image, configuration.patch_size, out_channels=out_channels, **options)
     return predict_slices(network, image, configuration.slice_axis, configuration.patch_size, out_channels, **options)

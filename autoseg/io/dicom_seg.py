@@ -57,6 +57,7 @@ def write_dicom_seg(
     labels: np.ndarray,
     source_folder: Path,
     path: Path,
+    *,
     names: dict[int, str],
     software_version: str,
     label_codes: dict[int, dict[str, Code]] | None = None,

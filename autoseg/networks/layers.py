@@ -24,7 +24,7 @@ def same_padding(kernel: list[int]) -> list[int]:
 class ConvBlock(nn.Sequential):
     """Convolution -> instance norm (affine) -> leaky ReLU (in place)."""
 
-    def __init__(self, ndim: int, in_channels: int, out_channels: int, kernel: list[int], stride: list[int], negative_slope: float):
+    def __init__(self, ndim: int, in_channels: int, out_channels: int, *, kernel: list[int], stride: list[int], negative_slope: float):
         super().__init__(
             conv_op(ndim)(in_channels, out_channels, kernel, stride, padding=same_padding(kernel)),
             norm_op(ndim)(out_channels, eps=1e-5, affine=True),
@@ -63,11 +63,13 @@ def instance_norm_(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, ep
 
 
 def conv_stage(
-    ndim: int, in_channels: int, out_channels: int, kernel: list[int], stride: list[int], n_conv: int, slope: float
+    ndim: int, in_channels: int, out_channels: int, *, kernel: list[int], stride: list[int], n_conv: int, slope: float
 ) -> nn.Sequential:
     """``n_conv`` conv blocks; the first changes the channels and applies ``stride``."""
-    blocks = [ConvBlock(ndim, in_channels, out_channels, kernel, stride, slope)]
-    blocks += [ConvBlock(ndim, out_channels, out_channels, kernel, [1] * ndim, slope) for _ in range(n_conv - 1)]
+    blocks = [ConvBlock(ndim, in_channels, out_channels, kernel=kernel, stride=stride, negative_slope=slope)]
+    blocks += [
+        ConvBlock(ndim, out_channels, out_channels, kernel=kernel, stride=[1] * ndim, negative_slope=slope) for _ in range(n_conv - 1)
+    ]
     return nn.Sequential(*blocks)
 
 

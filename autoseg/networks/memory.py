@@ -104,11 +104,11 @@ def decoder_parameter_count(architecture: Architecture, out_channels: int) -> in
 def training_step_memory(
     architecture: Architecture,
     patch_size: list[int],
+    *,
     in_channels: int,
     out_channels: int,
     batch_size: int,
     mixed_precision: bool,
-    *,
     encoder_values: int,
     parameters: int,
     decoder: bool = True,

@@ -20,9 +20,9 @@ from autoseg.networks.layers import ConvBlock, conv_op, norm_op, normalise, same
 class BasicBlockD(nn.Module):
     """A ResNet-D basic block (``(N, C_in, *spatial)`` -> ``(N, C_out, *spatial / stride)``)."""
 
-    def __init__(self, ndim: int, in_channels: int, out_channels: int, kernel: list[int], stride: list[int], negative_slope: float):
+    def __init__(self, ndim: int, in_channels: int, out_channels: int, *, kernel: list[int], stride: list[int], negative_slope: float):
         super().__init__()
-        self.conv1 = ConvBlock(ndim, in_channels, out_channels, kernel, stride, negative_slope)
+        self.conv1 = ConvBlock(ndim, in_channels, out_channels, kernel=kernel, stride=stride, negative_slope=negative_slope)
         self.conv2 = conv_op(ndim)(out_channels, out_channels, kernel, 1, padding=same_padding(kernel))
         self.norm2 = norm_op(ndim)(out_channels, eps=1e-5, affine=True)
         self.negative_slope = negative_slope
@@ -47,12 +47,17 @@ class ResidualEncoder(nn.Module):
     def __init__(self, in_channels: int, architecture: Architecture):
         super().__init__()
         a = architecture
-        self.stem = ConvBlock(a.ndim, in_channels, a.features_per_stage[0], a.kernel_sizes[0], [1] * a.ndim, a.negative_slope)
+        self.stem = ConvBlock(
+            a.ndim, in_channels, a.features_per_stage[0], kernel=a.kernel_sizes[0], stride=[1] * a.ndim, negative_slope=a.negative_slope
+        )
         channels = [a.features_per_stage[0]] + a.features_per_stage[:-1]
         self.stages = nn.ModuleList(
             nn.Sequential(
-                BasicBlockD(a.ndim, c_in, c_out, k, s, a.negative_slope),
-                *(BasicBlockD(a.ndim, c_out, c_out, k, [1] * a.ndim, a.negative_slope) for _ in range(blocks - 1)),
+                BasicBlockD(a.ndim, c_in, c_out, kernel=k, stride=s, negative_slope=a.negative_slope),
+                *(
+                    BasicBlockD(a.ndim, c_out, c_out, kernel=k, stride=[1] * a.ndim, negative_slope=a.negative_slope)
+                    for _ in range(blocks - 1)
+                ),
             )
             for c_in, c_out, k, s, blocks in zip(channels, a.features_per_stage, a.kernel_sizes, a.strides, a.encoder_blocks())
         )

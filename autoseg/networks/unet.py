@@ -32,7 +32,7 @@ class Encoder(nn.Module):
         a = architecture
         channels = [in_channels] + a.features_per_stage[:-1]
         self.stages = nn.ModuleList(
-            conv_stage(a.ndim, c_in, c_out, k, s, n, a.negative_slope)
+            conv_stage(a.ndim, c_in, c_out, kernel=k, stride=s, n_conv=n, slope=a.negative_slope)
             for c_in, c_out, k, s, n in zip(channels, a.features_per_stage, a.kernel_sizes, a.strides, a.encoder_blocks())
         )
         self.out_channels = a.features_per_stage[-1]
@@ -90,7 +90,15 @@ class UNet(nn.Module):
             below, here = a.features_per_stage[s + 1], a.features_per_stage[s]
             self.upsample.append(transposed(below, here, a.strides[s + 1], a.strides[s + 1], bias=False))
             self.decoder.append(
-                conv_stage(a.ndim, 2 * here, here, a.kernel_sizes[s], [1] * a.ndim, a.n_conv_per_stage_decoder, a.negative_slope)
+                conv_stage(
+                    a.ndim,
+                    2 * here,
+                    here,
+                    kernel=a.kernel_sizes[s],
+                    stride=[1] * a.ndim,
+                    n_conv=a.n_conv_per_stage_decoder,
+                    slope=a.negative_slope,
+                )
             )
             self.heads.append(conv_op(a.ndim)(here, out_channels, 1))
 

@@ -58,6 +58,7 @@ def preprocess_case(
     channels: np.ndarray,
     geometry: Geometry,
     target: np.ndarray | None,
+    *,
     plans: Plans,
     configuration: Configuration,
     target_is_label: bool,

@@ -57,7 +57,7 @@ def _window(image: np.ndarray) -> tuple[float, float]:
 
 
 def segmentation_overlay(
-    image: np.ndarray | None, prediction: np.ndarray, reference: np.ndarray | None, spacing, title: str, names: dict[int, str]
+    image: np.ndarray | None, prediction: np.ndarray, reference: np.ndarray | None, *, spacing, title: str, names: dict[int, str]
 ) -> bytes:
     """The planes through the centroid of the reference's foreground (else the prediction's): the image in grey,
     predicted labels filled in colour (``names``: {label value: name} for the legend), the reference's labels
@@ -89,7 +89,7 @@ def segmentation_overlay(
 
 
 def regression_panels(
-    prediction: np.ndarray, reference: np.ndarray | None, baseline: np.ndarray | None, mask: np.ndarray | None, spacing, title: str
+    prediction: np.ndarray, reference: np.ndarray | None, baseline: np.ndarray | None, *, mask: np.ndarray | None, spacing, title: str
 ) -> bytes:
     """Through the body's centroid, one plane each (axial for 3D): the input it improves on (where known), the
     model's prediction, the reference and prediction - reference, all but the difference on one intensity window."""

@@ -189,7 +189,7 @@ class Task:
         ending = ending or self.spec.file_ending
         return sorted(p.name[: -len(ending)] for p in folder.glob(f"*{ending}") if not p.name.startswith("."))
 
-    def restore(self, output, properties, configuration, plans, *, probabilities: bool = False, device=None) -> CaseResult:
+    def restore(self, output, properties, configuration, *, plans, probabilities: bool = False, device=None) -> CaseResult:
         """A case's predicted output (what ``predict_cases`` returns) on the raw grid and in the raw units: what the
         Python API returns, and what the case writer writes."""
         raise NotImplementedError
@@ -244,7 +244,9 @@ class Task:
         stacked = torch.from_numpy(np.stack(images, axis=1))
         patch, batch = configuration.patch_size, configuration.batch_size
         return list(
-            sliding_window_predict(networks, stacked, patch, self.out_channels(), tile_batch_size=batch, stacked=True, **options).unbind(1)
+            sliding_window_predict(
+                networks, stacked, patch, out_channels=self.out_channels(), tile_batch_size=batch, stacked=True, **options
+            ).unbind(1)
         )
 
     def case_writer(
@@ -262,7 +264,16 @@ class Task:
         """Where predicted cases go: one file per case (per target) in ``folder``, in the raw geometry and
         format (see autoseg/tasks/writers.py); ``part`` concerns tables of per-case outputs only;
         ``output_format`` "dicom_seg": label maps as DICOM Segmentation objects."""
-        return ImageWriter(self, folder, plans, configuration, save_probabilities, save_uncertainty, resume, output_format)
+        return ImageWriter(
+            self,
+            folder,
+            plans=plans,
+            configuration=configuration,
+            save_probabilities=save_probabilities,
+            save_uncertainty=save_uncertainty,
+            resume=resume,
+            output_format=output_format,
+        )
 
     def prepare_output_folder(self, folder: Path) -> None:
         """Clears what an earlier validation left in ``folder`` that this one would read with its own."""
@@ -341,7 +352,9 @@ class Task:
         """The pair ensemble of two candidates' out-of-fold predictions, written to ``folder`` and scored:
         the predicted images averaged."""
         case_of = partial(ensemble_images_case, task=self)
-        return ensemble_image_candidates(first, second, folder, references, num_processes, case_of)
+        return ensemble_image_candidates(
+            first, second, folder, references=references, num_processes=num_processes, ensemble_case_of=case_of
+        )
 
     def choose_postprocessing(self, best, references: Path, num_processes: int | None = None):
         """(postprocessing, report) chosen on the best candidate's out-of-fold predictions, or None where

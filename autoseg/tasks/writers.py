@@ -71,6 +71,7 @@ class ImageWriter:
         self,
         task: Task,
         folder: Path,
+        *,
         plans,
         configuration,
         save_probabilities: bool = False,
@@ -100,7 +101,7 @@ class ImageWriter:
         return written and (not self.save_uncertainty or case_id in self.scores)
 
     def write(
-        self, case_id: str, output, properties, ending: str | None = None, device=None, fold_outputs=None, source: Path | None = None
+        self, case_id: str, output, properties, *, ending: str | None = None, device=None, fold_outputs=None, source: Path | None = None
     ) -> list[Path]:
         """Writes one case; ``fold_outputs`` (each fold's output, as ``output`` is their mean) for uncertainty;
         ``source``: the DICOM series folder the case was read from (DICOM-SEG output)."""
@@ -112,14 +113,21 @@ class ImageWriter:
         geometry = properties.original_geometry
         result = on_device_or_cpu(
             lambda place: self.task.restore(
-                output, properties, self.configuration, self.plans, probabilities=self.save_probabilities, device=place
+                output, properties, self.configuration, plans=self.plans, probabilities=self.save_probabilities, device=place
             ),
             device,
             f"restoring case {case_id}",
         )
         for image, path in zip(result.images, files):
             if self.dicom_seg:
-                write_dicom_seg(image, source, path, self.task.spec.label_names(), __version__, self.task.spec.label_codes())
+                write_dicom_seg(
+                    image,
+                    source,
+                    path,
+                    names=self.task.spec.label_names(),
+                    software_version=__version__,
+                    label_codes=self.task.spec.label_codes(),
+                )
             else:
                 write_image(ImageData(image[None], geometry), path)
         if self.save_probabilities:

@@ -83,7 +83,7 @@ def describe(settings: TrainingSettings) -> str:
 
 
 def fit_budget(
-    trainer_class, setup, settings: TrainingSettings, minutes: float, device, recorded: TrainingSettings | None = None
+    trainer_class, setup, settings: TrainingSettings, *, minutes: float, device, recorded: TrainingSettings | None = None
 ) -> TrainingSettings:
     """``settings`` with the epochs, iterations per epoch and validation batches that train ``setup`` for about
     ``minutes`` on ``device`` (``--budget_minutes``), from the measured time of a training iteration (data

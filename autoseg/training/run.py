@@ -76,8 +76,8 @@ def train_fold(
     preprocessed_dir: Path,
     results_root: Path,
     configuration_name: str,
-    fold: str,
     *,
+    fold: str,
     plans_file: str = "plans.json",
     device: str | None = None,
     settings: TrainingSettings | None = None,
@@ -168,7 +168,7 @@ def train_fold(
                         "--budget_minutes measures the step time of one process; with several, train once with it on one "
                         "device and pass the --epochs and --iterations_per_epoch it chose."
                     )
-                settings = fit_budget(trainer_class, setup, settings, budget_minutes, torch_device, recorded)
+                settings = fit_budget(trainer_class, setup, settings, minutes=budget_minutes, device=torch_device, recorded=recorded)
             settings, optimisation = plan_optimisation(settings, configuration.batch_size, recorded)
             if resume:
                 check_resume(output, record, trainer, settings)

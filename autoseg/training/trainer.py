@@ -289,7 +289,7 @@ class Trainer:
         """Seconds per training iteration (batch loading and augmentation included) and per validation batch,
         each timed over ``count`` after ``warmup`` untimed ones (worker start-up, first allocations). The
         steps change the network's weights: a trainer timed is then discarded (``--budget_minutes``)."""
-        with BatchStream(self.train_recipe, 0, warmup + count, self._workers(), mp_context=worker_context()) as batches:
+        with BatchStream(self.train_recipe, 0, warmup + count, num_workers=self._workers(), mp_context=worker_context()) as batches:
             for index in range(warmup + count):
                 if index == warmup:
                     began = time.perf_counter()
@@ -344,7 +344,7 @@ class Trainer:
         workers = self._workers()
         main = self.processes.is_main
         self.network.train()
-        with BatchStream(self.train_recipe, start, stop, workers, mp_context=worker_context()) as batches:
+        with BatchStream(self.train_recipe, start, stop, num_workers=workers, mp_context=worker_context()) as batches:
             for epoch in range(self.start_epoch, settings.epochs):
                 began = time.perf_counter()
                 learning_rate = self.learning_rate(epoch)

@@ -80,6 +80,7 @@ def _missing_folds(model: Path, folds: list[str]) -> list[str]:
 def find_best_configuration(
     results_dir: Path,
     references: Path,
+    *,
     configurations: list[str] | None = None,
     trainers: tuple[str, ...] = ("default",),
     plans: tuple[str, ...] = ("plans",),
@@ -151,7 +152,7 @@ def find_best_configuration(
         **({"baseline_score": baseline} if baseline is not None else {}),
     }
     atomic_write(results_dir / "find_best_configuration.json", lambda tmp: tmp.write_text(json.dumps(json_scores(result), indent=2) + "\n"))
-    instructions = inference_instructions(results_dir, best, folds, steps, scores[best.name], report, metric)
+    instructions = inference_instructions(results_dir, best, folds, steps=steps, score=scores[best.name], report=report, metric=metric)
     atomic_write(results_dir / "inference_instructions.txt", lambda tmp: tmp.write_text(instructions))
     return result
 
@@ -174,7 +175,7 @@ def _describe(steps: Postprocessing) -> str:
 
 
 def inference_instructions(
-    results_dir: Path, best: Candidate, folds: list[str], steps: Postprocessing, score: float, report: dict | None, metric: str
+    results_dir: Path, best: Candidate, folds: list[str], *, steps: Postprocessing, score: float, report: dict | None, metric: str
 ) -> str:
     """The commands that predict a new folder the way the cross-validation chose, as text to copy.
     ``report``: what determine_postprocessing measured (None: the task has no postprocessing)."""

@@ -22,12 +22,12 @@ def _dataset_spec(dataset_json: Path) -> DatasetSpec:
 def evaluate_folders(
     reference_dir: Path,
     prediction_dir: Path,
+    *,
     dataset_json: Path | None = None,
     num_processes: int | None = None,
     structures: Structures | None = None,
     baseline_dir: Path | None = None,
     baseline_channel: int | None = None,
-    *,
     ignore_geometry: bool = False,
     nsd_tolerance: float | list[float] | None = None,
 ) -> dict:
@@ -49,7 +49,7 @@ def evaluate_folders(
         if baseline_dir is not None:
             raise AutosegError("--baseline scores the input image of a regression dataset; -l names labels to segment.")
         checks = dict(check_geometry=not ignore_geometry, named=True, nsd_tolerance=nsd_tolerance)
-        summary = evaluate_label_folders(reference_dir, prediction_dir, structures, num_processes, **checks)
+        summary = evaluate_label_folders(reference_dir, prediction_dir, structures, num_processes=num_processes, **checks)
     else:
         spec = _dataset_spec(dataset_json or prediction_dir / "dataset.json")
         options = dict(num_processes=num_processes, baseline_dir=baseline_dir, baseline_channel=baseline_channel)

@@ -64,10 +64,10 @@ class _Input:
 def load_model(
     source: str | Path | int,
     configuration: str | None = None,
+    *,
     folds: list[str] | None = None,
     checkpoint: str = "checkpoint_final.pt",
     device: str | torch.device | None = None,
-    *,
     trainer: str = "default",
     plans: str = "plans",
     results: str | Path | None = None,
@@ -198,9 +198,9 @@ class Model:
         self,
         image,
         spacing=None,
+        *,
         origin=None,
         direction=None,
-        *,
         probabilities: bool = False,
         mirroring: bool = True,
         step_size: float = 0.5,
@@ -311,7 +311,7 @@ class Model:
         trained = self.trained
         refuse_non_finite_output(output, properties.case_id)
         return trained.task.restore(
-            output, properties, trained.configuration, trained.plans, probabilities=probabilities, device=self.device
+            output, properties, trained.configuration, plans=trained.plans, probabilities=probabilities, device=self.device
         )
 
     def _result(self, case: _Input, output: torch.Tensor, properties, probabilities: bool):

@@ -124,7 +124,7 @@ def read_case(case: InputCase, num_channels: int) -> tuple[np.ndarray, object]:
 
 def preprocess_input(model: TrainedModel, channels: np.ndarray, geometry, case_id: str) -> tuple[np.ndarray, CaseProperties]:
     """A raw case (C, *spatial) preprocessed as ``model`` was trained: (network input, what restores its output)."""
-    data, _, record = preprocess_case(channels, geometry, None, model.plans, model.configuration, target_is_label=False)
+    data, _, record = preprocess_case(channels, geometry, None, plans=model.plans, configuration=model.configuration, target_is_label=False)
     data = model.task.prepare_input(data, model.configuration)
     return data, CaseProperties.from_record(case_id, geometry, record)
 
@@ -311,7 +311,9 @@ def predict_folder(
             continue_prediction=continue_prediction,
             output_format=None if output_format == DICOM_SEG else output_format,  # label files, read back below
         )
-        previous = _previous_stage(model, input_dir, output_dir, cases, previous_stage_dir, previous_stage_model, first_stage)
+        previous = _previous_stage(
+            model, input_dir, output_dir, cases=cases, folder=previous_stage_dir, first=previous_stage_model, options=first_stage
+        )
     predictor = Predictor(model, device, step_size, mirroring, previous)
     written = []
     progress = tqdm(total=len(cases), desc="predicting", unit="case", disable=not cases)
@@ -335,7 +337,7 @@ def predict_folder(
     return written + writer.close()
 
 
-def _previous_stage(model, input_dir, output_dir, cases, folder, first: TrainedModel | None, options: dict) -> dict[str, Path]:
+def _previous_stage(model, input_dir, output_dir, *, cases, folder, first: TrainedModel | None, options: dict) -> dict[str, Path]:
     """{case: its previous-stage label file}: from ``folder`` (named like the case, in the case's output format or
     any other image format), else predicted now by the previous stage's model (``first``, or loaded from beside
     ``model``) with ``options`` (predict_folder's: the same part of the cases, resumed likewise, label files in the
@@ -369,7 +371,7 @@ def _write_all(writer, work: list, device: torch.device) -> list[Path]:
         extra = {"fold_outputs": folds} if folds is not None else {}
         if case.dicom_series is not None:
             extra["source"] = case.dicom_series
-        written += writer.write(case.case_id, output, properties, case.ending, device, **extra)
+        written += writer.write(case.case_id, output, properties, ending=case.ending, device=device, **extra)
     return written
 
 

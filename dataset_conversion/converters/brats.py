@@ -78,4 +78,4 @@ def convert_brats(source: Path, raw_root: Path, dataset_id: int, name: str, over
         "task": "segmentation",
     }
     cases = (_subject_case(folder) for folder in find_subjects(source))
-    return write_raw_dataset(raw_root, dataset_id, name, dataset_json, cases, overwrite)
+    return write_raw_dataset(raw_root, dataset_id, name, dataset_json=dataset_json, cases=cases, overwrite=overwrite)

@@ -66,7 +66,7 @@ def _labels(labels, json_path: Path) -> dict[str, int]:
     bad = [key for key, name in labels.items() if not str(key).isdigit() or not isinstance(name, str) or not name]
     if bad:
         raise AutosegError(
-            f"{json_path}: labels {bad} must each map a whole number to a non-empty name (MSD writes \"1\": \"tumour\"); fix them."
+            f'{json_path}: labels {bad} must each map a whole number to a non-empty name (MSD writes "1": "tumour"); fix them.'
         )
     return {name: int(value) for value, name in labels.items()}
 
@@ -115,4 +115,4 @@ def convert_decathlon(source: Path, raw_root: Path, dataset_id: int, name: str, 
         "task": "segmentation",
     }
     cases = (_msd_case(image, label, split, num_channels) for image, label, split in entries)
-    return write_raw_dataset(raw_root, dataset_id, name, dataset_json, cases, overwrite)
+    return write_raw_dataset(raw_root, dataset_id, name, dataset_json=dataset_json, cases=cases, overwrite=overwrite)

@@ -161,7 +161,7 @@ def _where(case: SourceCase, series: Series) -> str:
 
 @register_converter("dicom_folder", "patient folders of DICOM series with DICOM-SEG objects or label files", "DICOM")
 def convert_dicom_folder(
-    source: Path, raw_root: Path, dataset_id: int, name: str, overwrite: bool = False, channels: list[str] | None = None
+    source: Path, raw_root: Path, dataset_id: int, *, name: str, overwrite: bool = False, channels: list[str] | None = None
 ) -> Path:
     folders = sorted(p for p in Path(source).iterdir() if p.is_dir() and not p.name.startswith("."))
     cases = [_scan(folder) for folder in folders]
@@ -217,4 +217,4 @@ def convert_dicom_folder(
     }
     if codes:
         dataset_json["segment_codes"] = codes
-    return write_raw_dataset(raw_root, dataset_id, name, dataset_json, raw_cases(), overwrite)
+    return write_raw_dataset(raw_root, dataset_id, name, dataset_json=dataset_json, cases=raw_cases(), overwrite=overwrite)

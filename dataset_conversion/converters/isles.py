@@ -69,4 +69,4 @@ def convert_isles(source: Path, raw_root: Path, dataset_id: int, name: str, over
         "task": "segmentation",
     }
     cases = (_isles_case(folder, kind, number) for folder, kind, number in folders)
-    return write_raw_dataset(raw_root, dataset_id, name, dataset_json, cases, overwrite)
+    return write_raw_dataset(raw_root, dataset_id, name, dataset_json=dataset_json, cases=cases, overwrite=overwrite)

@@ -88,4 +88,4 @@ def convert_png_pairs(source: Path, raw_root: Path, dataset_id: int, name: str, 
         "file_ending": ".png",
         "task": "segmentation",
     }
-    return write_raw_dataset(raw_root, dataset_id, name, dataset_json, cases(), overwrite)
+    return write_raw_dataset(raw_root, dataset_id, name, dataset_json=dataset_json, cases=cases(), overwrite=overwrite)

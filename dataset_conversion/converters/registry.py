@@ -46,6 +46,7 @@ def convert_dataset(
     key: str,
     source: Path,
     raw_root: Path,
+    *,
     dataset_id: int | None = None,
     name: str | None = None,
     overwrite: bool = False,
@@ -68,7 +69,7 @@ def convert_dataset(
         raise AutosegError(f"{source}: no such file or folder to convert.")
     if dataset_id is None:
         dataset_id = default_dataset_id(source, Path(raw_root))
-    return converter.convert(source, Path(raw_root), dataset_id, name or converter.default_name, overwrite, **options)
+    return converter.convert(source, Path(raw_root), dataset_id, name=name or converter.default_name, overwrite=overwrite, **options)
 
 
 def default_dataset_id(source: Path, raw_root: Path) -> int:

@@ -52,8 +52,8 @@ def ad_session(
     return pet, t1_image(brain, rng)
 
 
-@register_stand_in("ad", 905, "ADvsCN", "3D AD vs CN classification from FDG PET + T1 MRI", default_cases=40, default_test=10)
-def generate_ad(raw_root: Path, dataset_id: int, num_cases: int, num_test: int, seed: int, overwrite: bool, zoom: float = 1.0) -> Path:
+@register_stand_in("ad", 905, "ADvsCN", summary="3D AD vs CN classification from FDG PET + T1 MRI", default_cases=40, default_test=10)
+def generate_ad(raw_root: Path, dataset_id: int, *, num_cases: int, num_test: int, seed: int, overwrite: bool, zoom: float = 1.0) -> Path:
     shape, spacing = zoomed_grid(SHAPE, SPACING, zoom)
     geometry = Geometry(spacing, (-60.0, -66.0, -54.0), (1.0, 0, 0, 0, 1.0, 0, 0, 0, 1.0))
 
@@ -79,4 +79,4 @@ def generate_ad(raw_root: Path, dataset_id: int, num_cases: int, num_test: int, 
         "file_ending": ".nii.gz",
         "task": "classification",
     }
-    return write_raw_dataset(raw_root, dataset_id, "ADvsCN", dataset_json, cases(), overwrite)
+    return write_raw_dataset(raw_root, dataset_id, "ADvsCN", dataset_json=dataset_json, cases=cases(), overwrite=overwrite)

@@ -58,10 +58,15 @@ def patient_slices(
 
 
 @register_stand_in(
-    "tumour2d", 906, "BrainTumour2D", "2D brain MRI slices, tumour vs no tumour, grouped by patient", default_cases=48, default_test=12
+    "tumour2d",
+    906,
+    "BrainTumour2D",
+    summary="2D brain MRI slices, tumour vs no tumour, grouped by patient",
+    default_cases=48,
+    default_test=12,
 )
 def generate_tumour2d(
-    raw_root: Path, dataset_id: int, num_cases: int, num_test: int, seed: int, overwrite: bool, zoom: float = 1.0
+    raw_root: Path, dataset_id: int, *, num_cases: int, num_test: int, seed: int, overwrite: bool, zoom: float = 1.0
 ) -> Path:
     geometry = Geometry.identity((1.0, 1.0))  # PNG slices carry no spacing
     in_plane, _ = zoomed_grid(VOLUME_SHAPE[1:], (1.0, 1.0), zoom)
@@ -87,4 +92,4 @@ def generate_tumour2d(
         "file_ending": ".png",
         "task": "classification",
     }
-    return write_raw_dataset(raw_root, dataset_id, "BrainTumour2D", dataset_json, cases(), overwrite)
+    return write_raw_dataset(raw_root, dataset_id, "BrainTumour2D", dataset_json=dataset_json, cases=cases(), overwrite=overwrite)

@@ -101,9 +101,11 @@ def write_brats_layout(destination: Path, num_cases: int, num_test: int, seed: i
 
 
 @register_stand_in(
-    "brats", 902, "BraTS2019", "3D brain tumours, 4 MRI channels, BraTS labels 1/2/4 as regions", default_cases=10, default_test=2
+    "brats", 902, "BraTS2019", summary="3D brain tumours, 4 MRI channels, BraTS labels 1/2/4 as regions", default_cases=10, default_test=2
 )
-def generate_brats(raw_root: Path, dataset_id: int, num_cases: int, num_test: int, seed: int, overwrite: bool, zoom: float = 1.0) -> Path:
+def generate_brats(
+    raw_root: Path, dataset_id: int, *, num_cases: int, num_test: int, seed: int, overwrite: bool, zoom: float = 1.0
+) -> Path:
     with tempfile.TemporaryDirectory() as source:
         write_brats_layout(Path(source), num_cases, num_test, seed, zoom)
         dataset = convert_brats(Path(source), raw_root, dataset_id, "BraTS2019", overwrite)

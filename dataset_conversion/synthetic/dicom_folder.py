@@ -58,7 +58,14 @@ def write_dicom_folder_layout(destination: Path, num_cases: int, num_test: int, 
         if index >= num_cases:
             continue
         if index % 2 == 0:
-            write_dicom_seg(label, study / "SERIES1", patient / "SEG" / "segmentation.dcm", SEGMENTS, "stand-in", SEGMENT_CODES)
+            write_dicom_seg(
+                label,
+                study / "SERIES1",
+                patient / "SEG" / "segmentation.dcm",
+                names=SEGMENTS,
+                software_version="stand-in",
+                label_codes=SEGMENT_CODES,
+            )
         else:
             converted = np.vectorize(CONVERTED_VALUES.__getitem__, otypes=[np.uint8])(label)
             write_image(ImageData(converted[None], geometry), patient / "label.nii.gz")

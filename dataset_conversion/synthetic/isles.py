@@ -92,9 +92,11 @@ def write_isles_layout(destination: Path, num_cases: int, num_test: int, seed: i
 
 
 @register_stand_in(
-    "isles", 903, "ISLES2017", "3D stroke lesions, 6 perfusion/diffusion maps, anisotropic", default_cases=10, default_test=2
+    "isles", 903, "ISLES2017", summary="3D stroke lesions, 6 perfusion/diffusion maps, anisotropic", default_cases=10, default_test=2
 )
-def generate_isles(raw_root: Path, dataset_id: int, num_cases: int, num_test: int, seed: int, overwrite: bool, zoom: float = 1.0) -> Path:
+def generate_isles(
+    raw_root: Path, dataset_id: int, *, num_cases: int, num_test: int, seed: int, overwrite: bool, zoom: float = 1.0
+) -> Path:
     with tempfile.TemporaryDirectory() as source:
         write_isles_layout(Path(source), num_cases, num_test, seed, zoom)
         return convert_isles(Path(source), raw_root, dataset_id, "ISLES2017", overwrite)

@@ -69,6 +69,7 @@ def t1_image(brain, rng: np.random.Generator) -> np.ndarray:
 def generate_pet_dataset(
     raw_root: Path,
     dataset_id: int,
+    *,
     num_cases: int,
     num_test: int,
     seed: int,
@@ -102,11 +103,11 @@ def generate_pet_dataset(
         "task": "regression",
         "dose_fraction": dose_fraction,
     }
-    return write_raw_dataset(raw_root, dataset_id, "LowDosePET", dataset_json, cases(), overwrite)
+    return write_raw_dataset(raw_root, dataset_id, "LowDosePET", dataset_json=dataset_json, cases=cases(), overwrite=overwrite)
 
 
 @register_stand_in(
-    "pet", 904, "LowDosePET", "3D brain FDG PET at 5% dose (+ T1 MR) -> standard dose, regression", default_cases=10, default_test=2
+    "pet", 904, "LowDosePET", summary="3D brain FDG PET at 5% dose (+ T1 MR) -> standard dose, regression", default_cases=10, default_test=2
 )
-def generate_pet(raw_root: Path, dataset_id: int, num_cases: int, num_test: int, seed: int, overwrite: bool, zoom: float = 1.0) -> Path:
-    return generate_pet_dataset(raw_root, dataset_id, num_cases, num_test, seed, overwrite, zoom)
+def generate_pet(raw_root: Path, dataset_id: int, *, num_cases: int, num_test: int, seed: int, overwrite: bool, zoom: float = 1.0) -> Path:
+    return generate_pet_dataset(raw_root, dataset_id, num_cases=num_cases, num_test=num_test, seed=seed, overwrite=overwrite, zoom=zoom)

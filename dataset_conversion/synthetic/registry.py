@@ -33,7 +33,7 @@ class StandIn:
 STAND_INS: Registry[StandIn] = Registry("stand-in dataset")
 
 
-def register_stand_in(key: str, dataset_id: int, folder_name: str, summary: str, default_cases: int, default_test: int):
+def register_stand_in(key: str, dataset_id: int, folder_name: str, *, summary: str, default_cases: int, default_test: int):
     """Decorator registering a generator function under ``key``."""
 
     def decorate(function: Callable[..., Path]) -> Callable[..., Path]:
@@ -54,6 +54,7 @@ def stand_ins() -> list[StandIn]:
 def generate_stand_in(
     key: str,
     raw_root: Path,
+    *,
     dataset_id: int | None = None,
     num_cases: int | None = None,
     num_test: int | None = None,

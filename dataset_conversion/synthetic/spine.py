@@ -101,8 +101,10 @@ def spine_slice(rng: np.random.Generator, shape: tuple[int, int] = SHAPE) -> tup
     return water.astype(np.float32), fat.astype(np.float32), label, float(spacing)
 
 
-@register_stand_in("spine", 901, "LumbarSpineDixon", "2D lumbar-spine muscles, Dixon water + fat", default_cases=24, default_test=6)
-def generate_spine(raw_root: Path, dataset_id: int, num_cases: int, num_test: int, seed: int, overwrite: bool, zoom: float = 1.0) -> Path:
+@register_stand_in("spine", 901, "LumbarSpineDixon", summary="2D lumbar-spine muscles, Dixon water + fat", default_cases=24, default_test=6)
+def generate_spine(
+    raw_root: Path, dataset_id: int, *, num_cases: int, num_test: int, seed: int, overwrite: bool, zoom: float = 1.0
+) -> Path:
     def cases():
         for index in range(num_cases + num_test):
             shape, _ = zoomed_grid(SHAPE, (1.0, 1.0), zoom)
@@ -124,4 +126,4 @@ def generate_spine(raw_root: Path, dataset_id: int, num_cases: int, num_test: in
         "file_ending": ".nii.gz",
         "task": "segmentation",
     }
-    return write_raw_dataset(raw_root, dataset_id, "LumbarSpineDixon", dataset_json, cases(), overwrite)
+    return write_raw_dataset(raw_root, dataset_id, "LumbarSpineDixon", dataset_json=dataset_json, cases=cases(), overwrite=overwrite)

@@ -22,7 +22,7 @@ def run(root, raw, configuration: str, references):
     dataset = RawDataset(raw)
     preprocessed = preprocess_with_tiny_network(dataset, root / "preprocessed" / dataset.name, configuration)
     settings = replace(trainer_settings("short"), epochs=1, iterations_per_epoch=2, validation_iterations=1, num_workers=0)
-    fold = train_fold(preprocessed, root / "results", configuration, "0", settings=settings, trainer="short")
+    fold = train_fold(preprocessed, root / "results", configuration, fold="0", settings=settings, trainer="short")
     written = predict_folder(load_trained_model(fold.parent), dataset.root / "imagesTs", root / "out", mirroring=False)
     assert main(["evaluate", str(references(dataset)), str(root / "out"), "-np", "1"]) == 0
     plans = json.loads((preprocessed / "plans.json").read_text())

@@ -20,7 +20,7 @@ def test_brats2019_layout_converts_with_label_mapping(tmp_path):
     source = write_brats_layout(tmp_path / "brats", num_cases=2, num_test=1, seed=1)
     subject = next((source / "MICCAI_BraTS_2019_Data_Training").rglob("*_seg.nii.gz"))
     original = read_image(subject).array
-    folder = convert_dataset("brats2019", source, tmp_path / "raw", 12)
+    folder = convert_dataset("brats2019", source, tmp_path / "raw", dataset_id=12)
     assert folder.name == "Dataset012_BraTS2019" and verify_dataset(folder, 1).ok
     case_id = subject.name[: -len("_seg.nii.gz")]
     converted = read_image(folder / "labelsTr" / f"{case_id}.nii.gz").array
@@ -38,13 +38,13 @@ def test_brats_refuses_2023_label_convention(tmp_path):
     image = read_image(seg)
     write_image(ImageData(np.where(image.array == 4, 3, image.array).astype(np.uint8), image.geometry), seg)
     with pytest.raises(AutosegError, match="BraTS 2023"):
-        convert_dataset("brats2019", source, tmp_path / "raw", 12)
+        convert_dataset("brats2019", source, tmp_path / "raw", dataset_id=12)
     assert not (tmp_path / "raw").exists() or not any((tmp_path / "raw").iterdir())
 
 
 def test_isles2017_layout_converts(tmp_path):
     source = write_isles_layout(tmp_path / "isles", num_cases=2, num_test=1, seed=2)
-    folder = convert_dataset("isles2017", source, tmp_path / "raw", 13)
+    folder = convert_dataset("isles2017", source, tmp_path / "raw", dataset_id=13)
     assert verify_dataset(folder, 1).ok
     dataset = RawDataset(folder)
     assert [c.case_id for c in dataset.cases()] == ["isles_001", "isles_002"]
@@ -64,7 +64,7 @@ def test_isles_missing_map_is_named(tmp_path):
                 child.unlink()
             path.rmdir()
     with pytest.raises(AutosegError, match="no MR_rCBF map"):
-        convert_dataset("isles2017", source, tmp_path / "raw", 13)
+        convert_dataset("isles2017", source, tmp_path / "raw", dataset_id=13)
 
 
 def make_msd_task(root, num_train=2, num_test=1):
@@ -102,7 +102,7 @@ def make_msd_task(root, num_train=2, num_test=1):
 
 def test_decathlon_4d_images_split_into_channels(tmp_path):
     task = make_msd_task(tmp_path)
-    folder = convert_dataset("decathlon", task, tmp_path / "raw", 14)
+    folder = convert_dataset("decathlon", task, tmp_path / "raw", dataset_id=14)
     assert folder.name == "Dataset014_BrainTumour" and verify_dataset(folder, 1).ok
     dataset = RawDataset(folder)
     assert dataset.spec.channel_names == {0: "FLAIR", 1: "T1w"} and dataset.spec.labels == {"background": 0, "edema": 1, "tumour": 2}
@@ -123,7 +123,7 @@ def test_png_pairs_map_mask_values_and_split_rgb(tmp_path):
         mask[0, 4:9, 3:7] = 255
         write_image(ImageData(mask, identity), source / "masks" / f"img{index}.png")
     write_image(ImageData(rng.integers(0, 256, (3, 16, 12)).astype(np.uint8), identity), source / "test" / "new.png")
-    folder = convert_dataset("png_pairs", source, tmp_path / "raw", 15)
+    folder = convert_dataset("png_pairs", source, tmp_path / "raw", dataset_id=15)
     assert verify_dataset(folder, 1).ok
     dataset = RawDataset(folder)
     assert dataset.spec.num_channels == 3 and dataset.spec.labels == {"background": 0, "foreground": 1}
@@ -140,12 +140,12 @@ def test_png_pairs_unmatched_names_are_listed(tmp_path):
     write_image(ImageData(np.ones((1, 4, 4), np.uint8), identity), source / "images" / "a.png")
     write_image(ImageData(np.zeros((1, 4, 4), np.uint8), identity), source / "masks" / "b.png")
     with pytest.raises(AutosegError, match="a, b"):
-        convert_dataset("png_pairs", source, tmp_path / "raw", 15)
+        convert_dataset("png_pairs", source, tmp_path / "raw", dataset_id=15)
 
 
 def test_nnunet_v2_dataset_is_copied_unchanged(stand_in_cache, tmp_path):
     source = stand_in_cache("spine")
-    folder = convert_dataset("nnunetv2", source, tmp_path / "raw", 16)
+    folder = convert_dataset("nnunetv2", source, tmp_path / "raw", dataset_id=16)
     assert folder.name == "Dataset016_LumbarSpineDixon" and verify_dataset(folder, 1).ok
     for path in source.rglob("*"):
         if path.is_file():
@@ -154,7 +154,7 @@ def test_nnunet_v2_dataset_is_copied_unchanged(stand_in_cache, tmp_path):
 
 def test_missing_source_is_named(tmp_path):
     with pytest.raises(AutosegError, match="no such file or folder"):
-        convert_dataset("decathlon", tmp_path / "nowhere", tmp_path / "raw", 1)
+        convert_dataset("decathlon", tmp_path / "nowhere", tmp_path / "raw", dataset_id=1)
 
 
 def test_default_id_comes_from_the_source_name_or_is_the_lowest_free(tmp_path):
@@ -187,10 +187,10 @@ def test_dicom_patient_folders_with_seg_objects_and_label_files_convert(tmp_path
         np.testing.assert_array_equal(read_image(case.image_files[1]).array[0], scanner_values(images["t1"]))
 
     with pytest.raises(AutosegError, match=r"0 series have a description containing 'T2'"):
-        convert_dataset("dicom_folder", source, tmp_path / "raw", 32, channels=["T1", "T2"])
+        convert_dataset("dicom_folder", source, tmp_path / "raw", dataset_id=32, channels=["T1", "T2"])
     with pytest.raises(AutosegError, match="--channels picks series by name for dicom_folder"):
-        convert_dataset("png_pairs", source, tmp_path / "raw", 33, channels=["T1"])
-    folder = convert_dataset("dicom_folder", source, tmp_path / "raw", 34, channels=["t1"])
+        convert_dataset("png_pairs", source, tmp_path / "raw", dataset_id=33, channels=["T1"])
+    folder = convert_dataset("dicom_folder", source, tmp_path / "raw", dataset_id=34, channels=["t1"])
     assert RawDataset(folder).spec.channel_names == {0: "t1"}
 
 
@@ -215,5 +215,5 @@ def test_a_malformed_or_escaping_msd_dataset_json_is_refused_and_nothing_is_writ
     (tmp_path / "secret.nii.gz").write_bytes((task / "labelsTr" / "BRATS_000.nii.gz").read_bytes())
     edit_msd(task, edit)
     with pytest.raises(AutosegError, match=re.escape(message)):
-        convert_dataset("decathlon", task, tmp_path / "raw", 14)
+        convert_dataset("decathlon", task, tmp_path / "raw", dataset_id=14)
     assert not (tmp_path / "raw").exists() or not any((tmp_path / "raw").iterdir())

@@ -40,9 +40,9 @@ def test_an_out_of_memory_error_retries_with_the_output_on_the_cpu_and_gives_the
     torch.manual_seed(0)
     network, image = Doubling().eval(), torch.randn(2, 37, 29)
     with torch.no_grad():
-        expected = sliding_window_predict(network, image, [16, 16], 3, mirror_axes=[0, 1], device="cpu", accumulate="device")
+        expected = sliding_window_predict(network, image, [16, 16], out_channels=3, mirror_axes=[0, 1], device="cpu", accumulate="device")
         calls = failing_on_the_device(monkeypatch)
-        retried = sliding_window_predict(network, image, [16, 16], 3, mirror_axes=[0, 1], device="cpu", accumulate="device")
+        retried = sliding_window_predict(network, image, [16, 16], out_channels=3, mirror_axes=[0, 1], device="cpu", accumulate="device")
     assert len(calls) == 2
     torch.testing.assert_close(retried, expected, rtol=0, atol=0)
     assert "notice: cpu ran out of memory for the output of a [37, 29] image; predicting it again with the output on the CPU" in (
@@ -54,7 +54,7 @@ def test_out_of_memory_even_with_the_output_on_the_cpu_is_a_clear_error(monkeypa
     failing_on_the_device(monkeypatch, failures=2)
     with pytest.raises(AutosegError, match=r"out of memory on cpu predicting an image of \[37, 29\] even with its output on the CPU"):
         with torch.no_grad():
-            sliding_window_predict(Doubling(), torch.randn(2, 37, 29), [16, 16], 3, device="cpu", accumulate="device")
+            sliding_window_predict(Doubling(), torch.randn(2, 37, 29), [16, 16], out_channels=3, device="cpu", accumulate="device")
 
 
 def test_auto_keeps_the_output_on_the_device_only_while_it_fits_in_half_the_free_memory(monkeypatch):

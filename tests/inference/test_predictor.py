@@ -28,7 +28,9 @@ def trained(tmp_path_factory):
     plan_and_preprocess(dataset, preprocessed, num_processes=1)
     shrink_plans(preprocessed)
     for fold in ("0", "1"):
-        output = train_fold(preprocessed, root / "results", "2d", fold, settings=small(1, iterations_per_epoch=6, validation_iterations=1))
+        output = train_fold(
+            preprocessed, root / "results", "2d", fold=fold, settings=small(1, iterations_per_epoch=6, validation_iterations=1)
+        )
     return output.parent, dataset.root
 
 
@@ -98,7 +100,7 @@ def test_evaluate_scores_predicted_folders_and_needs_every_reference(trained, tm
         summary["foreground_mean"]["dice"]
     )
     # A perfect prediction scores Dice 1 and distance 0.
-    perfect = evaluate_folders(raw / "labelsTs", raw / "labelsTs", raw / "dataset.json")
+    perfect = evaluate_folders(raw / "labelsTs", raw / "labelsTs", dataset_json=raw / "dataset.json")
     assert perfect["foreground_mean"]["dice"] == 1 and perfect["foreground_mean"]["hd95"] == 0
     next((tmp_path / "out").glob("*.nii.gz")).unlink()
     with pytest.raises(AutosegError, match="lacks predictions for 1 reference case"):

@@ -68,7 +68,7 @@ def test_regression_training_from_scratch_lowers_the_validation_loss(pet_tiny, t
     (preprocessed / "plans_no_skip.json").write_text(json.dumps(plans))
     settings = replace(trainer_settings("short"), epochs=6, iterations_per_epoch=4, validation_iterations=2, num_workers=0)
     fold = train_fold(
-        preprocessed, tmp_path / "results", "3d_fullres", "1", plans_file="plans_no_skip.json", settings=settings, trainer="short"
+        preprocessed, tmp_path / "results", "3d_fullres", fold="1", plans_file="plans_no_skip.json", settings=settings, trainer="short"
     )
     validation_losses = [float(value) for value in re.findall(r"val loss ([0-9.]+)", (fold / "training_log.txt").read_text())]
     assert len(validation_losses) == 6 and validation_losses[-1] < 0.85 * validation_losses[0]
@@ -77,7 +77,7 @@ def test_regression_training_from_scratch_lowers_the_validation_loss(pet_tiny, t
 def test_regression_validates_and_predicts_in_the_inputs_geometry_and_units(pet_tiny, tmp_path):
     dataset, preprocessed = pet_tiny
     settings = replace(trainer_settings("short"), epochs=1, iterations_per_epoch=2, validation_iterations=1, num_workers=0)
-    fold = train_fold(preprocessed, tmp_path / "results", "3d_fullres", "0", settings=settings, trainer="short")
+    fold = train_fold(preprocessed, tmp_path / "results", "3d_fullres", fold="0", settings=settings, trainer="short")
     summary = json.loads((fold / "validation" / "summary.json").read_text())
     target = next(iter(dataset.spec.targets.values()))
     assert set(summary["mean"][target]) == {"mae", "nrmse", "psnr", "ssim"}

@@ -40,18 +40,18 @@ def test_gaussian_peaks_in_the_centre_and_is_never_zero():
 @pytest.mark.parametrize("shape, patch", [((2, 50, 37), [16, 16]), ((1, 10, 40, 9), [8, 16, 16]), ((3, 7, 7), [16, 16])])
 def test_identity_network_reproduces_the_image(shape, patch):
     image = torch.randn(shape)
-    result = sliding_window_predict(Identity(), image, patch, shape[0], mirror_axes=list(range(len(patch))), tile_batch_size=3)
+    result = sliding_window_predict(Identity(), image, patch, out_channels=shape[0], mirror_axes=list(range(len(patch))), tile_batch_size=3)
     assert result.shape == image.shape
     torch.testing.assert_close(result, image, atol=1e-5, rtol=1e-5)
 
 
 def test_mirroring_averages_flipped_predictions():
     image = torch.zeros((1, 8, 8))
-    plain = sliding_window_predict(AddPosition(), image, [8, 8], 1)
-    mirrored = sliding_window_predict(AddPosition(), image, [8, 8], 1, mirror_axes=[1])
+    plain = sliding_window_predict(AddPosition(), image, [8, 8], out_channels=1)
+    mirrored = sliding_window_predict(AddPosition(), image, [8, 8], out_channels=1, mirror_axes=[1])
     np.testing.assert_allclose(plain[0, 0].numpy(), np.arange(8), atol=1e-5)
     np.testing.assert_allclose(mirrored[0].numpy(), 3.5, atol=1e-5)  # the ramp and its mirror average out
-    untouched = sliding_window_predict(AddPosition(), image, [8, 8], 1, mirror_axes=[0])
+    untouched = sliding_window_predict(AddPosition(), image, [8, 8], out_channels=1, mirror_axes=[0])
     np.testing.assert_allclose(untouched.numpy(), plain.numpy(), atol=1e-5)  # flipping the other axis changes nothing here
 
 
@@ -78,5 +78,7 @@ def test_batched_slices_equal_one_slice_at_a_time():
     network = CountCalls()
     batched = predict_slices(network, image, slice_axis=0, patch_size=[8, 8], out_channels=1, mirror_axes=[1], tile_batch_size=8)
     assert network.batch_sizes == [8, 8, 4, 4]  # 6 slices x 2 tiles in batches of 8, each batch plain and mirrored
-    one_by_one = torch.stack([sliding_window_predict(AddPosition(), image[:, z], [8, 8], 1, mirror_axes=[1]) for z in range(6)], dim=1)
+    one_by_one = torch.stack(
+        [sliding_window_predict(AddPosition(), image[:, z], [8, 8], out_channels=1, mirror_axes=[1]) for z in range(6)], dim=1
+    )
     torch.testing.assert_close(batched, one_by_one)

@@ -98,7 +98,7 @@ def two_folds(stand_in_cache, tmp_path_factory):
     preprocessed = preprocess_with_tiny_network(dataset, root / "preprocessed" / dataset.name, "2d")
     settings = replace(trainer_settings("short"), epochs=1, iterations_per_epoch=3, validation_iterations=1, num_workers=0)
     for fold in ("0", "1"):
-        folder = train_fold(preprocessed, root / "results", "2d", fold, settings=settings, trainer="short").parent
+        folder = train_fold(preprocessed, root / "results", "2d", fold=fold, settings=settings, trainer="short").parent
     return folder, dataset
 
 
@@ -134,7 +134,7 @@ def test_maps_are_written_in_the_inputs_geometry_with_one_score_per_case_and_str
 def test_a_spread_across_folds_needs_two_folds(stand_in_cache, pet_tiny, tmp_path):
     dataset, preprocessed = pet_tiny
     settings = replace(trainer_settings("short"), epochs=1, iterations_per_epoch=1, validation_iterations=1, num_workers=0)
-    folder = train_fold(preprocessed, tmp_path / "results", "3d_fullres", "0", settings=settings, trainer="short").parent
+    folder = train_fold(preprocessed, tmp_path / "results", "3d_fullres", fold="0", settings=settings, trainer="short").parent
     with pytest.raises(AutosegError, match="--save_uncertainty for regression measures the spread across folds: it needs 2"):
         autoseg.load_model(folder, device="cpu").predict_folder(dataset.root / "imagesTs", tmp_path / "out", save_uncertainty=True)
 
@@ -144,7 +144,7 @@ def test_classification_writes_each_classs_spread_across_folds_into_predictions_
     preprocessed = preprocess_with_tiny_network(dataset, tmp_path / "preprocessed" / dataset.name, "2d")
     settings = replace(trainer_settings("short"), epochs=1, iterations_per_epoch=2, validation_iterations=1, num_workers=0)
     for fold in ("0", "1"):
-        folder = train_fold(preprocessed, tmp_path / "results", "2d", fold, settings=settings, trainer="short").parent
+        folder = train_fold(preprocessed, tmp_path / "results", "2d", fold=fold, settings=settings, trainer="short").parent
     model = autoseg.load_model(folder, device="cpu")
     [table] = model.predict_folder(dataset.root / "imagesTs", tmp_path / "out", save_uncertainty=True)
     rows = list(csv.DictReader(table.open()))

@@ -65,7 +65,9 @@ def test_more_memory_gives_a_larger_patch_or_batch():
     large = plan(fingerprint, make_spec(), gpu_memory_gb=24).configurations["3d_fullres"]
     assert np.prod(large.patch_size) * large.batch_size > np.prod(small.patch_size) * small.batch_size
     for config, budget in ((small, 4), (large, 24)):
-        estimate = network_for(config.architecture).memory(config.architecture, config.patch_size, 1, 3, config.batch_size, True)
+        estimate = network_for(config.architecture).memory(
+            config.architecture, config.patch_size, in_channels=1, out_channels=3, batch_size=config.batch_size, mixed_precision=True
+        )
         assert estimate.total_gb <= budget
 
 

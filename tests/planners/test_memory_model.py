@@ -36,7 +36,9 @@ def test_model_matches_measured_peak_memory(name, planner):
     t = TOPOLOGIES[name]
     architecture, patch = get_planner(planner).architecture(t["spacing"], t["patch"])
     network = get_network(architecture.network)
-    modelled = network.memory(architecture, patch, t["in_channels"], t["out_channels"], t["batch"], mixed_precision=False).total_bytes
+    modelled = network.memory(
+        architecture, patch, in_channels=t["in_channels"], out_channels=t["out_channels"], batch_size=t["batch"], mixed_precision=False
+    ).total_bytes
     measured = measure_training_step(
         {
             "architecture": architecture.to_json(),
@@ -54,7 +56,7 @@ def test_model_matches_measured_peak_memory(name, planner):
 @pytest.mark.parametrize("name", list(TOPOLOGIES))
 def test_parameter_count_matches_the_built_network(name):
     t = TOPOLOGIES[name]
-    architecture, _ = plan_topology(t["spacing"], t["patch"], t["max_stages"], max_features=t["max_features"])
+    architecture, _ = plan_topology(t["spacing"], t["patch"], max_stages=t["max_stages"], max_features=t["max_features"])
     network = UNet(t["in_channels"], t["out_channels"], architecture)
     assert count_parameters(architecture, t["in_channels"], t["out_channels"]) == sum(p.numel() for p in network.parameters())
     encoder = nn.Sequential(Encoder(t["in_channels"], architecture), nn.Linear(architecture.features_per_stage[-1], t["out_channels"]))
@@ -64,11 +66,11 @@ def test_parameter_count_matches_the_built_network(name):
 
 
 def test_memory_grows_linearly_with_batch_and_mixed_precision_halves_only_feature_maps():
-    architecture, patch = plan_topology([1.0, 1.0, 1.0], [64, 64, 64], 6)
-    one = training_step_memory(architecture, patch, 1, 2, 1, False)
-    three = training_step_memory(architecture, patch, 1, 2, 3, False)
+    architecture, patch = plan_topology([1.0, 1.0, 1.0], [64, 64, 64], max_stages=6)
+    one = training_step_memory(architecture, patch, in_channels=1, out_channels=2, batch_size=1, mixed_precision=False)
+    three = training_step_memory(architecture, patch, in_channels=1, out_channels=2, batch_size=3, mixed_precision=False)
     assert three.activation_bytes == 3 * one.activation_bytes and three.parameter_bytes == one.parameter_bytes
-    half = training_step_memory(architecture, patch, 1, 2, 1, True).activation_bytes
+    half = training_step_memory(architecture, patch, in_channels=1, out_channels=2, batch_size=1, mixed_precision=True).activation_bytes
     float32_part = one.activation_bytes - 2 * (one.activation_bytes - half)  # input, target and loss maps
     assert 0 < float32_part < 0.2 * one.activation_bytes
 

@@ -41,7 +41,7 @@ def slices(root, singleton_spacing: float, cases: int = 6, test: int = 1, task: 
 
     spec = {"channel_names": {"0": "T1"}, "file_ending": ".nii.gz"}
     spec |= {"labels": {"background": 0, "lesion": 1}} if task == "segmentation" else {"task": task, "classes": {"healthy": 0, "lesion": 1}}
-    return RawDataset(write_raw_dataset(root, 960, "Slices", spec, (case(i) for i in range(cases + test))))
+    return RawDataset(write_raw_dataset(root, 960, "Slices", dataset_json=spec, cases=(case(i) for i in range(cases + test))))
 
 
 @pytest.mark.parametrize("singleton_spacing", [1.0, 2.0, 6.0])  # finer than, equal to and coarser than in-plane
@@ -70,7 +70,7 @@ def test_2d_slices_stored_as_3d_train_and_predict_in_the_inputs_geometry(tmp_pat
     dataset = slices(tmp_path / "raw", 1.0)
     preprocessed = preprocess_with_tiny_network(dataset, tmp_path / "preprocessed" / dataset.name, "2d")
     settings = replace(trainer_settings("short"), epochs=1, iterations_per_epoch=2, validation_iterations=1, num_workers=0)
-    fold = train_fold(preprocessed, tmp_path / "results", "2d", "0", settings=settings, trainer="short")
+    fold = train_fold(preprocessed, tmp_path / "results", "2d", fold="0", settings=settings, trainer="short")
     [written] = predict_folder(load_trained_model(fold.parent), dataset.root / "imagesTs", tmp_path / "out")
     source = read_image(next((dataset.root / "imagesTs").iterdir()))
     prediction = read_image(written)
@@ -83,7 +83,7 @@ def test_classification_of_2d_slices_stored_as_3d(tmp_path):
     plans = json.loads((preprocessed / "plans.json").read_text())
     assert list(plans["configurations"]) == ["2d"] and plans["configurations"]["2d"]["slice_axis"] == 0
     settings = replace(trainer_settings("short"), epochs=1, iterations_per_epoch=2, validation_iterations=1, num_workers=0)
-    fold = train_fold(preprocessed, tmp_path / "results", "2d", "0", settings=settings, trainer="short")
+    fold = train_fold(preprocessed, tmp_path / "results", "2d", fold="0", settings=settings, trainer="short")
     [table] = predict_folder(load_trained_model(fold.parent), dataset.root / "imagesTs", tmp_path / "out")
     assert len(table.read_text().splitlines()) == 3
 

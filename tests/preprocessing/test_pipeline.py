@@ -30,7 +30,9 @@ def test_preprocess_then_revert_restores_labels_and_geometry(stand_in_cache, key
         images = [read_image(p) for p in case.image_files]
         channels = np.concatenate([i.array for i in images])
         label = read_image(case.label_files[0]).array
-        data, target, record = preprocess_case(channels, images[0].geometry, label, plans, configuration, target_is_label=True)
+        data, target, record = preprocess_case(
+            channels, images[0].geometry, label, plans=plans, configuration=configuration, target_is_label=True
+        )
         assert data.dtype == np.float32 and data.shape[1:] == target.shape[1:]
         if spacing_factor is not None:
             assert data.shape[1:] != tuple(record["cropped_shape"])

@@ -78,9 +78,9 @@ def test_pseudo_dice_and_scores_leave_unannotated_voxels_out():
     counts = task.validation_counts(output, target)
     assert counts["tp"].tolist() == [4, 0] and counts["fp"].tolist() == [0, 0] and counts["fn"].tolist() == [0, 0]
     predicted, reference = output.argmax(1)[0].numpy(), target[0, 0].numpy()
-    scores = score_label_maps(predicted, reference, task.evaluation_structures(), (1.0, 1.0), ignore_label=3)
+    scores = score_label_maps(predicted, reference, task.evaluation_structures(), spacing=(1.0, 1.0), ignore_label=3)
     assert scores["muscle"]["dice"] == 1 and math.isnan(scores["fat"]["dice"])
-    assert score_label_maps(predicted, reference, task.evaluation_structures(), (1.0, 1.0))["fat"]["dice"] == 0
+    assert score_label_maps(predicted, reference, task.evaluation_structures(), spacing=(1.0, 1.0))["fat"]["dice"] == 0
 
 
 def test_a_sparsely_labelled_dataset_converts_verifies_trains_and_predicts_densely(stand_in_cache, tmp_path, capsys):

@@ -74,25 +74,25 @@ class _Timed:
 
 def test_budget_minutes_fits_epochs_and_iterations_to_the_measured_step(tmp_path, capsys):
     full = trainer_settings("default")
-    chosen = fit_budget(_Timed, None, full, 10, "cpu")  # 570 s: 1140 iterations at most
+    chosen = fit_budget(_Timed, None, full, minutes=10, device="cpu")  # 570 s: 1140 iterations at most
     assert chosen.iterations_per_epoch == 57 and chosen.validation_iterations == 11
     assert chosen.epochs == int(570 // (57 * 0.5 + 11 * 0.1))
     assert "training 19 epochs x 57 iterations" in capsys.readouterr().out
-    long = fit_budget(_Timed, None, full, 100_000, "cpu")
+    long = fit_budget(_Timed, None, full, minutes=100_000, device="cpu")
     assert (long.epochs, long.iterations_per_epoch, long.validation_iterations) == (1000, 250, 50)  # never past the full run
-    assert fit_budget(_Timed, None, full, 0.01, "cpu").epochs == 1
+    assert fit_budget(_Timed, None, full, minutes=0.01, device="cpu").epochs == 1
     with pytest.raises(AutosegError, match="--budget_minutes must be a positive number of minutes, got 0"):
-        fit_budget(_Timed, None, full, 0, "cpu")
+        fit_budget(_Timed, None, full, minutes=0, device="cpu")
     from autoseg.training.settings import load_training_settings, save_training_settings
 
     save_training_settings(tmp_path, "default", replace(full, epochs=7, iterations_per_epoch=30, validation_iterations=3), full)
-    kept = fit_budget(_Timed, None, full, 10, "cpu", recorded=load_training_settings(tmp_path).settings)
+    kept = fit_budget(_Timed, None, full, minutes=10, device="cpu", recorded=load_training_settings(tmp_path).settings)
     assert (kept.epochs, kept.iterations_per_epoch, kept.validation_iterations) == (7, 30, 3)
 
 
 def test_a_trainer_times_its_iterations_and_budget_minutes_trains_for_them(spine, capsys):
     preprocessed, results = spine
-    output = train_fold(preprocessed, results, "2d", "1", settings=small(1, num_workers=0), budget_minutes=0.05)
+    output = train_fold(preprocessed, results, "2d", fold="1", settings=small(1, num_workers=0), budget_minutes=0.05)
     said = capsys.readouterr().out
     step = float(re.search(r"--budget_minutes 0.05: a training iteration takes ([0-9.e-]+) s", said).group(1))
     assert 0 < step < 5
@@ -100,7 +100,7 @@ def test_a_trainer_times_its_iterations_and_budget_minutes_trains_for_them(spine
     epochs, per_epoch = record["epochs"], record["iterations_per_epoch"]
     assert f"training {epochs} epoch" in said and per_epoch <= 12 and epochs == 1  # small(1): at most its 1 x 12
     with pytest.raises(AutosegError, match="--budget_minutes measures the step time of one process"):
-        train_fold(preprocessed, results, "2d", "2", settings=small(1), budget_minutes=1, num_processes=2)
+        train_fold(preprocessed, results, "2d", fold="2", settings=small(1), budget_minutes=1, num_processes=2)
 
 
 def test_flags_set_the_optimisation_and_the_rule_fills_the_rest(spine, capsys):

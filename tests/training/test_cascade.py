@@ -110,7 +110,7 @@ def test_the_cascade_plans_trains_on_out_of_fold_predictions_and_predicts_in_the
     one_stage.predict_folder(inputs, tmp_path / "one_stage", previous_stage_dir=first_file.parent)  # the stage given: fine
     assert (read_image(tmp_path / "one_stage" / f"{case.case_id}.nii.gz").array == predicted.array).mean() >= 0.999
 
-    archive = export_model(root / "results" / dataset.name, tmp_path / "cascade.zip", ["3d_cascade_fullres"], folds=["0"])
+    archive = export_model(root / "results" / dataset.name, tmp_path / "cascade.zip", configurations=["3d_cascade_fullres"], folds=["0"])
     names = zipfile.ZipFile(archive).namelist()
     for stage in ("3d_cascade_fullres", "3d_lowres"):  # the cascade travels with the stage it refines
         assert f"{dataset.name}/default__plans__{stage}/fold_0/checkpoint_final.pt" in names

@@ -48,7 +48,7 @@ def make_dataset(root, cases=24, lesions=8, test=4, seed=0):
             )
 
     dataset_json = {"channel_names": {"0": "MR"}, "task": "classification", "classes": CLASSES, "file_ending": ".nii.gz"}
-    return RawDataset(write_raw_dataset(root, 950, "Planted", dataset_json, all_cases()))
+    return RawDataset(write_raw_dataset(root, 950, "Planted", dataset_json=dataset_json, cases=all_cases()))
 
 
 @pytest.fixture(scope="module")
@@ -77,7 +77,7 @@ def test_a_tiny_classification_run_learns_the_planted_signal(planted, tmp_path):
     settings = replace(
         trainer_settings("short"), epochs=8, iterations_per_epoch=10, validation_iterations=4, num_workers=0, initial_lr=1e-2
     )
-    fold = train_fold(preprocessed, tmp_path / "results", "2d", "0", settings=settings, trainer="short")
+    fold = train_fold(preprocessed, tmp_path / "results", "2d", fold="0", settings=settings, trainer="short")
     log = (fold / "training_log.txt").read_text()
     accuracies = [float(value) for value in re.findall(r"balanced accuracy ([0-9.]+)", log)]
     assert len(accuracies) == 8 and accuracies[-1] >= 0.9
@@ -92,7 +92,7 @@ def test_validation_predict_and_evaluate_write_every_case_with_its_probabilities
     settings = replace(
         trainer_settings("short"), epochs=4, iterations_per_epoch=10, validation_iterations=2, num_workers=0, initial_lr=1e-2
     )
-    fold = train_fold(preprocessed, tmp_path / "results", "2d", "1", settings=settings, trainer="short")
+    fold = train_fold(preprocessed, tmp_path / "results", "2d", fold="1", settings=settings, trainer="short")
     validation = json.loads((fold / "validation" / "summary.json").read_text())
     splits = json.loads((preprocessed / "splits_final.json").read_text())
     assert sorted(validation["cases"]) == sorted(splits[1]["val"]) and validation["classes"] == ["healthy", "lesion"]
@@ -134,12 +134,12 @@ def test_a_segmentation_models_encoder_initialises_the_classifier(tmp_path):
 def test_ddp_classification_validates_every_case_once_from_the_processes_tables(planted, tmp_path):
     dataset, preprocessed = planted
     settings = replace(trainer_settings("short"), epochs=1, iterations_per_epoch=2, validation_iterations=1, num_workers=0)
-    fold = train_fold(preprocessed, tmp_path / "results", "2d", "2", device="cpu", settings=settings, trainer="short", num_processes=2)
+    fold = train_fold(preprocessed, tmp_path / "results", "2d", fold="2", device="cpu", settings=settings, trainer="short", num_processes=2)
     validation = fold / "validation"
     assert sorted(p.name for p in validation.glob("predictions*.csv")) == ["predictions_part0.csv", "predictions_part1.csv"]
     summary = json.loads((validation / "summary.json").read_text())
     splits = json.loads((preprocessed / "splits_final.json").read_text())
     assert sorted(summary["cases"]) == sorted(splits[2]["val"]) and summary["metrics"]["cases"] == len(splits[2]["val"])
     # Validating again in one process replaces the part tables rather than reading them twice.
-    train_fold(preprocessed, tmp_path / "results", "2d", "2", settings=settings, trainer="short", validation_only=True)
+    train_fold(preprocessed, tmp_path / "results", "2d", fold="2", settings=settings, trainer="short", validation_only=True)
     assert sorted(p.name for p in validation.glob("predictions*.csv")) == ["predictions.csv"]

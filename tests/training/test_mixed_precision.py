@@ -70,7 +70,7 @@ def test_sliding_window_prediction_under_autocast_matches_float32(bfloat16):
 def test_segmentation_trains_in_mixed_precision_like_float32(spine, bfloat16):
     preprocessed, results = spine
     nnunet = dict(**NNUNET)  # SGD at 1e-2: a large first step, where bfloat16 rounding would show
-    fold = train_fold(preprocessed, results / "mixed", "2d", "0", settings=small(3, **nnunet))
+    fold = train_fold(preprocessed, results / "mixed", "2d", fold="0", settings=small(3, **nnunet))
     state = load_checkpoint(fold / "checkpoint_final.pt")
     assert all(tensor.dtype == torch.float32 for tensor in state["network"].values() if tensor.is_floating_point())
     losses = [record["train_loss"] for record in state["log"]]
@@ -79,14 +79,16 @@ def test_segmentation_trains_in_mixed_precision_like_float32(spine, bfloat16):
     assert all(0 <= scores["dice"] <= 1 for scores in summary["mean"].values())
 
     devices.MIXED_PRECISION.pop("cpu")  # the same first epoch in float32: same seed, same batches
-    exact = load_checkpoint(train_fold(preprocessed, results / "exact", "2d", "0", settings=small(1, **nnunet)) / "checkpoint_final.pt")
+    exact = load_checkpoint(
+        train_fold(preprocessed, results / "exact", "2d", fold="0", settings=small(1, **nnunet)) / "checkpoint_final.pt"
+    )
     assert state["log"][0]["train_loss"] == pytest.approx(exact["log"][0]["train_loss"], rel=0.03)
 
 
 def test_regression_keeps_the_low_dose_input_exact_in_mixed_precision(pet_tiny, tmp_path, bfloat16):
     dataset, preprocessed = pet_tiny
     settings = replace(trainer_settings("short"), epochs=1, iterations_per_epoch=2, validation_iterations=1, num_workers=0)
-    fold = train_fold(preprocessed, tmp_path / "results", "3d_fullres", "2", settings=settings, trainer="short")
+    fold = train_fold(preprocessed, tmp_path / "results", "3d_fullres", fold="2", settings=settings, trainer="short")
     summary = json.loads((fold / "validation" / "summary.json").read_text())
     target = next(iter(dataset.spec.targets.values()))
     assert re.search(r"val loss [0-9.]+", (fold / "training_log.txt").read_text())
@@ -98,7 +100,7 @@ def test_classification_trains_and_validates_in_mixed_precision(stand_in_cache, 
     dataset = RawDataset(stand_in_cache("tumour2d", 24, 0))
     preprocessed = preprocess_with_tiny_network(dataset, tmp_path / "preprocessed" / dataset.name, "2d")
     settings = replace(trainer_settings("short"), epochs=1, iterations_per_epoch=3, validation_iterations=1, num_workers=0)
-    fold = train_fold(preprocessed, tmp_path / "results", "2d", "0", settings=settings, trainer="short")
+    fold = train_fold(preprocessed, tmp_path / "results", "2d", fold="0", settings=settings, trainer="short")
     splits = json.loads((preprocessed / "splits_final.json").read_text())
     rows = list(csv.DictReader((fold / "validation" / "predictions.csv").open()))
     assert sorted(row["case_id"] for row in rows) == sorted(splits[0]["val"])

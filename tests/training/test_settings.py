@@ -54,7 +54,7 @@ def test_a_registered_subclass_replaces_the_optimiser_and_schedule_through_its_h
             return 0.05
 
     try:
-        output = train_fold(preprocessed, results, "2d", "0", trainer="constant_sgd_for_test")
+        output = train_fold(preprocessed, results, "2d", fold="0", trainer="constant_sgd_for_test")
         state = load_checkpoint(output / "checkpoint_final.pt")
         assert [record["learning_rate"] for record in state["log"]] == [0.05, 0.05]
         assert state["optimiser"]["param_groups"][0]["momentum"] == 0  # the hook's optimiser, not Nesterov SGD
@@ -63,7 +63,13 @@ def test_a_registered_subclass_replaces_the_optimiser_and_schedule_through_its_h
         assert output.parent.name == "constant_sgd_for_test__plans__2d"
         with pytest.raises(AutosegError, match=r"other settings \(iterations_per_epoch 12 -> 13\)"):
             train_fold(
-                preprocessed, results, "2d", "0", settings=small(2, iterations_per_epoch=13), trainer="constant_sgd_for_test", resume=True
+                preprocessed,
+                results,
+                "2d",
+                fold="0",
+                settings=small(2, iterations_per_epoch=13),
+                trainer="constant_sgd_for_test",
+                resume=True,
             )
     finally:
         TRAINERS._items.pop("constant_sgd_for_test")

@@ -29,7 +29,7 @@ def test_poly_schedule_and_output_scales():
 
 def test_loss_falls_and_checkpoints_are_written_safely(spine):
     preprocessed, results = spine
-    output = train_fold(preprocessed, results, "2d", "0", settings=small(4))
+    output = train_fold(preprocessed, results, "2d", fold="0", settings=small(4))
     state = load_checkpoint(output / "checkpoint_final.pt")  # weights_only=True: no pickled code
     losses = [record["train_loss"] for record in state["log"]]
     assert losses[-1] < 0.85 * losses[0]
@@ -45,15 +45,15 @@ def test_loss_falls_and_checkpoints_are_written_safely(spine):
     splits = json.loads((preprocessed / "splits_final.json").read_text())
     assert len(splits) == 5 and sum(len(f["val"]) for f in splits) == 10
     with pytest.raises(AutosegError, match="already holds a finished training"):
-        train_fold(preprocessed, results, "2d", "0", settings=small(4))
+        train_fold(preprocessed, results, "2d", fold="0", settings=small(4))
 
 
 def test_bad_requests_are_refused(spine, tmp_path):
     preprocessed, results = spine
     with pytest.raises(AutosegError, match="fold must be 0-4 or 'all'"):
-        train_fold(preprocessed, results, "2d", "7", settings=small(1))
+        train_fold(preprocessed, results, "2d", fold="7", settings=small(1))
     with pytest.raises(AutosegError, match="configuration '3d_fullres' is not in the plans"):
-        train_fold(preprocessed, results, "3d_fullres", "0", settings=small(1))
+        train_fold(preprocessed, results, "3d_fullres", fold="0", settings=small(1))
     broken = tmp_path / "broken.pt"
     broken.write_bytes(b"not a checkpoint")
     with pytest.raises(AutosegError, match="not a readable autoseg checkpoint"):
@@ -113,7 +113,7 @@ def test_validation_exports_whole_cases_in_the_raw_geometry_and_scores_them(spin
     from autoseg.io import read_image
 
     preprocessed, results = spine
-    output = train_fold(preprocessed, results, "2d", "2", settings=small(1))
+    output = train_fold(preprocessed, results, "2d", fold="2", settings=small(1))
     summary = json.loads((output / "validation" / "summary.json").read_text())
     splits = json.loads((preprocessed / "splits_final.json").read_text())
     assert sorted(summary["cases"]) == sorted(splits[2]["val"])
@@ -125,20 +125,20 @@ def test_validation_exports_whole_cases_in_the_raw_geometry_and_scores_them(spin
     assert exported.spatial_shape == reference.spatial_shape and exported.geometry == reference.geometry
     assert set(np.unique(exported.array)) <= {0, 1, 2, 3}
     (output / "validation" / "summary.json").unlink()
-    train_fold(preprocessed, results, "2d", "2", settings=small(1), validation_only=True)
+    train_fold(preprocessed, results, "2d", fold="2", settings=small(1), validation_only=True)
     assert json.loads((output / "validation" / "summary.json").read_text())["checkpoint"] == "checkpoint_final.pt"
 
     # --val_best predicts with checkpoint_best.pt: here one whose weights are all zero, so it finds nothing
     state = load_checkpoint(output / "checkpoint_final.pt")
     state["network"] = {name: torch.zeros_like(tensor) for name, tensor in state["network"].items()}
     save_checkpoint(output / "checkpoint_best.pt", state)
-    train_fold(preprocessed, results, "2d", "2", settings=small(1), validation_only=True, validate_best=True)
+    train_fold(preprocessed, results, "2d", fold="2", settings=small(1), validation_only=True, validate_best=True)
     summary = json.loads((output / "validation" / "summary.json").read_text())
     assert summary["checkpoint"] == "checkpoint_best.pt" and summary["foreground_mean"]["dice"] == 0
     assert not read_image(output / "validation" / f"{case}.nii.gz").array.any()
     (output / "checkpoint_best.pt").unlink()
     with pytest.raises(AutosegError, match="checkpoint_best.pt does not exist: no epoch improved"):
-        train_fold(preprocessed, results, "2d", "2", settings=small(1), validation_only=True, validate_best=True)
+        train_fold(preprocessed, results, "2d", fold="2", settings=small(1), validation_only=True, validate_best=True)
 
 
 def test_trainer_variants_are_registered_presets(spine):
@@ -155,7 +155,7 @@ def test_trainer_variants_are_registered_presets(spine):
         preprocessed,
         results,
         "2d",
-        "3",
+        fold="3",
         settings=replace(trainer_settings("short"), epochs=2, iterations_per_epoch=5, validation_iterations=1, num_workers=0),
         trainer="short",
     )
@@ -164,8 +164,8 @@ def test_trainer_variants_are_registered_presets(spine):
 
 def test_training_with_augmentation_on_the_device_learns(spine):
     preprocessed, results = spine
-    output = train_fold(preprocessed, results / "device", "2d", "0", settings=small(4, augmentation="device"))
+    output = train_fold(preprocessed, results / "device", "2d", fold="0", settings=small(4, augmentation="device"))
     losses = [record["train_loss"] for record in load_checkpoint(output / "checkpoint_final.pt")["log"]]
     assert losses[-1] < 0.8 * losses[0]
     with pytest.raises(AutosegError, match="augmentation must be auto, cpu or device"):
-        train_fold(preprocessed, results, "2d", "1", settings=small(1, augmentation="gpu"))
+        train_fold(preprocessed, results, "2d", fold="1", settings=small(1, augmentation="gpu"))

@@ -17,7 +17,7 @@ from tests.training.conftest import small
 
 def test_pretrained_weights_load_what_matches_and_report_what_was_skipped(spine, tmp_path, capsys):
     preprocessed, results = spine
-    source = train_fold(preprocessed, results, "2d", "0", settings=small(1)) / "checkpoint_final.pt"
+    source = train_fold(preprocessed, results, "2d", fold="0", settings=small(1)) / "checkpoint_final.pt"
     architecture = Plans.load(preprocessed / "plans.json").configuration("2d").architecture
     trained = load_checkpoint(source)["network"]
 
@@ -30,7 +30,7 @@ def test_pretrained_weights_load_what_matches_and_report_what_was_skipped(spine,
         assert torch.equal(other.state_dict()[name], trained[name]), name
 
     # Through train_fold: the report is printed, and training starts from the loaded weights.
-    train_fold(preprocessed, results / "finetune", "2d", "1", settings=small(1), pretrained_weights=source)
+    train_fold(preprocessed, results / "finetune", "2d", fold="1", settings=small(1), pretrained_weights=source)
     assert f"loaded {len(trained)} of {len(trained)} tensors" in capsys.readouterr().out
 
     foreign = tmp_path / "foreign.pt"
@@ -40,12 +40,12 @@ def test_pretrained_weights_load_what_matches_and_report_what_was_skipped(spine,
     with pytest.raises(AutosegError, match="--pretrained_weights and --continue"):
         (results / preprocessed.name / "default__plans__2d" / "fold_3").mkdir(parents=True)
         (results / preprocessed.name / "default__plans__2d" / "fold_3" / "checkpoint_latest.pt").write_bytes(b"")
-        train_fold(preprocessed, results, "2d", "3", settings=small(1), pretrained_weights=source, resume=True)
+        train_fold(preprocessed, results, "2d", fold="3", settings=small(1), pretrained_weights=source, resume=True)
 
 
 def test_npz_saves_probabilities_in_the_raw_geometry_that_agree_with_the_labels(spine):
     preprocessed, results = spine
-    output = train_fold(preprocessed, results, "2d", "2", settings=small(1), save_probabilities=True)
+    output = train_fold(preprocessed, results, "2d", fold="2", settings=small(1), save_probabilities=True)
     case = json.loads((preprocessed / "splits_final.json").read_text())[2]["val"][0]
     labels = read_image(output / "validation" / f"{case}.nii.gz").array[0]
     with np.load(output / "validation" / f"{case}.npz") as archive:
@@ -57,7 +57,7 @@ def test_npz_saves_probabilities_in_the_raw_geometry_that_agree_with_the_labels(
 
 def test_ddp_with_two_cpu_processes_trains_one_model_and_validates_every_case(spine, capfd):
     preprocessed, results = spine
-    output = train_fold(preprocessed, results, "2d", "4", device="cpu", settings=small(2, num_workers=0), num_processes=2)
+    output = train_fold(preprocessed, results, "2d", fold="4", device="cpu", settings=small(2, num_workers=0), num_processes=2)
     printed = capfd.readouterr().out
     assert "on 2 processes on cpu" in printed and printed.count("epoch    1") == 1  # the main process speaks for both
     state = load_checkpoint(output / "checkpoint_final.pt")
@@ -78,9 +78,9 @@ def test_compiled_training_matches_eager_training(spine):
         architecture[key] = architecture[key][:2]  # compiling takes a while; keep the graph small
     path.write_text(json.dumps(plans))
     settings = dict(iterations_per_epoch=3, validation_iterations=1, num_workers=0)
-    eager = load_checkpoint(train_fold(preprocessed, results, "2d", "0", settings=small(1, **settings)) / "checkpoint_final.pt")
+    eager = load_checkpoint(train_fold(preprocessed, results, "2d", fold="0", settings=small(1, **settings)) / "checkpoint_final.pt")
     compiled = load_checkpoint(
-        train_fold(preprocessed, results / "compiled", "2d", "0", settings=small(1, compile=True, **settings)) / "checkpoint_final.pt"
+        train_fold(preprocessed, results / "compiled", "2d", fold="0", settings=small(1, compile=True, **settings)) / "checkpoint_final.pt"
     )
     assert compiled["network"].keys() == eager["network"].keys()  # plain names, loadable without compiling
     assert compiled["log"][0]["train_loss"] == pytest.approx(eager["log"][0]["train_loss"], rel=1e-3)

@@ -17,7 +17,7 @@ from autoseg.tasks.classification.table import read_predictions, write_predictio
 
 
 def _classification_candidate(
-    name: str, models: list[Path], folder: Path, probabilities: dict[str, np.ndarray], references: dict[str, int], spec: DatasetSpec
+    name: str, models: list[Path], folder: Path, *, probabilities: dict[str, np.ndarray], references: dict[str, int], spec: DatasetSpec
 ) -> Candidate:
     """Writes a classification candidate's out-of-fold predictions table and summary into ``folder``."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -41,7 +41,9 @@ def merge_table_folds(model: Path, folds: list[str], spec: DatasetSpec) -> Candi
                 )
             probabilities[case_id], origin[case_id] = row, fold
             references[case_id] = spec.classes[summary["cases"][case_id]["reference"]]
-    return _classification_candidate(model.name, [model], model / crossval_folder_name(folds), probabilities, references, spec)
+    return _classification_candidate(
+        model.name, [model], model / crossval_folder_name(folds), probabilities=probabilities, references=references, spec=spec
+    )
 
 
 def ensemble_table_candidates(first: Candidate, second: Candidate, folder: Path, spec: DatasetSpec) -> Candidate:
@@ -49,7 +51,9 @@ def ensemble_table_candidates(first: Candidate, second: Candidate, folder: Path,
     one, other = read_predictions(first.folder, spec), read_predictions(second.folder, spec)
     references = {case_id: spec.classes[row["reference"]] for case_id, row in first.summary["cases"].items()}
     probabilities = {c: (one[c] + other[c]) / 2 for c in one}
-    return _classification_candidate(f"{first.name}+{second.name}", first.models + second.models, folder, probabilities, references, spec)
+    return _classification_candidate(
+        f"{first.name}+{second.name}", first.models + second.models, folder, probabilities=probabilities, references=references, spec=spec
+    )
 
 
 def average_tables(folders: list[Path], output_dir: Path, spec: DatasetSpec) -> Path:

@@ -63,11 +63,11 @@ def read_predictions(
                 f"the classes {', '.join(names)}."
             )
         for line, row in enumerate(rows, start=2):
-            table.update(_table_row(row, line, path, columns, names, table, folder))
+            table.update(_table_row(row, line, path, columns=columns, names=names, table=table, folder=folder))
     return table
 
 
-def _table_row(row: dict, line: int, path: Path, columns: list[str], names: list[str], table: dict, folder) -> dict[str, np.ndarray]:
+def _table_row(row: dict, line: int, path: Path, *, columns: list[str], names: list[str], table: dict, folder) -> dict[str, np.ndarray]:
     """{case id: values} of one checked row: as many cells as the header, a case predicted once, probabilities
     that are numbers in [0, 1], and a ``prediction`` that names a class."""
     where = f"{path} line {line}"

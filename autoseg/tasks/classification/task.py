@@ -67,7 +67,7 @@ class ClassificationTask(Task):
             images = [image.take(0, axis=1 + configuration.slice_axis) for image in images]
         return [torch.from_numpy(class_probabilities(networks, image, mirror_axes, device)) for image in images]
 
-    def restore(self, output, properties, configuration, plans, *, probabilities=False, device=None):
+    def restore(self, output, properties, configuration, *, plans, probabilities=False, device=None):
         """The class probabilities and the most probable class's name (as predictions.csv writes them)."""
         values = output.cpu().numpy()
         return CaseResult(probabilities=values, label=self.spec.class_name(int(np.argmax(values.astype(np.float64)))))
@@ -231,7 +231,7 @@ class TableWriter:
         return case_id in self.probabilities and (not self.save_uncertainty or case_id in self.spreads)
 
     def write(
-        self, case_id: str, output, properties=None, ending: str | None = None, device=None, fold_outputs=None, source=None
+        self, case_id: str, output, properties=None, *, ending: str | None = None, device=None, fold_outputs=None, source=None
     ) -> list[Path]:
         refuse_non_finite_output(output, case_id)
         self.probabilities[case_id] = output.cpu().numpy()  # (K,) class probabilities

@@ -52,7 +52,12 @@ def image_report(source) -> tuple[list[str], list[Column], list[dict], list[Sect
             base = read_image(inputs[case_id][channel]).array[0].astype(np.float32) if case_id in inputs and channel is not None else None
             mask = body_mask(reference) if reference is not None else None
             png = figures.regression_panels(
-                predicted.array[0].astype(np.float32), reference, base, mask, predicted.geometry.spacing, f"{case_id}: {name}"
+                predicted.array[0].astype(np.float32),
+                reference,
+                base,
+                mask=mask,
+                spacing=predicted.geometry.spacing,
+                title=f"{case_id}: {name}",
             )
             pictures.append(Figure(f"{case_id}, {name}", png))
         sections.append(Section(f"case {case_id}", pictures, row["anchor"]))

@@ -62,7 +62,7 @@ class RegressionTask(Task):
             name: float(std[body_mask(image)].mean()) for name, image, std in zip(self.spec.targets.values(), result.images, maps["std"])
         }
 
-    def restore(self, output, properties, configuration, plans, *, probabilities=False, device=None):
+    def restore(self, output, properties, configuration, *, plans, probabilities=False, device=None):
         """Float images in the targets' original units on the raw grid (see ``restore_regression``)."""
         return CaseResult(restore_regression(output, properties, configuration, plans.target_normalisation, device))
 
@@ -121,7 +121,9 @@ class RegressionTask(Task):
         """MAE, NRMSE, PSNR and SSIM per target, and the baseline inputs' beside them with ``baseline_dir``."""
         refuse_nsd_tolerance(nsd_tolerance, self)
         baseline = dict(baseline_dir=baseline_dir, baseline_channel=baseline_channel)
-        return evaluate_regression_folders(reference_dir, prediction_dir, self, num_processes, **baseline, check_geometry=check_geometry)
+        return evaluate_regression_folders(
+            reference_dir, prediction_dir, self, num_processes=num_processes, **baseline, check_geometry=check_geometry
+        )
 
     def ensemble_folders(self, folders, output_dir, save_probabilities=False):
         """The predicted images themselves averaged (no probabilities needed)."""

@@ -46,7 +46,7 @@ def label_map_report(source) -> tuple[list[str], list[Column], list[dict], list[
         reference_path = source.reference_file(case_id)
         reference = read_image(reference_path).array[0] if reference_path is not None else None
         image = read_image(inputs[case_id][0]).array[0].astype(np.float32) if case_id in inputs else None
-        png = figures.segmentation_overlay(image, labels, reference, spacing, case_id, source.spec.label_names())
+        png = figures.segmentation_overlay(image, labels, reference, spacing=spacing, title=case_id, names=source.spec.label_names())
         sections.append(Section(f"case {case_id}", [Figure(f"{case_id}: prediction filled, reference outlined", png)], row["anchor"]))
         rows.append(row)
     if summary:

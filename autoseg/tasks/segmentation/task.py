@@ -188,9 +188,11 @@ class SegmentationTask(Task):
             scores[name] = float(entropy[region].mean()) if region.any() else float("nan")
         return scores
 
-    def restore(self, output, properties, configuration, plans, *, probabilities=False, device=None):
+    def restore(self, output, properties, configuration, *, plans, probabilities=False, device=None):
         """The label map (and with ``probabilities`` the per-class probabilities) on the raw grid."""
-        labels, class_probabilities = restore_segmentation(output, properties, configuration, self, probabilities, device)
+        labels, class_probabilities = restore_segmentation(
+            output, properties, configuration, task=self, probabilities=probabilities, device=device
+        )
         return CaseResult([labels], class_probabilities)
 
     def report_view(self, source):
@@ -224,7 +226,7 @@ class SegmentationTask(Task):
         refuse_baseline(baseline_dir, self)
         declared, structures = self.spec.label_values(), self.evaluation_structures()
         checks = dict(declared=declared, check_geometry=check_geometry, nsd_tolerance=nsd_tolerance, ignore_label=self.spec.ignore_label)
-        return evaluate_label_folders(reference_dir, prediction_dir, structures, num_processes, **checks)
+        return evaluate_label_folders(reference_dir, prediction_dir, structures, num_processes=num_processes, **checks)
 
     def ensemble_members(self, candidates, say=print):
         """Candidates with saved validation probabilities: averaging label maps would lose what an ensemble needs."""
@@ -239,7 +241,9 @@ class SegmentationTask(Task):
     def ensemble_cross_validation(self, first, second, folder, references, num_processes=None):
         """The saved probabilities averaged case by case, labelled and scored."""
         case_of = partial(ensemble_probabilities_case, task=self)
-        return ensemble_image_candidates(first, second, folder, references, num_processes, case_of)
+        return ensemble_image_candidates(
+            first, second, folder, references=references, num_processes=num_processes, ensemble_case_of=case_of
+        )
 
     def choose_postprocessing(self, best, references, num_processes=None):
         """Largest-component steps kept only where they raise the mean Dice of the out-of-fold predictions."""
