@@ -256,10 +256,14 @@ class LossEntry:
     def tasks(self) -> list[str]:
         return sorted(self.builders)
 
-    def build(self, task: str, spec, plans=None) -> nn.Module:
+    def check(self, task: str) -> None:
+        """Raises AutosegError, listing the losses that fit, unless this loss fits the task kind ``task``."""
         if task not in self.builders:
             fitting = ", ".join(entry.name for entry in LOSSES if task in entry.builders)
             raise AutosegError(f"loss {self.name!r} is for {' and '.join(self.tasks)}, not {task}; losses for {task}: {fitting}.")
+
+    def build(self, task: str, spec, plans=None) -> nn.Module:
+        self.check(task)
         return self.builders[task](spec, plans)
 
 

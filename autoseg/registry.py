@@ -3,12 +3,23 @@ stand-ins share. Reading any registry first loads the plug-ins (autoseg/plugins.
 
 from __future__ import annotations
 
+import sys
 from typing import Callable, Generic, Iterator, TypeVar
 
 from autoseg.errors import AutosegError
 from autoseg.plugins import load_plugins
 
 T = TypeVar("T")
+_PROJECT = {"autoseg", "planners", "dataset_conversion"}
+
+
+def _registering_module() -> str:
+    """The module whose body made the registration (the first module-level frame up the stack, past the decorators
+    and helpers that call ``add``): a built-in module, or a plug-in."""
+    frame = sys._getframe(2)
+    while frame is not None and frame.f_code.co_name != "<module>":
+        frame = frame.f_back
+    return frame.f_globals.get("__name__", "") if frame is not None else ""
 
 
 class Registry(Generic[T]):
@@ -17,12 +28,19 @@ class Registry(Generic[T]):
     def __init__(self, kind: str):
         self.kind = kind
         self._items: dict[str, T] = {}
+        self._origins: dict[str, str] = {}  # name -> the module whose import registered it
 
     def add(self, name: str, item: T) -> T:
         if name in self._items:
             raise ValueError(f"{self.kind} {name!r} is registered twice")
         self._items[name] = item
+        self._origins[name] = _registering_module()
         return item
+
+    def from_plugins(self) -> list[str]:
+        """The names plug-ins registered (autoseg check_plugins runs the contract tests on them)."""
+        load_plugins()
+        return sorted(name for name, module in self._origins.items() if name in self._items and module.split(".")[0] not in _PROJECT)
 
     def register(self, name: str) -> Callable[[T], T]:
         """Decorator form of ``add``."""

@@ -15,7 +15,7 @@ from tests.conftest import preprocessed_copy
 def setup(stand_in_cache, tmp_path_factory):
     """Raw, preprocessed and results folders of the spine stand-in with a one-iteration 2d model (fold 0)."""
     root = tmp_path_factory.mktemp("bad_input")
-    dataset = preprocessed_copy(stand_in_cache, root, "spine", 5, 1, "2d")
+    dataset = preprocessed_copy(stand_in_cache, root, "spine", cases=5, test=1, configuration="2d")
     settings = replace(trainer_settings("short"), epochs=1, iterations_per_epoch=1, validation_iterations=1, num_workers=0)
     train_fold(root / "preprocessed" / dataset.name, root / "results", "2d", fold="0", settings=settings)
     return root
@@ -65,6 +65,10 @@ CASES = {
     "unknown optimiser": (
         lambda r: ["train", "901", "2d", "0", "--optimiser", "lion", *trained(r)],
         "unknown optimiser 'lion'; known: adam,",
+    ),
+    "a loss for another task kind": (
+        lambda r: ["train", "901", "2d", "1", "--loss", "mse", *trained(r)],
+        "loss 'mse' is for regression, not segmentation; losses for segmentation:",
     ),
     "negative learning rate": (lambda r: ["train", "901", "2d", "0", "--lr", "-1", *trained(r)], "--lr must be a positive learning rate"),
     "predict: other channel count": (

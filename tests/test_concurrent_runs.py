@@ -19,7 +19,7 @@ from tests.test_faults import ENV, autoseg
 @pytest.fixture(scope="module")
 def spine(stand_in_cache, tmp_path_factory):
     root = tmp_path_factory.mktemp("concurrent")
-    return root, preprocessed_copy(stand_in_cache, root, "spine", 5, 2, "2d")
+    return root, preprocessed_copy(stand_in_cache, root, "spine", cases=5, test=2, configuration="2d")
 
 
 def train_command(root, results, *extra):

@@ -48,7 +48,7 @@ def test_an_array_on_a_full_disk_is_an_error_naming_it_and_leaves_nothing(small_
 
 def test_training_onto_a_full_disk_exits_2_naming_the_file(stand_in_cache, tmp_path, small_disk, capsys):
     root = tmp_path / "data"
-    preprocessed_copy(stand_in_cache, root, "spine", 5, 1, "2d")
+    preprocessed_copy(stand_in_cache, root, "spine", cases=5, test=1, configuration="2d")
     command = ["train", "901", "2d", "0", "--preprocessed", str(root / "preprocessed"), "--results", str(small_disk), "-tr", "short"]
     features = ["--epochs", "2", "--iterations_per_epoch", "1", "--validation_iterations", "1", "--num_workers", "0"]
     (small_disk / "filler").write_bytes(bytes(1024 * 1024 - 96 * 1024))  # leaves about 96 KB

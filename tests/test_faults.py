@@ -42,7 +42,7 @@ def kill_when(command, ready, timeout=120.0):
 @pytest.fixture(scope="module")
 def pet(stand_in_cache, tmp_path_factory):
     root = tmp_path_factory.mktemp("faults")
-    return root, preprocessed_copy(stand_in_cache, root, "pet", 8, 1, "3d_fullres")
+    return root, preprocessed_copy(stand_in_cache, root, "pet", cases=8, test=1, configuration="3d_fullres")
 
 
 def test_preprocessing_killed_midway_completes_on_the_second_run_with_identical_cases(pet):

@@ -8,8 +8,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 # The autoseg modules that may use the other top-level packages: they run whole stages or the CLI.
-USES_PLANNERS = {"autoseg.plan_and_preprocess", "autoseg.commands"}
-USES_DATASET_CONVERSION = {"autoseg.commands", "autoseg.demo"}
+USES_PLANNERS = {"autoseg.plan_and_preprocess", "autoseg.commands", "autoseg.contracts"}
+USES_DATASET_CONVERSION = {"autoseg.commands", "autoseg.demo", "autoseg.contracts"}
 
 
 def modules(folders=("autoseg", "planners")) -> dict[str, Path]:

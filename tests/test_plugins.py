@@ -133,3 +133,37 @@ def test_plugins_load_once_before_a_registry_is_read(tmp_path, monkeypatch):
 
 if __name__ == "__main__":
     pytest.main([__file__])
+
+
+SCHEDULE_PLUGINS = {
+    "halving_schedule": '''
+from autoseg.training import SCHEDULES
+
+
+@SCHEDULES.register("step_halving")
+def step_halving(settings, epoch):
+    """Halves the rate every quarter of the run."""
+    return settings.initial_lr * 0.5 ** (4 * epoch // settings.epochs)
+''',
+    "runaway_schedule": '''
+from autoseg.training import SCHEDULES
+
+
+@SCHEDULES.register("runaway")
+def runaway(settings, epoch):
+    """Grows the rate: it breaks the schedules' contract (within the initial rate, ending low)."""
+    return settings.initial_lr * (1 + epoch)
+''',
+}
+
+
+def test_check_plugins_runs_the_contract_tests_on_the_plugins_entries_only(tmp_path):
+    for name, source in SCHEDULE_PLUGINS.items():
+        (tmp_path / f"{name}.py").write_text(source)
+    good = autoseg(tmp_path, "check_plugins", plugins="halving_schedule")
+    assert good.returncode == 0, good.stdout + good.stderr
+    assert "contract tests of what halving_schedule registered" in good.stdout and "1 passed" in good.stdout  # not the built-ins
+    bad = autoseg(tmp_path, "check_plugins", plugins="runaway_schedule")
+    assert bad.returncode == 1 and "test_every_schedule_stays_within_the_initial_rate_and_ends_low[runaway]" in bad.stdout
+    none = autoseg(tmp_path, "check_plugins", plugins="")
+    assert none.returncode == 2 and "no plug-in is loaded" in none.stderr

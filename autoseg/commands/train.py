@@ -78,6 +78,11 @@ def _optimisation_overrides(args: argparse.Namespace) -> dict:
         if getattr(args, flag) is not None:
             registry.get(getattr(args, flag))  # refuses an unknown name, listing the known ones
             overrides[flag] = getattr(args, flag)
+    if args.loss is not None:
+        from autoseg.losses import LOSSES
+
+        LOSSES.get(args.loss)  # refuses an unknown name; one that does not fit the task is refused when the loss is built
+        overrides["loss"] = args.loss
     if args.lr is not None:
         if not args.lr > 0:
             raise AutosegError(f"--lr must be a positive learning rate, got {args.lr}.")
@@ -187,6 +192,7 @@ def add_commands(commands) -> None:
         metavar="M",
         help="choose the epochs and iterations per epoch to train about M minutes on this device, from a measured step time",
     )
+    optimisation.add_argument("--loss", default=None, help="a registered loss that fits the task (listed below; default: the trainer's)")
     optimisation.add_argument("--optimiser", default=None, help="a registered optimiser (listed below)")
     optimisation.add_argument("--lr", type=float, default=None, help="the initial learning rate")
     optimisation.add_argument("--schedule", default=None, help="a registered learning-rate schedule (listed below)")

@@ -11,6 +11,7 @@ from autoseg.dataset import DatasetSpec
 from autoseg.device import pick_device
 from autoseg.errors import AutosegError
 from autoseg.io import remove_leftovers
+from autoseg.losses import get_loss
 from autoseg.paths import model_folder_name
 from autoseg.plan_and_preprocess import check_preprocessed
 from autoseg.plans import Plans
@@ -114,6 +115,7 @@ def train_fold(
     spec = DatasetSpec.from_json(json.loads((preprocessed_dir / "dataset.json").read_text()), str(preprocessed_dir / "dataset.json"))
     data_folder = preprocessed_dir / configuration.data_identifier
     task = task_for(spec)
+    get_loss(settings.loss or task.default_loss).check(task.name)  # before anything is written
     configuration.check_memory(
         torch_device,
         spec.num_channels + task.previous_stage_inputs(configuration),

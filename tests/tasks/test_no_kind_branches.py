@@ -61,7 +61,8 @@ def test_no_module_outside_autoseg_tasks_branches_on_the_task_kind():
     branches = {}
     for path in sources:
         relative = path.relative_to(ROOT).as_posix()
-        if not relative.startswith("autoseg/tasks/"):
+        # autoseg/contracts holds tests (shipped for autoseg check_plugins) that feed each kind its own inputs
+        if not relative.startswith(("autoseg/tasks/", "autoseg/contracts/")):
             lines = kind_branches(path)
             if lines:
                 branches[relative] = lines
