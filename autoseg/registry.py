@@ -3,6 +3,7 @@ stand-ins share. Reading any registry first loads the plug-ins (autoseg/plugins.
 
 from __future__ import annotations
 
+import importlib
 import sys
 from typing import Callable, Generic, Iterator, TypeVar
 
@@ -25,8 +26,11 @@ def _registering_module() -> str:
 class Registry(Generic[T]):
     """Items by name; ``get`` of an unknown name raises an AutosegError listing the known ones."""
 
-    def __init__(self, kind: str):
+    def __init__(self, kind: str, builtins: str | None = None):
+        """``builtins``: a module whose import registers the built-in entries, imported on the first read (as plug-ins
+        are): for a registry of a lower layer that the layers above it fill (the task kinds' reference formats)."""
         self.kind = kind
+        self._builtins = builtins
         self._items: dict[str, T] = {}
         self._origins: dict[str, str] = {}  # name -> the module whose import registered it
 
@@ -39,15 +43,21 @@ class Registry(Generic[T]):
 
     def from_plugins(self) -> list[str]:
         """The names plug-ins registered (autoseg check_plugins runs the contract tests on them)."""
-        load_plugins()
+        self._load()
         return sorted(name for name, module in self._origins.items() if name in self._items and module.split(".")[0] not in _PROJECT)
 
     def register(self, name: str) -> Callable[[T], T]:
         """Decorator form of ``add``."""
         return lambda item: self.add(name, item)
 
-    def get(self, name: str) -> T:
+    def _load(self) -> None:
+        if self._builtins is not None:
+            module, self._builtins = self._builtins, None
+            importlib.import_module(module)
         load_plugins()
+
+    def get(self, name: str) -> T:
+        self._load()
         if name not in self._items:
             raise AutosegError(f"unknown {self.kind} {name!r}; known: {', '.join(sorted(self._items))}.")
         return self._items[name]
@@ -57,13 +67,13 @@ class Registry(Generic[T]):
         return self._items.get(name)
 
     def names(self) -> list[str]:
-        load_plugins()
+        self._load()
         return sorted(self._items)
 
     def __iter__(self) -> Iterator[T]:
-        load_plugins()
+        self._load()
         return iter(list(self._items.values()))
 
     def __contains__(self, name: str) -> bool:
-        load_plugins()
+        self._load()
         return name in self._items

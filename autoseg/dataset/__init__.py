@@ -3,7 +3,7 @@
 from autoseg.dataset.dataset_json import DatasetSpec, load_dataset_spec
 from autoseg.dataset.layout import Case, Problem
 from autoseg.dataset.raw import RawDataset, collect_cases
-from autoseg.dataset.references import REFERENCE_FORMATS, ReferenceFormat, read_class_table, register_reference_format
+from autoseg.dataset.references import REFERENCE_FORMATS, ReferenceFormat, register_reference_format
 from autoseg.dataset.verify import VerifyReport, verify_dataset
 
 __all__ = [
@@ -16,7 +16,6 @@ __all__ = [
     "VerifyReport",
     "collect_cases",
     "load_dataset_spec",
-    "read_class_table",
     "register_reference_format",
     "verify_dataset",
 ]

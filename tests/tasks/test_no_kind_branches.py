@@ -1,5 +1,5 @@
-"""Segmentation, regression and classification differ only inside autoseg/tasks (and, below it, in the raw
-references each kind registers in autoseg/dataset/references.py): this scan fails on any branch on the task's
+"""Segmentation, regression and classification differ only inside autoseg/tasks (where each kind also registers its
+raw references' format with autoseg/dataset/references.py): this scan fails on any branch on the task's
 kind elsewhere in the package (a comparison with a kind's name or with a dataset's or plans'
 ``task``, an isinstance check against a task class, the kind attributes the task object replaced), and on the
 side signals that stood for a kind: the task's ``target_resampling`` (None meant "writes a table", "linear"

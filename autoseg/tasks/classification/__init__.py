@@ -4,6 +4,7 @@
 summary; ``predict``: class probabilities of whole images; ``cross_validation``: merged folds, ensembles.
 """
 
+from autoseg.tasks.classification import references  # noqa: F401  (registers the kind's reference format)
 from autoseg.tasks.classification.task import ClassificationTask, ClassPrediction, TableWriter
 
 __all__ = ["ClassPrediction", "ClassificationTask", "TableWriter"]

@@ -15,9 +15,10 @@ from pathlib import Path
 
 import numpy as np
 
-from autoseg.dataset import DatasetSpec, read_class_table
+from autoseg.dataset import DatasetSpec
 from autoseg.errors import AutosegError
 from autoseg.io import atomic_write
+from autoseg.tasks.classification.references import read_class_table
 
 
 def class_names(spec: DatasetSpec) -> list[str]:

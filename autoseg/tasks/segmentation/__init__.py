@@ -3,6 +3,7 @@
 ``task``: the task kind; ``report``: its view in the QC report (overlays through the structures).
 """
 
+from autoseg.tasks.segmentation import references  # noqa: F401  (registers the kind's reference format)
 from autoseg.tasks.segmentation.task import SegmentationTask
 
 __all__ = ["SegmentationTask"]
