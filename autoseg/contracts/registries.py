@@ -39,22 +39,12 @@ def checked(registry) -> list[str]:
     return registry.from_plugins() if PLUGINS_ONLY else registry.names()
 
 
-SPECS = {
-    "segmentation": DatasetSpec({0: "MR"}, ".nii.gz", 4, labels={"background": 0, "a": 1, "b": 2}),
-    "segmentation with regions": DatasetSpec.from_json(
-        {
-            "channel_names": {"0": "T1", "1": "T2"},
-            "labels": {"background": 0, "whole": [1, 2], "core": 2},
-            "regions_class_order": [1, 2],
-            "numTraining": 4,
-            "file_ending": ".nii.gz",
-        }
-    ),
-    "regression": DatasetSpec({0: "PET"}, ".nii.gz", 4, task="regression", targets={0: "PET"}),
-    "classification": DatasetSpec.from_json(
-        {"channel_names": {"0": "MR"}, "task": "classification", "classes": {"CN": 0, "AD": 1}, "numTraining": 4, "file_ending": ".nii.gz"}
-    ),
-}
+def example_specs() -> dict[str, list[DatasetSpec]]:
+    """{task kind: its example datasets} of every registered kind (``Task.example_specs``)."""
+    return {name: TASKS.get(name).example_specs() for name in task_names()}
+
+
+SEGMENTATION = TASKS.get("segmentation").example_specs()[0]
 
 
 def tiny_architecture(network: str, ndim: int) -> Architecture:
@@ -102,7 +92,7 @@ def test_without_deep_supervision_every_network_trains_on_its_one_output(name):
     scales = network_type.output_scales(architecture)
     outputs = network(torch.randn(2, 1, 16, 16))
     assert scales == [[1, 1]] and len(outputs) == 1 and outputs[0].shape == (2, 3, 16, 16)
-    loss = task_for(SPECS["segmentation"]).make_loss(len(scales))
+    loss = task_for(SEGMENTATION).make_loss(len(scales))
     loss(outputs, [torch.randint(0, 3, (2, 1, 16, 16))]).backward()
 
 
@@ -149,34 +139,31 @@ def test_an_unknown_network_or_a_wrong_block_in_the_plans_is_a_clear_error(tmp_p
 
 
 # task kinds ---------------------------------------------------------------------------------------------
-def spec_of(task: str) -> DatasetSpec:
-    return SPECS[task]
-
-
 @pytest.mark.parametrize("task_name", checked(TASKS))
 def test_every_task_kind_builds_a_network_and_loss_whose_targets_fit_its_outputs(task_name):
-    spec = spec_of(task_name)
-    task = task_for(spec)
-    architecture = tiny_architecture("unet", 2)
-    network = task.make_network(architecture).train()
-    scales = get_network("unet").output_scales(architecture)
-    loss = task.make_loss(len(scales))
-    x = torch.randn(3, spec.num_channels, 16, 16)
-    outputs = network(x)
-    assert all(output.shape[1] == task.out_channels() for output in outputs)
-    raw_target = {"label": torch.randint(0, 3, (3, 1, 16, 16)), "linear": torch.rand(3, 1, 16, 16), None: torch.tensor([0, 1, 1])}
-    targets = task.prepare_targets(raw_target[task.target_resampling], scales)
-    value = loss(outputs, targets)
-    value.backward()
-    assert torch.isfinite(value) and all(torch.isfinite(p.grad).all() for p in network.parameters() if p.grad is not None)
-    scores = task.validation_scores(task.validation_counts(outputs[0].detach(), targets[0]))
-    assert scores and all(isinstance(v, float) for v in scores.values())
+    for spec in TASKS.get(task_name).example_specs():
+        task = task_for(spec)
+        assert spec.task == task_name and REFERENCE_FORMATS.get(task_name).spec_problems(spec.to_json()) == []
+        architecture = tiny_architecture("unet", 2)
+        network = task.make_network(architecture).train()
+        scales = get_network("unet").output_scales(architecture)
+        loss = task.make_loss(len(scales))
+        outputs = network(torch.randn(3, spec.num_channels, 16, 16))
+        assert all(output.shape[1] == task.out_channels() for output in outputs)
+        target = task.example_target(3, (16, 16), torch.Generator().manual_seed(0))
+        targets = task.prepare_targets(target, scales)
+        value = loss(outputs, targets)
+        value.backward()
+        assert torch.isfinite(value) and all(torch.isfinite(p.grad).all() for p in network.parameters() if p.grad is not None)
+        scores = task.validation_scores(task.validation_counts(outputs[0].detach(), targets[0]))
+        assert scores and all(isinstance(v, float) for v in scores.values())
+        right = task.confident_output(target)
+        assert right.shape == outputs[0].shape[:1] + right.shape[1:] and right.shape[1] == task.out_channels()
 
 
 @pytest.mark.parametrize("task_name", checked(TASKS))
-def test_every_task_kind_has_a_raw_reference_format_that_accepts_its_dataset_json(task_name):
+def test_every_task_kind_has_a_raw_reference_format(task_name):
     assert set(REFERENCE_FORMATS.names()) == set(task_names())
-    assert REFERENCE_FORMATS.get(task_name).spec_problems(spec_of(task_name).to_json()) == []
 
 
 # losses -------------------------------------------------------------------------------------------------
@@ -186,25 +173,13 @@ LOSS_CASES = [(name, task) for name in checked(LOSSES) for task in LOSSES.get(na
 @pytest.mark.parametrize("name, task", LOSS_CASES, ids=[f"{n}-{t}" for n, t in LOSS_CASES])
 def test_every_loss_is_lowest_for_the_right_answer_and_differentiable(name, task):
     generator = torch.Generator().manual_seed(0)
-    specs = [spec for key, spec in SPECS.items() if key.startswith(task)] or [None]
-    for spec in specs:
+    for spec in TASKS.get(task).example_specs():
+        kind = task_for(spec)
         loss = LOSSES.get(name).build(task, spec)
-        if task == "regression":
-            target = torch.rand(2, 1, 12, 12, 12, generator=generator)
-            right, wrong = target.clone(), target + torch.rand(target.shape, generator=generator)
-        elif task == "classification":
-            target = torch.tensor([0, 1, 1, 0])
-            right = torch.nn.functional.one_hot(target, 2).float() * 20 - 10
-            wrong = -right
-        elif spec.has_regions:
-            target = torch.rand(2, 2, 12, 12, generator=generator) > 0.5
-            right = (target.float() * 2 - 1) * 20
-            wrong = -right
-        else:
-            target = torch.randint(0, 3, (2, 1, 12, 12), generator=generator)
-            right = torch.nn.functional.one_hot(target[:, 0], 3).movedim(-1, 1).float() * 20 - 10
-            wrong = -right
-        wrong.requires_grad_(True)
+        target = kind.example_target(2, (12, 12), generator)
+        right = kind.confident_output(target)
+        wrong = (-right).requires_grad_(True)
+        target = kind.prepare_targets(target, [[1, 1]])[0]  # as the loss takes it
         low, high = loss(right, target), loss(wrong, target)
         high.backward()
         assert torch.isfinite(low) and torch.isfinite(high) and low.item() < high.detach().item(), (name, task)

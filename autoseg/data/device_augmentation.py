@@ -177,12 +177,13 @@ class DeviceAugmenter:
         if self.target_is_label:
             labels = target[index].long()
             classes = self.num_classes or int(labels.max()) + 1
-            one_hot = F.one_hot(labels[:, 0], classes).movedim(-1, 1).float()
-            # Outside the image is background: pad the background channel with ones.
-            one_hot[:, 0] -= 1
-            resampled = F.grid_sample(one_hot, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
-            resampled[:, 0] += 1
-            target[index] = resampled.argmax(1, keepdim=True).to(target.dtype)
+            for channel in range(labels.shape[1]):  # each channel a label map of its own
+                one_hot = F.one_hot(labels[:, channel], classes).movedim(-1, 1).float()
+                # Outside the image is background: pad the background channel with ones.
+                one_hot[:, 0] -= 1
+                resampled = F.grid_sample(one_hot, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+                resampled[:, 0] += 1
+                target[index, channel] = resampled.argmax(1).to(target.dtype)
         else:
             target[index] = F.grid_sample(target[index].float(), grid, mode="bilinear", padding_mode="zeros", align_corners=False).to(
                 target.dtype

@@ -61,18 +61,6 @@ def evaluate_cases(
     return summary
 
 
-def refuse_baseline(baseline_dir: Path | None, task) -> None:
-    """Only regression has baseline inputs to score."""
-    if baseline_dir is not None:
-        raise AutosegError(f"--baseline scores the input image of a regression dataset; this is a {task.name} dataset.")
-
-
-def refuse_nsd_tolerance(nsd_tolerance, task) -> None:
-    """Only label maps have surfaces to score by normalised surface Dice."""
-    if nsd_tolerance is not None:
-        raise AutosegError(f"--nsd_tolerance sets the surface Dice tolerance of label maps; this is a {task.name} dataset.")
-
-
 def evaluate_label_folders(
     reference_dir: Path,
     prediction_dir: Path,

@@ -60,15 +60,19 @@ def resample_image(array: np.ndarray, shape: tuple[int, ...], axis: int | None =
 
 
 def resample_label(label: np.ndarray, shape: tuple[int, ...], axis: int | None = None) -> np.ndarray:
-    """Returns a label map (1, *spatial) resampled to ``shape`` through one-hot linear interpolation."""
+    """Returns label maps (C, *spatial) resampled to ``shape`` through one-hot linear interpolation, each channel a
+    label map of its own (one for segmentation; one binary map per structure for overlapping structures)."""
     if label.shape[1:] == tuple(shape):
         return label
-    values = np.unique(label)
+    return np.stack([_resample_label_map(channel, shape, axis) for channel in label])
+
+
+def _resample_label_map(label: np.ndarray, shape: tuple[int, ...], axis: int | None) -> np.ndarray:
     best = np.full(shape, -1.0, dtype=np.float32)
     out = np.zeros(shape, dtype=label.dtype)
-    for value in values:
-        score = _resample_volume((label[0] == value).astype(np.float32), shape, 1, axis)
+    for value in np.unique(label):
+        score = _resample_volume((label == value).astype(np.float32), shape, 1, axis)
         better = score > best
         out[better] = value
         best[better] = score[better]
-    return out[None]
+    return out

@@ -269,6 +269,8 @@ def predict_folder(
         raise AutosegError(
             f"the output folder is the input folder ({input_dir}); predictions would mix with the images. Choose another -o."
         )
+    if save_uncertainty and not model.task.uncertainty_folds:
+        raise AutosegError(f"--save_uncertainty: a {model.task.name} model writes no uncertainty maps; leave it out.")
     if save_uncertainty and len(model.folds) < model.task.uncertainty_folds:
         raise AutosegError(
             f"--save_uncertainty for {model.task.name} measures the spread across folds: it needs {model.task.uncertainty_folds} or "

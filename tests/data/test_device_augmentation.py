@@ -60,6 +60,21 @@ def test_labels_move_with_the_image_and_stay_labels():
     assert agreement > 0.97
 
 
+def test_each_target_channel_moves_as_a_label_map_of_its_own():
+    """Overlapping structures (one binary map each): every channel is transformed as it is alone."""
+    patch = [40, 40]
+    masks = torch.zeros(4, 2, *patch, dtype=torch.uint8)
+    masks[:, 0, 8:30, 8:30] = 1
+    masks[:, 1, 20:36, 20:36] = 1  # overlaps the first
+    image = masks.sum(1, keepdim=True).float()
+    augmenter = DeviceAugmenter(patch, [0, 1], probabilities=only(rotation=1.0, scaling=1.0, mirror=0.5))
+    _, both = augmenter(image, masks, torch.Generator().manual_seed(3))
+    for channel in range(2):
+        _, alone = augmenter(image, masks[:, channel : channel + 1].clone(), torch.Generator().manual_seed(3))
+        assert torch.equal(both[:, channel : channel + 1], alone)
+    assert not torch.equal(both, masks) and (both[:, 0] & both[:, 1]).any()
+
+
 def test_same_seed_same_batch_and_another_seed_another():
     patch = [16, 32, 32]
     augmenter = DeviceAugmenter(patch, [0, 1, 2])

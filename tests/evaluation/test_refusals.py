@@ -4,6 +4,7 @@ non-integer labels, `-l` naming a label found nowhere, and a perfect PSNR (infin
 
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,7 +16,7 @@ from autoseg.errors import AutosegError
 from autoseg.evaluation import read_summary, summarise, write_summary
 from autoseg.io import Geometry, ImageData, write_image
 from autoseg.selection import merge_image_folds
-from autoseg.tasks import task_for
+from autoseg.tasks import get_task, task_for
 from autoseg.tasks.classification import TableWriter
 from autoseg.tasks.classification.table import read_predictions, write_predictions
 from autoseg.tasks.writers import ImageWriter
@@ -227,3 +228,19 @@ def test_an_ensemble_into_one_of_its_inputs_is_refused(tmp_path, capsys):
     assert main(["ensemble", "-i", str(first), str(second), "-o", str(first)]) == 2
     assert "is one of the folders to ensemble" in capsys.readouterr().err
     assert (first / "case_0.nii.gz").read_bytes() == before
+
+
+@pytest.mark.parametrize(
+    "kind, options, refused, accepted",
+    [
+        ("segmentation", {"baseline_dir": Path("inputs")}, "--baseline", "--nsd_tolerance"),
+        ("regression", {"nsd_tolerance": 2.0}, "--nsd_tolerance", "--baseline, --baseline_channel"),
+        ("classification", {"nsd_tolerance": 2.0, "baseline_dir": Path("inputs")}, "--nsd_tolerance, --baseline", "no options of its own"),
+    ],
+)
+def test_a_scoring_option_of_another_kind_is_refused_naming_its_flag(kind, options, refused, accepted, tmp_path):
+    task = task_for(get_task(kind).example_specs()[0])
+    with pytest.raises(AutosegError) as error:
+        task.evaluate_folder(tmp_path / "references", tmp_path / "predictions", **options, baseline_channel=None)
+    verb = "do" if "," in refused else "does"
+    assert str(error.value) == f"{refused} {verb} not apply to a {kind} dataset; scoring {kind} predictions takes {accepted}."

@@ -48,6 +48,17 @@ def test_label_resampling_keeps_values_and_shapes():
     np.testing.assert_array_equal(back, label)
 
 
+def test_each_channel_of_a_label_target_is_resampled_as_its_own_map():
+    masks = np.zeros((2, 20, 20), np.uint8)
+    masks[0, 4:16, 4:16] = 1
+    masks[1, 10:18, 10:18] = 1  # overlaps the first: no single label map holds both
+    resampled = resample_label(masks, (30, 30))
+    assert resampled.shape == (2, 30, 30) and resampled.dtype == np.uint8
+    for channel in range(2):
+        np.testing.assert_array_equal(resampled[channel], resample_label(masks[channel : channel + 1], (30, 30))[0])
+    assert (resampled[0] & resampled[1]).any()
+
+
 def test_anisotropic_upsampling_uses_nearest_across_slices():
     image = np.zeros((1, 3, 8, 8), np.float32)
     image[0, 1] = 10.0

@@ -8,8 +8,8 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
+from autoseg.dataset import DatasetSpec
 from autoseg.errors import AutosegError
-from autoseg.evaluation.folders import refuse_baseline, refuse_nsd_tolerance
 from autoseg.networks import network_for
 from autoseg.preprocessing.storage import load_properties
 from autoseg.tasks.base import CaseResult, Task, register_task
@@ -34,8 +34,20 @@ class ClassificationTask(Task):
     name = "classification"
     has_decoder = False
     default_loss = "ce"
-    target_resampling = None
+    target_is_label = False
     selection_metric = "balanced_accuracy"
+
+    @classmethod
+    def example_specs(cls):
+        return [DatasetSpec({0: "PET", 1: "MR"}, ".nii.gz", 4, task=cls.name, classes={"CN": 0, "AD": 1})]
+
+    def example_target(self, batch_size, spatial, generator):
+        """Class indices (N,), every class present."""
+        return torch.arange(batch_size) % self.out_channels()
+
+    def confident_output(self, target):
+        """Logits of +-10 for the classes."""
+        return torch.nn.functional.one_hot(target.long().view(-1), self.out_channels()).float() * 20 - 10
 
     def out_channels(self) -> int:
         return len(self.spec.classes)
@@ -147,21 +159,9 @@ class ClassificationTask(Task):
         )
         return "\n".join(lines)
 
-    def evaluate_folder(
-        self,
-        reference_dir,
-        prediction_dir,
-        *,
-        num_processes=None,
-        baseline_dir=None,
-        baseline_channel=None,
-        check_geometry=True,
-        nsd_tolerance=None,
-    ):
+    def score_folder(self, reference_dir, prediction_dir, *, num_processes, check_geometry):
         """Accuracy, balanced accuracy, sensitivity, specificity, AUC and the confusion matrix of the folder's
         predictions table against the labels table (``reference_dir``: labelsTs.csv or its folder)."""
-        refuse_baseline(baseline_dir, self)
-        refuse_nsd_tolerance(nsd_tolerance, self)
         return classification_summary(read_predictions(prediction_dir, self.spec), read_references(reference_dir, self.spec), self.spec)
 
     def merge_cross_validation(self, model, folds):

@@ -8,10 +8,11 @@ import numpy as np
 import torch
 
 from autoseg.data.device_augmentation import Probabilities
+from autoseg.dataset import DatasetSpec
 from autoseg.errors import AutosegError
 from autoseg.evaluation import summarise
 from autoseg.evaluation.evaluate import read_pair
-from autoseg.evaluation.folders import IMAGE_METRICS, IMAGE_NOTE, evaluate_regression_folders, metric_table, refuse_nsd_tolerance
+from autoseg.evaluation.folders import IMAGE_METRICS, IMAGE_NOTE, evaluate_regression_folders, metric_table
 from autoseg.evaluation.image_metrics import body_mask, image_metrics
 from autoseg.inference.ensemble import average_image_folders
 from autoseg.inference.export import restore_regression
@@ -20,10 +21,11 @@ from autoseg.plans import ChannelNormalisation, InputSkip
 from autoseg.preprocessing.normalisation import get_scheme
 from autoseg.statistics import sample_values
 from autoseg.tasks.base import CaseResult, Task, register_task
+from autoseg.tasks.interfaces import ImageScores, UncertaintyMaps
 
 
 @register_task
-class RegressionTask(Task):
+class RegressionTask(UncertaintyMaps, ImageScores, Task):
     """Image-to-image: one linear output channel per target.
 
     Targets are normalised reversibly with the fingerprint's target
@@ -33,10 +35,22 @@ class RegressionTask(Task):
     """
 
     name = "regression"
-    target_resampling = "linear"
+    target_is_label = False
     default_loss = "l1"
     selection_metric = "psnr"
+    evaluation_options = ("baseline_dir", "baseline_channel")
     high_value_percentile = 99.0
+
+    @classmethod
+    def example_specs(cls):
+        return [DatasetSpec({0: "PET", 1: "CT"}, ".nii.gz", 4, task=cls.name, targets={0: "PET"})]
+
+    def example_target(self, batch_size, spatial, generator):
+        """Target images (N, T, *spatial) in normalised units."""
+        return torch.rand(batch_size, len(self.spec.targets), *spatial, generator=generator)
+
+    def confident_output(self, target):
+        return target.clone()
 
     def output_files(self, case_id, folder, ending=None):
         """``{case}{ending}`` for one target, else ``{case}_{XXXX}{ending}`` per target (as labelsTr holds them)."""
@@ -107,19 +121,8 @@ class RegressionTask(Task):
         lines.append("(inside each reference's body mask; MAE in the target's units; higher PSNR and SSIM, lower NRMSE and MAE are better)")
         return "\n".join(lines)
 
-    def evaluate_folder(
-        self,
-        reference_dir,
-        prediction_dir,
-        *,
-        num_processes=None,
-        baseline_dir=None,
-        baseline_channel=None,
-        check_geometry=True,
-        nsd_tolerance=None,
-    ):
+    def score_folder(self, reference_dir, prediction_dir, *, num_processes, check_geometry, baseline_dir=None, baseline_channel=None):
         """MAE, NRMSE, PSNR and SSIM per target, and the baseline inputs' beside them with ``baseline_dir``."""
-        refuse_nsd_tolerance(nsd_tolerance, self)
         baseline = dict(baseline_dir=baseline_dir, baseline_channel=baseline_channel)
         return evaluate_regression_folders(
             reference_dir, prediction_dir, self, num_processes=num_processes, **baseline, check_geometry=check_geometry

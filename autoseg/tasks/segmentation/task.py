@@ -15,8 +15,9 @@ import numpy as np
 import torch
 from scipy import ndimage
 
+from autoseg.dataset import DatasetSpec
 from autoseg.evaluation import evaluate_case
-from autoseg.evaluation.folders import evaluate_label_folders, label_map_table, refuse_baseline
+from autoseg.evaluation.folders import evaluate_label_folders, label_map_table
 from autoseg.inference.ensemble import average_probability_folders
 from autoseg.inference.export import restore_segmentation, revert_channel
 from autoseg.losses import labels_to_regions
@@ -24,16 +25,35 @@ from autoseg.preprocessing.storage import ANNOTATED_LOCATIONS
 from autoseg.selection import ensemble_image_candidates, ensemble_probabilities_case, postprocess_candidate
 from autoseg.statistics import centroid_in_box
 from autoseg.tasks.base import CaseResult, Task, register_task
+from autoseg.tasks.interfaces import Cascade, ImageScores, UncertaintyMaps
 
 
 @register_task
-class SegmentationTask(Task):
+class SegmentationTask(Cascade, UncertaintyMaps, ImageScores, Task):
     """One softmax channel per label, or one sigmoid channel per region when dataset.json declares regions."""
 
     name = "segmentation"
     uses_label_geometry = True
     default_loss = "ce_dice"
     selection_metric = "dice"
+    evaluation_options = ("nsd_tolerance",)
+
+    @classmethod
+    def example_specs(cls):
+        labels = DatasetSpec({0: "T1", 1: "T2"}, ".nii.gz", 4, labels={"background": 0, "a": 1, "b": 2})
+        regions = {"background": 0, "whole": [1, 2], "core": 2}
+        json = {"channel_names": {"0": "T1", "1": "T2"}, "labels": regions, "regions_class_order": [1, 2], "numTraining": 4}
+        return [labels, DatasetSpec.from_json({**json, "file_ending": ".nii.gz"})]
+
+    def example_target(self, batch_size, spatial, generator):
+        """Label maps (N, 1, *spatial) of every label value."""
+        return torch.randint(0, len(self.spec.label_values()), (batch_size, 1, *spatial), generator=generator)
+
+    def confident_output(self, target):
+        """Logits of +-10: one-hot labels, or region masks."""
+        if self.spec.has_regions:
+            return labels_to_regions(target.long(), self.regions()).float() * 20 - 10
+        return torch.nn.functional.one_hot(target[:, 0].long(), self.out_channels()).movedim(-1, 1).float() * 20 - 10
 
     def configurations(self, ndim: int) -> list[str]:
         """As every kind, and for 3D data the cascade: full resolution refining the low-resolution prediction."""
@@ -210,20 +230,9 @@ class SegmentationTask(Task):
         ]
         return "\n".join(lines)
 
-    def evaluate_folder(
-        self,
-        reference_dir,
-        prediction_dir,
-        *,
-        num_processes=None,
-        baseline_dir=None,
-        baseline_channel=None,
-        check_geometry=True,
-        nsd_tolerance=None,
-    ):
+    def score_folder(self, reference_dir, prediction_dir, *, num_processes, check_geometry, nsd_tolerance=None):
         """Dice, IoU, precision, recall, HD95, ASSD and NSD of each label or region (``evaluation_structures``);
         files holding a label value dataset.json does not declare are refused."""
-        refuse_baseline(baseline_dir, self)
         declared, structures = self.spec.label_values(), self.evaluation_structures()
         checks = dict(declared=declared, check_geometry=check_geometry, nsd_tolerance=nsd_tolerance, ignore_label=self.spec.ignore_label)
         return evaluate_label_folders(reference_dir, prediction_dir, structures, num_processes=num_processes, **checks)
