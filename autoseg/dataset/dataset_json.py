@@ -10,30 +10,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from autoseg.dataset.checks import IGNORE_LABEL, index_map_problems, is_int, names_by_index
+from autoseg.dataset.checks import IGNORE_LABEL, index_map_problems, is_int
 from autoseg.dataset.references import REFERENCE_FORMATS
-from autoseg.dataset.segment_codes import KEY as SEGMENT_CODES
 from autoseg.dataset.segment_codes import Code, codes_by_value
 from autoseg.errors import AutosegError
 from autoseg.io import supported_endings
 
-_PARSED_KEYS = {
-    "channel_names",
-    "labels",
-    "numTraining",
-    "file_ending",
-    "regions_class_order",
-    "task",
-    "targets",
-    "classes",
-    "baseline_channels",
-    SEGMENT_CODES,
-}
+# The keys every kind has; each kind's own (labels, targets, classes, ...) are its reference format's (``keys``,
+# parsed by ``fields`` and written back by ``json_fields``, in autoseg/tasks/<kind>/references.py).
+_GENERIC_KEYS = {"channel_names", "numTraining", "file_ending", "task"}
 
 
 @dataclass
 class DatasetSpec:
-    """A validated dataset.json.
+    """A validated dataset.json: the keys every kind has, and the values of the kind's own keys, which its
+    reference format parses and writes back (the fields below; a plug-in kind's own keys stay in ``extra``).
 
     ``labels`` maps a label name to an integer value, or (for region-based
     training such as BraTS) to a list of values forming that region.
@@ -120,19 +111,8 @@ class DatasetSpec:
             "file_ending": self.file_ending,
             "numTraining": self.num_training,
             "task": self.task,
+            **REFERENCE_FORMATS.get(self.task).json_fields(self),
         }
-        if self.labels:
-            data["labels"] = {k: list(v) if isinstance(v, tuple) else v for k, v in self.labels.items()}
-        if self.regions_class_order is not None:
-            data["regions_class_order"] = list(self.regions_class_order)
-        if self.targets:
-            data["targets"] = {str(k): v for k, v in self.targets.items()}
-        if self.classes:
-            data["classes"] = dict(self.classes)
-        if self.baseline_channels is not None:
-            data["baseline_channels"] = {str(k): v for k, v in self.baseline_channels.items()}
-        if self.segment_codes:
-            data[SEGMENT_CODES] = self.segment_codes
         return {**self.extra, **data}
 
     @classmethod
@@ -142,22 +122,15 @@ class DatasetSpec:
         if problems:
             raise AutosegError(f"{source} is invalid:\n  - " + "\n  - ".join(problems))
         task = data.get("task", "segmentation")
-        labels = {name: tuple(value) if isinstance(value, list) else value for name, value in data.get("labels", {}).items()}
-        order = data.get("regions_class_order")
+        reference_format = REFERENCE_FORMATS.get(task)
+        parsed = _GENERIC_KEYS | set(reference_format.keys)
         return cls(
             channel_names=_index_map(data["channel_names"]),
             file_ending=data["file_ending"],
             num_training=data["numTraining"],
             task=task,
-            labels=labels,
-            regions_class_order=tuple(order) if order is not None else None,
-            targets=names_by_index("targets", data["targets"], "target", "")[0] if "targets" in data else {},
-            classes={name: index for index, name in names_by_index("classes", data["classes"], "class", "")[0].items()}
-            if "classes" in data
-            else {},
-            baseline_channels={int(k): v for k, v in data["baseline_channels"].items()} if "baseline_channels" in data else None,
-            segment_codes=data.get(SEGMENT_CODES, {}),
-            extra={k: v for k, v in data.items() if k not in _PARSED_KEYS},
+            **reference_format.fields(data),
+            extra={k: v for k, v in data.items() if k not in parsed},
         )
 
 

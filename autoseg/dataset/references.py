@@ -1,9 +1,10 @@
 """How each task kind keeps its training references in a raw dataset, and what dataset.json declares for them.
 
-A reference format is registered under the kind's name (dataset.json's ``task``) and answers the three
-questions the raw-dataset layer asks: which dataset.json keys must describe the references
-(``spec_problems``), which files or rows belong to each case (``attach``), and what is wrong with one
-reference file (``file_problems``, for ``autoseg verify``). Each kind registers its format from its own
+A reference format is registered under the kind's name (dataset.json's ``task``) and owns the dataset.json
+keys that describe its references: which they are (``keys``), what is wrong with them (``spec_problems``), and
+how they are read into a DatasetSpec and written back (``fields`` / ``json_fields``). It also answers which
+files or rows belong to each case (``attach``) and what is wrong with one reference file (``file_problems``,
+for ``autoseg verify``). Each kind registers its format from its own
 package (autoseg/tasks/<kind>/references.py); a plug-in task kind registers its reference format the same way.
 """
 
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from autoseg.dataset.checks import grid_problems
 from autoseg.dataset.layout import SPLITS, Case, Problem, channel_files, relative_name, split_name, visible_files, wrong_ending_message
@@ -27,6 +28,7 @@ class ReferenceFormat:
     """The references of one task kind: declared in dataset.json, stored beside the images."""
 
     name = ""  # dataset.json's ``task``
+    keys: tuple[str, ...] = ()  # the dataset.json keys ``fields`` reads (others a kind reads stay in DatasetSpec.extra)
 
     def spec_problems(self, data: dict) -> list[str]:
         """Problems with the dataset.json keys that describe this kind's references (here: the keys of label
@@ -34,6 +36,14 @@ class ReferenceFormat:
         if SEGMENT_CODES in data:
             return [f"'{SEGMENT_CODES}' describes segmentation labels; a {self.name} dataset has none, remove it"]
         return []
+
+    def fields(self, data: dict) -> dict[str, Any]:
+        """The DatasetSpec fields of a valid dataset.json's ``keys`` ({field name: value})."""
+        return {}
+
+    def json_fields(self, spec: DatasetSpec) -> dict[str, Any]:
+        """``fields`` written back: the dataset.json keys of ``spec``'s references, as dataset.json writes them."""
+        return {}
 
     def attach(self, cases: list[Case], root: Path, split: str, spec: DatasetSpec) -> tuple[list[Case], list[Problem]]:
         """Gives each case of ``split`` its references; returns the cases that are complete and every problem.

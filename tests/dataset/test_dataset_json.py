@@ -1,7 +1,9 @@
 import pytest
 
+from autoseg.dataset import REFERENCE_FORMATS
 from autoseg.dataset.dataset_json import DatasetSpec, dataset_json_problems
 from autoseg.errors import AutosegError
+from autoseg.tasks import get_task, task_names
 
 VALID = {
     "channel_names": {"0": "T1", "1": "FLAIR"},
@@ -114,3 +116,17 @@ def test_segment_codes_reach_label_values_by_name_or_value_and_round_trip():
     assert DatasetSpec.from_json(spec.to_json()) == spec and spec.to_json()["segment_codes"] == data["segment_codes"]
     plain = DatasetSpec.from_json(with_changes(segment_codes={"lesion": LESION}))
     assert list(plain.label_codes()) == [1] and DatasetSpec.from_json(VALID).label_codes() == {}
+
+
+@pytest.mark.parametrize("kind", task_names())
+def test_each_kind_reads_and_writes_back_its_own_keys(kind):
+    """A kind's reference format owns its dataset.json keys: parsed into the spec, written back unchanged, and a
+    key it does not read (an nnU-Net habit such as 'labels' on a classification dataset) kept as it was."""
+    keys = set(REFERENCE_FORMATS.get(kind).keys)
+    for spec in get_task(kind).example_specs():
+        data = spec.to_json()
+        assert set(data) - {"channel_names", "numTraining", "file_ending", "task"} <= keys
+        assert DatasetSpec.from_json(data) == spec and DatasetSpec.from_json(data).to_json() == data
+        if "labels" not in keys:
+            stray = {**data, "labels": {"background": 0, "x": 1}}
+            assert DatasetSpec.from_json(stray).to_json() == stray and DatasetSpec.from_json(stray).labels == {}

@@ -6,7 +6,7 @@ from __future__ import annotations
 import csv
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from autoseg.dataset.checks import names_by_index
 from autoseg.dataset.layout import SPLITS, Case, Problem
@@ -24,9 +24,17 @@ class ClassTable(ReferenceFormat):
     declared in ``classes``."""
 
     name = "classification"
+    keys = ("classes",)
 
     def spec_problems(self, data: dict) -> list[str]:
         return super().spec_problems(data) + names_by_index("classes", data.get("classes"), "class", CLASSES_EXAMPLE, minimum=2)[1]
+
+    def fields(self, data: dict) -> dict[str, Any]:
+        """``classes``: {class name: index}, dataset.json writing it either way round."""
+        return {"classes": {name: index for index, name in names_by_index("classes", data["classes"], "class", "")[0].items()}}
+
+    def json_fields(self, spec: DatasetSpec) -> dict[str, Any]:
+        return {"classes": dict(spec.classes)}
 
     def attach(self, cases: list[Case], root: Path, split: str, spec: DatasetSpec) -> tuple[list[Case], list[Problem]]:
         csv_path, required = root / f"{SPLITS[split][1]}.csv", split == "train"

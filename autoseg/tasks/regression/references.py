@@ -20,6 +20,7 @@ class TargetImages(ImageReferences):
 
     name = "regression"
     grid_mismatch = "regression target is on a different grid than the images"
+    keys = ("targets", "baseline_channels")
 
     def files_per_case(self, spec: DatasetSpec) -> int:
         return len(spec.targets)
@@ -29,6 +30,20 @@ class TargetImages(ImageReferences):
         if "baseline_channels" in data and not problems:
             problems += _baseline_problems(data["baseline_channels"], {str(index) for index in targets}, data.get("channel_names"))
         return super().spec_problems(data) + problems
+
+    def fields(self, data: dict) -> dict[str, Any]:
+        """``targets`` ({index: name}, either way round in dataset.json) and ``baseline_channels`` (or None)."""
+        baselines = data.get("baseline_channels")
+        return {
+            "targets": names_by_index("targets", data["targets"], "target", "")[0],
+            "baseline_channels": {int(k): v for k, v in baselines.items()} if baselines is not None else None,
+        }
+
+    def json_fields(self, spec: DatasetSpec) -> dict[str, Any]:
+        data: dict[str, Any] = {"targets": {str(k): v for k, v in spec.targets.items()}}
+        if spec.baseline_channels is not None:
+            data["baseline_channels"] = {str(k): v for k, v in spec.baseline_channels.items()}
+        return data
 
 
 def _baseline_problems(baselines: Any, targets: set[str], channels: Any) -> list[str]:

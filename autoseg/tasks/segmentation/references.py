@@ -3,11 +3,12 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from autoseg.dataset.checks import IGNORE_LABEL, is_int, label_value_problems
 from autoseg.dataset.layout import Problem
 from autoseg.dataset.references import ImageReferences, register_reference_format
+from autoseg.dataset.segment_codes import KEY as SEGMENT_CODES
 from autoseg.dataset.segment_codes import segment_code_problems
 from autoseg.io import ImageData
 
@@ -21,9 +22,27 @@ class LabelMaps(ImageReferences):
 
     name = "segmentation"
     grid_mismatch = "label does not match the images"
+    keys = ("labels", "regions_class_order", SEGMENT_CODES)
 
     def spec_problems(self, data: dict) -> list[str]:
         return _label_problems(data) or segment_code_problems(data)
+
+    def fields(self, data: dict) -> dict[str, Any]:
+        """``labels`` (regions as tuples), ``regions_class_order`` (a tuple, or None) and ``segment_codes``."""
+        order = data.get("regions_class_order")
+        return {
+            "labels": {name: tuple(value) if isinstance(value, list) else value for name, value in data["labels"].items()},
+            "regions_class_order": tuple(order) if order is not None else None,
+            "segment_codes": data.get(SEGMENT_CODES, {}),
+        }
+
+    def json_fields(self, spec: DatasetSpec) -> dict[str, Any]:
+        data: dict[str, Any] = {"labels": {k: list(v) if isinstance(v, tuple) else v for k, v in spec.labels.items()}}
+        if spec.regions_class_order is not None:
+            data["regions_class_order"] = list(spec.regions_class_order)
+        if spec.segment_codes:
+            data[SEGMENT_CODES] = spec.segment_codes
+        return data
 
     def file_problems(self, reference: ImageData, images: ImageData, spec: DatasetSpec, where: str) -> list[Problem]:
         problems = super().file_problems(reference, images, spec, where) + label_value_problems(reference, spec.label_values(), where)
