@@ -39,7 +39,7 @@ from autoseg.parallel import map_cases
 from autoseg.selection import Candidate, ensemble_image_candidates
 from autoseg.statistics import centroid_in_box
 from autoseg.tasks import Task, register_task
-from autoseg.tasks.interfaces import CaseResult, ImageScores
+from autoseg.tasks.interfaces import CaseResult, ImageScores, channel_cases, channel_files
 
 KIND = "multilabel"
 STRUCTURES = "structures"  # the dataset.json key: {index: structure name}
@@ -54,8 +54,7 @@ def structures(spec: DatasetSpec) -> dict[int, str]:
 
 def mask_files(spec: DatasetSpec, case_id: str, folder: Path, ending: str | None = None) -> list[Path]:
     """One mask per structure: ``{case}{ending}`` for one structure, else ``{case}_{XXXX}{ending}`` (as labelsTr)."""
-    ending, count = ending or spec.file_ending, len(structures(spec))
-    return [folder / f"{case_id}{ending}"] if count == 1 else [folder / f"{case_id}_{index:04d}{ending}" for index in range(count)]
+    return channel_files(case_id, folder, ending or spec.file_ending, len(structures(spec)))
 
 
 @register_reference_format
@@ -164,8 +163,7 @@ class MultilabelTask(ImageScores, Task):
 
     def cases_in(self, folder, ending=None):
         """For several structures, the cases with a first structure's mask (``{case}_0000{ending}``)."""
-        names = super().cases_in(folder, ending)
-        return names if self.out_channels() == 1 else [name[: -len("_0000")] for name in names if name.endswith("_0000")]
+        return channel_cases(super().cases_in(folder, ending), self.out_channels())
 
     def restore(self, output, properties, configuration, *, plans, probabilities=False, device=None):
         """Each structure's probability resampled linearly to the raw grid (0 outside the cropped region), then

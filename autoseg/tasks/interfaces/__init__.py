@@ -13,8 +13,19 @@ outside autoseg/tasks asks these methods and never infers the kind from anything
 
 from autoseg.tasks.interfaces.capabilities import Cascade, ImageScores, UncertaintyMaps
 from autoseg.tasks.interfaces.evaluation import Evaluation
-from autoseg.tasks.interfaces.outputs import CaseResult, Outputs
+from autoseg.tasks.interfaces.outputs import CaseResult, Outputs, channel_cases, channel_files
 from autoseg.tasks.interfaces.report import ReportView
 from autoseg.tasks.interfaces.training import Training
 
-__all__ = ["Cascade", "CaseResult", "ImageScores", "Evaluation", "Outputs", "ReportView", "Training", "UncertaintyMaps"]
+__all__ = [
+    "Cascade",
+    "CaseResult",
+    "ImageScores",
+    "Evaluation",
+    "Outputs",
+    "ReportView",
+    "Training",
+    "UncertaintyMaps",
+    "channel_cases",
+    "channel_files",
+]

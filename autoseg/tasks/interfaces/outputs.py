@@ -25,6 +25,17 @@ class CaseResult:
     label: str | None = None
 
 
+def channel_files(case_id: str, folder: Path, ending: str, count: int) -> list[Path]:
+    """One file per output channel, named as labelsTr names several references per case: ``{case}{ending}`` for
+    one, else ``{case}_{XXXX}{ending}``."""
+    return [folder / f"{case_id}{ending}"] if count == 1 else [folder / f"{case_id}_{index:04d}{ending}" for index in range(count)]
+
+
+def channel_cases(names: list[str], count: int) -> list[str]:
+    """The case ids of ``channel_files`` names (without ending): for several channels, those of a first channel."""
+    return names if count == 1 else [name[: -len("_0000")] for name in names if name.endswith("_0000")]
+
+
 class Outputs(ABC):
     """Whole-case prediction and its outputs: ``predict_cases``, ``restore``, ``api_result`` (what the Python API
     returns), ``output_files`` / ``cases_in``, ``check_output_format``, ``case_writer``, ``describe_written``,

@@ -21,7 +21,7 @@ from autoseg.plans import ChannelNormalisation, InputSkip
 from autoseg.preprocessing.normalisation import get_scheme
 from autoseg.statistics import sample_values
 from autoseg.tasks.base import CaseResult, Task, register_task
-from autoseg.tasks.interfaces import ImageScores, UncertaintyMaps
+from autoseg.tasks.interfaces import ImageScores, UncertaintyMaps, channel_cases, channel_files
 
 
 @register_task
@@ -54,14 +54,11 @@ class RegressionTask(UncertaintyMaps, ImageScores, Task):
 
     def output_files(self, case_id, folder, ending=None):
         """``{case}{ending}`` for one target, else ``{case}_{XXXX}{ending}`` per target (as labelsTr holds them)."""
-        ending = ending or self.spec.file_ending
-        count = len(self.spec.targets)
-        return [folder / f"{case_id}{ending}"] if count == 1 else [folder / f"{case_id}_{index:04d}{ending}" for index in range(count)]
+        return channel_files(case_id, folder, ending or self.spec.file_ending, len(self.spec.targets))
 
     def cases_in(self, folder, ending=None):
         """For several targets, the cases with a first target's file (``{case}_0000{ending}``)."""
-        names = super().cases_in(folder, ending)
-        return names if len(self.spec.targets) == 1 else [name[: -len("_0000")] for name in names if name.endswith("_0000")]
+        return channel_cases(super().cases_in(folder, ending), len(self.spec.targets))
 
     uncertainty_folds = 2
 
