@@ -48,8 +48,14 @@ class Configuration:
 
     ``spacing`` and ``patch_size`` follow the preprocessed data's spatial axes.
     For 2D training on 3D data, ``slice_axis`` names the axis that is sliced and
-    ``patch_size`` holds the other two. ``data_identifier`` names the
-    preprocessed data folder; configurations with equal spacing share it.
+    ``patch_size`` holds the other two; with ``keep_slice_spacing`` each case
+    keeps its own spacing along that axis (nnU-Net's ``2d``, which autoseg
+    imports) instead of being resampled to ``spacing[slice_axis]``.
+    ``data_identifier`` names the preprocessed data folder; configurations
+    with equal spacing share it. ``nnunet_inference`` (models imported from
+    nnU-Net, autoseg.nnunet) predicts as nnU-Net v2 does where autoseg's
+    rules differ: spline resampling clipped to the input's range, outputs
+    resampled as logits before the softmax (docs/nnunet.md).
     """
 
     name: str
@@ -64,10 +70,19 @@ class Configuration:
     estimated_memory_gb: float = 0.0
     previous_stage: str | None = None
     spacing_overridden: bool = False  # planned at a target spacing the user gave (plan --target_spacing)
+    keep_slice_spacing: bool = False
+    nnunet_inference: bool = False
 
     @property
     def ndim(self) -> int:
         return len(self.patch_size)
+
+    def grid_spacing(self, case_spacing) -> list[float]:
+        """The spacing a case of ``case_spacing`` is resampled to: the planned one, except along a kept slice axis."""
+        spacing = list(self.spacing)
+        if self.keep_slice_spacing:
+            spacing[self.slice_axis] = float(case_spacing[self.slice_axis])
+        return spacing
 
     def thin_patch(self) -> str | None:
         """Why the patch is too thin for the network (fewer than MIN_PATCH_EDGE voxels along an axis it convolves),
@@ -123,8 +138,9 @@ class Configuration:
     def to_json(self) -> dict:
         data = asdict(self)
         data["architecture"] = self.architecture.to_json()
-        if not self.spacing_overridden:
-            del data["spacing_overridden"]
+        for flag in ("spacing_overridden", "keep_slice_spacing", "nnunet_inference"):
+            if not data[flag]:
+                del data[flag]
         return data
 
     @classmethod
@@ -236,6 +252,8 @@ class Plans:
                     f"{where}: patch_size {config.patch_size} and spacing {config.spacing} do not fit a "
                     f"{config.architecture.ndim}D network."
                 )
+            if config.keep_slice_spacing and config.slice_axis is None:
+                raise AutosegError(f"{where}: keep_slice_spacing is for 2D configurations of 3D images; set slice_axis or remove it.")
             thin = config.thin_patch()
             if thin:
                 raise AutosegError(f"{where}: {thin}.")

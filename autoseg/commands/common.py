@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Callable
 
+from autoseg.errors import AutosegError
 from autoseg.paths import data_root, find_dataset, plans_file_for
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
@@ -29,7 +30,14 @@ def preprocessed_option(parser: argparse.ArgumentParser) -> None:
 def model_options(parser: argparse.ArgumentParser, folds_help: str) -> None:
     """The options that name a trained configuration: dataset, configuration, folds, trainer, plans, results folder
     (what ``autoseg.load_model`` takes)."""
-    parser.add_argument("-d", "--dataset", required=True, help="dataset id, name or path (in the results folder)")
+    parser.add_argument("-d", "--dataset", default=None, help="dataset id, name or path (in the results folder)")
+    parser.add_argument(
+        "-m",
+        "--model",
+        default=None,
+        metavar="MODEL_FOLDER",
+        help="instead of -d: a model folder (TRAINER__PLANS__CONFIGURATION), autoseg's or an nnU-Net v2 one as nnU-Net wrote it",
+    )
     parser.add_argument("-c", "--configuration", default=None, help="trained configuration (default: the only one trained)")
     parser.add_argument("-f", "--folds", nargs="+", default=None, help=folds_help)
     parser.add_argument("-tr", "--trainer", default="default", help="trainer variant the model was trained with (default: default)")
@@ -41,6 +49,13 @@ def model_options(parser: argparse.ArgumentParser, folds_help: str) -> None:
         help="plans the model was trained with: a plans file or its planner (resenc_m) (default: plans.json)",
     )
     parser.add_argument("--results", metavar="DIR", help="trained models folder (default: $AUTOSEG_RESULTS, else ./autoseg_data/results)")
+
+
+def model_source(args: argparse.Namespace) -> str:
+    """What ``model_options`` named: the model folder (-m) or the dataset (-d), exactly one of them."""
+    if (args.dataset is None) == (args.model is None):
+        raise AutosegError("name the model with -d DATASET (and -c CONFIGURATION) or with -m MODEL_FOLDER: one of the two.")
+    return args.model if args.model is not None else args.dataset
 
 
 def open_dataset(args: argparse.Namespace):

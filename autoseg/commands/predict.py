@@ -5,14 +5,14 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from autoseg.commands.common import EXIT_OK, model_options
+from autoseg.commands.common import EXIT_OK, model_options, model_source
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
     from autoseg.workflows.model import load_model
 
     model = load_model(
-        args.dataset,
+        model_source(args),
         args.configuration,
         folds=args.folds,
         checkpoint=args.checkpoint,

@@ -1,11 +1,13 @@
-"""``autoseg export_model`` and ``install_model``: a trained model as one zip file."""
+"""``autoseg export_model``, ``install_model``, ``export_onnx`` and ``import_nnunet``: trained models carried
+between machines and tools."""
 
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 
-from autoseg.commands.common import EXIT_OK, model_options
+from autoseg.commands.common import EXIT_OK, model_options, model_source
 from autoseg.paths import data_root, find_dataset, plans_file_for
 
 
@@ -30,7 +32,7 @@ def cmd_export_onnx(args: argparse.Namespace) -> int:
     from autoseg.workflows.model import load_model
 
     model = load_model(
-        args.dataset,
+        model_source(args),
         args.configuration,
         folds=args.folds,
         device="cpu",
@@ -51,6 +53,22 @@ def cmd_install_model(args: argparse.Namespace) -> int:
         f"installed {target}; predict with: autoseg predict -d {target.name} -i INPUT_FOLDER -o OUTPUT_FOLDER -c CONFIGURATION "
         f"(see {target / 'inference_instructions.txt'} if present)"
     )
+    return EXIT_OK
+
+
+def cmd_import_nnunet(args: argparse.Namespace) -> int:
+    from autoseg.nnunet import import_nnunet
+
+    folder = import_nnunet(
+        Path(args.model_folder), data_root("results", args.results), dataset_id=args.dataset_id, folds=args.folds, overwrite=args.overwrite
+    )
+    if args.json:
+        print(json.dumps({"model_folder": str(folder)}))
+        return EXIT_OK
+    trainer, plans, configuration = folder.name.split("__")
+    named = ("" if trainer == "default" else f" -tr {trainer}") + ("" if plans == "plans" else f" -p {plans}")
+    print(f"imported {args.model_folder} as {folder}")
+    print(f"predict with: autoseg predict -d {folder.parent.name} -c {configuration}{named} -i INPUT_FOLDER -o OUTPUT_FOLDER")
     return EXIT_OK
 
 
@@ -105,3 +123,20 @@ def add_commands(commands) -> None:
     install.add_argument("--overwrite", action="store_true", help="replace an installed model of the same dataset")
     install.add_argument("--results", metavar="DIR", help="trained models folder (default: $AUTOSEG_RESULTS, else ./autoseg_data/results)")
     install.set_defaults(run=cmd_install_model)
+
+    imported = commands.add_parser(
+        "import_nnunet",
+        help="import a trained nnU-Net v2 model folder as an autoseg model",
+        description="Convert an nnU-Net v2 model folder (TRAINER__PLANS__CONFIGURATION with plans.json, dataset.json and "
+        "fold_K/checkpoint_final.pth; a cascade's 3d_lowres beside it) into the results folder: autoseg's plans, the weights as "
+        "tensors (the checkpoints are read without running code) and the postprocessing nnU-Net's find_best_configuration "
+        "chose. nnU-Net's folders are only read. nnUNetTrainer and nnUNetPlans become autoseg's default and plans, so the "
+        "model answers to autoseg's usual -d and -c. docs/nnunet.md has the details.",
+    )
+    imported.add_argument("model_folder", help="the nnU-Net model folder")
+    imported.add_argument("-d", "--dataset_id", type=int, default=None, help="import under this dataset id (default: nnU-Net's)")
+    imported.add_argument("-f", "--folds", nargs="+", default=None, help="folds to import (default: every trained fold)")
+    imported.add_argument("--overwrite", action="store_true", help="replace a model imported before")
+    imported.add_argument("--json", action="store_true", help="print the model folder as JSON (for scripts)")
+    imported.add_argument("--results", metavar="DIR", help="trained models folder (default: $AUTOSEG_RESULTS, else ./autoseg_data/results)")
+    imported.set_defaults(run=cmd_import_nnunet)

@@ -7,7 +7,9 @@ cropped raw grid and placed into the raw shape, one channel at a time. The
 label map is built as the channels arrive (running maximum for softmax
 outputs, painting for regions), so memory holds one raw-grid probability
 besides the label map, whatever the number of classes. Only when the
-probabilities are to be saved is the whole (K, *raw) array built.
+probabilities are to be saved is the whole (K, *raw) array built. A model
+imported from nnU-Net (``nnunet_inference``) has its logits resampled to the
+cropped grid first and the softmax taken there, as nnU-Net does.
 
 The resampling reproduces ``autoseg.preprocessing.revert_to_original``
 (scipy, order 1): sample positions ``(i + 0.5) * in / out - 0.5`` clamped to
@@ -60,10 +62,19 @@ def resize_linear(volume: torch.Tensor, shape: tuple[int, ...], separate: int | 
 
 def revert_channel(channel: torch.Tensor, properties: CaseProperties, configuration_spacing: list[float], fill: float) -> torch.Tensor:
     """Returns one channel (*preprocessed) on the raw grid: resampled to the cropped shape, ``fill`` outside the crop box."""
+    return uncrop_channel(resize_to_crop(channel, properties, configuration_spacing), properties, fill)
+
+
+def resize_to_crop(channel: torch.Tensor, properties: CaseProperties, configuration_spacing: list[float]) -> torch.Tensor:
+    """One channel (*preprocessed) resampled linearly to the case's cropped raw shape."""
     separate = separate_axis(tuple(configuration_spacing), tuple(properties.spacing))
-    resized = resize_linear(channel.float(), tuple(properties.cropped_shape), separate)
-    full = torch.full(tuple(properties.original_shape), fill, dtype=resized.dtype, device=resized.device)
-    full[tuple(slice(start, stop) for start, stop in properties.crop_box)] = resized
+    return resize_linear(channel.float(), tuple(properties.cropped_shape), separate)
+
+
+def uncrop_channel(channel: torch.Tensor, properties: CaseProperties, fill: float) -> torch.Tensor:
+    """One channel on the cropped raw grid placed into the raw shape, ``fill`` outside the crop box."""
+    full = torch.full(tuple(properties.original_shape), fill, dtype=channel.dtype, device=channel.device)
+    full[tuple(slice(start, stop) for start, stop in properties.crop_box)] = channel
     return full
 
 
@@ -81,10 +92,12 @@ def restore_segmentation(
     dataset (probabilities, label map). ``device``: where to compute (default: where ``logits`` are)."""
     logits = logits.to(device) if device is not None else logits
     fills = task.background_fill()
-    channels = (
-        revert_channel(probability, properties, configuration.spacing, fill)
-        for probability, fill in zip(task.channel_probabilities(logits), fills)
-    )
+    spacing = configuration.grid_spacing(properties.spacing)
+    if configuration.nnunet_inference:  # nnU-Net resamples the logits, then takes the softmax (or sigmoids)
+        cropped = torch.stack([resize_to_crop(channel, properties, spacing) for channel in logits])
+        channels = (uncrop_channel(p, properties, fill) for p, fill in zip(task.channel_probabilities(cropped), fills))
+    else:
+        channels = (revert_channel(p, properties, spacing, fill) for p, fill in zip(task.channel_probabilities(logits), fills))
     if not probabilities:
         return task.label_map_from_channels(channels).cpu().numpy(), None
     stacked = torch.stack(list(channels)).cpu().numpy()
@@ -112,7 +125,7 @@ def restore_regression(
         normalisation = target_normalisation[str(index)]
         scheme = get_scheme(normalisation.scheme)
         restored = torch.from_numpy(scheme.restore(channel.float().cpu().numpy(), normalisation.parameters)).to(channel.device)
-        image = revert_channel(restored, properties, configuration.spacing, fill=0.0)
+        image = revert_channel(restored, properties, configuration.grid_spacing(properties.spacing), fill=0.0)
         if scheme.non_negative:
             image = image.clamp_min(0)
         restored_images.append(image.cpu().numpy())

@@ -17,6 +17,7 @@ import itertools
 import math
 import sys
 
+import numpy as np
 import torch
 from torch.nn import functional
 
@@ -36,6 +37,20 @@ def gaussian_importance(patch_size: list[int], sigma_scale: float = 1 / 8) -> to
         weights = weights[..., None] * axis
     weights = weights / weights.max()
     return weights.clamp_min(weights[weights > 0].min().item())
+
+
+def nnunet_importance(patch_size: list[int], sigma_scale: float = 1 / 8) -> torch.Tensor:
+    """nnU-Net v2's tile weights, for the models autoseg imports from it: a unit impulse at index ``size // 2`` blurred
+    by scipy's Gaussian filter (sigma = patch * sigma_scale, cut at 4 sigma, zero beyond the patch), scaled to a
+    maximum of 1, zeros raised to the smallest positive weight."""
+    from scipy.ndimage import gaussian_filter
+
+    impulse = np.zeros(patch_size)
+    impulse[tuple(size // 2 for size in patch_size)] = 1
+    weights = gaussian_filter(impulse, [size * sigma_scale for size in patch_size], 0, mode="constant", cval=0)
+    weights /= weights.max()
+    weights[weights == 0] = weights[weights > 0].min()
+    return torch.from_numpy(weights.astype(np.float32))
 
 
 def tile_starts(image_size: int, patch_size: int, step_size: float) -> list[int]:
@@ -64,6 +79,7 @@ def sliding_window_predict(
     device: torch.device | str | None = None,
     stacked: bool = False,
     accumulate: str = "auto",
+    nnunet_weights: bool = False,
 ) -> torch.Tensor:
     """Returns the network's averaged output for ``image`` (C, *spatial) as (K, *spatial) float32 on the CPU.
 
@@ -78,6 +94,7 @@ def sliding_window_predict(
     and its weights take at most half of the device's free memory. A device
     out-of-memory error while accumulating on the device retries the image
     with the output on the CPU, with a one-line notice on stderr.
+    ``nnunet_weights``: weight tiles as nnU-Net v2 does (``nnunet_importance``).
     """
     if accumulate not in ("auto", "device", "cpu"):
         raise ValueError(f"accumulate must be auto, device or cpu, got {accumulate!r}")
@@ -85,6 +102,7 @@ def sliding_window_predict(
     device = torch.device(device) if device is not None else next(networks[0].parameters()).device
     image = image if stacked else image[:, None]
     options = dict(out_channels=out_channels, step_size=step_size, mirror_axes=mirror_axes, tile_batch_size=tile_batch_size, device=device)
+    options["weights"] = (nnunet_importance if nnunet_weights else gaussian_importance)(patch_size)
     mode = accumulate if accumulate != "auto" else _accumulation_for(image, patch_size, out_channels, device)
     shape = list(image.shape[2:])
     output = None
@@ -122,7 +140,9 @@ def accumulators(shape: tuple[int, ...], weight_shape: tuple[int, ...], place: t
     return torch.zeros(shape, dtype=torch.float32, device=place), torch.zeros(weight_shape, dtype=torch.float32, device=place)
 
 
-def _sliding_window(networks, image, patch_size, *, out_channels, step_size, mirror_axes, tile_batch_size, device, on_device: bool):
+def _sliding_window(
+    networks, image, patch_size, *, out_channels, step_size, mirror_axes, tile_batch_size, device, weights, on_device: bool
+):
     """The sliding window over a stacked image (C, S, *spatial): (K, S, *spatial) on the CPU."""
     place = device if on_device else torch.device("cpu")
     spatial = list(image.shape[2:])
@@ -132,7 +152,7 @@ def _sliding_window(networks, image, patch_size, *, out_channels, step_size, mir
         padding += [(p - s) // 2, p - s - (p - s) // 2]
     padded = functional.pad(image.float(), padding) if any(padding) else image.float()
     starts = [tile_starts(size, patch, step_size) for size, patch in zip(padded_size, patch_size)]
-    weights = gaussian_importance(patch_size).to(device)
+    weights = weights.to(device)
     weights_at_place = weights.to(place)
     output, weight_sum = accumulators((out_channels, image.shape[1], *padded_size), (image.shape[1], *padded_size), place)
     flips = mirror_combinations(list(mirror_axes))
@@ -176,6 +196,7 @@ def predict_configuration(network, image: torch.Tensor, configuration, out_chann
     slice for 2D networks on 3D data, else one sliding window over the whole image. Tiles go through
     the network in batches of the planned training batch size (inference needs less memory than training)."""
     options.setdefault("tile_batch_size", configuration.batch_size)
+    options.setdefault("nnunet_weights", configuration.nnunet_inference)
     if configuration.slice_axis is None:
         return sliding_window_predict(network, image, configuration.patch_size, out_channels=out_channels, **options)
     return predict_slices(network, image, configuration.slice_axis, configuration.patch_size, out_channels, **options)

@@ -15,7 +15,9 @@ class Architecture:
     norm, leaky ReLU) or ``basic_d`` (a ResNet-D basic block of two of them
     around a residual connection). ``n_blocks_per_stage`` counts them per
     encoder stage; left out, every stage has ``n_conv_per_stage`` conv blocks.
-    The decoder has ``n_conv_per_stage_decoder`` conv blocks per stage.
+    The decoder has ``n_conv_per_stage_decoder`` conv blocks per stage; its transposed convolutions carry a
+    bias where ``upsample_bias`` is set (as in nnU-Net's networks, which autoseg imports; autoseg's own have
+    none).
     """
 
     features_per_stage: list[int]
@@ -28,6 +30,7 @@ class Architecture:
     network: str = "unet"
     block: str = "conv"
     n_blocks_per_stage: list[int] | None = None
+    upsample_bias: bool = False
 
     def __post_init__(self) -> None:
         stages = len(self.features_per_stage)
@@ -64,7 +67,10 @@ class Architecture:
         return total
 
     def to_json(self) -> dict:
-        return asdict(self)
+        data = asdict(self)
+        if not self.upsample_bias:
+            del data["upsample_bias"]
+        return data
 
     @classmethod
     def from_json(cls, data: dict) -> "Architecture":

@@ -94,7 +94,7 @@ def decoder_parameter_count(architecture: Architecture, out_channels: int) -> in
     for s in range(a.num_stages - 1):
         here, below = a.features_per_stage[s], a.features_per_stage[s + 1]
         k = int(np.prod(a.kernel_sizes[s]))
-        total += below * here * int(np.prod(a.strides[s + 1]))  # transposed conv, no bias
+        total += below * here * int(np.prod(a.strides[s + 1])) + (here if a.upsample_bias else 0)  # transposed conv
         total += 2 * here * here * k + 3 * here
         total += (a.n_conv_per_stage_decoder - 1) * (here * here * k + 3 * here)
         total += here * out_channels + out_channels  # head

@@ -88,7 +88,7 @@ class UNet(nn.Module):
         self.heads = nn.ModuleList()
         for s in range(a.num_stages - 2, -1, -1):
             below, here = a.features_per_stage[s + 1], a.features_per_stage[s]
-            self.upsample.append(transposed(below, here, a.strides[s + 1], a.strides[s + 1], bias=False))
+            self.upsample.append(transposed(below, here, a.strides[s + 1], a.strides[s + 1], bias=a.upsample_bias))
             self.decoder.append(
                 conv_stage(
                     a.ndim,

@@ -16,6 +16,8 @@ Each scheme, what it is for, and what it does:
 * ``zscore_dataset`` (signed regression targets): z-score with the dataset's
   target mean and std; exactly reversible;
 * ``rgb`` (8-bit natural images: rgb, red, green, blue, gray): divide by 255;
+* ``rescale_to_0_1`` (channels named so, as in nnU-Net): each image mapped
+  from its own minimum and maximum onto 0..1;
 * ``noNorm`` (channels named noNorm): unchanged.
 """
 
@@ -140,6 +142,15 @@ class RGBScheme(Scheme):
 
 
 @register_scheme
+class RescaleTo01(Scheme):
+    name = "rescale_to_0_1"
+
+    def normalise(self, image, mask, parameters):
+        shifted = image - image.min()
+        return (shifted / max(float(shifted.max()), 1e-8)).astype(np.float32)
+
+
+@register_scheme
 class NoNormalisation(Scheme):
     name = "noNorm"
 
@@ -160,6 +171,8 @@ def scheme_for_channel(channel_name: str) -> str:
         return "ct"
     if lowered == "nonorm":
         return "noNorm"
+    if lowered == "rescale_to_0_1":
+        return "rescale_to_0_1"
     if lowered in _RGB_NAMES:
         return "rgb"
     if re.search(r"(^|[^a-z])pet([^a-z]|$)", lowered):

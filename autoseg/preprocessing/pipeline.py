@@ -74,9 +74,10 @@ def preprocess_case(
     box = bounding_box(mask)
     data = normalise_channels(crop(channels, box), crop(mask[None], box)[0], plans.normalisation)
     cropped_shape = data.shape[1:]
-    shape = new_shape(cropped_shape, geometry.spacing, configuration.spacing)
-    axis = separate_axis(geometry.spacing, tuple(configuration.spacing))
-    data = resample_image(data, shape, axis)
+    spacing = tuple(configuration.grid_spacing(geometry.spacing))
+    shape = new_shape(cropped_shape, geometry.spacing, spacing)
+    axis = separate_axis(geometry.spacing, spacing)
+    data = resample_image(data, shape, axis, clip=configuration.nnunet_inference)
     if target is not None:
         target = crop(target, box)
         if target_is_label:

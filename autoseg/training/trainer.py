@@ -416,7 +416,8 @@ class Trainer:
                 written = writer.write(case_id, output, properties)
                 labels = read_image(written[0]).array[0] if next_stages else None
                 for name, stage_config in next_stages.items():  # the cascade's out-of-fold input, on its grid
-                    write_next_stage(next_stage_file(self.output_dir, name, case_id), labels, properties, stage_config.spacing)
+                    spacing = stage_config.grid_spacing(properties.spacing)
+                    write_next_stage(next_stage_file(self.output_dir, name, case_id), labels, properties, spacing)
         writer.close()
         self.processes.barrier()
         if not self.processes.is_main:

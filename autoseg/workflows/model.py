@@ -33,6 +33,8 @@ from autoseg.inference.onnx import MANIFEST, export_onnx, is_onnx_export, load_o
 from autoseg.io import Geometry, ImageData, read_image
 from autoseg.io.nibabel_io import image_from_nibabel
 from autoseg.io.sitk_io import image_from_sitk, image_to_sitk
+from autoseg.nnunet import convert_model_folder, is_nnunet_model_folder
+from autoseg.nnunet.importer import autoseg_checkpoint_name
 from autoseg.paths import data_root, find_dataset, parse_model_folder_name, trained_configurations
 from autoseg.tasks.classification import ClassPrediction
 from autoseg.tasks.writers import refuse_non_finite_output
@@ -75,10 +77,12 @@ def load_model(
 ) -> Model:
     """Loads a trained configuration once; returns a ``Model`` to predict with.
 
-    ``source``: a model folder (``TRAINER__PLANS__CONFIGURATION``), a dataset in the results folder (id, name
-    or path; ``configuration`` picks among its trained ones, by default the only one, or the single
-    configuration find_best_configuration chose), or a ``.zip`` written by ``autoseg export_model`` (unpacked
-    into a temporary folder that lives as long as the model). ``device``: default CUDA, else MPS, else CPU.
+    ``source``: a model folder (``TRAINER__PLANS__CONFIGURATION``), autoseg's or nnU-Net v2's as nnU-Net wrote
+    it (converted into a temporary folder that lives as long as the model; autoseg.nnunet), a dataset in the
+    results folder (id, name or path; ``configuration`` picks among its trained ones, by default the only one,
+    or the single configuration find_best_configuration chose), or a ``.zip`` written by ``autoseg
+    export_model`` (unpacked likewise). ``checkpoint``: nnU-Net's ``.pth`` names are taken for autoseg's
+    ``.pt`` files. ``device``: default CUDA, else MPS, else CPU.
     ``backend="onnxruntime"`` runs the networks in onnxruntime (CPU): ``source`` may then also be a folder
     written by ``autoseg export_onnx``; a model folder is exported once into its ``onnx/`` subfolder.
     """
@@ -88,9 +92,18 @@ def load_model(
         device = _onnx_device(device)
     temporary = None
     path = Path(str(source)).expanduser()
+    checkpoint = autoseg_checkpoint_name(checkpoint)
     if backend == "onnxruntime" and is_onnx_export(path):
         return Model(_onnx_model(path, folds), device)
-    if path.suffix == ".zip" and path.is_file():
+    if is_nnunet_model_folder(path):
+        temporary = Path(tempfile.mkdtemp(prefix="autoseg_nnunet_"))
+        try:
+            folder = convert_model_folder(path, temporary, folds=folds)
+            _check_configuration(folder, configuration)
+        except BaseException:
+            shutil.rmtree(temporary, ignore_errors=True)
+            raise
+    elif path.suffix == ".zip" and path.is_file():
         from autoseg.sharing import install_model
 
         temporary = Path(tempfile.mkdtemp(prefix="autoseg_model_"))
@@ -101,18 +114,27 @@ def load_model(
             raise
     elif (path / "plans.json").is_file() and (path / "dataset.json").is_file() and any(path.glob("fold_*")):
         folder = path
-        if configuration is not None and parse_model_folder_name(path.name)[2] != configuration:
-            raise AutosegError(f"{path} is a model of configuration {parse_model_folder_name(path.name)[2]}, not {configuration!r}.")
+        _check_configuration(folder, configuration)
     elif path.is_dir():  # a dataset's results folder
         folder = _model_folder(path, configuration, trainer, plans)
     else:
         folder = _model_folder(find_dataset(source, data_root("results", results)), configuration, trainer, plans)
     if backend == "torch":
         device = pick_device(str(device) if device is not None else None)
-    model = _load(folder, folds, checkpoint, device, backend)
+    try:
+        model = _load(folder, folds, checkpoint, device, backend)
+    except BaseException:
+        if temporary is not None:
+            shutil.rmtree(temporary, ignore_errors=True)
+        raise
     if temporary is not None:
         weakref.finalize(model, shutil.rmtree, temporary, True)
     return model
+
+
+def _check_configuration(folder: Path, configuration: str | None) -> None:
+    if configuration is not None and parse_model_folder_name(folder.name)[2] != configuration:
+        raise AutosegError(f"{folder} is a model of configuration {parse_model_folder_name(folder.name)[2]}, not {configuration!r}.")
 
 
 def _load(folder: Path, folds: list[str] | None, checkpoint: str, device: torch.device, backend: str) -> Model:

@@ -1,7 +1,5 @@
 """The torch export equals the scipy inverse of preprocessing, channel by channel, with bounded copies."""
 
-from types import SimpleNamespace
-
 import numpy as np
 import pytest
 import torch
@@ -11,6 +9,7 @@ from autoseg.inference.export import revert_channel
 from autoseg.io import Geometry, read_image
 from autoseg.preprocessing.pipeline import CaseProperties, revert_to_original
 from autoseg.tasks import task_for
+from tests.inference.configurations import export_configuration
 
 CASES = [
     # (preprocessed shape, configuration spacing, raw spacing, original shape, crop box)
@@ -45,7 +44,7 @@ def test_exported_labels_equal_argmax_or_region_painting_of_the_probabilities(tm
     shape, config_spacing, spacing, original, box = CASES[0]
     logits = torch.randn((task.out_channels(), *shape)) * 3
     case = properties(original, box, spacing)
-    configuration = SimpleNamespace(spacing=config_spacing)  # all the export reads of a configuration
+    configuration = export_configuration(config_spacing)
     task.case_writer(tmp_path, plans=None, configuration=configuration, save_probabilities=True).write("case", logits, case)
     task.case_writer(tmp_path, plans=None, configuration=configuration).write("streamed", logits, case)
     written, streamed = (read_image(tmp_path / f"{name}.nii.gz").array[0] for name in ("case", "streamed"))
@@ -54,3 +53,27 @@ def test_exported_labels_equal_argmax_or_region_painting_of_the_probabilities(tm
     np.testing.assert_array_equal(written, task.label_map(probabilities))
     np.testing.assert_array_equal(streamed, written)
     assert read_image(tmp_path / "streamed.nii.gz").spatial_shape == original
+
+
+def test_a_model_imported_from_nnunet_resamples_its_logits_before_the_softmax(tmp_path):
+    """nnU-Net's export: logits resampled to the cropped grid, then argmax (background outside the crop box); the
+    probabilities' argmax differs from it where resampling straddles a boundary, so the test can tell the two."""
+    spec = DatasetSpec.from_json(
+        {"channel_names": {"0": "MR"}, "labels": {"background": 0, "a": 1, "b": 2}, "numTraining": 1, "file_ending": ".nii.gz"}
+    )
+    task = task_for(spec)
+    shape, config_spacing, spacing, original, box = CASES[0]
+    torch.manual_seed(0)
+    logits = torch.randn((3, *shape)) * 4
+    case = properties(original, box, spacing)
+    for name, rules in (("nnunet", True), ("autoseg", False)):
+        task.case_writer(tmp_path, plans=None, configuration=export_configuration(config_spacing, rules)).write(name, logits, case)
+    nnunet, autoseg = (read_image(tmp_path / f"{name}.nii.gz").array[0] for name in ("nnunet", "autoseg"))
+    resampled = torch.stack([revert_channel(channel, case, config_spacing, 0.0) for channel in logits])
+    expected = resampled.argmax(0).numpy()
+    inside = tuple(slice(start, stop) for start, stop in box)
+    outside = np.ones(original, dtype=bool)
+    outside[inside] = False
+    np.testing.assert_array_equal(nnunet[inside], expected[inside])
+    assert not nnunet[outside].any()
+    assert (nnunet != autoseg).any()

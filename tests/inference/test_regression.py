@@ -20,6 +20,7 @@ from autoseg.training import train_fold, trainer_settings
 from autoseg.workflows.best_configuration import find_best_configuration
 from autoseg.workflows.evaluation import evaluate_folders
 from autoseg.workflows.prediction import load_trained_model, predict_folder
+from tests.inference.configurations import export_configuration
 
 REGRESSION = {"channel_names": {"0": "PET"}, "task": "regression", "targets": {"0": "SD"}, "numTraining": 1, "file_ending": ".nii.gz"}
 
@@ -31,7 +32,7 @@ def test_a_constant_output_is_exported_as_its_constant_in_the_original_units(tmp
     case = CaseProperties(
         "case", Geometry.identity((2.0, 1.0, 1.0)).to_json(), [8, 12, 10], [[1, 7], [2, 10], [0, 10]], [6, 8, 10], [2.0, 1.0, 1.0]
     )
-    configuration = type("Configuration", (), {"spacing": [3.0, 1.5, 1.5]})
+    configuration = export_configuration([3.0, 1.5, 1.5])
     outputs = torch.full((1, 4, 5, 7), 2.0)  # 2 in normalised units, on a coarser grid
     plans = SimpleNamespace(target_normalisation={"0": ChannelNormalisation(scheme, False, parameters)})
     task = task_for(DatasetSpec.from_json(REGRESSION))
@@ -48,7 +49,7 @@ def test_negative_outputs_of_a_non_negative_target_are_clipped(tmp_path):
     case = CaseProperties("case", Geometry.identity((1.0, 1.0)).to_json(), [4, 4], [[0, 4], [0, 4]], [4, 4], [1.0, 1.0])
     outputs = torch.tensor([[[-1.0, 1.0, 2.0, -3.0]] * 4])
     (image,) = restore_regression(
-        outputs, case, type("C", (), {"spacing": [1.0, 1.0]}), {"0": ChannelNormalisation("scale", False, {"mean": 2.0})}
+        outputs, case, export_configuration([1.0, 1.0]), {"0": ChannelNormalisation("scale", False, {"mean": 2.0})}
     )
     np.testing.assert_allclose(image[0], [0.0, 2.0, 4.0, 0.0])
 

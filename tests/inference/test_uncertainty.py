@@ -20,6 +20,7 @@ from autoseg.tasks import task_for
 from autoseg.tasks.base import CaseResult
 from autoseg.training import train_fold, trainer_settings
 from tests.conftest import preprocess_with_tiny_network
+from tests.inference.configurations import export_configuration
 from tests.training.test_classification import make_dataset
 
 SEGMENTATION = {
@@ -34,7 +35,7 @@ def whole_grid(shape) -> tuple[CaseProperties, object]:
     """Properties that restore onto the same grid (no crop, no resampling), and a configuration of that spacing."""
     geometry, box = Geometry.identity((1.0,) * len(shape)).to_json(), [[0, s] for s in shape]
     properties = CaseProperties("case", geometry, list(shape), box, list(shape), [1.0] * len(shape))
-    return properties, type("Configuration", (), {"spacing": [1.0] * len(shape)})
+    return properties, export_configuration([1.0] * len(shape))
 
 
 def entropy(p) -> float:

@@ -60,7 +60,14 @@ class Outputs(ABC):
         patch, batch = configuration.patch_size, configuration.batch_size
         return list(
             sliding_window_predict(
-                networks, stacked, patch, out_channels=self.out_channels(), tile_batch_size=batch, stacked=True, **options
+                networks,
+                stacked,
+                patch,
+                out_channels=self.out_channels(),
+                tile_batch_size=batch,
+                stacked=True,
+                nnunet_weights=configuration.nnunet_inference,
+                **options,
             ).unbind(1)
         )
 

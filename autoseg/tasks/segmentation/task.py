@@ -195,7 +195,8 @@ class SegmentationTask(Cascade, UncertaintyMaps, ImageScores, Task):
         if len(fold_outputs) > 1:
             folds = torch.stack([_entropy(fold, binary=self.spec.has_regions) for fold in probabilities]).mean(0)
             maps["mutual_information"] = (entropy - folds).clamp_min(0)
-        return {name: [revert_channel(image, properties, configuration.spacing, 0.0).cpu().numpy()] for name, image in maps.items()}
+        spacing = configuration.grid_spacing(properties.spacing)
+        return {name: [revert_channel(image, properties, spacing, 0.0).cpu().numpy()] for name, image in maps.items()}
 
     def uncertainty_scores(self, maps, result):
         """Per structure, the mean predictive entropy inside the predicted structure and its one-voxel border
