@@ -15,6 +15,7 @@ from autoseg.version import __version__
 
 def build_parser() -> argparse.ArgumentParser:
     from autoseg.commands import MODULES
+    from autoseg.commands.nnunet_spellings import add_nnunet_spellings
 
     parser = argparse.ArgumentParser(prog="autoseg", description="Self-configuring deep learning for medical images.")
     parser.add_argument("--version", action="version", version=f"autoseg {__version__}")
@@ -22,6 +23,8 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for module in MODULES:
         module.add_commands(commands)
+    for name, subparser in commands.choices.items():
+        add_nnunet_spellings(name, subparser)
     return parser
 
 
@@ -52,8 +55,9 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return EXIT_USAGE
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+    except KeyboardInterrupt:  # worker processes ignore Ctrl-C (autoseg.parallel.ignore_interrupt): one line, no tracebacks
+        resume = getattr(args, "on_interrupt", None)
+        print(f"autoseg {args.command}: interrupted" + (f"; {resume}." if resume else "."), file=sys.stderr)
         return 130
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import signal
 from concurrent.futures import ProcessPoolExecutor
 from typing import Callable, Iterable, TypeVar
 
@@ -40,6 +41,12 @@ def worker_context():
     return context
 
 
+def ignore_interrupt() -> None:
+    """In a worker process: Ctrl-C is the main process's to handle (it stops the workers), so the terminal shows
+    one line, not a traceback from every worker."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def map_cases(function: Callable[[T], R], items: Iterable[T], num_processes: int | None = None, desc: str = "") -> list[R]:
     """Returns ``[function(item) for item in items]``, computed in worker processes, in input order.
 
@@ -52,7 +59,7 @@ def map_cases(function: Callable[[T], R], items: Iterable[T], num_processes: int
     disable = None if desc and len(items) > 1 else True
     if workers == 1:
         return [function(item) for item in tqdm(items, desc=desc, disable=disable, leave=False)]
-    with ProcessPoolExecutor(max_workers=workers, mp_context=worker_context()) as pool:
+    with ProcessPoolExecutor(max_workers=workers, mp_context=worker_context(), initializer=ignore_interrupt) as pool:
         try:
             return list(tqdm(pool.map(function, items), total=len(items), desc=desc, disable=disable, leave=False))
         except BaseException:

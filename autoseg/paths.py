@@ -18,22 +18,31 @@ ENVIRONMENT = {
     "preprocessed": "AUTOSEG_PREPROCESSED",
     "results": "AUTOSEG_RESULTS",
 }
+NNUNET_RAW = "nnUNet_raw"  # nnU-Net's raw folder: read when AUTOSEG_RAW is unset
 DEFAULT_BASE = Path("autoseg_data")
 _FOLDER = re.compile(r"^Dataset(?P<id>\d{3,})_(?P<name>[A-Za-z0-9][A-Za-z0-9_.\-]*)$")
 _announced: set[str] = set()
 
 
-def data_root(kind: str, override: str | Path | None = None) -> Path:
+def data_root(kind: str, override: str | Path | None = None, *, writing: bool = False) -> Path:
     """Returns the folder for ``kind`` ('raw', 'preprocessed', 'results').
 
     Order: the explicit ``override`` (a CLI flag), the environment variable,
-    then ``./autoseg_data/<kind>``, which is announced once on stderr.
+    for raw datasets that are only read nnU-Net's ``nnUNet_raw`` (the format
+    is the same; autoseg never writes into nnU-Net's folders, so a command
+    that writes raw datasets, ``writing``, skips it), then
+    ``./autoseg_data/<kind>``. A fallback is announced once on stderr.
     """
     if override is not None:
         return Path(override)
     variable = ENVIRONMENT[kind]
     if os.environ.get(variable):
         return Path(os.environ[variable])
+    if kind == "raw" and not writing and os.environ.get(NNUNET_RAW):
+        if NNUNET_RAW not in _announced:
+            _announced.add(NNUNET_RAW)
+            print(f"{variable} is not set; reading raw datasets from {NNUNET_RAW}={os.environ[NNUNET_RAW]}", file=sys.stderr)
+        return Path(os.environ[NNUNET_RAW])
     default = DEFAULT_BASE / kind
     if kind not in _announced:
         _announced.add(kind)

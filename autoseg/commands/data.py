@@ -28,7 +28,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
     for key in keys:
         folder = generate_stand_in(
             key,
-            data_root("raw", args.raw),
+            data_root("raw", args.raw, writing=True),
             dataset_id=args.dataset_id,
             num_cases=args.cases,
             num_test=args.test,
@@ -47,7 +47,7 @@ def cmd_convert(args: argparse.Namespace) -> int:
     folder = convert_dataset(
         args.converter,
         Path(args.source),
-        data_root("raw", args.raw),
+        data_root("raw", args.raw, writing=True),
         dataset_id=args.dataset_id,
         name=args.name,
         overwrite=args.overwrite,

@@ -14,7 +14,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     results = data_root("results", args.results)
     return (
         EXIT_OK
-        if run_demo(data_root("raw", args.raw), data_root("preprocessed", args.preprocessed), results, seed=args.seed, task=args.task)
+        if run_demo(
+            data_root("raw", args.raw, writing=True), data_root("preprocessed", args.preprocessed), results, seed=args.seed, task=args.task
+        )
         else EXIT_PROBLEMS
     )
 

@@ -18,12 +18,21 @@ def cmd_train(args: argparse.Namespace) -> int:
     preprocessed = find_dataset(args.dataset, data_root("preprocessed", args.preprocessed))
     overrides = {
         name: getattr(args, name)
-        for name in ("epochs", "iterations_per_epoch", "validation_iterations", "checkpoint_every", "seed", "num_workers")
+        for name in (
+            "epochs",
+            "iterations_per_epoch",
+            "validation_iterations",
+            "checkpoint_every",
+            "checkpoint_minutes",
+            "seed",
+            "num_workers",
+        )
         if getattr(args, name) is not None
     }
     for name, value in overrides.items():
-        if value < (0 if name in ("seed", "num_workers") else 1):
-            raise AutosegError(f"--{name} must be at least {0 if name in ('seed', 'num_workers') else 1}, got {value}.")
+        least = 0 if name in ("seed", "num_workers", "checkpoint_minutes") else 1
+        if value < least:
+            raise AutosegError(f"--{name} must be at least {least}, got {value}.")
     if args.num_gpus < 1:
         raise AutosegError(f"--num_gpus must be at least 1, got {args.num_gpus}.")
     if args.pretrained_weights is not None and not Path(args.pretrained_weights).is_file():
@@ -33,6 +42,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     overrides.update(_optimisation_overrides(args))
     defaults = get_trainer(args.trainer).default_settings
     settings = replace(defaults, **overrides, compile=args.compile or defaults.compile)
+    given = overrides | ({"compile": True} if args.compile else {})  # --continue takes the rest from the fold's record
     if len(set(args.folds)) < len(args.folds):
         raise AutosegError(f"folds {' '.join(args.folds)}: a fold is named twice.")
     results = data_root("results", args.results)
@@ -51,6 +61,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         num_processes=args.num_gpus,
         validate_best=args.val_best,
         budget_minutes=args.budget_minutes,
+        given=given,
     )
     if args.submit is None:
         for fold in args.folds:  # one after the other, in this process
@@ -142,7 +153,13 @@ def add_commands(commands) -> None:
     cluster.add_argument("--slurm_gpus_per_node", type=int, default=None, metavar="N", help="GPUs per job")
     cluster.add_argument("--slurm_cpus_per_task", type=int, default=None, metavar="N", help="CPUs per job (augmentation workers)")
     cluster.add_argument("--slurm_time", default=None, metavar="T", help="time limit: minutes (720) or [days-]hours:minutes (12:00)")
-    train.add_argument("--continue", dest="resume", action="store_true", help="resume from checkpoint_latest.pt exactly where it stopped")
+    train.add_argument(
+        "--continue",
+        dest="resume",
+        action="store_true",
+        help="resume from checkpoint_latest.pt exactly where it stopped, with the settings in the fold's "
+        "training_settings.json (flags given must agree with them; workers and checkpoint interval may change)",
+    )
     train.add_argument("--val_only", action="store_true", help="only re-run the whole-case validation of a finished fold")
     train.add_argument(
         "--val_best",
@@ -173,6 +190,12 @@ def add_commands(commands) -> None:
     train.add_argument("--iterations_per_epoch", type=int, default=None, help="default: the trainer's (250)")
     train.add_argument("--validation_iterations", type=int, default=None, help="default: the trainer's (50)")
     train.add_argument("--checkpoint_every", type=int, default=None, help="epochs between checkpoint_latest.pt updates (default: 5)")
+    train.add_argument(
+        "--checkpoint_minutes",
+        type=float,
+        default=None,
+        help="also update checkpoint_latest.pt at the end of the first epoch this many minutes after the last update (default: 5)",
+    )
     train.add_argument("--num_workers", type=int, default=None, help="augmentation worker processes (default: CPUs - 1)")
     train.add_argument(
         "--augmentation",
@@ -198,4 +221,4 @@ def add_commands(commands) -> None:
     optimisation.add_argument("--schedule", default=None, help="a registered learning-rate schedule (listed below)")
     preprocessed_option(train)
     train.add_argument("--results", metavar="DIR", help="trained models folder (default: $AUTOSEG_RESULTS, else ./autoseg_data/results)")
-    train.set_defaults(run=cmd_train)
+    train.set_defaults(run=cmd_train, on_interrupt="the same command with --continue resumes from the last checkpoint")

@@ -21,7 +21,7 @@ import numpy as np
 
 from autoseg.data.augmentation import DEFAULT_TRANSFORMS, resolve, seed_augmentation
 from autoseg.data.sampling import CaseSampler, sample_batch
-from autoseg.parallel import default_num_processes
+from autoseg.parallel import default_num_processes, ignore_interrupt
 
 
 @dataclass(frozen=True)
@@ -94,6 +94,7 @@ def make_batch(recipe: BatchRecipe, index: int, built=None) -> dict[str, np.ndar
 def _init_worker(recipe: BatchRecipe) -> None:
     # Each worker does the arithmetic of one batch; more threads per worker only fight over cores.
     os.environ["OMP_NUM_THREADS"] = "1"
+    ignore_interrupt()
     _worker_state["recipe"] = recipe
     _worker_state["built"] = build(recipe)
 

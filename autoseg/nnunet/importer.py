@@ -43,6 +43,11 @@ def autoseg_checkpoint_name(name: str) -> str:
     return name[:-1] if name.endswith(".pth") else name
 
 
+def nnunet_checkpoint_name(name: str) -> str:
+    """autoseg's checkpoint file name as nnU-Net's (``checkpoint_best.pt`` -> ``checkpoint_best.pth``)."""
+    return name + "h" if name.endswith(".pt") else name
+
+
 def imported_folder_name(model: NnUNetModel) -> str:
     return model_folder_name(
         TRAINERS.get(model.trainer, model.trainer), PLANS.get(model.plans_name, model.plans_name), model.configuration_name
@@ -50,34 +55,40 @@ def imported_folder_name(model: NnUNetModel) -> str:
 
 
 def convert_model_folder(
-    source: Path | NnUNetModel, destination: Path, *, dataset: str | None = None, folds: list[str] | None = None
+    source: Path | NnUNetModel,
+    destination: Path,
+    *,
+    dataset: str | None = None,
+    folds: list[str] | None = None,
+    checkpoints: tuple[str, ...] = CHECKPOINTS,
 ) -> Path:
     """Writes the autoseg model folder of the nnU-Net model folder ``source`` into ``destination`` (a dataset's
     results folder), and a cascade's first stage beside it; returns the model folder. Each fold's
-    checkpoint_final and checkpoint_best are converted where present; ``folds`` limits the folds."""
+    ``checkpoints`` (nnU-Net's names) are converted where present; ``folds`` limits the folds. (A cascade's first
+    stage is predicted with its final checkpoints, as nnU-Net's predictor does.)"""
     model = source if isinstance(source, NnUNetModel) else NnUNetModel.open(Path(source))
     dataset = dataset or model.dataset_name
     previous = model.previous_stage()
     if previous is not None:
-        convert_model_folder(previous, destination, dataset=dataset, folds=folds)
-    spec = DatasetSpec.from_json(model.dataset_json, str(model.folder / "dataset.json"))
-    if spec.task != "segmentation":
-        raise AutosegError(f"{model.folder / 'dataset.json'}: task {spec.task!r}; nnU-Net models are segmentation models.")
+        convert_model_folder(previous, destination, dataset=dataset, folds=folds, checkpoints=CHECKPOINTS[:1])
+    # nnU-Net's dataset.json describes label maps whatever else it holds: its models segment.
+    description = {key: value for key, value in model.dataset_json.items() if key != "task"}
+    spec = DatasetSpec.from_json(description, str(model.folder / "dataset.json"))
     if previous is not None and spec.has_regions:
         raise AutosegError(
             f"{model.folder.name}: a region-based cascade; nnU-Net gives its second stage one channel per label of the first "
             "stage's prediction, autoseg one per region, so autoseg cannot run it as nnU-Net does."
         )
-    available = {name: model.folds(name) for name in CHECKPOINTS}
-    chosen = folds or available[CHECKPOINTS[0]] or available[CHECKPOINTS[1]]
+    available = {name: model.folds(name) for name in checkpoints}
+    chosen = folds or next((found for found in available.values() if found), [])
     if not chosen:
-        raise AutosegError(f"{model.folder} holds no fold_K/{CHECKPOINTS[0]} (nor {CHECKPOINTS[1]}); train a fold with nnU-Net first.")
+        raise AutosegError(f"{model.folder} holds no fold_K/{' or '.join(checkpoints)}; train a fold with nnU-Net first.")
     missing = [fold for fold in chosen if not any(fold in found for found in available.values())]
     if missing:
         trained = sorted({fold for found in available.values() for fold in found}) or ["none"]
         raise AutosegError(f"{model.folder} has no checkpoint for fold {', '.join(missing)}; trained folds: {', '.join(trained)}.")
 
-    first_file = next(name for name in CHECKPOINTS if chosen[0] in available[name])
+    first_file = next(name for name in checkpoints if chosen[0] in available[name])
     first = model.checkpoint(chosen[0], first_file)
     configuration, axes = configuration_of(model, first.get("inference_allowed_mirroring_axes"))
     stages = [configuration]
@@ -96,7 +107,7 @@ def convert_model_folder(
         record = {"tool": "nnU-Net v2", "folder": str(model.folder), "trainer": model.trainer, "plans": model.plans_name, "folds": {}}
         for fold in chosen:
             record["folds"][fold] = {}
-            for name in CHECKPOINTS:
+            for name in checkpoints:
                 if fold not in available[name]:
                     continue
                 checkpoint = first if (fold, name) == (chosen[0], first_file) else model.checkpoint(fold, name)
@@ -110,7 +121,7 @@ def convert_model_folder(
                 )
                 record["folds"][fold][autoseg_checkpoint_name(name)] = {"source": str(source_file), "epoch": epoch}
         plans.save(staging / "plans.json")
-        (staging / "dataset.json").write_text(json.dumps(model.dataset_json, indent=2) + "\n")
+        (staging / "dataset.json").write_text(json.dumps(description, indent=2) + "\n")
         (staging / IMPORT_RECORD).write_text(json.dumps(record, indent=2) + "\n")
         if target.exists():
             shutil.rmtree(target)

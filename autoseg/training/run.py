@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from contextlib import nullcontext
+from dataclasses import replace
 from pathlib import Path
 
 from autoseg.data.splits import SplitCase, load_or_create_splits
@@ -90,13 +91,17 @@ def train_fold(
     num_processes: int = 1,
     validate_best: bool = False,
     budget_minutes: float | None = None,
+    given: dict | None = None,
 ) -> Path:
     """Trains one fold (``"0"``..``"4"`` or ``"all"``) of a configuration; returns the fold's output folder.
 
     ``validation_only`` skips training and re-runs the whole-case validation of a finished fold.
     ``trainer``: a registered trainer (``-tr``), which also names the model folder; ``settings`` default to
-    its ``default_settings``. The effective settings are saved as the fold's training_settings.json; a
-    resumed run must match them.
+    its ``default_settings``. The effective settings are saved as the fold's training_settings.json. A
+    resumed run (``resume``) must agree with them: ``settings`` given in full are checked against them; else
+    they are taken from there, with ``given`` (the settings named for this run, by field; the CLI's flags) on
+    top: an operational one (workers, checkpoint interval) may change, any other must agree with the record
+    or the run is refused naming the difference. With nothing to resume, it says so and starts.
     ``pretrained_weights``: a checkpoint to start from (transfer learning).
     ``save_probabilities``: also write the validation cases' class probabilities (.npz).
     ``num_processes`` > 1 trains with DDP, one process per GPU (gloo processes on the CPU);
@@ -108,7 +113,14 @@ def train_fold(
     The optimisation settings the trainer leaves unset are planned for the budget (autoseg.training.budget).
     """
     trainer_class = get_trainer(trainer)
+    output = model_folder(results_root, preprocessed_dir.name, trainer, Path(plans_file).stem, configuration_name) / f"fold_{fold}"
+    record = load_training_settings(output) if resume and not validation_only else None
+    if record is not None and (given is not None or settings is None):
+        settings = replace(record.settings, **(given or {}))
     settings = settings or trainer_class.default_settings
+    if resume and not validation_only:
+        if not (output / LATEST_CHECKPOINT).is_file() and not (output / FINAL_CHECKPOINT).is_file():
+            print(f"{output}: nothing to resume (no {LATEST_CHECKPOINT}); fold {fold} trains from the start", flush=True)
     torch_device = pick_device(device)  # a device this machine lacks is refused before anything is written
     plans = Plans.load(preprocessed_dir / plans_file)
     configuration = plans.configuration(configuration_name)
@@ -136,7 +148,6 @@ def train_fold(
     else:
         raise AutosegError(f"fold must be 0-{len(splits) - 1} or 'all', got {fold!r}.")
     plans_name = Path(plans_file).stem
-    output = model_folder(results_root, preprocessed_dir.name, trainer, plans_name, configuration_name) / f"fold_{fold}"
     requested, processes = settings, distributed.from_environment()
     # Held from here to the end: the checks below and everything written into the fold folder (under torchrun by
     # the main process; the processes a launch spawns share their launcher's lock).
@@ -191,6 +202,7 @@ def train_fold(
                 device=device,
                 settings=requested,
                 resume=resume,
+                given=given,
                 validation_only=validation_only,
                 trainer=trainer,
                 pretrained_weights=pretrained_weights,

@@ -18,7 +18,7 @@ from autoseg.io import atomic_write
 
 SETTINGS_FILE = "training_settings.json"
 # Settings that change how fast a run goes, never what it learns: a resumed run may change them.
-OPERATIONAL = ("num_workers", "checkpoint_every", "compile")
+OPERATIONAL = ("num_workers", "checkpoint_every", "checkpoint_minutes", "compile")
 
 
 @dataclass
@@ -43,7 +43,8 @@ class TrainingSettings:
     gradient_clip: float = 12.0
     poly_exponent: float = 0.9
     warmup_fraction: float | None = None  # warmup_*: the share of epochs the learning rate rises linearly over
-    checkpoint_every: int = 5
+    checkpoint_every: int = 5  # checkpoint_latest.pt every this many epochs,
+    checkpoint_minutes: float = 5.0  # and at the first epoch's end this long after the last one
     seed: int = 0
     num_workers: int | None = None  # augmentation processes (per training process under DDP)
     compile: bool = False  # torch.compile the training forward and backward

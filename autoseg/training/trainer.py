@@ -344,6 +344,7 @@ class Trainer:
         workers = self._workers()
         main = self.processes.is_main
         self.network.train()
+        saved = time.monotonic()  # when checkpoint_latest.pt was last written (or the run started)
         with BatchStream(self.train_recipe, start, stop, num_workers=workers, mp_context=worker_context()) as batches:
             for epoch in range(self.start_epoch, settings.epochs):
                 began = time.perf_counter()
@@ -373,8 +374,10 @@ class Trainer:
                 plot_progress(self.log, self.output_dir / "progress.png")
                 if improved:
                     save_checkpoint(self.output_dir / BEST_CHECKPOINT, self.state(epoch))
-                if (epoch + 1) % settings.checkpoint_every == 0 and epoch + 1 < settings.epochs:
+                due = (epoch + 1) % settings.checkpoint_every == 0 or time.monotonic() - saved >= 60 * settings.checkpoint_minutes
+                if due and epoch + 1 < settings.epochs:  # by epochs and by time: an interruption loses minutes, not hours
                     save_checkpoint(latest, self.state(epoch))
+                    saved = time.monotonic()
         if main:
             save_checkpoint(self.output_dir / FINAL_CHECKPOINT, self.state(settings.epochs - 1))
             latest.unlink(missing_ok=True)

@@ -34,7 +34,7 @@ from autoseg.io import Geometry, ImageData, read_image
 from autoseg.io.nibabel_io import image_from_nibabel
 from autoseg.io.sitk_io import image_from_sitk, image_to_sitk
 from autoseg.nnunet import convert_model_folder, is_nnunet_model_folder
-from autoseg.nnunet.importer import autoseg_checkpoint_name
+from autoseg.nnunet.importer import autoseg_checkpoint_name, nnunet_checkpoint_name
 from autoseg.paths import data_root, find_dataset, parse_model_folder_name, trained_configurations
 from autoseg.tasks.classification import ClassPrediction
 from autoseg.tasks.writers import refuse_non_finite_output
@@ -98,7 +98,7 @@ def load_model(
     if is_nnunet_model_folder(path):
         temporary = Path(tempfile.mkdtemp(prefix="autoseg_nnunet_"))
         try:
-            folder = convert_model_folder(path, temporary, folds=folds)
+            folder = convert_model_folder(path, temporary, folds=folds, checkpoints=(nnunet_checkpoint_name(checkpoint),))
             _check_configuration(folder, configuration)
         except BaseException:
             shutil.rmtree(temporary, ignore_errors=True)

@@ -48,7 +48,20 @@ def assert_like_nnunet(predictions: Path, key: str) -> None:
 def test_predict_with_an_nnunet_model_folder_gives_nnunets_labels(tmp_path, key):
     model, images = scenario_folders(tmp_path, key)
     before = {path: path.stat().st_mtime for path in model.parent.rglob("*")}
-    assert main(["predict", "-i", str(images), "-o", str(tmp_path / "out"), "-m", str(model), "--device", "cpu"]) == 0
+    command = [
+        "predict",
+        "-i",
+        str(images),
+        "-o",
+        str(tmp_path / "out"),
+        "-m",
+        str(model),
+        "-device",
+        "cpu",
+        "-chk",
+        "checkpoint_final.pth",
+    ]
+    assert main(command) == 0
     assert_like_nnunet(tmp_path / "out", key)
     assert {path: path.stat().st_mtime for path in model.parent.rglob("*")} == before  # nnU-Net's folders are only read
 
@@ -71,6 +84,10 @@ def test_an_imported_model_is_an_autoseg_model_for_every_command(tmp_path, monke
     assert main(["predict", "-d", "42", "-c", "3d_fullres", "-i", str(images), "-o", str(tmp_path / "out"), "--device", "cpu"]) == 0
     assert_like_nnunet(tmp_path / "out", "transposed")
     assert main(["import_nnunet", str(model), "-d", "42", "--results", str(results)]) == 2  # refuses to overwrite
+    uncertainty = ["-i", str(images), "-o", str(tmp_path / "uncertain"), "--save_uncertainty", "--device", "cpu"]
+    assert main(["predict", "-d", "42", "-c", "3d_fullres", *uncertainty]) == 0
+    assert len(list((tmp_path / "uncertain" / "uncertainty" / "entropy").glob("*.nii.gz"))) == 2
+    assert main(["export_model", "42", "-o", str(tmp_path / "model.zip"), "--results", str(results)]) == 0
     onnx = ["--backend", "onnxruntime", "-i", str(images), "-o", str(tmp_path / "onnx")]
     assert main(["predict", "-d", "42", "-c", "3d_fullres", *onnx]) == 0
     for path in sorted((tmp_path / "out").glob("*.nii.gz")):

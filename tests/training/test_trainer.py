@@ -78,7 +78,9 @@ def _train_command(preprocessed, results, epochs, *extra):
         "--validation_iterations",
         "2",
         "--checkpoint_every",
-        "1",
+        "100",
+        "--checkpoint_minutes",
+        "0",  # checkpoints by time only: at every epoch's end
         "--num_workers",
         "1",
         *extra,
@@ -100,13 +102,64 @@ def test_a_killed_run_resumed_with_continue_ends_with_the_same_weights(spine, tm
     process.wait()
     fold = log.parent
     assert not (fold / "checkpoint_final.pt").exists() and (fold / "checkpoint_latest.pt").is_file()
-    subprocess.run(_train_command(preprocessed, results, 5, "--continue"), check=True, env=env, capture_output=True)
+    resume = [
+        sys.executable,
+        "-m",
+        "autoseg.cli",
+        "train",
+        str(preprocessed),
+        "2d",
+        "1",
+        "--results",
+        str(results),
+        "--continue",
+        "--num_workers",
+        "1",
+    ]
+    refused = subprocess.run([*resume, "--epochs", "7"], env=env, capture_output=True, text=True)
+    assert refused.returncode == 2 and "epochs 5 -> 7" in refused.stderr
+    subprocess.run(resume, check=True, env=env, capture_output=True)  # the rest of the settings from training_settings.json
     resumed = load_checkpoint(fold / "checkpoint_final.pt")
     reference = load_checkpoint(tmp_path / "uninterrupted" / preprocessed.name / "default__plans__2d" / "fold_1" / "checkpoint_final.pt")
     assert [r["epoch"] for r in resumed["log"]] == list(range(5))
     assert [line.split()[1] for line in log.read_text().splitlines()] == ["0", "1", "2", "3", "4"]
     for name, tensor in reference["network"].items():
         assert torch.equal(tensor, resumed["network"][name]), name
+
+
+def test_ctrl_c_prints_one_line_and_leaves_a_run_to_continue(spine, tmp_path):
+    preprocessed, _ = spine
+    results = tmp_path / "results"
+    process = subprocess.Popen(
+        _train_command(preprocessed, results, 50),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),  # a shell's background job would ignore Ctrl-C
+    )
+    log = results / preprocessed.name / "default__plans__2d" / "fold_1" / "training_log.txt"
+    try:
+        deadline = time.time() + 300
+        while time.time() < deadline and not (log.parent / "checkpoint_latest.pt").is_file():
+            time.sleep(0.05)
+        os.killpg(process.pid, signal.SIGINT)  # what Ctrl-C sends: the trainer and its augmentation workers
+        _, err = process.communicate(timeout=120)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+    assert process.returncode == 130
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err, err  # none from the trainer, none from its workers
+    assert err.count("interrupted") == 1 and "--continue" in err.strip().splitlines()[-1]
+    assert (log.parent / "checkpoint_latest.pt").is_file()
+
+
+def test_continue_with_nothing_to_resume_says_so_and_trains(spine, tmp_path, capsys):
+    preprocessed, _ = spine
+    output = train_fold(preprocessed, tmp_path / "results", "2d", fold="3", settings=small(1), resume=True)
+    assert "nothing to resume" in capsys.readouterr().out
+    assert (output / "checkpoint_final.pt").is_file()
 
 
 def test_validation_exports_whole_cases_in_the_raw_geometry_and_scores_them(spine):
