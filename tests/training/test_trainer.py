@@ -60,17 +60,14 @@ def test_bad_requests_are_refused(spine, tmp_path):
         load_checkpoint(broken)
 
 
+def _resume_command(preprocessed, results):
+    """``autoseg train`` of fold 1 with --continue and no settings: they come from the fold's record."""
+    return [sys.executable, "-m", "autoseg.cli", "train", str(preprocessed), "2d", "1", "--results", str(results), "--continue"]
+
+
 def _train_command(preprocessed, results, epochs, *extra):
     return [
-        sys.executable,
-        "-m",
-        "autoseg.cli",
-        "train",
-        str(preprocessed),
-        "2d",
-        "1",
-        "--results",
-        str(results),
+        *_resume_command(preprocessed, results)[:-1],
         "--epochs",
         str(epochs),
         "--iterations_per_epoch",
@@ -102,20 +99,7 @@ def test_a_killed_run_resumed_with_continue_ends_with_the_same_weights(spine, tm
     process.wait()
     fold = log.parent
     assert not (fold / "checkpoint_final.pt").exists() and (fold / "checkpoint_latest.pt").is_file()
-    resume = [
-        sys.executable,
-        "-m",
-        "autoseg.cli",
-        "train",
-        str(preprocessed),
-        "2d",
-        "1",
-        "--results",
-        str(results),
-        "--continue",
-        "--num_workers",
-        "1",
-    ]
+    resume = [*_resume_command(preprocessed, results), "--num_workers", "1"]
     refused = subprocess.run([*resume, "--epochs", "7"], env=env, capture_output=True, text=True)
     assert refused.returncode == 2 and "epochs 5 -> 7" in refused.stderr
     subprocess.run(resume, check=True, env=env, capture_output=True)  # the rest of the settings from training_settings.json
