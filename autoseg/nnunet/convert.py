@@ -187,7 +187,18 @@ def normalisation(model: NnUNetModel, configuration: dict) -> dict[str, ChannelN
 
 
 def configuration_of(model: NnUNetModel, mirror_axes) -> tuple[Configuration, AxisOrder]:
-    """autoseg's Configuration of the model's configuration (``mirror_axes``: from its checkpoint, nnU-Net's axes)."""
+    """autoseg's Configuration of the model's configuration (``mirror_axes``: from its checkpoint, nnU-Net's axes);
+    AutosegError naming the file when the plans lack a value or hold one of the wrong kind."""
+    try:
+        return _configuration_of(model, mirror_axes)
+    except (KeyError, IndexError, TypeError, ValueError) as error:
+        raise AutosegError(
+            f"{model.folder / 'plans.json'}: configuration {model.configuration_name!r} cannot be read ({type(error).__name__}: "
+            f"{error}); is it plans written by nnU-Net v2, unedited?"
+        ) from error
+
+
+def _configuration_of(model: NnUNetModel, mirror_axes) -> tuple[Configuration, AxisOrder]:
     raw = model.configuration()
     axes, slice_axis = axis_order(model, raw)
     spacing = axes.lists([float(s) for s in raw["spacing"]])

@@ -17,6 +17,8 @@ import shutil
 import tempfile
 from pathlib import Path
 
+import torch
+
 from autoseg.dataset import DatasetSpec
 from autoseg.errors import AutosegError
 from autoseg.inference.postprocessing import Postprocessing
@@ -96,8 +98,11 @@ def convert_model_folder(
         lowres = previous.checkpoint(chosen[0], CHECKPOINTS[0]) if chosen[0] in previous.folds(CHECKPOINTS[0]) else first
         stages.insert(0, configuration_of(previous, lowres.get("inference_allowed_mirroring_axes"))[0])
     plans = plans_of(model, stages, dataset)
-    plans.validate(f"the plans converted from {model.folder / 'plans.json'}")
+    source = f"the plans converted from {model.folder / 'plans.json'}"
+    plans.validate(source)
     task = task_for(spec)
+    inputs = spec.num_channels + task.previous_stage_inputs(configuration)  # bounded before any network is built:
+    configuration.check_memory(torch.device("cpu"), inputs, task.out_channels(), decoder=task.has_decoder, training=False, source=source)
 
     destination = Path(destination)
     destination.mkdir(parents=True, exist_ok=True)

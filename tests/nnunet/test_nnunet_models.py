@@ -137,3 +137,20 @@ def test_a_network_autoseg_does_not_build_as_nnunet_does_is_refused_by_name(tmp_
     (model / "plans.json").write_text(json.dumps(plans))
     with pytest.raises(AutosegError, match="norm_op torch.nn.BatchNorm2d"):
         autoseg.load_model(model, device="cpu")
+
+
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        (lambda c: c["architecture"].pop("arch_kwargs"), "cannot be read \\(KeyError: 'arch_kwargs'\\)"),
+        (lambda c: c["architecture"]["arch_kwargs"].update(features_per_stage=[4096, 8192, 16384]), "needs about .* GB"),
+        (lambda c: c.update(normalization_schemes=["MyNormalization"]), "normalised with MyNormalization"),
+    ],
+)
+def test_plans_that_cannot_be_converted_are_refused_before_a_network_is_built(tmp_path, edit, message):
+    model, _ = scenario_folders(tmp_path, "images_2d")
+    plans = json.loads((model / "plans.json").read_text())
+    edit(plans["configurations"]["2d"])
+    (model / "plans.json").write_text(json.dumps(plans))
+    with pytest.raises(AutosegError, match=message):
+        autoseg.load_model(model, device="cpu")
