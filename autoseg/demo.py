@@ -80,7 +80,7 @@ def run_demo(
     from dataset_conversion.synthetic import generate_stand_in, stand_ins
 
     recipe = recipe or DEMOS[task]
-    keys = [s.key for s in stand_ins()] if task == "spine" else [recipe.stand_in]
+    keys = [s.key for s in stand_ins() if s.in_demo] if task == "spine" else [recipe.stand_in]
     print(f"autoseg demo ({task}): stand-in datasets in {raw_root.resolve()}")
     folders = {}
     for key in keys:

@@ -18,7 +18,8 @@ class StandIn:
     """A generator of one stand-in dataset.
 
     ``generate(raw_root, dataset_id, num_cases, num_test, seed, overwrite, zoom)`` writes
-    ``DatasetXXX_<folder_name>`` into ``raw_root`` and returns its path.
+    ``DatasetXXX_<folder_name>`` into ``raw_root`` and returns its path. ``in_demo``: ``autoseg demo``
+    writes it beside the dataset it trains on (not the CT one, whose clinical size takes minutes).
     """
 
     key: str
@@ -28,16 +29,19 @@ class StandIn:
     default_cases: int
     default_test: int
     generate: Callable[..., Path]
+    in_demo: bool = True
 
 
 STAND_INS: Registry[StandIn] = Registry("stand-in dataset")
 
 
-def register_stand_in(key: str, dataset_id: int, folder_name: str, *, summary: str, default_cases: int, default_test: int):
+def register_stand_in(
+    key: str, dataset_id: int, folder_name: str, *, summary: str, default_cases: int, default_test: int, in_demo: bool = True
+):
     """Decorator registering a generator function under ``key``."""
 
     def decorate(function: Callable[..., Path]) -> Callable[..., Path]:
-        STAND_INS.add(key, StandIn(key, dataset_id, folder_name, summary, default_cases, default_test, function))
+        STAND_INS.add(key, StandIn(key, dataset_id, folder_name, summary, default_cases, default_test, function, in_demo))
         return function
 
     return decorate
@@ -72,8 +76,8 @@ def generate_stand_in(
     num_test = stand_in.default_test if num_test is None else num_test
     if num_cases < 1 or num_test < 0:
         raise AutosegError(f"need at least 1 training case and no negative test count; got {num_cases} and {num_test}.")
-    if not 0.25 <= zoom <= 8:
-        raise AutosegError(f"zoom must be between 0.25 and 8, got {zoom}.")
+    if not 0.1 <= zoom <= 8:
+        raise AutosegError(f"zoom must be between 0.1 and 8, got {zoom}.")
     return stand_in.generate(
         raw_root=Path(raw_root),
         dataset_id=stand_in.dataset_id if dataset_id is None else dataset_id,

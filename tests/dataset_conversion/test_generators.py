@@ -12,9 +12,10 @@ from dataset_conversion.synthetic import generate_stand_in, stand_ins
 
 @pytest.mark.parametrize("key", [s.key for s in stand_ins()])
 def test_each_stand_in_is_deterministic_and_seed_dependent(tmp_path, key):
-    first = generate_stand_in(key, tmp_path / "a", num_cases=2, num_test=1, seed=3)
-    again = generate_stand_in(key, tmp_path / "b", num_cases=2, num_test=1, seed=3)
-    other = generate_stand_in(key, tmp_path / "c", num_cases=2, num_test=1, seed=4)
+    size = {"num_cases": 2, "num_test": 1, "zoom": 0.125 if key == "ct" else 1.0}  # CT at clinical size takes seconds a case
+    first = generate_stand_in(key, tmp_path / "a", seed=3, **size)
+    again = generate_stand_in(key, tmp_path / "b", seed=3, **size)
+    other = generate_stand_in(key, tmp_path / "c", seed=4, **size)
     files = sorted(p.relative_to(first) for p in first.rglob("*") if p.is_file())
     assert files == sorted(p.relative_to(again) for p in again.rglob("*") if p.is_file())
     image = next(f for f in files if f.parts[0] == "imagesTr")
@@ -54,6 +55,24 @@ def test_isles_stand_in_is_anisotropic_with_six_maps(stand_in_cache):
     assert dataset.spec.num_channels == 6
     spacing = read_image(dataset.cases()[0].image_files[0]).geometry.spacing
     assert max(spacing) / min(spacing) > 3
+
+
+def test_ct_stand_in_is_int16_hounsfield_units_on_a_grid_each_case_draws(tmp_path):
+    from dataset_conversion.synthetic.ct import LABELS
+
+    dataset = RawDataset(generate_stand_in("ct", tmp_path, num_cases=3, num_test=0, zoom=0.125))
+    grids = set()
+    for case in dataset.cases():
+        image, labels = read_image(case.image_files[0]), read_image(case.label_files[0]).array[0]
+        assert image.array.dtype == np.int16 and image.spatial_shape[1:] == (64, 64)
+        values = image.array[0]
+        assert values.min() == -1024 and 30 < np.median(values[labels == 1]) < 90  # air outside; liver about 60 HU
+        assert np.median(values[labels == 4]) > 200 and np.median(values[labels == 6]) < -50  # bone; fat
+        assert {1, 2, 3, 4, 6} <= set(np.unique(labels).tolist()) <= set(LABELS.values())
+        spacing = image.geometry.spacing
+        assert 0.70 * 8 <= spacing[1] <= 0.90 * 8 and 150 * 2.0 <= spacing[0] * image.spatial_shape[0] <= 300 * 3.0 + 1
+        grids.add((image.spatial_shape, spacing))
+    assert len(grids) == 3  # slice counts and spacings differ between cases, as scanners and protocols do
 
 
 def test_low_dose_pet_is_noisier_than_standard_dose_but_unbiased():
