@@ -149,7 +149,7 @@ def _preprocess_one(
         subject=case.subject,
         locations={name: int(len(coordinates)) for name, coordinates in locations.items()},
     )
-    save_case(folder, data, target, locations, properties)
+    save_case(folder, data, target, locations, properties, patch_size=configuration.patch_size, slice_axis=configuration.slice_axis)
     return case.case_id
 
 

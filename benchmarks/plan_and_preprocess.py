@@ -2,10 +2,13 @@
 
     python benchmarks/plan_and_preprocess.py [-np 2] [--scales 1 4] [--zoom 1] [--nnunet /path/to/venv/bin]
 
-For each 3D stand-in (BraTS, ISLES, low-dose PET, AD vs CN) at its default
-size and at ``scale`` times its default case count, runs the whole command in
-a fresh process and prints wall time, seconds per case and the peak resident
-memory of the process tree (all workers together, sampled every 50 ms).
+For each 3D stand-in (BraTS, ISLES, low-dose PET, AD vs CN, and with
+``--datasets ct`` the abdominal CT at clinical size) at its default size and
+at ``scale`` times its default case count, runs the whole command in a fresh
+process and prints wall time, seconds per case, the peak resident memory of
+the process tree (all workers together, sampled every 50 ms) and the
+preprocessed data's size on disk (the data folders, not the copied
+references). ``-c`` preprocesses those configurations only, in both tools.
 With ``--nnunet`` (the bin folder of a venv holding nnunetv2), the
 segmentation datasets also run through ``nnUNetv2_plan_and_preprocess`` with
 the same worker count; nnU-Net has no regression or classification.
@@ -26,8 +29,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from dataset_conversion.synthetic import generate_stand_in, get_stand_in  # noqa: E402
 
-DATASETS = ["brats", "isles", "pet", "ad"]
-SEGMENTATION = {"brats", "isles"}
+DATASETS = ["brats", "isles", "pet", "ad", "ct"]
+SEGMENTATION = {"brats", "isles", "ct"}
+REFERENCES = {"gt", "baseline", "gt_segmentations"}  # copies of raw files, not preprocessed data
+
+
+def data_megabytes(folder: Path) -> float:
+    """The size of the preprocessed data below ``folder`` (a dataset's preprocessed folder), in MB."""
+    folders = [p for p in folder.rglob("*") if p.is_dir() and p.parent == folder and p.name not in REFERENCES]
+    return sum(f.stat().st_size for d in folders for f in d.rglob("*") if f.is_file()) / 2**20
 
 
 def _tree_rss(pid: int) -> int:
@@ -75,9 +85,11 @@ def main() -> None:
     parser.add_argument("--datasets", nargs="+", default=DATASETS, choices=DATASETS)
     parser.add_argument("--zoom", type=float, default=1.0, help="stand-in grid scale (2: 8 times the voxels of the default 3D size)")
     parser.add_argument("--nnunet", type=Path, default=None, help="bin folder of a venv with nnunetv2 installed")
+    parser.add_argument("-c", "--configurations", nargs="+", default=None, help="configurations to preprocess (default: all planned)")
     args = parser.parse_args()
+    only = ["-c", *args.configurations] if args.configurations else []
     print(f"zoom {args.zoom:g}, {args.num_processes} worker processes")
-    print(f"{'dataset':<10} {'cases':>5} {'tool':<9} {'total s':>8} {'s/case':>7} {'peak MB':>8}")
+    print(f"{'dataset':<10} {'cases':>5} {'tool':<9} {'total s':>8} {'s/case':>7} {'peak MB':>8} {'disk MB':>8}")
     with tempfile.TemporaryDirectory() as work:
         work = Path(work)
         for key in args.datasets:
@@ -102,8 +114,10 @@ def main() -> None:
                             str(raw),
                             "--preprocessed",
                             str(work / f"pre_autoseg_{key}_{scale}"),
+                            *only,
                         ],
                         dict(os.environ),
+                        work / f"pre_autoseg_{key}_{scale}" / folder.name,
                     )
                 ]
                 if args.nnunet and key in SEGMENTATION:
@@ -124,13 +138,19 @@ def main() -> None:
                                 str(args.num_processes),
                                 "-npfp",
                                 str(args.num_processes),
+                                *only,
                             ],
                             env,
+                            work / f"pre_nnunet_{key}_{scale}" / folder.name,
                         )
                     )
-                for tool, command, env in tools:
+                for tool, command, env, output in tools:
                     seconds, peak = run_measured(command, env)
-                    print(f"{key:<10} {cases:>5} {tool:<9} {seconds:>8.1f} {seconds / cases:>7.2f} {peak / 2**20:>8.0f}", flush=True)
+                    disk = data_megabytes(output)
+                    print(
+                        f"{key:<10} {cases:>5} {tool:<9} {seconds:>8.1f} {seconds / cases:>7.2f} {peak / 2**20:>8.0f} {disk:>8.1f}",
+                        flush=True,
+                    )
 
 
 if __name__ == "__main__":

@@ -49,14 +49,14 @@ def test_preprocessing_killed_midway_completes_on_the_second_run_with_identical_
     root, dataset = pet
     folders = ["-d", dataset.name, "--raw", root / "raw", "--preprocessed", root / "preprocessed", "-c", "3d_fullres", "-np", "1"]
     data = root / "preprocessed" / dataset.name / "3d_fullres"
-    reference = {case_id: load_case(data, case_id, mmap=False) for case_id in finished_cases(data)}  # the fixture's run, uninterrupted
+    reference = {case_id: load_case(data, case_id) for case_id in finished_cases(data)}  # the fixture's run, uninterrupted
     shutil.rmtree(data)
     killed = kill_when(autoseg("preprocess", *folders), lambda: data.is_dir() and len(finished_cases(data)) >= 2)
     assert killed and len(finished_cases(data)) < len(reference)
     subprocess.run(autoseg("preprocess", *folders), check=True, env=ENV, capture_output=True)
     assert finished_cases(data) == sorted(reference)
     for case_id, (expected_data, expected_target, expected_properties) in reference.items():
-        again, target, properties = load_case(data, case_id, mmap=False)
+        again, target, properties = load_case(data, case_id)
         assert np.array_equal(again, expected_data) and np.array_equal(target, expected_target) and properties == expected_properties
 
 

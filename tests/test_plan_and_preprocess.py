@@ -10,7 +10,7 @@ from autoseg.dataset import RawDataset
 from autoseg.errors import AutosegError
 from autoseg.plan_and_preprocess import plan_and_preprocess
 from autoseg.plans import Plans
-from autoseg.preprocessing.storage import finished_cases, load_case, load_locations
+from autoseg.preprocessing.storage import finished_cases, load_arrays, load_case, load_locations
 
 
 @pytest.fixture
@@ -28,7 +28,11 @@ def test_stages_write_readable_json_and_preprocessed_cases(spine):
     folder = output / "2d"
     assert finished_cases(folder) == [c.case_id for c in dataset.cases()]
     data, target, properties = load_case(folder, "spine_000")
-    assert isinstance(data, np.memmap) and data.dtype == np.float32 and data.shape[0] == 2
+    assert data.dtype == np.float32 and data.shape[0] == 2
+    stored, _ = load_arrays(folder, "spine_000", lazy=True)  # compressed, in chunks of one channel and the patch
+    patch = plans.configuration("2d").patch_size
+    assert stored.chunks == (1, *[min(p, n) for p, n in zip(patch, data.shape[1:])])
+    assert (folder / "cases" / "spine_000" / "data.b2nd").stat().st_size < 0.9 * data.nbytes
     assert target.dtype == np.uint8 and set(np.unique(target)) <= {0, 1, 2, 3}
     assert abs(float(np.mean(data[0]))) < 0.1  # z-scored
     locations = load_locations(folder, "spine_000")
@@ -41,10 +45,10 @@ def test_rerun_skips_finished_cases_and_redoes_a_half_written_one(spine, capsys)
     folder = output / "2d"
     # as if killed while the case was written: its files in a hidden temporary folder, never renamed into place
     (folder / "cases" / "spine_002").rename(folder / "cases" / ".spine_002.x1y2.tmp")
-    before = (folder / "cases" / "spine_000" / "data.npy").stat().st_mtime_ns
+    before = (folder / "cases" / "spine_000" / "data.b2nd").stat().st_mtime_ns
     plan_and_preprocess(dataset, output, num_processes=1)
     assert "3 case(s) already done, 1 to go" in capsys.readouterr().out
-    assert (folder / "cases" / "spine_000" / "data.npy").stat().st_mtime_ns == before and "spine_002" in finished_cases(folder)
+    assert (folder / "cases" / "spine_000" / "data.b2nd").stat().st_mtime_ns == before and "spine_002" in finished_cases(folder)
     assert not list((folder / "cases").glob(".*"))  # the leftover removed
 
 

@@ -12,6 +12,7 @@ import pytest
 
 from autoseg.evaluation import segmentation_metrics
 from autoseg.io import Geometry, ImageData, read_image, write_image
+from autoseg.preprocessing.storage import load_arrays
 from tests.conftest import shrink_plans_file
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -77,7 +78,7 @@ def test_a_plugin_task_kind_runs_from_raw_data_to_the_report(tmp_path):
     assert planned.returncode == 0, planned.stderr
     preprocessed = tmp_path / "preprocessed" / DATASET
     shrink_plans_file(preprocessed / "plans.json", "2d")
-    stored = np.load(next((preprocessed / "2d" / "cases").iterdir()) / "target.npy")
+    _, stored = load_arrays(preprocessed / "2d", next((preprocessed / "2d" / "cases").iterdir()).name)
     assert stored.shape[0] == 2 and set(np.unique(stored)) <= {0, 1}  # one mask per structure
 
     options = ["--epochs", "8", "--iterations_per_epoch", "10", "--validation_iterations", "2", "--num_workers", "0"]

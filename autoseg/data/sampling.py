@@ -66,12 +66,12 @@ class CaseSampler:
     def sample(self, rng: np.random.Generator, force_foreground: bool, case_id: str | None = None) -> Patch:
         """Returns one patch from ``case_id`` (or a random case)."""
         case_id = case_id or self.case_ids[rng.integers(len(self.case_ids))]
-        if case_id not in self._arrays:  # memory maps: opened once, read only where a patch falls
-            self._arrays[case_id] = load_arrays(self.folder, case_id)
+        if case_id not in self._arrays:  # compressed arrays: opened once, decompressed only where a patch falls
+            self._arrays[case_id] = load_arrays(self.folder, case_id, lazy=True)
             if self.previous is not None:
                 data, target = self._arrays[case_id]
                 stage = load_previous_stage(Path(self.previous[case_id]))[None].astype(target.dtype)
-                self._arrays[case_id] = (data, np.concatenate([target, stage]))
+                self._arrays[case_id] = (data, np.concatenate([target[...], stage]))
         data, target = self._arrays[case_id]
         locations = self.locations(case_id)
         classes = sorted(key for key in locations if key != ANNOTATED_LOCATIONS) if force_foreground else []
@@ -79,8 +79,9 @@ class CaseSampler:
         centre = points[rng.integers(len(points))] if points is not None and len(points) else None
         if self.slice_axis is not None:
             index = int(centre[self.slice_axis]) if centre is not None else int(rng.integers(data.shape[1 + self.slice_axis]))
-            data = np.take(data, index, axis=1 + self.slice_axis)
-            target = np.take(target, index, axis=1 + self.slice_axis) if target is not None else None
+            at = (slice(None),) * (1 + self.slice_axis) + (index,)  # one slice decompressed, not the volume
+            data = data[at]
+            target = target[at] if target is not None else None
             if centre is not None:
                 centre = np.delete(centre, self.slice_axis)
         box = self._box(data.shape[1:], centre, rng)

@@ -411,7 +411,7 @@ class Trainer:
         first, count = self.processes.share(len(self.validation_ids))
         with evaluating(self.network, self.device):
             for case_id in self.validation_ids[first : first + count]:
-                data, _, properties = load_case(self.data_folder, case_id, mmap=False)
+                data, _, properties = load_case(self.data_folder, case_id)
                 if self.fold.previous_stage:
                     stage = torch.from_numpy(load_previous_stage(self.fold.previous_stage[case_id]))[None, None]
                     data = np.concatenate([data, self.task.encode_previous_stage(stage)[0].numpy()])
