@@ -149,7 +149,8 @@ def _preprocess_one(
         subject=case.subject,
         locations={name: int(len(coordinates)) for name, coordinates in locations.items()},
     )
-    save_case(folder, data, target, locations, properties, patch_size=configuration.patch_size, slice_axis=configuration.slice_axis)
+    chunking = dict(patch_size=configuration.patch_size, slice_axis=configuration.slice_axis)
+    save_case(folder, data, target, locations=locations, properties=properties, **chunking)
     return case.case_id
 
 

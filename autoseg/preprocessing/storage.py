@@ -71,9 +71,9 @@ def save_case(
     folder: Path,
     data: np.ndarray,
     target: np.ndarray | None,
+    *,
     locations: dict[str, np.ndarray],
     properties: CaseProperties,
-    *,
     patch_size: list[int],
     slice_axis: int | None = None,
 ) -> None:
