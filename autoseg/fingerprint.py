@@ -10,6 +10,12 @@ voxels per case, so the fingerprint is deterministic.
 Class centroids are given per spatial axis as a position within the case's
 non-zero bounding box, from -1 (first voxel) to 1 (last). The planner uses
 them to decide which axes may be mirrored.
+
+A large dataset is fingerprinted in parts (``fingerprint_part``: cases K,
+K + N, ... of part K of N, on as many machines), each written to
+``fingerprint_parts/``; ``merge_fingerprint_parts`` puts them together into
+the fingerprint one run would have made (each case's voxel sample is seeded
+by its index in the dataset, and the samples are pooled in case order).
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ import numpy as np
 
 from autoseg.dataset import Case, DatasetSpec, RawDataset
 from autoseg.dataset.reading import read_case
+from autoseg.errors import AutosegError
 from autoseg.io import atomic_write
 from autoseg.parallel import map_cases
 from autoseg.preprocessing.crop import bounding_box, nonzero_mask
@@ -148,11 +155,83 @@ def fingerprint_case(
 
 def compute_fingerprint(dataset: RawDataset, num_processes: int | None = None, seed: int = 0) -> Fingerprint:
     """Returns the fingerprint of ``dataset``'s training cases (see the module docstring)."""
-    spec = dataset.spec
+    return _assemble(dataset, _fingerprint_cases(dataset, None, num_processes, seed), seed)
+
+
+PARTS_FOLDER = "fingerprint_parts"
+
+
+def _fingerprint_cases(dataset: RawDataset, part: tuple[int, int] | None, num_processes: int | None, seed: int) -> list:
+    """The per-case results (record, intensity samples, target samples) of every case, or of part (K, N)'s."""
+    cases = list(enumerate(dataset.cases("train")))
+    if part is not None:
+        cases = cases[part[0] :: part[1]]
+    worker = partial(fingerprint_case, spec=dataset.spec, root=dataset.root, seed=seed)
+    return map_cases(worker, cases, num_processes, desc="fingerprint")
+
+
+def part_file(folder: Path, part_id: int, num_parts: int) -> Path:
+    return Path(folder) / PARTS_FOLDER / f"part_{part_id}_of_{num_parts}.npz"
+
+
+def fingerprint_part(
+    dataset: RawDataset, folder: Path, *, num_parts: int, part_id: int, num_processes: int | None = None, seed: int = 0
+) -> Path:
+    """Fingerprints part ``part_id`` of ``num_parts`` (cases part_id, part_id + num_parts, ...) into
+    ``folder/fingerprint_parts/``; returns the file written."""
+    if not (num_parts >= 1 and 0 <= part_id < num_parts):
+        raise AutosegError(f"--part_id {part_id} must be 0..{num_parts - 1} (--num_parts {num_parts}).")
+    results = _fingerprint_cases(dataset, (part_id, num_parts), num_processes, seed)
+    arrays = {"header": np.array(json.dumps({"seed": seed, "cases": [asdict(r[0]) for r in results]}))}
+    for index, (record, intensities, targets) in enumerate(results):
+        arrays |= {f"{index}_channel_{c}": values for c, values in enumerate(intensities)}
+        arrays |= {f"{index}_target_{t}": values for t, values in enumerate(targets)}
+    path = part_file(folder, part_id, num_parts)
+    path.parent.mkdir(parents=True, exist_ok=True)
+
+    def write(tmp: Path) -> None:
+        with open(tmp, "wb") as handle:
+            np.savez(handle, **arrays)
+
+    atomic_write(path, write)
+    return path
+
+
+def merge_fingerprint_parts(dataset: RawDataset, folder: Path, num_parts: int, seed: int = 0) -> Fingerprint:
+    """The fingerprint of the parts in ``folder/fingerprint_parts/`` (all ``num_parts`` of them, made with ``seed``
+    from this dataset's cases): equal to ``compute_fingerprint``'s. AutosegError naming what is missing or stale."""
+    missing = [k for k in range(num_parts) if not part_file(folder, k, num_parts).is_file()]
+    if missing:
+        listed = ", ".join(map(str, missing))
+        raise AutosegError(
+            f"{folder / PARTS_FOLDER}: fingerprint part(s) {listed} of {num_parts} are missing; run `autoseg fingerprint -d "
+            f"{dataset.name} --num_parts {num_parts} --part_id K` for each."
+        )
     cases = dataset.cases("train")
-    results = map_cases(
-        partial(fingerprint_case, spec=spec, root=dataset.root, seed=seed), list(enumerate(cases)), num_processes, desc="fingerprint"
-    )
+    by_case: dict[str, tuple] = {}
+    for part_id in range(num_parts):
+        with np.load(part_file(folder, part_id, num_parts)) as stored:
+            header = json.loads(str(stored["header"]))
+            if header["seed"] != seed:
+                raise AutosegError(f"{part_file(folder, part_id, num_parts)} was made with seed {header['seed']}, not {seed}.")
+            for index, data in enumerate(header["cases"]):
+                record = CaseFingerprint(**data)
+                channels = [stored[f"{index}_channel_{c}"] for c in range(dataset.spec.num_channels)]
+                count = sum(key.startswith(f"{index}_target_") for key in stored.files)
+                targets = [stored[f"{index}_target_{t}"] for t in range(count)]
+                by_case[record.case_id] = (record, channels, targets)
+    expected = [case.case_id for case in cases]
+    if sorted(by_case) != sorted(expected):
+        raise AutosegError(
+            f"{folder / PARTS_FOLDER} holds the fingerprints of other cases than {dataset.name}'s (the dataset changed since): delete "
+            "the folder and fingerprint the parts again."
+        )
+    return _assemble(dataset, [by_case[case_id] for case_id in expected], seed)
+
+
+def _assemble(dataset: RawDataset, results: list, seed: int) -> Fingerprint:
+    """The fingerprint of the per-case results, in case order."""
+    spec = dataset.spec
     records = [r[0] for r in results]
     intensity = {str(c): IntensityStatistics.of(np.concatenate([r[1][c] for r in results])) for c in range(spec.num_channels)}
     num_targets = len(results[0][2]) if results else 0

@@ -21,7 +21,7 @@ import numpy as np
 from autoseg.dataset import Case, DatasetSpec, RawDataset, verify_dataset
 from autoseg.dataset.reading import read_case
 from autoseg.errors import AutosegError
-from autoseg.fingerprint import Fingerprint, compute_fingerprint
+from autoseg.fingerprint import Fingerprint, compute_fingerprint, fingerprint_part, merge_fingerprint_parts, part_file
 from autoseg.io import atomic_write, remove_leftovers
 from autoseg.parallel import map_cases
 from autoseg.plans import Configuration, Plans, plans_file_name
@@ -31,14 +31,31 @@ from autoseg.tasks import Task, task_for
 
 
 def run_fingerprint(
-    dataset: RawDataset, output_dir: Path, num_processes: int | None = None, overwrite: bool = False, seed: int = 0
-) -> Fingerprint:
-    """Computes (or, unless ``overwrite``, reuses) ``output_dir/fingerprint.json``."""
+    dataset: RawDataset,
+    output_dir: Path,
+    num_processes: int | None = None,
+    overwrite: bool = False,
+    seed: int = 0,
+    *,
+    num_parts: int = 1,
+    part_id: int = 0,
+) -> Fingerprint | None:
+    """Computes (or, unless ``overwrite``, reuses) ``output_dir/fingerprint.json``. With ``num_parts`` > 1, this
+    call fingerprints part ``part_id`` (autoseg.fingerprint.fingerprint_part); the part that finds every part
+    written merges them into fingerprint.json. Returns the fingerprint, or None while parts are missing."""
     path = output_dir / "fingerprint.json"
     if path.is_file() and not overwrite:
         print(f"using existing {path} (pass --overwrite to recompute)")
         return Fingerprint.load(path)
-    fingerprint = compute_fingerprint(dataset, num_processes, seed)
+    if num_parts > 1:
+        written = fingerprint_part(dataset, output_dir, num_parts=num_parts, part_id=part_id, num_processes=num_processes, seed=seed)
+        missing = [k for k in range(num_parts) if not part_file(output_dir, k, num_parts).is_file()]
+        if missing:
+            print(f"wrote {written}; waiting for part(s) {', '.join(map(str, missing))} of {num_parts}")
+            return None
+        fingerprint = merge_fingerprint_parts(dataset, output_dir, num_parts, seed)
+    else:
+        fingerprint = compute_fingerprint(dataset, num_processes, seed)
     fingerprint.save(path)
     print(f"wrote {path}")
     return fingerprint
@@ -163,12 +180,21 @@ def run_preprocess(
     num_processes: int | None = None,
     overwrite: bool = False,
     seed: int = 0,
+    num_parts: int = 1,
+    part_id: int = 0,
 ) -> dict[str, Path]:
     """Preprocesses the training cases for each configuration; returns {data identifier: folder}.
 
     Finished cases are skipped unless ``overwrite``; if the plans changed since
-    a folder was made (spacing, normalisation), that folder is redone.
+    a folder was made (spacing, normalisation), that folder is redone. With
+    ``num_parts`` > 1 this call preprocesses part ``part_id``'s cases only
+    (cases part_id, part_id + num_parts, ...): one call per part, on as many
+    machines; training refuses the folder until every part has finished.
     """
+    if not (num_parts >= 1 and 0 <= part_id < num_parts):
+        raise AutosegError(f"--part_id {part_id} must be 0..{num_parts - 1} (--num_parts {num_parts}).")
+    if overwrite and num_parts > 1:
+        raise AutosegError("--overwrite would delete the other parts' cases; delete the data folder once, then run the parts.")
     names = configurations or list(plans.configurations)
     folders = {}
     cases = dataset.cases("train")
@@ -190,15 +216,17 @@ def run_preprocess(
             shutil.rmtree(folder)
         folder.mkdir(parents=True, exist_ok=True)
         atomic_write(settings_path, lambda tmp: tmp.write_text(json.dumps(settings, indent=2) + "\n"))
-        remove_leftovers(folder / CASES_FOLDER)
+        mine = list(enumerate(cases))[part_id::num_parts]
+        # Other parts may be writing their cases into this folder now: only this part's leftovers are removed.
+        remove_leftovers(folder / CASES_FOLDER, {case.case_id for _, case in mine} if num_parts > 1 else None)
         write_case_list(folder, [case.case_id for case in cases])
-        todo = [(i, case) for i, case in enumerate(cases) if not is_finished(folder, case.case_id)]
-        if len(todo) < len(cases):
-            print(f"{folder}: {len(cases) - len(todo)} case(s) already done, {len(todo)} to go")
+        todo = [(i, case) for i, case in mine if not is_finished(folder, case.case_id)]
+        if len(todo) < len(mine):
+            print(f"{folder}: {len(mine) - len(todo)} case(s) already done, {len(todo)} to go")
         worker = partial(_preprocess_one, spec=dataset.spec, root=dataset.root, plans=plans, configuration=source, folder=folder, seed=seed)
         map_cases(worker, todo, num_processes, desc=f"preprocess {identifier}")
         folders[identifier] = folder
-        print(f"preprocessed {len(cases)} cases into {folder}")
+        print(f"preprocessed {len(mine)} cases into {folder}" + (f" (part {part_id} of {num_parts})" if num_parts > 1 else ""))
     return folders
 
 

@@ -8,9 +8,10 @@ import pytest
 from autoseg.cli import main
 from autoseg.dataset import RawDataset
 from autoseg.errors import AutosegError
-from autoseg.plan_and_preprocess import plan_and_preprocess
+from autoseg.fingerprint import Fingerprint, merge_fingerprint_parts
+from autoseg.plan_and_preprocess import plan_and_preprocess, run_fingerprint, run_plan, run_preprocess
 from autoseg.plans import Plans
-from autoseg.preprocessing.storage import finished_cases, load_arrays, load_case, load_locations
+from autoseg.preprocessing.storage import finished_cases, listed_cases, load_arrays, load_case, load_locations
 
 
 @pytest.fixture
@@ -131,3 +132,26 @@ def test_cli_runs_each_stage_and_refuses_bad_input(dataset_copy, tmp_path, capsy
     assert main(["plan", "-d", "901", "-pl", "nope", *common]) == 2
     assert "unknown planner 'nope'" in capsys.readouterr().err
     assert main(["plan_and_preprocess", "-d", "901", "--verify", "--overwrite", *common]) == 0
+
+
+def test_fingerprint_and_preprocessing_in_parts_make_what_one_run_makes(spine, tmp_path):
+    dataset, output = spine
+    whole = plan_and_preprocess(dataset, output, num_processes=1)
+    folder = tmp_path / "parts"
+    assert run_fingerprint(dataset, folder, 1, num_parts=3, part_id=2) is None  # parts in any order, on any machine
+    assert run_fingerprint(dataset, folder, 1, num_parts=3, part_id=0) is None
+    with pytest.raises(AutosegError, match=r"part\(s\) 1 of 3 are missing"):
+        merge_fingerprint_parts(dataset, folder, 3)
+    merged = run_fingerprint(dataset, folder, 1, num_parts=3, part_id=1)  # the last part merges
+    assert merged.to_json() == Fingerprint.load(output / "fingerprint.json").to_json()
+    plans = run_plan(dataset, folder)
+    assert plans.to_json() == whole.to_json()
+    run_preprocess(dataset, folder, plans, num_processes=1, num_parts=2, part_id=1)
+    data = folder / plans.configuration("2d").data_identifier
+    with pytest.raises(AutosegError, match="preprocessing did not finish"):
+        listed_cases(data, "autoseg preprocess")
+    run_preprocess(dataset, folder, plans, num_processes=1, num_parts=2, part_id=0)
+    for case_id in listed_cases(data, "autoseg preprocess"):
+        ours, reference = load_case(data, case_id), load_case(output / "2d", case_id)
+        np.testing.assert_array_equal(ours[0], reference[0])
+        np.testing.assert_array_equal(ours[1], reference[1])

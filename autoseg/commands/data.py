@@ -63,7 +63,7 @@ def cmd_fingerprint(args: argparse.Namespace) -> int:
     from autoseg.plan_and_preprocess import run_fingerprint
 
     dataset, output = open_dataset(args)
-    run_fingerprint(dataset, output, args.num_processes, args.overwrite)
+    run_fingerprint(dataset, output, args.num_processes, args.overwrite, num_parts=args.num_parts, part_id=args.part_id)
     return EXIT_OK
 
 
@@ -100,7 +100,10 @@ def cmd_preprocess(args: argparse.Namespace) -> int:
 
     dataset, output = open_dataset(args)
     plans = Plans.load(output / plans_file_name(args.planner))
-    run_preprocess(dataset, output, plans, configurations=args.configurations, num_processes=args.num_processes, overwrite=args.overwrite)
+    parts = dict(num_parts=args.num_parts, part_id=args.part_id)
+    run_preprocess(
+        dataset, output, plans, configurations=args.configurations, num_processes=args.num_processes, overwrite=args.overwrite, **parts
+    )
     return EXIT_OK
 
 
@@ -253,12 +256,17 @@ def add_commands(commands) -> None:
             "-p", "--plans", default="plans.json", help="with --plans_from: which of SOURCE's plans to copy (default: plans.json)"
         )
 
-    dataset_command(
+    def parts_options(sub: argparse.ArgumentParser, what: str) -> None:
+        sub.add_argument("--num_parts", type=int, default=1, help=f"split the cases into this many parts, {what}")
+        sub.add_argument("--part_id", type=int, default=0, help="which part this call does (0-based)")
+
+    fingerprint = dataset_command(
         "fingerprint",
         "compute fingerprint.json for a dataset",
         cmd_fingerprint,
         "Spacings, shapes, intensity and class statistics of the training cases, written to fingerprint.json.",
     )
+    parts_options(fingerprint, "one call each (on as many machines); the last part to finish merges them into fingerprint.json")
     dataset_command(
         "plan",
         "plan configurations from the fingerprint",
@@ -275,6 +283,7 @@ def add_commands(commands) -> None:
     )
     preprocess.add_argument("-c", "--configurations", nargs="+", default=None, help="configurations (default: all planned)")
     preprocess.add_argument("-pl", "--planner", default="default", help="whose plans to use, plans_NAME.json (default: default)")
+    parts_options(preprocess, "one call each (on as many machines); training refuses the data until all have finished")
     both = dataset_command(
         "plan_and_preprocess",
         "fingerprint, plan and preprocess in one go",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import shutil
 import tempfile
 from abc import ABC, abstractmethod
@@ -162,10 +163,14 @@ def give_default_permissions(path: Path) -> None:
     os.chmod(path, (0o777 if Path(path).is_dir() else 0o666) & ~_UMASK)
 
 
-def remove_leftovers(folder: Path) -> list[Path]:
+def remove_leftovers(folder: Path, names: set[str] | None = None) -> list[Path]:
     """Removes what writes killed mid-way left in ``folder`` (the hidden ``.NAME.XXXX.tmp`` files of
-    ``atomic_write``, and folders named so); returns them. Only for a folder no other process writes in now."""
+    ``atomic_write``, and folders named so); returns them. Only for a folder no other process writes in now, or,
+    with ``names``, only the leftovers of those NAMEs (the ones no other process writes)."""
     removed = sorted(Path(folder).glob(".*.tmp*")) if Path(folder).is_dir() else []
+    if names is not None:
+        leftovers = ((path, re.fullmatch(r"\.(.+)\.[^.]+\.tmp.*", path.name)) for path in removed)
+        removed = [path for path, match in leftovers if match is not None and match[1] in names]
     for path in removed:
         if path.is_dir() and not path.is_symlink():
             shutil.rmtree(path, ignore_errors=True)
