@@ -34,9 +34,9 @@ def run_fingerprint(
     dataset: RawDataset,
     output_dir: Path,
     num_processes: int | None = None,
+    *,
     overwrite: bool = False,
     seed: int = 0,
-    *,
     num_parts: int = 1,
     part_id: int = 0,
 ) -> Fingerprint | None:
@@ -270,7 +270,7 @@ def plan_and_preprocess(
         report = verify_dataset(dataset.root, num_processes)
         if not report.ok:
             raise AutosegError(report.summary())
-    run_fingerprint(dataset, output_dir, num_processes, overwrite)
+    run_fingerprint(dataset, output_dir, num_processes, overwrite=overwrite)
     plans = run_plan(
         dataset,
         output_dir,

@@ -63,7 +63,7 @@ def cmd_fingerprint(args: argparse.Namespace) -> int:
     from autoseg.plan_and_preprocess import run_fingerprint
 
     dataset, output = open_dataset(args)
-    run_fingerprint(dataset, output, args.num_processes, args.overwrite, num_parts=args.num_parts, part_id=args.part_id)
+    run_fingerprint(dataset, output, args.num_processes, overwrite=args.overwrite, num_parts=args.num_parts, part_id=args.part_id)
     return EXIT_OK
 
 
