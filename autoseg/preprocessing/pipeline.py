@@ -89,15 +89,16 @@ def preprocess_case(
     return data, target, record
 
 
-def labels_on_grid(labels: np.ndarray, properties: CaseProperties, configuration_spacing: list[float]) -> np.ndarray:
-    """A label map on a case's raw grid (*spatial) moved onto its preprocessed grid at ``configuration_spacing``:
+def labels_on_grid(labels: np.ndarray, properties: CaseProperties, configuration: Configuration) -> np.ndarray:
+    """A label map on a case's raw grid (*spatial) moved onto its preprocessed grid in ``configuration``:
     cropped to the case's box and resampled as labels, exactly as its reference labels were (the cascade's
     previous-stage prediction becomes an input this way)."""
     box = [tuple(b) for b in properties.crop_box]
     cropped = crop(labels[None], box)
     spacing = tuple(properties.spacing)
-    shape = new_shape(tuple(properties.cropped_shape), spacing, tuple(configuration_spacing))
-    return resample_label(cropped, shape, separate_axis(spacing, tuple(configuration_spacing)))[0]
+    target = tuple(configuration.grid_spacing(spacing))
+    shape = new_shape(tuple(properties.cropped_shape), spacing, target)
+    return resample_label(cropped, shape, separate_axis(spacing, target))[0]
 
 
 def normalise_targets(target: np.ndarray, plans: Plans) -> np.ndarray:

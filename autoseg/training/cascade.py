@@ -17,12 +17,16 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from autoseg.errors import AutosegError
 from autoseg.io import atomic_write
 from autoseg.preprocessing.pipeline import CaseProperties, labels_on_grid
+
+if TYPE_CHECKING:
+    from autoseg.plans import Configuration
 
 NEXT_STAGE_FOLDER = "predicted_next_stage"
 
@@ -31,9 +35,9 @@ def next_stage_file(fold_dir: Path, next_configuration: str, case_id: str) -> Pa
     return Path(fold_dir) / NEXT_STAGE_FOLDER / next_configuration / f"{case_id}.npz"
 
 
-def write_next_stage(path: Path, labels: np.ndarray, properties: CaseProperties, spacing: list[float]) -> None:
-    """Saves a raw-geometry prediction (*spatial) on the next stage's preprocessed grid at ``spacing``."""
-    grid = labels_on_grid(labels, properties, spacing).astype(np.uint8)
+def write_next_stage(path: Path, labels: np.ndarray, properties: CaseProperties, configuration: Configuration) -> None:
+    """Saves a raw-geometry prediction (*spatial) on the preprocessed grid of the next stage, ``configuration``."""
+    grid = labels_on_grid(labels, properties, configuration).astype(np.uint8)
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(path, lambda tmp: np.savez_compressed(tmp, labels=grid), suffix=".npz")
 

@@ -419,8 +419,7 @@ class Trainer:
                 written = writer.write(case_id, output, properties)
                 labels = read_image(written[0]).array[0] if next_stages else None
                 for name, stage_config in next_stages.items():  # the cascade's out-of-fold input, on its grid
-                    spacing = stage_config.grid_spacing(properties.spacing)
-                    write_next_stage(next_stage_file(self.output_dir, name, case_id), labels, properties, spacing)
+                    write_next_stage(next_stage_file(self.output_dir, name, case_id), labels, properties, stage_config)
         writer.close()
         self.processes.barrier()
         if not self.processes.is_main:

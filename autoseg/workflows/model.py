@@ -90,38 +90,30 @@ def load_model(
         raise AutosegError(f"backend must be torch or onnxruntime, got {backend!r}.")
     if backend == "onnxruntime":
         device = _onnx_device(device)
-    temporary = None
     path = Path(str(source)).expanduser()
     checkpoint = autoseg_checkpoint_name(checkpoint)
     if backend == "onnxruntime" and is_onnx_export(path):
         return Model(_onnx_model(path, folds), device)
-    if is_nnunet_model_folder(path):
-        temporary = Path(tempfile.mkdtemp(prefix="autoseg_nnunet_"))
-        try:
+    nnunet, archive = is_nnunet_model_folder(path), path.suffix == ".zip" and path.is_file()
+    # An nnU-Net folder is converted, an archive unpacked, into a temporary folder that lives as long as the model.
+    temporary = Path(tempfile.mkdtemp(prefix="autoseg_model_")) if nnunet or archive else None
+    try:
+        if nnunet:
             folder = convert_model_folder(path, temporary, folds=folds, checkpoints=(nnunet_checkpoint_name(checkpoint),))
             _check_configuration(folder, configuration)
-        except BaseException:
-            shutil.rmtree(temporary, ignore_errors=True)
-            raise
-    elif path.suffix == ".zip" and path.is_file():
-        from autoseg.sharing import install_model
+        elif archive:
+            from autoseg.sharing import install_model
 
-        temporary = Path(tempfile.mkdtemp(prefix="autoseg_model_"))
-        try:
             folder = _model_folder(install_model(path, temporary), configuration, trainer, plans)
-        except BaseException:
-            shutil.rmtree(temporary, ignore_errors=True)
-            raise
-    elif (path / "plans.json").is_file() and (path / "dataset.json").is_file() and any(path.glob("fold_*")):
-        folder = path
-        _check_configuration(folder, configuration)
-    elif path.is_dir():  # a dataset's results folder
-        folder = _model_folder(path, configuration, trainer, plans)
-    else:
-        folder = _model_folder(find_dataset(source, data_root("results", results)), configuration, trainer, plans)
-    if backend == "torch":
-        device = pick_device(str(device) if device is not None else None)
-    try:
+        elif (path / "plans.json").is_file() and (path / "dataset.json").is_file() and any(path.glob("fold_*")):
+            folder = path
+            _check_configuration(folder, configuration)
+        elif path.is_dir():  # a dataset's results folder
+            folder = _model_folder(path, configuration, trainer, plans)
+        else:
+            folder = _model_folder(find_dataset(source, data_root("results", results)), configuration, trainer, plans)
+        if backend == "torch":
+            device = pick_device(str(device) if device is not None else None)
         model = _load(folder, folds, checkpoint, device, backend)
     except BaseException:
         if temporary is not None:

@@ -145,7 +145,7 @@ def previous_stage_folder(model_folder: Path, stage: str) -> Path:
 def previous_stage_channels(model: TrainedModel, labels: np.ndarray, properties: CaseProperties) -> np.ndarray:
     """A cascade's extra input channels for one case: the previous stage's label map (on the case's raw grid)
     brought onto the preprocessed grid and encoded as in training."""
-    grid = labels_on_grid(labels, properties, model.configuration.grid_spacing(properties.spacing))
+    grid = labels_on_grid(labels, properties, model.configuration)
     return model.task.encode_previous_stage(torch.from_numpy(grid)[None, None])[0].numpy()
 
 
