@@ -77,8 +77,10 @@ class CTScheme(Scheme):
     name = "ct"
 
     def normalise(self, image, mask, parameters):
-        clipped = np.clip(image, parameters["percentile_00_5"], parameters["percentile_99_5"])
-        return ((clipped - parameters["mean"]) / max(parameters["std"], 1e-8)).astype(np.float32)
+        normalised = np.clip(image, parameters["percentile_00_5"], parameters["percentile_99_5"], dtype=np.float32)
+        normalised -= np.float32(parameters["mean"])
+        normalised /= np.float32(max(parameters["std"], 1e-8))
+        return normalised
 
 
 @register_scheme

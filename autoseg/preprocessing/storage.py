@@ -13,7 +13,10 @@
 The arrays are blosc2 NDArrays (the format nnU-Net v2 uses since 2.6), compressed (Zstandard, level 3, after a
 byte shuffle, which groups the floats' exponent bytes: measured smaller than a bit shuffle on noisy MR and as
 small as level 8 within 3 %, at a fifth of the time) in chunks of one channel and the patch's extent, each split
-into blocks of at most BLOCK_ELEMENTS values. Reading a patch decompresses only the blocks it overlaps:
+into blocks of at most BLOCK_ELEMENTS values. The network inputs keep DATA_MANTISSA_BITS of float32's 23
+mantissa bits (blosc2's TRUNC_PREC filter, towards zero): each value within 2**-16 of itself, relative, which
+is 32 times finer than the float16 that mixed-precision training rounds the inputs to on a GPU, and a quarter
+less on disk (ISLES 4.7 -> 3.6 MB, CT 89 -> 65 MB). Targets are stored exactly. Reading a patch decompresses only the blocks it overlaps:
 a training patch costs a few milliseconds, never the whole case, and a case takes a fraction of its float32 size
 on disk (background and clipped intensities compress to almost nothing). Data of the older layouts (.npy) is
 preprocessed again by ``autoseg preprocess``, and refused by training with that command (settings.json's
@@ -85,7 +88,7 @@ def save_case(
     tmp = Path(tempfile.mkdtemp(prefix=f".{properties.case_id}.", suffix=".tmp", dir=cases))
     try:
         chunks, blocks = chunking(data.shape[1:], patch_size, slice_axis)
-        _save_array(tmp / DATA, data, chunks, blocks)
+        _save_array(tmp / DATA, data, chunks, blocks, truncate=True)
         if target is not None:
             _save_array(tmp / TARGET, target, (len(target), *chunks[1:]), (1, *blocks[1:]))
         with open(tmp / LOCATIONS, "wb") as handle:  # voxel coordinates fit 16 bits below 65,536 voxels an axis
@@ -104,13 +107,16 @@ def save_case(
         raise
 
 
-COMPRESSION = {"codec": blosc2.Codec.ZSTD, "clevel": 3, "filters": [blosc2.Filter.SHUFFLE], "nthreads": 1}
+COMPRESSION = {"codec": blosc2.Codec.ZSTD, "clevel": 3, "filters": [blosc2.Filter.SHUFFLE], "filters_meta": [0], "nthreads": 1}
+DATA_MANTISSA_BITS = 16  # of float32's 23, kept for the network inputs (see the module's text)
+TRUNCATED = dict(COMPRESSION, filters=[blosc2.Filter.TRUNC_PREC, blosc2.Filter.SHUFFLE], filters_meta=[DATA_MANTISSA_BITS, 0])
 
 
-def _save_array(path: Path, array: np.ndarray, chunks: tuple, blocks: tuple) -> None:
+def _save_array(path: Path, array: np.ndarray, chunks: tuple, blocks: tuple, *, truncate: bool = False) -> None:
     chunks = (min(chunks[0], array.shape[0]), *chunks[1:])
     blocks = (min(blocks[0], chunks[0]), *blocks[1:])
-    blosc2.asarray(np.ascontiguousarray(array), urlpath=str(path), mode="w", chunks=chunks, blocks=blocks, cparams=COMPRESSION)
+    cparams = TRUNCATED if truncate and array.dtype == np.float32 else COMPRESSION
+    blosc2.asarray(np.ascontiguousarray(array), urlpath=str(path), mode="w", chunks=chunks, blocks=blocks, cparams=cparams)
 
 
 def write_case_list(folder: Path, case_ids: list[str]) -> None:

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from scipy import ndimage
 
 from autoseg.errors import AutosegError
 from autoseg.plans import ChannelNormalisation
@@ -46,6 +47,50 @@ def test_label_resampling_keeps_values_and_shapes():
     up = resample_label(label, (30, 30))  # finer grid and back: nothing may be lost
     back = resample_label(up, (20, 20))
     np.testing.assert_array_equal(back, label)
+
+
+def _one_hot_resampling(label, shape, axis):
+    """The definition the fast label resampling must equal: each label's one-hot map interpolated linearly
+    (nearest across slices where an axis is apart), the highest score winning, the lowest label on a tie."""
+    best, out = np.full(shape, -1.0, np.float32), np.zeros(shape, label.dtype)
+    for value in np.unique(label):
+        score = (label == value).astype(np.float32)
+        if axis is None:
+            score = ndimage.zoom(score, np.divide(shape, label.shape), order=1, mode="nearest", grid_mode=True)
+        else:
+            within = [n if a == axis else m for a, (n, m) in enumerate(zip(label.shape, shape))]
+            score = np.moveaxis(
+                np.stack(
+                    [
+                        ndimage.zoom(plane, np.divide(np.delete(within, axis), plane.shape), order=1, mode="nearest", grid_mode=True)
+                        for plane in np.moveaxis(score, axis, 0)
+                    ]
+                ),
+                0,
+                axis,
+            )
+            score = ndimage.zoom(score, np.divide(shape, score.shape), order=0, mode="nearest", grid_mode=True)
+        better = score > best
+        out[better], best[better] = value, score[better]
+    return out
+
+
+def test_label_resampling_equals_interpolating_each_label_one_hot():
+    rng = np.random.default_rng(0)
+    for trial in range(150):
+        ndim = 2 + trial % 2
+        source = tuple(int(n) for n in rng.integers(1, 14, size=ndim))
+        coarse = rng.integers(0, 5, size=tuple(max(1, n // 3) for n in source)).astype(np.uint8)
+        label = ndimage.zoom(coarse, np.divide(source, coarse.shape), order=0, grid_mode=True, mode="nearest")  # blobs
+        if trial % 5 == 0:
+            label = rng.integers(0, 4, size=source).astype(np.uint8)  # all boundary
+        shape = tuple(max(1, int(round(n * f))) for n, f in zip(source, rng.choice([0.33, 0.5, 0.7, 1.0, 1.3, 2.0, 2.5], size=ndim)))
+        axis = int(rng.integers(0, 3)) if ndim == 3 and trial % 3 == 0 else None
+        np.testing.assert_array_equal(
+            resample_label(label[None], shape, axis)[0],
+            _one_hot_resampling(label, shape, axis),
+            err_msg=f"{source} -> {shape}, axis {axis}",
+        )
 
 
 def test_each_channel_of_a_label_target_is_resampled_as_its_own_map():
@@ -107,4 +152,9 @@ def test_fill_holes_matches_scipy():
     for shape in ((30, 40), (12, 20, 18)):
         mask = ndimage.binary_opening(rng.random(shape) > 0.35)
         np.testing.assert_array_equal(fill_holes(mask), ndimage.binary_fill_holes(mask))
+        framed = np.ones(shape, bool)  # a border without background (a CT's air): every background voxel is a hole
+        inside = tuple(slice(1, -1) for _ in shape)
+        framed[inside] = mask[inside]
+        assert not framed.all() and fill_holes(framed).all()
+        np.testing.assert_array_equal(fill_holes(framed), ndimage.binary_fill_holes(framed))
     assert fill_holes(np.ones((3, 3), bool)).all() and not fill_holes(np.zeros((3, 3), bool)).any()

@@ -14,6 +14,7 @@ from autoseg.dataset import DatasetSpec
 from autoseg.errors import AutosegError
 from autoseg.losses import DeepSupervisionLoss, get_loss
 from autoseg.networks import network_for
+from autoseg.statistics import sample_voxels
 
 
 class Training(ABC):
@@ -160,7 +161,4 @@ class Training(ABC):
 
     def _sample(self, mask: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """Returns up to ``locations_per_class`` coordinates (N, ndim) of ``mask``'s True voxels."""
-        coordinates = np.argwhere(mask)
-        if len(coordinates) > self.locations_per_class:
-            coordinates = coordinates[np.sort(rng.choice(len(coordinates), self.locations_per_class, replace=False))]
-        return coordinates.astype(np.int32)
+        return sample_voxels(mask, self.locations_per_class, rng)

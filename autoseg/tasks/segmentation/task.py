@@ -74,7 +74,7 @@ class SegmentationTask(Cascade, UncertaintyMaps, ImageScores, Task):
             record.class_voxels[str(value)] = count
             if count:
                 record.class_centroids[str(value)] = centroid_in_box(present, box)
-        foreground = (label > 0) & (label != self.spec.ignore_label)
+        foreground = label > 0 if self.spec.ignore_label is None else (label > 0) & (label != self.spec.ignore_label)
         return (foreground if foreground.any() else mask), []
 
     def prepare_target(self, target):
