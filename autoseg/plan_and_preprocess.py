@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import time
 from dataclasses import asdict
 from functools import partial
 from pathlib import Path
@@ -28,6 +29,8 @@ from autoseg.plans import Configuration, Plans, plans_file_name
 from autoseg.preprocessing.pipeline import CaseProperties, preprocess_case
 from autoseg.preprocessing.storage import CASES_FOLDER, LAYOUT_VERSION, is_finished, save_case, write_case_list
 from autoseg.tasks import Task, task_for
+
+FINGERPRINT_WAIT_MINUTES = 120.0  # how long a part of plan_and_preprocess waits for the other parts' fingerprints
 
 
 def run_fingerprint(
@@ -264,13 +267,31 @@ def plan_and_preprocess(
     overwrite: bool = False,
     target_spacing: list[float] | None = None,
     plans_from: Path | None = None,
+    num_parts: int = 1,
+    part_id: int = 0,
+    wait_minutes: float = FINGERPRINT_WAIT_MINUTES,
 ) -> Plans:
-    """Runs verify (optional), fingerprint, plan (see ``run_plan``) and preprocess; returns the plans."""
+    """Runs verify (optional), fingerprint, plan (see ``run_plan``) and preprocess; returns the plans.
+
+    With ``num_parts`` > 1 this call is part ``part_id`` of as many calls (on as many machines): it fingerprints
+    its cases, waits up to ``wait_minutes`` until every part's fingerprint is in (the last part merges them), plans
+    (every part makes the same plans; the first written is kept) and preprocesses its cases."""
+    if num_parts > 1 and (overwrite or verify):
+        flag, harm, once = (
+            ("--overwrite", "delete the other parts' work", "fingerprint --overwrite")
+            if overwrite
+            else ("--verify", "verify the whole dataset", "verify")
+        )
+        raise AutosegError(
+            f"{flag} with --num_parts: every part would {harm}; run `autoseg {once} -d {dataset.name}` once first, then the parts."
+        )
     if verify:
         report = verify_dataset(dataset.root, num_processes)
         if not report.ok:
             raise AutosegError(report.summary())
-    run_fingerprint(dataset, output_dir, num_processes, overwrite=overwrite)
+    parts = dict(num_parts=num_parts, part_id=part_id)
+    if run_fingerprint(dataset, output_dir, num_processes, overwrite=overwrite, **parts) is None:
+        wait_for_fingerprint(dataset, output_dir, num_parts, wait_minutes)
     plans = run_plan(
         dataset,
         output_dir,
@@ -280,5 +301,69 @@ def plan_and_preprocess(
         target_spacing=target_spacing,
         plans_from=plans_from,
     )
-    run_preprocess(dataset, output_dir, plans, configurations=configurations, num_processes=num_processes, overwrite=overwrite)
+    run_preprocess(dataset, output_dir, plans, configurations=configurations, num_processes=num_processes, overwrite=overwrite, **parts)
     return plans
+
+
+def wait_for_fingerprint(dataset: RawDataset, output_dir: Path, num_parts: int, minutes: float, poll_seconds: float = 5.0) -> None:
+    """Returns once ``output_dir/fingerprint.json`` exists (merged by the last of ``num_parts`` fingerprint parts);
+    AutosegError naming the parts still missing after ``minutes``."""
+    path = Path(output_dir) / "fingerprint.json"
+    deadline = time.monotonic() + 60 * minutes
+    announced = False
+    while not path.is_file():
+        missing = [str(k) for k in range(num_parts) if not part_file(output_dir, k, num_parts).is_file()]
+        if time.monotonic() >= deadline:
+            raise AutosegError(
+                f"fingerprint part(s) {', '.join(missing) or 'merge'} of {num_parts} of {dataset.name} did not finish within {minutes:g} "
+                f"minutes; run the same command with --part_id {missing[0] if missing else 'K'} (or raise --wait_minutes)."
+            )
+        if not announced:
+            print(
+                f"waiting for fingerprint part(s) {', '.join(missing) or '(merge)'} of {num_parts} (up to {minutes:g} minutes)", flush=True
+            )
+            announced = True
+        time.sleep(min(poll_seconds, max(0.0, deadline - time.monotonic())))
+
+
+def submit_plan_and_preprocess(request, raw_folder: Path, output_dir: Path, num_parts: int, **options) -> dict[str, str]:
+    """``plan_and_preprocess`` of the dataset in ``raw_folder`` as two waves of ``num_parts`` cluster jobs
+    (autoseg.cluster): fingerprint parts, then plan and preprocess parts once those have succeeded; their logs
+    under ``output_dir/jobs/``. Returns {job: id}; with the local backend, waits for both waves."""
+    from autoseg.cluster import Call, submit_jobs, wait_for_jobs
+
+    name = Path(output_dir).name
+    num_processes = options.get("num_processes")
+    fingerprints = {
+        f"fingerprint part {k}": Call(
+            f"{name}_fingerprint_{k}",
+            output_dir,
+            _fingerprint_job,
+            dict(raw=raw_folder, output=output_dir, num_processes=num_processes, num_parts=num_parts, part_id=k),
+        )
+        for k in range(num_parts)
+    }
+    first = submit_jobs(request, fingerprints)
+    if request.backend == "local":
+        wait_for_jobs(first, "fingerprint")
+    preprocessing = {
+        f"preprocess part {k}": Call(
+            f"{name}_preprocess_{k}",
+            output_dir,
+            _plan_and_preprocess_job,
+            dict(options, raw=raw_folder, output=output_dir, num_parts=num_parts, part_id=k),
+        )
+        for k in range(num_parts)
+    }
+    second = submit_jobs(request, preprocessing, after=list(first.values()))
+    if request.backend == "local":
+        wait_for_jobs(second, "preprocessing")
+    return {key: str(job.job_id) for key, job in (first | second).items()}
+
+
+def _fingerprint_job(*, raw: Path, output: Path, **options) -> None:
+    run_fingerprint(RawDataset(raw), output, **options)
+
+
+def _plan_and_preprocess_job(*, raw: Path, output: Path, **options) -> None:
+    plan_and_preprocess(RawDataset(raw), output, **options)

@@ -155,3 +155,34 @@ def test_fingerprint_and_preprocessing_in_parts_make_what_one_run_makes(spine, t
         ours, reference = load_case(data, case_id), load_case(output / "2d", case_id)
         np.testing.assert_array_equal(ours[0], reference[0])
         np.testing.assert_array_equal(ours[1], reference[1])
+
+
+def test_plan_and_preprocess_in_parts_waits_for_the_fingerprints_and_makes_what_one_run_makes(spine, tmp_path, capsys):
+    dataset, output = spine
+    whole = plan_and_preprocess(dataset, output, num_processes=1)
+    folder = tmp_path / "parts" / dataset.name
+    common = ["-d", str(dataset.root), "--preprocessed", str(folder.parent), "-np", "1", "--num_parts", "2"]
+    # part 0 alone: its fingerprint is in, part 1's is not: it waits, then gives up naming the part and the command
+    assert main(["plan_and_preprocess", *common, "--part_id", "0", "--wait_minutes", "0.002"]) == 2
+    err = capsys.readouterr().err
+    assert "fingerprint part(s) 1 of 2" in err and "--part_id 1" in err and not (folder / "plans.json").exists()
+    assert main(["plan_and_preprocess", *common, "--part_id", "1"]) == 0  # the last fingerprint part merges, plans, preprocesses
+    assert main(["plan_and_preprocess", *common, "--part_id", "0"]) == 0  # now finds the merged fingerprint
+    assert Plans.load(folder / "plans.json").to_json() == whole.to_json()
+    assert Fingerprint.load(folder / "fingerprint.json").to_json() == Fingerprint.load(output / "fingerprint.json").to_json()
+    assert listed_cases(folder / "2d", "autoseg preprocess") == finished_cases(output / "2d")
+    for refused in (["--overwrite"], ["--verify"], ["--submit", "local", "--part_id", "1"]):
+        assert main(["plan_and_preprocess", *common, "--part_id", "0", *refused[:1], *refused[1:]]) == 2
+        assert "once first" in capsys.readouterr().err or refused[0] == "--submit"
+
+
+def test_plan_and_preprocess_parts_as_local_jobs(spine, tmp_path, capsys):
+    dataset, output = spine
+    folder = tmp_path / "jobs" / dataset.name
+    args = ["-d", str(dataset.root), "--preprocessed", str(folder.parent), "-np", "1", "--num_parts", "2", "--submit", "local"]
+    assert main(["plan_and_preprocess", *args]) == 0
+    out = capsys.readouterr().out
+    assert "2 fingerprint job(s) finished" in out and "2 preprocessing job(s) finished" in out
+    assert sorted(p.name for p in (folder / "fingerprint_parts").iterdir()) == ["part_0_of_2.npz", "part_1_of_2.npz"]
+    assert listed_cases(folder / "2d", "autoseg preprocess") == [case.case_id for case in dataset.cases()]
+    assert any(log.read_text() for log in (folder / "jobs").glob("*_log.out"))  # each job's own output, kept

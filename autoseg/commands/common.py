@@ -51,6 +51,30 @@ def model_options(parser: argparse.ArgumentParser, folds_help: str) -> None:
     parser.add_argument("--results", metavar="DIR", help="trained models folder (default: $AUTOSEG_RESULTS, else ./autoseg_data/results)")
 
 
+def cluster_options(parser: argparse.ArgumentParser, what: str, gpus: bool) -> None:
+    """``--submit`` and the Slurm resources (autoseg.cluster); ``what``: what runs as jobs, for the help."""
+    cluster = parser.add_argument_group("cluster jobs (pip install 'autoseg[cluster]'; docs/cluster.md)")
+    cluster.add_argument(
+        "--submit",
+        choices=["slurm", "local"],
+        default=None,
+        help=f"run {what} through submitit: slurm submits and prints the job ids; local runs them as processes here and waits",
+    )
+    cluster.add_argument("--slurm_partition", default=None, metavar="P", help="the Slurm partition")
+    if gpus:
+        cluster.add_argument("--slurm_gpus_per_node", type=int, default=None, metavar="N", help="GPUs per job")
+    cluster.add_argument("--slurm_cpus_per_task", type=int, default=None, metavar="N", help="CPUs per job (worker processes)")
+    cluster.add_argument("--slurm_time", default=None, metavar="T", help="time limit: minutes (720) or [days-]hours:minutes (12:00)")
+
+
+def cluster_request(args: argparse.Namespace):
+    """The ClusterRequest of ``cluster_options``' flags."""
+    from autoseg.cluster import ClusterRequest
+
+    gpus = getattr(args, "slurm_gpus_per_node", None)
+    return ClusterRequest(args.submit, args.slurm_partition, gpus, args.slurm_time, args.slurm_cpus_per_task)
+
+
 def model_source(args: argparse.Namespace) -> str:
     """What ``model_options`` named: the model folder (-m) or the dataset (-d), exactly one of them."""
     if (args.dataset is None) == (args.model is None):

@@ -6,7 +6,17 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from autoseg.commands.common import EXIT_OK, EXIT_PROBLEMS, help_listing, open_dataset, preprocessed_option, processes_option, raw_option
+from autoseg.commands.common import (
+    EXIT_OK,
+    EXIT_PROBLEMS,
+    cluster_options,
+    cluster_request,
+    help_listing,
+    open_dataset,
+    preprocessed_option,
+    processes_option,
+    raw_option,
+)
 from autoseg.errors import AutosegError
 from autoseg.paths import data_root, find_dataset, plans_file_for
 
@@ -111,9 +121,7 @@ def cmd_plan_and_preprocess(args: argparse.Namespace) -> int:
     from autoseg.plan_and_preprocess import plan_and_preprocess
 
     dataset, output = open_dataset(args)
-    plans = plan_and_preprocess(
-        dataset,
-        output,
+    options = dict(
         configurations=args.configurations,
         planner=args.planner,
         gpu_memory_gb=args.gpu_memory_gb,
@@ -122,7 +130,18 @@ def cmd_plan_and_preprocess(args: argparse.Namespace) -> int:
         overwrite=args.overwrite,
         target_spacing=args.target_spacing,
         plans_from=_plans_source(args),
+        wait_minutes=args.wait_minutes,
     )
+    if args.submit is not None:
+        from autoseg.plan_and_preprocess import submit_plan_and_preprocess
+
+        if args.num_parts < 2 or args.part_id != 0:
+            raise AutosegError("--submit runs every part as a job: give --num_parts N (2 or more) and leave out --part_id.")
+        if args.overwrite or args.verify:
+            raise AutosegError(f"--submit with {'--overwrite' if args.overwrite else '--verify'}: run that once first, without --submit.")
+        submit_plan_and_preprocess(cluster_request(args), dataset.root, output, args.num_parts, **options)
+        return EXIT_OK
+    plans = plan_and_preprocess(dataset, output, num_parts=args.num_parts, part_id=args.part_id, **options)
     _print_plans(plans)
     return EXIT_OK
 
@@ -293,3 +312,19 @@ def add_commands(commands) -> None:
     )
     both.add_argument("-c", "--configurations", nargs="+", default=None, help="configurations to preprocess (default: all planned)")
     both.add_argument("--verify", action="store_true", help="verify the raw dataset first")
+    parts_options(
+        both,
+        "one call each (on as many machines): each fingerprints its cases, waits for the other parts' fingerprints, "
+        "plans and preprocesses its cases",
+    )
+    both.add_argument(
+        "--wait_minutes",
+        type=float,
+        default=120.0,
+        help="with --num_parts: how long a part waits for the other parts' fingerprints (default: 120)",
+    )
+    cluster_options(
+        both,
+        "the --num_parts parts as jobs: fingerprint parts, then plan and preprocess parts (logs in the preprocessed dataset's jobs/)",
+        gpus=False,
+    )

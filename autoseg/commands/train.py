@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from autoseg.commands.common import EXIT_OK, help_listing, preprocessed_option
+from autoseg.commands.common import EXIT_OK, cluster_options, cluster_request, help_listing, preprocessed_option
 from autoseg.errors import AutosegError
 from autoseg.paths import data_root, find_dataset, plans_file_for
 
@@ -67,10 +67,10 @@ def cmd_train(args: argparse.Namespace) -> int:
         for fold in args.folds:  # one after the other, in this process
             train_fold(fold=fold, **options)
         return EXIT_OK
+    from autoseg.cluster import submit_folds
     from autoseg.training import model_folder
-    from autoseg.training.cluster import ClusterRequest, submit_folds
 
-    request = ClusterRequest(args.submit, args.slurm_partition, args.slurm_gpus_per_node, args.slurm_time, args.slurm_cpus_per_task)
+    request = cluster_request(args)
     folder = model_folder(results, preprocessed.name, args.trainer, Path(args.plans).stem, args.configuration)
     submit_folds(
         request, {fold: folder / f"fold_{fold}" for fold in args.folds}, f"{preprocessed.name}_{args.configuration}", train_fold, **options
@@ -141,18 +141,7 @@ def add_commands(commands) -> None:
         help="plans the data was preprocessed with: a plans file (plans_resenc_m.json) or its planner (resenc_m) (default: plans.json)",
     )
     train.add_argument("--device", default=None, help="cpu, cuda, cuda:1, mps (default: CUDA, else MPS, else CPU)")
-    cluster = train.add_argument_group("cluster jobs (pip install 'autoseg[cluster]'; docs/cluster.md)")
-    cluster.add_argument(
-        "--submit",
-        choices=["slurm", "local"],
-        default=None,
-        help="run each fold as a job through submitit: slurm submits and prints the job ids; local runs them as processes here "
-        "and waits; each job's log stays in its fold folder (jobs/)",
-    )
-    cluster.add_argument("--slurm_partition", default=None, metavar="P", help="the Slurm partition")
-    cluster.add_argument("--slurm_gpus_per_node", type=int, default=None, metavar="N", help="GPUs per job")
-    cluster.add_argument("--slurm_cpus_per_task", type=int, default=None, metavar="N", help="CPUs per job (augmentation workers)")
-    cluster.add_argument("--slurm_time", default=None, metavar="T", help="time limit: minutes (720) or [days-]hours:minutes (12:00)")
+    cluster_options(train, "each fold as a job (its log stays in its fold folder, jobs/)", gpus=True)
     train.add_argument(
         "--continue",
         dest="resume",

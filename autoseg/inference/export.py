@@ -73,6 +73,8 @@ def resize_to_crop(channel: torch.Tensor, properties: CaseProperties, configurat
 
 def uncrop_channel(channel: torch.Tensor, properties: CaseProperties, fill: float) -> torch.Tensor:
     """One channel on the cropped raw grid placed into the raw shape, ``fill`` outside the crop box."""
+    if tuple(channel.shape) == tuple(properties.original_shape):
+        return channel  # nothing was cropped (a CT's air is not zero)
     full = torch.full(tuple(properties.original_shape), fill, dtype=channel.dtype, device=channel.device)
     full[tuple(slice(start, stop) for start, stop in properties.crop_box)] = channel
     return full

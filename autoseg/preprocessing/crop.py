@@ -8,7 +8,8 @@ records a mask of where the image had content, used by normalisation.
 from __future__ import annotations
 
 import numpy as np
-from scipy import ndimage
+from scipy import ndimage, sparse
+from scipy.sparse import csgraph
 
 
 def nonzero_mask(channels: np.ndarray) -> np.ndarray:
@@ -21,18 +22,50 @@ def fill_holes(mask: np.ndarray) -> np.ndarray:
 
     Same result as ``scipy.ndimage.binary_fill_holes`` (face connectivity), from
     one connected-component pass instead of an iterated dilation: 5-20 times
-    faster on 3D volumes, and free when the mask is already full.
+    faster on 3D volumes, free when the border holds no background, and over
+    the background voxels alone where they are few (a CT's 0 HU voxels).
     """
     if not mask.any():
         return mask
     if all(np.take(mask, index, axis=axis).all() for axis in range(mask.ndim) for index in (0, -1)):
         return np.ones_like(mask)  # no background on the border: all of it is holes (a CT's body and air)
+    background = np.flatnonzero(~mask)
+    if len(background) < SPARSE_BACKGROUND * mask.size:
+        return _fill_sparse_holes(mask, background)
     components, count = ndimage.label(~mask)
     border = np.concatenate([np.take(components, index, axis=axis).ravel() for axis in range(mask.ndim) for index in (0, -1)])
     outside = np.zeros(count + 1, dtype=bool)
     outside[np.unique(border)] = True
     outside[0] = False
     return ~outside[components]
+
+
+SPARSE_BACKGROUND = 0.02  # below this share of background voxels, their components come from their own graph
+
+
+def _fill_sparse_holes(mask: np.ndarray, background: np.ndarray) -> np.ndarray:
+    """``fill_holes`` from the graph of the background voxels (flat indices ``background``, sorted) and their face
+    neighbours: the components that reach the border stay background, every other voxel is filled."""
+    coordinates = np.unravel_index(background, mask.shape)
+    strides = [int(np.prod(mask.shape[axis + 1 :])) for axis in range(mask.ndim)]
+    first, second = [], []
+    for axis, (size, stride) in enumerate(zip(mask.shape, strides)):
+        candidates = np.flatnonzero(coordinates[axis] < size - 1)
+        neighbours = background[candidates] + stride
+        found = np.minimum(np.searchsorted(background, neighbours), len(background) - 1)
+        present = background[found] == neighbours
+        first.append(candidates[present])
+        second.append(found[present])
+    first, second = np.concatenate(first), np.concatenate(second)
+    graph = sparse.coo_matrix((np.ones(len(first), np.int8), (first, second)), shape=(len(background),) * 2)
+    _, component = csgraph.connected_components(graph, directed=False)
+    on_border = np.zeros(len(background), dtype=bool)
+    for axis, size in enumerate(mask.shape):
+        on_border |= (coordinates[axis] == 0) | (coordinates[axis] == size - 1)
+    outside = np.isin(component, component[on_border])
+    filled = np.ones_like(mask)
+    filled.flat[background[outside]] = False
+    return filled
 
 
 def bounding_box(mask: np.ndarray) -> list[tuple[int, int]]:

@@ -184,12 +184,17 @@ def scheme_for_channel(channel_name: str) -> str:
 
 def normalise_channels(channels: np.ndarray, mask: np.ndarray, normalisation: dict[str, ChannelNormalisation]) -> np.ndarray:
     """Returns ``channels`` (C, *spatial) normalised channel by channel as the plans say."""
+
+    def normalised(index: int) -> np.ndarray:
+        setting = normalisation[str(index)]
+        image = channels[index].astype(np.float32)
+        return get_scheme(setting.scheme).normalise(image, mask if setting.use_nonzero_mask else None, setting.parameters)
+
+    if channels.shape[0] == 1:  # a CT: no second float32 copy of a whole-body volume
+        return np.asarray(normalised(0), dtype=np.float32)[None]
     out = np.empty(channels.shape, dtype=np.float32)
     for index in range(channels.shape[0]):
-        setting = normalisation[str(index)]
-        out[index] = get_scheme(setting.scheme).normalise(
-            channels[index].astype(np.float32), mask if setting.use_nonzero_mask else None, setting.parameters
-        )
+        out[index] = normalised(index)
     return out
 
 

@@ -10,16 +10,17 @@
       cases/{case}/locations.npz sampled foreground voxel coordinates per class, for oversampling
       cases/{case}/properties.json  CaseProperties
 
-The arrays are blosc2 NDArrays (the format nnU-Net v2 uses since 2.6), compressed (Zstandard, level 3, after a
-byte shuffle, which groups the floats' exponent bytes: measured smaller than a bit shuffle on noisy MR and as
-small as level 8 within 3 %, at a fifth of the time) in chunks of one channel and the patch's extent, each split
-into blocks of at most BLOCK_ELEMENTS values. The network inputs keep DATA_MANTISSA_BITS of float32's 23
-mantissa bits (blosc2's TRUNC_PREC filter, towards zero): each value within 2**-16 of itself, relative, which
-is 32 times finer than the float16 that mixed-precision training rounds the inputs to on a GPU, and a quarter
-less on disk (ISLES 4.7 -> 3.6 MB, CT 89 -> 65 MB). Targets are stored exactly. Reading a patch decompresses only the blocks it overlaps:
-a training patch costs a few milliseconds, never the whole case, and a case takes a fraction of its float32 size
-on disk (background and clipped intensities compress to almost nothing). Data of the older layouts (.npy) is
-preprocessed again by ``autoseg preprocess``, and refused by training with that command (settings.json's
+The arrays are blosc2 NDArrays (the format nnU-Net v2 uses since 2.6), compressed (Zstandard, level 1, after a
+byte shuffle, which groups the floats' exponent bytes: measured smaller than a bit shuffle on noisy MR; level 3
+is 2 % smaller on CT at twice the time, level 8 3 % smaller than 3 at five times) in chunks of one channel and the
+patch's extent, each split into blocks of at most BLOCK_ELEMENTS values. The network inputs keep
+DATA_MANTISSA_BITS of float32's 23 mantissa bits (blosc2's TRUNC_PREC filter, towards zero): each value within
+2**-16 of itself, relative, 32 times finer than the float16 that mixed-precision training rounds the inputs to on a
+GPU, and a quarter less on disk (ISLES 4.7 -> 3.6 MB, CT 89 -> 65 MB). Targets are stored exactly. Reading a
+patch decompresses only the blocks it overlaps: a training patch costs a few milliseconds, never the whole case,
+and a case takes a fraction of its float32 size on disk (background and clipped intensities compress to almost
+nothing). Data of the older layouts (.npy) is preprocessed again by ``autoseg preprocess``, and refused by
+training with that command (settings.json's
 ``layout``).
 
 Each case is a folder of fixed file names, so no legal case id can name another case's file (``X_target``
@@ -107,7 +108,7 @@ def save_case(
         raise
 
 
-COMPRESSION = {"codec": blosc2.Codec.ZSTD, "clevel": 3, "filters": [blosc2.Filter.SHUFFLE], "filters_meta": [0], "nthreads": 1}
+COMPRESSION = {"codec": blosc2.Codec.ZSTD, "clevel": 1, "filters": [blosc2.Filter.SHUFFLE], "filters_meta": [0], "nthreads": 1}
 DATA_MANTISSA_BITS = 16  # of float32's 23, kept for the network inputs (see the module's text)
 TRUNCATED = dict(COMPRESSION, filters=[blosc2.Filter.TRUNC_PREC, blosc2.Filter.SHUFFLE], filters_meta=[DATA_MANTISSA_BITS, 0])
 

@@ -157,4 +157,7 @@ def test_fill_holes_matches_scipy():
         framed[inside] = mask[inside]
         assert not framed.all() and fill_holes(framed).all()
         np.testing.assert_array_equal(fill_holes(framed), ndimage.binary_fill_holes(framed))
+        scattered = rng.random(shape) > 0.01  # few background voxels, some on the border, some in touching runs
+        scattered[(slice(0, 3),) * len(shape)] = False
+        np.testing.assert_array_equal(fill_holes(scattered), ndimage.binary_fill_holes(scattered))
     assert fill_holes(np.ones((3, 3), bool)).all() and not fill_holes(np.zeros((3, 3), bool)).any()
