@@ -9,7 +9,10 @@ outputs, painting for regions), so memory holds one raw-grid probability
 besides the label map, whatever the number of classes. Only when the
 probabilities are to be saved is the whole (K, *raw) array built. A model
 imported from nnU-Net (``nnunet_inference``) has its logits resampled to the
-cropped grid first and the softmax taken there, as nnU-Net does.
+cropped grid first and the softmax taken there, as nnU-Net does; for the
+label map alone, each resampled logit map is compared as it arrives (the
+softmax keeps their order), so a whole-body CT never holds every class at full
+resolution.
 
 The resampling reproduces ``autoseg.preprocessing.revert_to_original``
 (scipy, order 1): sample positions ``(i + 0.5) * in / out - 0.5`` clamped to
@@ -95,6 +98,10 @@ def restore_segmentation(
     logits = logits.to(device) if device is not None else logits
     fills = task.background_fill()
     spacing = configuration.grid_spacing(properties.spacing)
+    if configuration.nnunet_inference and not probabilities:  # the label map from one resampled logit map at a time
+        resized = (_own(resize_to_crop(channel, properties, spacing), channel) for channel in logits)
+        labels = task.label_map_from_channels(task.label_scores(resized))
+        return uncrop_channel(labels, properties, 0).cpu().numpy(), None
     if configuration.nnunet_inference:  # nnU-Net resamples the logits, then takes the softmax (or sigmoids)
         cropped = torch.stack([resize_to_crop(channel, properties, spacing) for channel in logits])
         channels = (uncrop_channel(p, properties, fill) for p, fill in zip(task.channel_probabilities(cropped), fills))
@@ -104,6 +111,12 @@ def restore_segmentation(
         return task.label_map_from_channels(channels).cpu().numpy(), None
     stacked = torch.stack(list(channels)).cpu().numpy()
     return task.label_map(stacked), stacked
+
+
+def _own(resized: torch.Tensor, source: torch.Tensor) -> torch.Tensor:
+    """``resized``, copied where it is ``source`` itself (nothing to resample): the label map's running maximum is
+    kept in the first channel, which must not be the caller's logits."""
+    return resized.clone() if resized.data_ptr() == source.data_ptr() else resized
 
 
 def restore_regression(

@@ -34,17 +34,21 @@ def test_revert_channel_matches_the_scipy_inverse(shape, config_spacing, spacing
     np.testing.assert_allclose(result, expected, atol=1e-5)
 
 
+@pytest.mark.parametrize("nnunet_rules", [False, True])
+@pytest.mark.parametrize("case_index", range(len(CASES)))
 @pytest.mark.parametrize(
     "labels", [{"background": 0, "a": 1, "b": 2, "c": 3}, {"background": 0, "whole": [1, 2, 3], "core": [2, 3], "active": 3}]
 )
-def test_exported_labels_equal_argmax_or_region_painting_of_the_probabilities(tmp_path, labels):
+def test_exported_labels_equal_argmax_or_region_painting_of_the_probabilities(tmp_path, labels, case_index, nnunet_rules):
+    """The label map streamed one class at a time (the whole (K, *raw) array is built only when probabilities are
+    saved) is the one the saved probabilities give, with autoseg's rules and with nnU-Net's (logits resampled)."""
     regions = {"regions_class_order": [1, 2, 3]} if "whole" in labels else {}
     spec = DatasetSpec.from_json({"channel_names": {"0": "MR"}, "labels": labels, "numTraining": 1, "file_ending": ".nii.gz", **regions})
     task = task_for(spec)
-    shape, config_spacing, spacing, original, box = CASES[0]
-    logits = torch.randn((task.out_channels(), *shape)) * 3
+    shape, config_spacing, spacing, original, box = CASES[case_index]
+    logits = torch.randn((task.out_channels(), *shape), generator=torch.Generator().manual_seed(case_index)) * 3
     case = properties(original, box, spacing)
-    configuration = export_configuration(config_spacing)
+    configuration = export_configuration(config_spacing, nnunet_rules)
     task.case_writer(tmp_path, plans=None, configuration=configuration, save_probabilities=True).write("case", logits, case)
     task.case_writer(tmp_path, plans=None, configuration=configuration).write("streamed", logits, case)
     written, streamed = (read_image(tmp_path / f"{name}.nii.gz").array[0] for name in ("case", "streamed"))

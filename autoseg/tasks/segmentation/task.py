@@ -154,6 +154,16 @@ class SegmentationTask(Cascade, UncertaintyMaps, ImageScores, Task):
         for channel in logits:
             yield torch.exp(channel.float() - normaliser)
 
+    def label_scores(self, logits):
+        """Yields, from logit maps arriving one at a time, what ``label_map_from_channels`` compares: each region's
+        sigmoid, or the logits themselves (the softmax keeps their order: the same label map without any (K, ...)
+        array)."""
+        for channel in logits:
+            score = torch.sigmoid(channel.float()) if self.spec.has_regions else channel.float()
+            del channel  # one raw-grid map alive at a time: none is held while the next is resampled
+            yield score
+            del score
+
     def background_fill(self) -> list[float]:
         """Probabilities outside the cropped region: background certain."""
         channels = self.out_channels()
@@ -181,6 +191,7 @@ class SegmentationTask(Cascade, UncertaintyMaps, ImageScores, Task):
             else:
                 labels[probability > best] = index
                 torch.maximum(best, probability, out=best)
+            del probability  # not held while the next channel is made
         return labels
 
     def uncertainty_maps(self, fold_outputs, properties, configuration, plans, *, device=None):
