@@ -91,7 +91,10 @@ def segmentation_report(stand_in_cache, tmp_path_factory):
     scores = {}
     for shift, case in enumerate(dataset.cases()):
         label = read_image(case.label_files[0])
-        write_image(ImageData(np.roll(label.array, shift, axis=3), label.geometry), prediction / f"{case.case_id}.nii.gz")
+        predicted = np.roll(label.array, shift, axis=3)
+        if shift == 4:  # the worst case also misses the first half of its slices: smaller volumes than the reference
+            predicted[:, : predicted.shape[1] // 2] = 0
+        write_image(ImageData(predicted, label.geometry), prediction / f"{case.case_id}.nii.gz")
         scores[case.case_id] = {name: 0.1 * shift for name in dataset.spec.labels if name != "background"}
     write_uncertainty_table(prediction / "uncertainty.csv", scores)
     write_folder(prediction, dataset.spec, dataset.root / "imagesTr", model)
@@ -99,6 +102,14 @@ def segmentation_report(stand_in_cache, tmp_path_factory):
     write_png(model / "fold_0" / "progress.png")
     assert main(["report", str(prediction), "--reference", str(dataset.root / "labelsTr"), "-np", "1"]) == 0
     return prediction / "report.html", dataset
+
+
+VOLUME_COLUMNS = {
+    "predicted": "predicted {} (mL)",
+    "reference": "reference {} (mL)",
+    "difference": "difference {} (mL)",
+    "percent": "difference {} (%)",
+}
 
 
 def test_a_segmentation_report_lists_each_case_worst_first_with_its_overlay_and_every_picture_is_a_png(segmentation_report):
@@ -114,6 +125,22 @@ def test_a_segmentation_report_lists_each_case_worst_first_with_its_overlay_and_
     assert len(sizes) == len(cases) + 2  # one overlay per case, the metric distributions, fold 0's training curves
     assert all(width > 300 and height > 150 for width, height in sizes[:-1])
     assert os.stat(report).st_mode & 0o044  # readable by others, as a plain file would be
+    lost = {}
+    for row in page.rows:  # volumes counted here from the files, against the table's
+        case = next(case for case in dataset.cases() if case.case_id == row[0])
+        reference, predicted = read_image(case.label_files[0]), read_image(report.parent / f"{case.case_id}.nii.gz")
+        millilitres = np.prod(reference.geometry.spacing) / 1000
+        for name, values in dataset.spec.predicted_labels.items():
+            if name == "background":
+                continue
+            value = {key: float(row[page.headers.index(title.format(name))]) for key, title in VOLUME_COLUMNS.items()}
+            assert value["reference"] == pytest.approx(np.isin(reference.array, values).sum() * millilitres)
+            assert value["predicted"] == pytest.approx(np.isin(predicted.array, values).sum() * millilitres)
+            assert value["difference"] == pytest.approx(value["predicted"] - value["reference"])
+            assert value["percent"] == pytest.approx(100 * value["difference"] / value["reference"], abs=1e-9)
+            lost[row[0]] = min(lost.get(row[0], 0.0), value["difference"])
+    assert [case for case, difference in lost.items() if difference < -1] == [dataset.cases()[4].case_id]  # the halved case
+    assert all(difference == 0 for case, difference in lost.items() if case != dataset.cases()[4].case_id)  # rolled: same
 
 
 def test_the_report_opens_in_headless_chromium_without_errors_and_sorts_by_a_column(segmentation_report):

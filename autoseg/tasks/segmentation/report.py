@@ -1,5 +1,6 @@
-"""Segmentation's view in the QC report: Dice, HD95 and NSD per structure, predicted volumes and uncertainty in
-the table; each case's prediction (filled) and reference (outlined) over its image through the structures."""
+"""Segmentation's view in the QC report: Dice, HD95 and NSD per structure, predicted and reference volumes and their
+difference, and uncertainty in the table; each case's prediction (filled) and reference (outlined) over its image
+through the structures."""
 
 from __future__ import annotations
 
@@ -29,7 +30,15 @@ def label_map_report(source) -> tuple[list[str], list[Column], list[dict], list[
         ]
     cases = source.cases()
     unit = "mL" if read_image(source.folder / f"{cases[0]}{ending}").geometry.ndim == 3 else "cm2"
-    columns += [Column(f"volume:{name}", f"predicted {name} ({unit})") for name in structures]
+    references = any(source.reference_file(case_id) is not None for case_id in cases)
+    for name in structures:
+        columns.append(Column(f"volume:{name}", f"predicted {name} ({unit})"))
+        if references:
+            columns += [
+                Column(f"reference_volume:{name}", f"reference {name} ({unit})"),
+                Column(f"volume_difference:{name}", f"difference {name} ({unit})"),
+                Column(f"volume_difference_percent:{name}", f"difference {name} (%)", digits=1),
+            ]
     if uncertainty:
         columns += [Column(f"uncertainty:{name}", f"entropy {name}") for name in structures]
     rows, sections = [], []
@@ -37,14 +46,14 @@ def label_map_report(source) -> tuple[list[str], list[Column], list[dict], list[
         predicted = read_image(source.folder / f"{case_id}{ending}")
         labels, spacing = predicted.array[0], predicted.geometry.spacing
         row = {"case": case_id, "anchor": f"case-{case_id}"}
+        reference_path = source.reference_file(case_id)
+        reference = read_image(reference_path).array[0] if reference_path is not None else None
         for name, values in structures.items():
-            row[f"volume:{name}"] = float(np.isin(labels, values).sum() * np.prod(spacing) / 10 ** len(spacing))  # mm3 -> mL, mm2 -> cm2
+            row |= _volumes(name, values, labels, reference, spacing)
             row[f"uncertainty:{name}"] = uncertainty.get(case_id, {}).get(name)
             for metric in ("dice", "hd95", "nsd"):
                 row[f"{metric}:{name}"] = per_case.get(case_id, {}).get(name, {}).get(metric)
         row["mean_dice"] = finite_mean(row[f"dice:{name}"] for name in structures) if summary else None
-        reference_path = source.reference_file(case_id)
-        reference = read_image(reference_path).array[0] if reference_path is not None else None
         image = read_image(inputs[case_id][0]).array[0].astype(np.float32) if case_id in inputs else None
         png = figures.segmentation_overlay(image, labels, reference, spacing=spacing, title=case_id, names=source.spec.label_names())
         sections.append(Section(f"case {case_id}", [Figure(f"{case_id}: prediction filled, reference outlined", png)], row["anchor"]))
@@ -59,3 +68,17 @@ def label_map_report(source) -> tuple[list[str], list[Column], list[dict], list[
     notes = [origin + ("; worst first by mean Dice" if summary else "; most uncertain first" if uncertainty else "")]
     notes.append("images: " + (f"channel 0 of the inputs in {source.images}" if inputs else "unknown (pass --images), shown on black"))
     return notes, columns, rows, sections
+
+
+def _volumes(name: str, values, labels: np.ndarray, reference: np.ndarray | None, spacing) -> dict:
+    """The structure's predicted volume (mL, or cm2 for 2D images) and, with a reference, the reference's volume and
+    the difference (predicted minus reference) in those units and in % of the reference (none for an empty one)."""
+    unit = float(np.prod(spacing)) / 10 ** len(spacing)  # mm3 -> mL, mm2 -> cm2
+    predicted = float(np.isin(labels, values).sum()) * unit
+    volumes = {f"volume:{name}": predicted}
+    if reference is not None:
+        expected = float(np.isin(reference, values).sum()) * unit
+        volumes[f"reference_volume:{name}"] = expected
+        volumes[f"volume_difference:{name}"] = predicted - expected
+        volumes[f"volume_difference_percent:{name}"] = 100 * (predicted - expected) / expected if expected else None
+    return volumes
