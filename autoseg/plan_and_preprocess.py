@@ -11,7 +11,9 @@ stage, edit its JSON and go on: existing fingerprint and plans are kept unless
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import tempfile
 import time
 from dataclasses import asdict
 from functools import partial
@@ -23,7 +25,7 @@ from autoseg.dataset import Case, DatasetSpec, RawDataset, verify_dataset
 from autoseg.dataset.reading import read_case
 from autoseg.errors import AutosegError
 from autoseg.fingerprint import Fingerprint, compute_fingerprint, fingerprint_part, merge_fingerprint_parts, part_file
-from autoseg.io import atomic_write, remove_leftovers
+from autoseg.io import atomic_write, give_default_permissions, remove_leftovers
 from autoseg.parallel import map_cases
 from autoseg.plans import Configuration, Plans, plans_file_name
 from autoseg.preprocessing.pipeline import CaseProperties, preprocess_case
@@ -214,11 +216,16 @@ def run_preprocess(
         settings = data_settings(plans, source, task_for(dataset.spec))
         settings_path = folder / "settings.json"
         if folder.is_dir() and (overwrite or not settings_path.is_file() or json.loads(settings_path.read_text()) != settings):
+            if num_parts > 1:  # another part may be writing its cases into it now
+                raise AutosegError(
+                    f"{folder} was preprocessed under other plans (or did not start properly); parts cannot redo it without "
+                    "deleting each other's cases: delete the folder once, then run the parts."
+                )
             if not overwrite and settings_path.is_file():
                 print(f"{folder}: plans changed since it was preprocessed; preprocessing again")
             shutil.rmtree(folder)
-        folder.mkdir(parents=True, exist_ok=True)
-        atomic_write(settings_path, lambda tmp: tmp.write_text(json.dumps(settings, indent=2) + "\n"))
+        if not folder.is_dir():
+            _create_data_folder(folder, settings)
         mine = list(enumerate(cases))[part_id::num_parts]
         # Other parts may be writing their cases into this folder now: only this part's leftovers are removed.
         remove_leftovers(folder / CASES_FOLDER, {case.case_id for _, case in mine} if num_parts > 1 else None)
@@ -231,6 +238,21 @@ def run_preprocess(
         folders[identifier] = folder
         print(f"preprocessed {len(mine)} cases into {folder}" + (f" (part {part_id} of {num_parts})" if num_parts > 1 else ""))
     return folders
+
+
+def _create_data_folder(folder: Path, settings: dict) -> None:
+    """Creates ``folder`` holding its settings.json in one rename: parts starting at once find it whole or not at all
+    (the one that loses the race finds the winner's, made under the same plans)."""
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", suffix=".tmp", dir=folder.parent))
+    (tmp / "settings.json").write_text(json.dumps(settings, indent=2) + "\n")
+    give_default_permissions(tmp)
+    try:
+        os.rename(tmp, folder)
+    except OSError:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if not folder.is_dir() or json.loads((folder / "settings.json").read_text()) != settings:
+            raise
 
 
 def copy_references(cases: list[Case], folder: Path) -> None:

@@ -186,3 +186,26 @@ def test_plan_and_preprocess_parts_as_local_jobs(spine, tmp_path, capsys):
     assert sorted(p.name for p in (folder / "fingerprint_parts").iterdir()) == ["part_0_of_2.npz", "part_1_of_2.npz"]
     assert listed_cases(folder / "2d", "autoseg preprocess") == [case.case_id for case in dataset.cases()]
     assert any(log.read_text() for log in (folder / "jobs").glob("*_log.out"))  # each job's own output, kept
+
+
+def test_parts_starting_at_once_share_the_data_folder_and_never_delete_it(spine, tmp_path):
+    """The data folder appears whole (with its settings) in one rename: the part that loses the race to create it
+    uses the winner's; a folder made under other plans is refused to parts (deleting it would delete the others'
+    cases), where a single run would preprocess it again."""
+    from autoseg.plan_and_preprocess import _create_data_folder
+
+    folder = tmp_path / "data" / "2d"
+    _create_data_folder(folder, {"spacing": [1.0]})
+    (folder / "cases").mkdir()  # another part's work
+    _create_data_folder(folder, {"spacing": [1.0]})  # lost the race: fine, nothing replaced
+    assert (folder / "cases").is_dir() and [p.name for p in folder.parent.iterdir()] == ["2d"]
+    with pytest.raises(OSError):
+        _create_data_folder(folder, {"spacing": [2.0]})
+    dataset, output = spine
+    plans = plan_and_preprocess(dataset, output, num_processes=1)
+    settings = output / "2d" / "settings.json"
+    settings.write_text(settings.read_text().replace('"layout"', '"old_layout"'))
+    with pytest.raises(AutosegError, match="delete the folder once"):
+        run_preprocess(dataset, output, plans, num_processes=1, num_parts=2, part_id=0)
+    assert finished_cases(output / "2d")  # nothing deleted
+    run_preprocess(dataset, output, plans, num_processes=1)  # one run redoes it
