@@ -31,7 +31,7 @@ from autoseg.dataset import Case, DatasetSpec, RawDataset
 from autoseg.dataset.reading import read_case
 from autoseg.errors import AutosegError
 from autoseg.io import atomic_write
-from autoseg.parallel import map_cases
+from autoseg.parallel import check_part, map_cases
 from autoseg.preprocessing.crop import bounding_box, nonzero_mask
 from autoseg.preprocessing.resample import new_shape
 from autoseg.statistics import SAMPLES_PER_CASE, sample_values
@@ -179,8 +179,7 @@ def fingerprint_part(
 ) -> Path:
     """Fingerprints part ``part_id`` of ``num_parts`` (cases part_id, part_id + num_parts, ...) into
     ``folder/fingerprint_parts/``; returns the file written."""
-    if not (num_parts >= 1 and 0 <= part_id < num_parts):
-        raise AutosegError(f"--part_id {part_id} must be 0..{num_parts - 1} (--num_parts {num_parts}).")
+    check_part(num_parts, part_id)
     results = _fingerprint_cases(dataset, (part_id, num_parts), num_processes, seed)
     arrays = {"header": np.array(json.dumps({"seed": seed, "cases": [asdict(r[0]) for r in results]}))}
     for index, (record, intensities, targets) in enumerate(results):

@@ -1,4 +1,5 @@
-"""Parallel map over cases with a progress bar, shared by every per-case stage."""
+"""Parallel map over cases with a progress bar, shared by every per-case stage, and the check of a part of the
+cases (``--num_parts``/``--part_id``) that one call of a stage takes."""
 
 from __future__ import annotations
 
@@ -10,11 +11,20 @@ from typing import Callable, Iterable, TypeVar
 
 from tqdm import tqdm
 
+from autoseg.errors import AutosegError
+
 # What per-case workers use: torch and the image readers take seconds to import in every new worker.
 PRELOAD = ["numpy", "torch", "autoseg.io", "autoseg.tasks", "autoseg.preprocessing.pipeline"]
 
 T = TypeVar("T")
 R = TypeVar("R")
+
+
+def check_part(num_parts: int, part_id: int) -> None:
+    """Refuses a part that does not exist: part ``part_id`` of ``num_parts`` takes cases part_id, part_id +
+    num_parts, ...; ``--part_id`` must be 0..num_parts - 1."""
+    if num_parts < 1 or not 0 <= part_id < num_parts:
+        raise AutosegError(f"--part_id must be in 0..{num_parts - 1} for --num_parts {num_parts}, got {part_id}.")
 
 
 def default_num_processes() -> int:

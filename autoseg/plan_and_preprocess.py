@@ -26,7 +26,7 @@ from autoseg.dataset.reading import read_case
 from autoseg.errors import AutosegError
 from autoseg.fingerprint import Fingerprint, compute_fingerprint, fingerprint_part, merge_fingerprint_parts, part_file
 from autoseg.io import atomic_write, give_default_permissions, remove_leftovers
-from autoseg.parallel import map_cases
+from autoseg.parallel import check_part, map_cases
 from autoseg.plans import Configuration, Plans, plans_file_name
 from autoseg.preprocessing.pipeline import CaseProperties, preprocess_case
 from autoseg.preprocessing.storage import CASES_FOLDER, LAYOUT_VERSION, is_finished, save_case, write_case_list
@@ -196,8 +196,7 @@ def run_preprocess(
     (cases part_id, part_id + num_parts, ...): one call per part, on as many
     machines; training refuses the folder until every part has finished.
     """
-    if not (num_parts >= 1 and 0 <= part_id < num_parts):
-        raise AutosegError(f"--part_id {part_id} must be 0..{num_parts - 1} (--num_parts {num_parts}).")
+    check_part(num_parts, part_id)
     if overwrite and num_parts > 1:
         raise AutosegError("--overwrite would delete the other parts' cases; delete the data folder once, then run the parts.")
     names = configurations or list(plans.configurations)
@@ -298,15 +297,8 @@ def plan_and_preprocess(
     With ``num_parts`` > 1 this call is part ``part_id`` of as many calls (on as many machines): it fingerprints
     its cases, waits up to ``wait_minutes`` until every part's fingerprint is in (the last part merges them), plans
     (every part makes the same plans; the first written is kept) and preprocesses its cases."""
-    if num_parts > 1 and (overwrite or verify):
-        flag, harm, once = (
-            ("--overwrite", "delete the other parts' work", "fingerprint --overwrite")
-            if overwrite
-            else ("--verify", "verify the whole dataset", "verify")
-        )
-        raise AutosegError(
-            f"{flag} with --num_parts: every part would {harm}; run `autoseg {once} -d {dataset.name}` once first, then the parts."
-        )
+    if num_parts > 1:
+        _refuse_for_parts(dataset.name, overwrite=overwrite, verify=verify)
     if verify:
         report = verify_dataset(dataset.root, num_processes)
         if not report.ok:
@@ -325,6 +317,20 @@ def plan_and_preprocess(
     )
     run_preprocess(dataset, output_dir, plans, configurations=configurations, num_processes=num_processes, overwrite=overwrite, **parts)
     return plans
+
+
+def _refuse_for_parts(dataset_name: str, *, overwrite: bool, verify: bool) -> None:
+    """AutosegError for the flags a part of plan_and_preprocess cannot honour: each part would delete the other
+    parts' work, or verify the whole dataset."""
+    if overwrite or verify:
+        flag, harm, once = (
+            ("--overwrite", "delete the other parts' work", "fingerprint --overwrite")
+            if overwrite
+            else ("--verify", "verify the whole dataset", "verify")
+        )
+        raise AutosegError(
+            f"{flag} with --num_parts: every part would {harm}; run `autoseg {once} -d {dataset_name}` once first, then the parts."
+        )
 
 
 def wait_for_fingerprint(dataset: RawDataset, output_dir: Path, num_parts: int, minutes: float, poll_seconds: float = 5.0) -> None:
@@ -355,6 +361,7 @@ def submit_plan_and_preprocess(request, raw_folder: Path, output_dir: Path, num_
     from autoseg.cluster import Call, submit_jobs, wait_for_jobs
 
     name = Path(output_dir).name
+    _refuse_for_parts(name, overwrite=options.get("overwrite", False), verify=options.get("verify", False))
     num_processes = options.get("num_processes")
     fingerprints = {
         f"fingerprint part {k}": Call(

@@ -137,8 +137,6 @@ def cmd_plan_and_preprocess(args: argparse.Namespace) -> int:
 
         if args.num_parts < 2 or args.part_id != 0:
             raise AutosegError("--submit runs every part as a job: give --num_parts N (2 or more) and leave out --part_id.")
-        if args.overwrite or args.verify:
-            raise AutosegError(f"--submit with {'--overwrite' if args.overwrite else '--verify'}: run that once first, without --submit.")
         submit_plan_and_preprocess(cluster_request(args), dataset.root, output, args.num_parts, **options)
         return EXIT_OK
     plans = plan_and_preprocess(dataset, output, num_parts=args.num_parts, part_id=args.part_id, **options)

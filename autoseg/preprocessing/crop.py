@@ -29,9 +29,8 @@ def fill_holes(mask: np.ndarray) -> np.ndarray:
         return mask
     if all(np.take(mask, index, axis=axis).all() for axis in range(mask.ndim) for index in (0, -1)):
         return np.ones_like(mask)  # no background on the border: all of it is holes (a CT's body and air)
-    background = np.flatnonzero(~mask)
-    if len(background) < SPARSE_BACKGROUND * mask.size:
-        return _fill_sparse_holes(mask, background)
+    if mask.size - np.count_nonzero(mask) < SPARSE_BACKGROUND * mask.size:
+        return _fill_sparse_holes(mask, np.flatnonzero(~mask))
     components, count = ndimage.label(~mask)
     border = np.concatenate([np.take(components, index, axis=axis).ravel() for axis in range(mask.ndim) for index in (0, -1)])
     outside = np.zeros(count + 1, dtype=bool)

@@ -27,6 +27,7 @@ from autoseg.inference.inputs import InputCase, collect_input_cases, refuse_unus
 from autoseg.io import ImageData, atomic_write, read_image, supported_endings
 from autoseg.io.dicom_seg import DICOM_SEG
 from autoseg.networks import prepare_for_inference
+from autoseg.parallel import check_part
 from autoseg.paths import parse_model_folder_name
 from autoseg.plans import Configuration, Plans
 from autoseg.preprocessing.pipeline import CaseProperties, labels_on_grid, preprocess_case
@@ -262,8 +263,7 @@ def predict_folder(
     apart and writes the task's uncertainty maps and scores beside the
     predictions (see autoseg/tasks/writers.py).
     """
-    if num_parts < 1 or not 0 <= part_id < num_parts:
-        raise AutosegError(f"--part_id must be in 0..{num_parts - 1} for --num_parts {num_parts}, got {part_id}.")
+    check_part(num_parts, part_id)
     input_dir, output_dir = Path(input_dir), Path(output_dir)
     if input_dir.resolve() == output_dir.resolve():
         raise AutosegError(
