@@ -137,7 +137,8 @@ def test_a_plugin_task_kind_runs_from_raw_data_to_the_report(tmp_path):
     reported = autoseg(tmp_path, "report", str(output), "--reference", str(root / "labelsTs"))
     assert reported.returncode == 0, reported.stderr
     page = (output / "report.html").read_text()
-    assert "Dice lesion" in page and "predicted organ (voxels)" in page and page.count("<img") >= 4  # a figure per structure and case
+    assert "Dice lesion" in page and "predicted organ (voxels)" in page
+    assert page.count('<div class="viewer"') == len(list((root / "labelsTs").glob("*_0000.nii.gz")))  # a viewer per case
 
 
 def test_a_plugin_task_kind_verifies_its_references_and_passes_the_contract_tests(tmp_path):

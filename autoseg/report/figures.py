@@ -1,5 +1,5 @@
-"""The QC report's pictures, each returned as PNG bytes: overlays through a structure in three planes, regression
-panels, metric distributions, a confusion matrix and ROC curves.
+"""The QC report's pictures, each returned as PNG bytes: regression panels, metric distributions, a confusion matrix
+and ROC curves (segmentations are drawn by the page itself: autoseg/report/slices.py).
 
 Array axes are autoseg's (z, y, x); a plane shows the two other axes with their
 spacing as the aspect ratio, so anisotropic volumes are not stretched.
@@ -12,8 +12,7 @@ import math
 
 import numpy as np
 
-PLANES = ("axial", "coronal", "sagittal")  # the plane normal to array axis 0, 1, 2
-LABEL_COLOURS = "tab10"
+from autoseg.report.slices import PLANES
 
 
 def _pyplot():
@@ -56,38 +55,6 @@ def _window(image: np.ndarray) -> tuple[float, float]:
     return float(low), float(high) if high > low else float(low) + 1.0
 
 
-def segmentation_overlay(
-    image: np.ndarray | None, prediction: np.ndarray, reference: np.ndarray | None, *, spacing, title: str, names: dict[int, str]
-) -> bytes:
-    """The planes through the centroid of the reference's foreground (else the prediction's): the image in grey,
-    predicted labels filled in colour (``names``: {label value: name} for the legend), the reference's labels
-    outlined in white."""
-    pyplot = _pyplot()
-    from matplotlib.patches import Patch
-
-    centre = centre_of([reference > 0 if reference is not None else None, prediction > 0], prediction.shape)
-    grey = image if image is not None else np.zeros(prediction.shape, np.float32)
-    low, high = _window(grey)
-    predicted, expected = _planes(prediction, centre, spacing), _planes(reference, centre, spacing) if reference is not None else None
-    size = 3.2 if len(predicted) > 1 else 4.8
-    figure, axes = pyplot.subplots(1, len(predicted), figsize=(size * len(predicted) + 1.6, size + 0.2), squeeze=False)
-    for index, (axis, (name, labels, aspect), (_, background, _)) in enumerate(zip(axes[0], predicted, _planes(grey, centre, spacing))):
-        axis.imshow(background, cmap="gray", vmin=low, vmax=high, aspect=aspect, interpolation="nearest")
-        axis.imshow(
-            np.ma.masked_where(labels == 0, labels), cmap=LABEL_COLOURS, vmin=0, vmax=9, alpha=0.5, aspect=aspect, interpolation="nearest"
-        )
-        if expected is not None and expected[index][1].any():
-            axis.contour(expected[index][1], levels=np.unique(expected[index][1])[1:] - 0.5, colors="white", linewidths=0.8)
-        axis.set_title(name if len(predicted) > 1 else "", fontsize=9)
-        axis.set_axis_off()
-    colours = pyplot.get_cmap(LABEL_COLOURS)
-    legend = [Patch(color=colours(value % 10), alpha=0.6, label=name) for value, name in sorted(names.items())]
-    axes[0][-1].legend(handles=legend, loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=8, frameon=False)
-    figure.suptitle(title, fontsize=10)
-    figure.tight_layout()
-    return _png(figure)
-
-
 def regression_panels(
     prediction: np.ndarray, reference: np.ndarray | None, baseline: np.ndarray | None, *, mask: np.ndarray | None, spacing, title: str
 ) -> bytes:
@@ -116,8 +83,11 @@ def regression_panels(
     return _png(figure)
 
 
-def metric_distributions(per_case: dict[str, dict[str, dict[str, float]]], metrics: list[str]) -> bytes:
-    """One panel per metric: each structure's (or target's) values over the cases as a box with the cases as dots."""
+def metric_distributions(
+    per_case: dict[str, dict[str, dict[str, float]]], metrics: list[str], colours: dict[str, str] | None = None
+) -> bytes:
+    """One panel per metric: each structure's (or target's) values over the cases as a box with the cases as dots
+    (in the structure's colour where ``colours`` gives one)."""
     pyplot = _pyplot()
     structures = list(dict.fromkeys(name for case in per_case.values() for name in case))
     figure, axes = pyplot.subplots(1, len(metrics), figsize=(3.6 * len(metrics), 3.2), squeeze=False)
@@ -128,7 +98,8 @@ def metric_distributions(per_case: dict[str, dict[str, dict[str, float]]], metri
         ]
         axis.boxplot([c if c else [math.nan] for c in columns], showfliers=False)
         for position, values in enumerate(columns, start=1):
-            axis.plot(position + rng.uniform(-0.12, 0.12, len(values)), values, "o", markersize=3, alpha=0.6)
+            colour = (colours or {}).get(structures[position - 1])
+            axis.plot(position + rng.uniform(-0.12, 0.12, len(values)), values, "o", markersize=3, alpha=0.7, color=colour)
         axis.set_xticks(range(1, len(structures) + 1), structures, rotation=30, ha="right", fontsize=8)
         axis.set_title(metric, fontsize=10)
     figure.tight_layout()

@@ -1,7 +1,9 @@
-"""One self-contained HTML page: a sortable table of cases, then sections of figures, images embedded as PNG data.
+"""One self-contained HTML page: a sortable table of cases in its own scrolling box, then sections of figures
+(pictures embedded as PNG data, slice viewers as their compressed slices; autoseg/report/slices.py).
 
 No script or style is fetched from anywhere: the page opens offline, from a
-mail attachment or a shared drive, exactly as written.
+mail attachment or a shared drive, exactly as written. Its style and behaviour
+live in page.css and page.js beside this module.
 """
 
 from __future__ import annotations
@@ -10,40 +12,12 @@ import base64
 import html
 import math
 from dataclasses import dataclass, field
+from importlib import resources
 
-STYLE = """
-body { font-family: system-ui, sans-serif; margin: 1.5em; color: #222; }
-h1 { font-size: 1.4em; } h2 { font-size: 1.15em; margin-top: 1.6em; } h3 { font-size: 1em; margin-bottom: 0.3em; }
-table { border-collapse: collapse; font-size: 0.85em; }
-th, td { border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: right; }
-th { background: #f0f0f0; cursor: pointer; user-select: none; position: sticky; top: 0; }
-th.sorted-ascending::after { content: " \\25B2"; } th.sorted-descending::after { content: " \\25BC"; }
-td.text { text-align: left; } td.missing { color: #999; }
-.notes { color: #555; font-size: 0.9em; } figure { margin: 0.4em 0 1.2em 0; } img { max-width: 100%; }
-"""
 
-# Sorting: numbers by their data-value (missing values last in either direction), text alphabetically.
-SCRIPT = """
-function sortTable(header) {
-  const table = header.closest("table");
-  const column = Array.from(header.parentNode.children).indexOf(header);
-  const ascending = !header.classList.contains("sorted-ascending");
-  table.querySelectorAll("th").forEach((th) => th.classList.remove("sorted-ascending", "sorted-descending"));
-  header.classList.add(ascending ? "sorted-ascending" : "sorted-descending");
-  const body = table.tBodies[0];
-  const rows = Array.from(body.rows);
-  const key = (row) => row.cells[column].dataset.value;
-  rows.sort((a, b) => {
-    const x = key(a), y = key(b);
-    if (x === "" || y === "") return (x === "") - (y === "");
-    const numeric = header.dataset.type === "number";
-    const order = numeric ? Number(x) - Number(y) : x.localeCompare(y);
-    return ascending ? order : -order;
-  });
-  rows.forEach((row) => body.appendChild(row));
-}
-document.querySelectorAll("th").forEach((th) => th.addEventListener("click", () => sortTable(th)));
-"""
+def _asset(name: str) -> str:
+    """The page's style sheet or script (autoseg/report/page.css, page.js), written into the page."""
+    return resources.files("autoseg.report").joinpath(name).read_text(encoding="utf-8")
 
 
 @dataclass
@@ -52,6 +26,7 @@ class Column:
     title: str
     numeric: bool = True
     digits: int = 3
+    colour: str | None = None  # the colour of the structure the column describes ("#rrggbb"), shown in its header
 
 
 @dataclass
@@ -59,13 +34,23 @@ class Figure:
     caption: str
     png: bytes
 
+    def html(self) -> str:
+        data = base64.b64encode(self.png).decode("ascii")
+        caption = html.escape(self.caption)
+        return f'<figure><img alt="{caption}" src="data:image/png;base64,{data}"><figcaption>{caption}</figcaption></figure>'
+
 
 @dataclass
 class Section:
+    """A heading and its figures: ``Figure`` pictures or ``SliceViewer`` cases (anything with an ``html()``); a
+    ``case`` section is one row's target, a ``compact`` one shows its pictures small, side by side."""
+
     title: str
-    figures: list[Figure] = field(default_factory=list)
+    figures: list = field(default_factory=list)
     anchor: str = ""
     notes: str = ""
+    case: bool = False
+    compact: bool = False
 
 
 def _cell(column: Column, value) -> str:
@@ -79,36 +64,40 @@ def _cell(column: Column, value) -> str:
     return f'<td class="text" data-value="{html.escape(text)}">{html.escape(text)}</td>'
 
 
-def _image(figure: Figure) -> str:
-    data = base64.b64encode(figure.png).decode("ascii")
-    caption = html.escape(figure.caption)
-    return f'<figure><img alt="{caption}" src="data:image/png;base64,{data}"><figcaption>{caption}</figcaption></figure>'
+def _header(column: Column) -> str:
+    swatch = f'<span class="swatch" style="background:{column.colour}"></span>' if column.colour else ""
+    return f'<th data-type="{"number" if column.numeric else "text"}">{swatch}{html.escape(column.title)}</th>'
+
+
+def _section(section: Section) -> str:
+    classes = " ".join(name for name, on in (("case", section.case), ("compact", section.compact)) if on)
+    anchor = f' id="{html.escape(section.anchor)}"' if section.anchor else ""
+    notes = f'<p class="notes">{html.escape(section.notes)}</p>' if section.notes else ""
+    figures = "".join(figure.html() for figure in section.figures)
+    return f'<section class="{classes}"{anchor}><h2>{html.escape(section.title)}</h2>{notes}<div class="figures">{figures}</div></section>'
 
 
 def render_page(title: str, notes: list[str], columns: list[Column], rows: list[dict], sections: list[Section]) -> str:
     """The page: ``title``, ``notes`` (one paragraph each), the table of ``rows`` (one per case, worst first as
-    given; the first column links to the case's section) and the figure ``sections``."""
-    header = "".join(f'<th data-type="{"number" if c.numeric else "text"}">{html.escape(c.title)}</th>' for c in columns)
+    given; a row with an ``anchor`` jumps to that section when clicked) and the figure ``sections``."""
     body = []
     for row in rows:
         cells = [_cell(column, row.get(column.key)) for column in columns]
-        if row.get("anchor"):
+        anchor = html.escape(row["anchor"]) if row.get("anchor") else ""
+        if anchor:
             name = html.escape(str(row[columns[0].key]))
-            cells[0] = f'<td class="text" data-value="{name}"><a href="#{html.escape(row["anchor"])}">{name}</a></td>'
-        body.append(f"<tr>{''.join(cells)}</tr>")
+            cells[0] = f'<td class="text" data-value="{name}"><a href="#{anchor}">{name}</a></td>'
+        body.append(f'<tr data-anchor="{anchor}">' if anchor else "<tr>")
+        body.append(f"{''.join(cells)}</tr>")
     parts = [
         "<!DOCTYPE html>",
-        '<html lang="en"><head><meta charset="utf-8">',
-        f"<title>{html.escape(title)}</title><style>{STYLE}</style></head><body>",
+        '<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">',
+        f"<title>{html.escape(title)}</title><style>{_asset('page.css')}</style></head><body>",
         f"<h1>{html.escape(title)}</h1>",
         *(f'<p class="notes">{html.escape(note)}</p>' for note in notes),
-        f'<table id="cases"><thead><tr>{header}</tr></thead><tbody>{"".join(body)}</tbody></table>',
+        f'<div class="table-box"><table id="cases"><thead><tr>{"".join(_header(c) for c in columns)}</tr></thead>'
+        f"<tbody>{''.join(body)}</tbody></table></div>",
+        *(_section(section) for section in sections),
+        f"<script>{_asset('page.js')}</script></body></html>",
     ]
-    for section in sections:
-        anchor = f' id="{html.escape(section.anchor)}"' if section.anchor else ""
-        parts.append(f"<h2{anchor}>{html.escape(section.title)}</h2>")
-        if section.notes:
-            parts.append(f'<p class="notes">{html.escape(section.notes)}</p>')
-        parts += [_image(figure) for figure in section.figures]
-    parts.append(f"<script>{SCRIPT}</script></body></html>")
     return "\n".join(parts) + "\n"

@@ -16,6 +16,7 @@ from autoseg.report.page import Figure, Section
 
 def rows_worst_first(rows: list[dict], key: str, worst_is_low: bool = True) -> list[dict]:
     """``rows`` ordered by ``key``, the worst first (lowest where ``worst_is_low``); rows without a value last."""
+
     def order(row):
         value = row.get(key)
         missing = value is None or not isinstance(value, (int, float)) or math.isnan(value)
@@ -24,9 +25,11 @@ def rows_worst_first(rows: list[dict], key: str, worst_is_low: bool = True) -> l
     return sorted(rows, key=order)
 
 
-def distributions(per_case: dict, metrics: list[str], what: str) -> Section:
-    """The section of the metrics' distributions over the cases (``per_case``: a summary's cases)."""
-    return Section("metric distributions", [Figure(f"{what}, over the cases", figures.metric_distributions(per_case, metrics))])
+def distributions(per_case: dict, metrics: list[str], what: str, colours: dict[str, str] | None = None) -> Section:
+    """The section of the metrics' distributions over the cases (``per_case``: a summary's cases), each structure in
+    its colour where ``colours`` gives one."""
+    png = figures.metric_distributions(per_case, metrics, colours)
+    return Section("metric distributions", [Figure(f"{what}, over the cases", png)])
 
 
 def finite_mean(values) -> float:

@@ -6,9 +6,10 @@ folder's summary.json) and uncertainty scores where the prediction saved them;
 then the distributions of the metrics, one figure per case, and the training
 curves of the model that predicted the folder (named in its prediction.json).
 What the table and a case's figure show is the task kind's view (``Task.report_view``, in
-autoseg/tasks/<kind>/report.py): label maps drawn over the input image through the structure's centroid in three
-planes (prediction filled, reference outlined), images side by side with the reference and their difference, a
-classification table as its confusion matrix and ROC curves.
+autoseg/tasks/<kind>/report.py): label maps in a slice viewer over the input image, each plane opening where
+prediction and reference disagree most (prediction filled, reference outlined, one colour per structure); images
+side by side with the reference and their difference; a classification table as its confusion matrix and ROC
+curves.
 """
 
 from __future__ import annotations
@@ -99,7 +100,7 @@ def training_curves(source: Source) -> list[Section]:
     found = [(fold, model / f"fold_{fold}" / "progress.png") for fold in source.settings.get("folds", [])]
     pictures = [Figure(f"fold {fold}", path.read_bytes()) for fold, path in found if path.is_file()]
     notes = f"{model}" + ("" if pictures else ": no progress.png found (the model folder moved?)")
-    return [Section("training curves", pictures, notes=notes)]
+    return [Section("training curves", pictures, notes=notes, compact=True)]
 
 
 def build_report(
@@ -113,6 +114,9 @@ def build_report(
     PRED_DIR/report.html), atomically; returns its path."""
     source = Source(prediction_dir, reference, images, num_processes)
     notes, columns, rows, sections = source.task.report_view(source)
+    order = {row.get("anchor"): index for index, row in enumerate(rows)}
+    cases = iter(sorted((s for s in sections if s.case), key=lambda section: order.get(section.anchor, len(order))))
+    sections = [next(cases) if section.case else section for section in sections]  # the cases in the table's order
     page = render_page(f"autoseg report: {source.folder.name}", notes, columns, rows, sections + training_curves(source))
     output = Path(output) if output is not None else source.folder / "report.html"
     output.parent.mkdir(parents=True, exist_ok=True)

@@ -251,43 +251,53 @@ class MultilabelTask(ImageScores, Task):
 
     # report --------------------------------------------------------------------------------------------------
     def report_view(self, source):
-        """Dice and HD95 per structure and the predicted volumes in the table; per case, each structure's mask
-        (filled) and reference (outlined) over the image."""
-        from autoseg.report import figures  # matplotlib, imported when a report is drawn
-        from autoseg.report.page import Column, Figure, Section
+        """Dice and HD95 per structure and the predicted volumes in the table; per case, a slice viewer of each
+        structure's mask (filled) and reference (outlined) over the image, one colour per structure."""
+        from autoseg.report.page import Column, Section
+        from autoseg.report.slices import case_viewer, case_voxel_budget, structure_colours
         from autoseg.report.views import distributions, finite_mean, rows_worst_first
 
         summary, origin = source.summary()
         per_case = summary["cases"] if summary else {}
         names, ending, inputs = list(self.structures.values()), source.output_ending, source.input_files()
+        colours = structure_colours(names)
+        # The viewer draws label maps; overlapping masks become one map of bits (bit k: structure k holds the voxel).
+        bits = {name: tuple(v for v in range(1, 2 ** len(names)) if v >> k & 1) for k, name in enumerate(names)}
         columns = [Column("case", "case", numeric=False)]
         if summary:
             columns.append(Column("mean_dice", "mean Dice"))
             columns += [
-                Column(f"{metric}:{name}", f"{label} {name}") for name in names for metric, label in (("dice", "Dice"), ("hd95", "HD95 mm"))
+                Column(f"{metric}:{name}", f"{label} {name}", colour=colours[name])
+                for name in names
+                for metric, label in (("dice", "Dice"), ("hd95", "HD95 mm"))
             ]
-        columns += [Column(f"voxels:{name}", f"predicted {name} (voxels)") for name in names]
-        rows, sections = [], []
+        columns += [Column(f"voxels:{name}", f"predicted {name} (voxels)", colour=colours[name]) for name in names]
+        rows, sections, budget = [], [], case_voxel_budget(len(source.cases()))
         for case_id in source.cases():
-            row, figures_of_case = {"case": case_id, "anchor": f"case-{case_id}"}, []
+            row = {"case": case_id, "anchor": f"case-{case_id}"}
             image = read_image(inputs[case_id][0]).array[0].astype(np.float32) if case_id in inputs else None
             references = self.output_files(case_id, source.reference, ending) if source.reference is not None else [None] * len(names)
-            for name, path, reference in zip(names, self.output_files(case_id, source.folder, ending), references):
+            predicted_bits, reference_bits = None, None
+            for k, (name, path, reference) in enumerate(zip(names, self.output_files(case_id, source.folder, ending), references)):
                 predicted = read_image(path)
-                mask = predicted.array[0]
+                mask = predicted.array[0] > 0
                 row[f"voxels:{name}"] = int(np.count_nonzero(mask))
                 for metric in ("dice", "hd95"):
                     row[f"{metric}:{name}"] = per_case.get(case_id, {}).get(name, {}).get(metric)
-                expected = read_image(reference).array[0] if reference is not None and reference.is_file() else None
-                spacing = predicted.geometry.spacing
-                png = figures.segmentation_overlay(image, mask, expected, spacing=spacing, title=f"{case_id}: {name}", names={1: name})
-                figures_of_case.append(Figure(f"{name}: prediction filled, reference outlined", png))
+                predicted_bits = (predicted_bits if predicted_bits is not None else 0) + (mask.astype(np.uint8) << k)
+                if reference is not None and reference.is_file():
+                    expected = read_image(reference).array[0] > 0
+                    reference_bits = (reference_bits if reference_bits is not None else 0) + (expected.astype(np.uint8) << k)
+            spacing = predicted.geometry.spacing
+            viewer = case_viewer(
+                case_id, image, predicted_bits, reference=reference_bits, spacing=spacing, structures=bits, colours=colours, budget=budget
+            )
             row["mean_dice"] = finite_mean(row.get(f"dice:{name}") for name in names) if summary else None
-            sections.append(Section(f"case {case_id}", figures_of_case, row["anchor"]))
+            sections.append(Section(f"case {case_id}", [viewer], row["anchor"], case=True))
             rows.append(row)
         if summary:
             rows = rows_worst_first(rows, "mean_dice")
-            sections.insert(0, distributions(per_case, ["dice", "hd95"], "per structure"))
+            sections.insert(0, distributions(per_case, ["dice", "hd95"], "per structure", colours))
         notes = [
             origin + ("; worst first by mean Dice" if summary else ""),
             f"{len(names)} structures, which may overlap: {', '.join(names)}",

@@ -60,7 +60,7 @@ def image_report(source) -> tuple[list[str], list[Column], list[dict], list[Sect
                 title=f"{case_id}: {name}",
             )
             pictures.append(Figure(f"{case_id}, {name}", png))
-        sections.append(Section(f"case {case_id}", pictures, row["anchor"]))
+        sections.append(Section(f"case {case_id}", pictures, row["anchor"], case=True))
         row["worst"] = finite_mean(row[f"psnr:{name}"] for name in targets)
         rows.append(row)
     if summary:
