@@ -242,6 +242,10 @@ def test_a_large_volume_is_shown_on_a_coarser_grid_within_the_cases_voxel_budget
     )
     assert viewer.shape == (30, 365, 365) and viewer.spacing[1] == pytest.approx(0.7 * 512 / 365)
     assert viewer.start == [20, int(np.argmin(np.abs(grid[1] - 100))), int(np.argmin(np.abs(grid[2] - 400)))]
+    flat = case_viewer(  # a 2D image stored as a volume one slice thick: one plane, not three
+        "flat", None, labels[20:21], reference=None, spacing=(5.0, 0.7, 0.6), structures={"lesion": (2,)}, colours={"lesion": "#e6194b"}
+    )
+    assert flat.shape == (512, 512) and flat.spacing == (0.7, 0.6) and flat.start == [100, 400]
 
 
 @contextlib.contextmanager

@@ -144,7 +144,14 @@ def case_viewer(
     budget: int = CASE_VOXELS,
 ) -> SliceViewer:
     """The viewer of one case: ``image`` (grey, windowed to its 1st-99th percentile; None: black), the predicted and
-    the reference label maps (same shape), ``structures`` {name: label values} drawn in ``colours``."""
+    the reference label maps (same shape), ``structures`` {name: label values} drawn in ``colours``. A volume one
+    voxel thick is shown as the 2D image it is."""
+    if prediction.ndim == 3 and 1 in prediction.shape:
+        thin = prediction.shape.index(1)
+        image, prediction, reference, uncertainty = (
+            None if a is None else np.take(a, 0, axis=thin) for a in (image, prediction, reference, uncertainty)
+        )
+        spacing = [s for axis, s in enumerate(spacing) if axis != thin]
     start, reason = default_slices(prediction, reference, uncertainty, structures)
     grid = preview_grid(prediction.shape, budget)
     shown = np.ix_(*grid)
