@@ -124,6 +124,9 @@ class OnnxNetwork:
         options = onnxruntime.SessionOptions()
         if threads:
             options.intra_op_num_threads = threads
+        # Between runs the sliding window works in torch (flips, sums); onnxruntime's threads spinning for the next run
+        # would take those cores from it.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self.session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         self.path = path
 
