@@ -66,7 +66,7 @@ def default_slices(
     positives plus false negatives, summed over the structures); without a reference (or without disagreement) the
     highest total uncertainty; else the largest predicted area; else the centre."""
     if reference is not None:
-        wrong = np.zeros(prediction.shape, np.int32)
+        wrong = np.zeros(prediction.shape, np.uint8 if len(structures) < 256 else np.uint16)  # structures wrong per voxel
         for values in structures.values():
             wrong += np.isin(prediction, values) != np.isin(reference, values)
         if wrong.any():
