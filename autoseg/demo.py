@@ -6,8 +6,9 @@ plans, preprocesses and briefly trains the lumbar-spine muscle segmentation;
 for Alzheimer's disease vs cognitively normal from PET and MRI. Each trains
 fold 0 of a CPU-sized copy of the planned configuration (``plans_demo.json``:
 the planned network needs hours on a CPU), predicts the held-out cases with
-``autoseg predict``'s code and scores them beside a baseline (regression: the
-low-dose input; classification: always answering the majority class).
+``autoseg predict``'s code, scores them beside a baseline (regression: the
+low-dose input; classification: always answering the majority class) and writes
+their QC report (``autoseg report``: a page to open in a browser).
 """
 
 from __future__ import annotations
@@ -108,42 +109,29 @@ def run_demo(
             "the input itself"
         )
     model_dir, validation = _train_briefly(preprocessed_root / dataset.name, results_root, plans, recipe)
-    test = _predict_held_out(
-        model_dir, dataset.root, results_root / dataset.name / "demo_predictions", recipe, draw_overlay=task == "spine"
-    )
+    test = _predict_held_out(model_dir, dataset.root, results_root / dataset.name / "demo_predictions", recipe)
     print(task_for(dataset.spec).held_out_text(validation, test, dataset.cases("train")))
     print("demo finished.")
     return True
 
 
-def _predict_held_out(model_dir: Path, raw: Path, output: Path, recipe: DemoRecipe, draw_overlay: bool) -> dict:
-    """Predicts the stand-in's imagesTs with the demo model and scores them against labelsTs
-    (for regression also the inputs); for segmentation, draws one overlay."""
+def _predict_held_out(model_dir: Path, raw: Path, output: Path, recipe: DemoRecipe) -> dict:
+    """Predicts the stand-in's imagesTs with the demo model, scores them against the references (for regression also
+    the inputs) and writes the QC report of the predictions (``autoseg report``)."""
     from autoseg.device import pick_device
-    from autoseg.evaluation.overlay import save_overlay
     from autoseg.workflows.evaluation import evaluate_folders
     from autoseg.workflows.prediction import load_trained_model, predict_folder
+    from autoseg.workflows.report import build_report
 
     start = time.perf_counter()
     device = pick_device()
     model = load_trained_model(model_dir, device=device)
-    written = predict_folder(model, raw / "imagesTs", output, device=device)
-    summary = evaluate_folders(raw / recipe.test_references, output, baseline_dir=raw / "imagesTs" if recipe.score_inputs else None)
+    predict_folder(model, raw / "imagesTs", output, device=device)
+    references = raw / recipe.test_references
+    summary = evaluate_folders(references, output, baseline_dir=raw / "imagesTs" if recipe.score_inputs else None)
+    report = build_report(output, reference=references)
     count = len(summary["cases"])
-    message = f"predicted {count} held-out cases into {output} (autoseg predict)"
-    if draw_overlay:
-        ending = model.spec.file_ending
-        case_id = written[0].name[: -len(ending)]
-        overlay = output / "overlay.png"
-        save_overlay(
-            raw / "imagesTs" / f"{case_id}_0000{ending}",
-            written[0],
-            overlay,
-            raw / "labelsTs" / written[0].name,
-            title=f"{case_id}: the demo model's prediction",
-        )
-        message += f"; overlay of {case_id}: {overlay}"
-    print(f"[{time.perf_counter() - start:5.1f} s] {message}")
+    print(f"[{time.perf_counter() - start:5.1f} s] predicted {count} held-out cases into {output} (autoseg predict); QC report: {report}")
     return summary
 
 

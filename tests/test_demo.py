@@ -18,7 +18,8 @@ def test_the_spine_demo_verifies_every_stand_in_and_reports_dice_per_muscle(tmp_
     table = printed[printed.index("Dice per muscle") :].splitlines()[1:-1]
     assert [row.split()[0] for row in table] == [name for name in labels if name != "background"]
     assert all(0 <= float(value) <= 1 for row in table for value in row.split()[1:])
-    assert (tmp_path / "results" / "Dataset901_LumbarSpineDixon" / "demo_predictions" / "overlay.png").is_file()
+    report = tmp_path / "results" / "Dataset901_LumbarSpineDixon" / "demo_predictions" / "report.html"
+    assert f"QC report: {report}" in printed and report.read_text().count('<div class="viewer"') == 6  # the held-out cases
 
 
 def test_the_pet_demo_reports_the_model_beside_the_low_dose_input(tmp_path, capsys):
@@ -33,6 +34,7 @@ def test_the_pet_demo_reports_the_model_beside_the_low_dose_input(tmp_path, caps
     model, baseline = rows["PSNR"][2], rows["PSNR"][3]
     assert 15 < baseline < 45 and abs(model - baseline) < 1.0
     assert (tmp_path / "results" / "Dataset904_LowDosePET" / "demo_predictions" / "summary.json").is_file()
+    assert "PSNR gain over input" in (tmp_path / "results" / "Dataset904_LowDosePET" / "demo_predictions" / "report.html").read_text()
 
 
 def test_the_ad_demo_reports_the_classifier_beside_the_majority_class(tmp_path, capsys):
@@ -48,3 +50,4 @@ def test_the_ad_demo_reports_the_classifier_beside_the_majority_class(tmp_path, 
     assert rows["balanced_accuracy"][1] == rows["balanced_accuracy"][3] == 0.5 and rows["auc"][1] == rows["auc"][3] == 0.5
     table = tmp_path / "results" / "Dataset905_ADvsCN" / "demo_predictions" / "predictions.csv"
     assert len(table.read_text().splitlines()) == 1 + 10  # every held-out case
+    assert "confusion matrix" in (table.parent / "report.html").read_text()
