@@ -168,7 +168,10 @@ async function load(viewer) {
     redraw(viewer);
   } catch (error) {
     viewer.dataset.state = "failed";
-    viewer.insertAdjacentHTML("beforeend", `<p class="notes">could not show the slices: ${error}</p>`);
+    const note = document.createElement("p");
+    note.className = "notes";
+    note.textContent = `could not show the slices: ${error}`;
+    viewer.appendChild(note);
     throw error;
   }
 }
