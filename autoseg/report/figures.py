@@ -12,7 +12,7 @@ import math
 
 import numpy as np
 
-from autoseg.report.slices import PLANES
+from autoseg.report.slices import PLANES, intensity_window
 
 
 def _pyplot():
@@ -50,11 +50,6 @@ def _planes(volume: np.ndarray, centre: tuple[int, ...], spacing) -> list[tuple[
     return planes
 
 
-def _window(image: np.ndarray) -> tuple[float, float]:
-    low, high = np.percentile(image, [1, 99]) if image.size else (0.0, 1.0)
-    return float(low), float(high) if high > low else float(low) + 1.0
-
-
 def regression_panels(
     prediction: np.ndarray, reference: np.ndarray | None, baseline: np.ndarray | None, *, mask: np.ndarray | None, spacing, title: str
 ) -> bytes:
@@ -66,7 +61,7 @@ def regression_panels(
     panels = [(name, volume) for name, volume in panels if volume is not None]
     if reference is not None:
         panels.append(("prediction - reference", prediction - reference))
-    low, high = _window(reference if reference is not None else prediction)
+    low, high = intensity_window(reference if reference is not None else prediction)
     figure, axes = pyplot.subplots(1, len(panels), figsize=(3.2 * len(panels), 3.4), squeeze=False)
     for axis, (name, volume) in zip(axes[0], panels):
         _, plane, aspect = _planes(volume, centre, spacing)[0]

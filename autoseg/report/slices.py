@@ -172,10 +172,17 @@ def case_viewer(
     return SliceViewer(case, tuple(len(g) for g in grid), spacing, start, reason, described, [int(v) for v in values], layout, payload)
 
 
-def _grey(image: np.ndarray) -> np.ndarray:
-    """The image as uint8, its 1st to 99th percentile spread over 0-255."""
+def intensity_window(image: np.ndarray) -> tuple[float, float]:
+    """The 1st and 99th percentile of the image's finite values (of an even sample of a million for larger images),
+    the upper one kept above the lower: the grey scale every picture of the report uses."""
     sample = image.ravel()[:: max(1, image.size // 1_000_000)]
     finite = sample[np.isfinite(sample)]
-    low, high = np.percentile(finite, [1, 99]) if finite.size else (0.0, 1.0)
-    scaled = (np.nan_to_num(image, nan=low) - low) * (255.0 / (high - low if high > low else 1.0))
+    low, high = (float(v) for v in np.percentile(finite, [1, 99])) if finite.size else (0.0, 1.0)
+    return low, high if high > low else low + 1.0
+
+
+def _grey(image: np.ndarray) -> np.ndarray:
+    """The image as uint8, its intensity window spread over 0-255."""
+    low, high = intensity_window(image)
+    scaled = (np.nan_to_num(image, nan=low) - low) * (255.0 / (high - low))
     return np.clip(scaled, 0, 255).round().astype(np.uint8)
